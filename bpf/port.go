@@ -1,0 +1,352 @@
+// Package bpf holds xdpfwd's XDP program and its loader.
+//
+// The program (xdpfwd.c, compiled by bpf2go into the committed
+// xdpfwd_bpfel.o) redirects every frame that arrives on RX queue q of a port
+// into the AF_XDP socket in slot q of its XSKMAP. Frames for one of the
+// port's pass MACs, and frames on a queue with no socket, go to the kernel
+// stack. A Port is one loaded copy of the program and its maps, attached to
+// one interface through a bpf_link, so that the program goes away with the
+// process that attached it.
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
+)
+
+// Mode is the XDP attach mode of a port.
+type Mode int
+
+const (
+	// ModeAuto attaches in native mode and falls back to generic mode where
+	// the driver does not support native XDP.
+	ModeAuto Mode = iota
+	// ModeNative runs the program in the driver's receive path.
+	ModeNative
+	// ModeGeneric runs the program on socket buffers, after the driver.
+	// It works on every device, more slowly than native mode.
+	ModeGeneric
+)
+
+// ParseMode parses "auto", "native" or "generic".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "auto":
+		return ModeAuto, nil
+	case "native":
+		return ModeNative, nil
+	case "generic":
+		return ModeGeneric, nil
+	}
+	return 0, fmt.Errorf("unknown XDP mode %q: want auto, native or generic", s)
+}
+
+// String returns the name that ParseMode accepts for m.
+func (m Mode) String() string {
+	switch m {
+	case ModeAuto:
+		return "auto"
+	case ModeNative:
+		return "native"
+	case ModeGeneric:
+		return "generic"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// MaxQueues is the number of XSKMAP slots: SetSocket accepts queue indices
+// below it. It matches XSKS_MAX in xdpfwd.c.
+const MaxQueues = 64
+
+// MaxPassMACs is the most destination MACs Options.PassMACs may hold. It
+// matches PASS_MACS_MAX in xdpfwd.c.
+const MaxPassMACs = 64
+
+// Options configures Attach.
+type Options struct {
+	// Ifindex is the index of the interface to attach to, in the network
+	// namespace of the calling thread.
+	Ifindex int
+	// Mode is the attach mode. ModeAuto tries native mode first and falls
+	// back to generic mode where native XDP is not supported.
+	Mode Mode
+	// PassMACs are destination MACs (EUI-48) whose frames go to the kernel
+	// stack, such as the host's own address on a NIC that xdpfwd takes
+	// over.
+	PassMACs []net.HardwareAddr
+}
+
+// Counters are the program's verdict counters, summed over CPUs. Every frame
+// the program sees is counted in exactly one of them.
+type Counters struct {
+	// Redirected counts frames redirected into an AF_XDP socket.
+	Redirected uint64
+	// PassNoSocket counts frames passed to the kernel because no socket is
+	// set for their RX queue.
+	PassNoSocket uint64
+	// PassHost counts frames passed to the kernel because their
+	// destination MAC is one of the pass MACs.
+	PassHost uint64
+	// DropMalformed counts frames dropped because they are shorter than an
+	// Ethernet header.
+	DropMalformed uint64
+	// RedirectFailed counts frames whose redirect failed; they are passed
+	// to the kernel.
+	RedirectFailed uint64
+}
+
+// Port is the XDP program attached to one interface, with its own maps.
+// Its methods may be called from several goroutines.
+type Port struct {
+	mu   sync.Mutex
+	objs *objects // nil once closed
+	link link.Link
+	mode Mode
+	name string
+}
+
+var removeMemlock = sync.OnceValue(rlimit.RemoveMemlock)
+
+// Attach loads a fresh copy of the program and its maps and attaches it to
+// opts.Ifindex through a bpf_link, which the kernel removes when the last
+// file descriptor to it closes, also when the process is killed. It does not
+// take over an interface that already has an XDP program.
+func Attach(opts Options) (*Port, error) {
+	ifi, err := net.InterfaceByIndex(opts.Ifindex)
+	if err != nil {
+		return nil, fmt.Errorf("attaching XDP: no interface with index %d in this network namespace: %w", opts.Ifindex, err)
+	}
+	name := ifi.Name
+	if opts.Mode != ModeAuto && opts.Mode != ModeNative && opts.Mode != ModeGeneric {
+		return nil, fmt.Errorf("attaching XDP to %s: invalid mode %v", name, opts.Mode)
+	}
+	objs, err := loadObjects()
+	if err != nil {
+		return nil, fmt.Errorf("attaching XDP to %s: %w", name, err)
+	}
+	if err := objs.setPassMACs(opts.PassMACs); err != nil {
+		objs.close()
+		return nil, fmt.Errorf("attaching XDP to %s: %w", name, err)
+	}
+	l, mode, err := attach(objs.XdpfwdRedirect, opts.Ifindex, name, opts.Mode)
+	if err != nil {
+		objs.close()
+		return nil, err
+	}
+	return &Port{objs: objs, link: l, mode: mode, name: name}, nil
+}
+
+// attach links prog to ifindex in the requested mode, returning the mode it
+// got.
+func attach(prog *ebpf.Program, ifindex int, name string, mode Mode) (link.Link, Mode, error) {
+	switch mode {
+	case ModeNative, ModeGeneric:
+		l, err := attachMode(prog, ifindex, name, mode)
+		return l, mode, err
+	}
+	l, err := attachMode(prog, ifindex, name, ModeNative)
+	if err == nil {
+		return l, ModeNative, nil
+	}
+	if !nativeUnsupported(err) {
+		return nil, 0, err
+	}
+	l, gerr := attachMode(prog, ifindex, name, ModeGeneric)
+	if gerr != nil {
+		return nil, 0, fmt.Errorf("%w (native mode failed first: %v)", gerr, err)
+	}
+	return l, ModeGeneric, nil
+}
+
+// attachMode links prog to ifindex in native or generic mode.
+func attachMode(prog *ebpf.Program, ifindex int, name string, mode Mode) (link.Link, error) {
+	flags := link.XDPDriverMode
+	if mode == ModeGeneric {
+		flags = link.XDPGenericMode
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifindex, Flags: flags})
+	switch {
+	case err == nil:
+		return l, nil
+	case errors.Is(err, unix.EBUSY), errors.Is(err, unix.EEXIST):
+		return nil, fmt.Errorf("interface %s already has an XDP program attached (another xdpfwd, or see \"ip link show %s\"); not taking it over: %w",
+			name, name, err)
+	}
+	return nil, fmt.Errorf("attaching XDP to %s in %v mode: %w", name, mode, err)
+}
+
+// nativeUnsupported reports whether err from a native attach means that the
+// driver or its configuration does not support native XDP, so that generic
+// mode is worth trying. An interface that already has a program answers
+// EBUSY or EEXIST, which are not among these.
+func nativeUnsupported(err error) bool {
+	const enotsupp = unix.Errno(524) // kernel-internal ENOTSUPP
+	return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) ||
+		errors.Is(err, unix.ERANGE) || errors.Is(err, enotsupp)
+}
+
+// Mode returns the mode the program is attached in: ModeNative or
+// ModeGeneric, never ModeAuto.
+func (p *Port) Mode() Mode { return p.mode }
+
+// SetSocket puts the AF_XDP socket fd into the slot of RX queue queue, so
+// that the frames of that queue are redirected to it. The map holds its own
+// reference to the socket.
+func (p *Port) SetSocket(queue int, fd int) error {
+	if err := checkQueue(queue); err != nil {
+		return fmt.Errorf("setting AF_XDP socket of %s: %w", p.name, err)
+	}
+	if fd < 0 || fd > int(^uint32(0)>>1) {
+		return fmt.Errorf("setting AF_XDP socket of %s queue %d: invalid fd %d", p.name, queue, fd)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.objs == nil {
+		return fmt.Errorf("setting AF_XDP socket of %s queue %d: port closed", p.name, queue)
+	}
+	if err := p.objs.Xsks.Update(uint32(queue), uint32(fd), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("setting AF_XDP socket of %s queue %d (fd %d): %w", p.name, queue, fd, err)
+	}
+	return nil
+}
+
+// ClearSocket empties the slot of RX queue queue, so that its frames go to
+// the kernel stack again. Clearing an empty slot is not an error.
+func (p *Port) ClearSocket(queue int) error {
+	if err := checkQueue(queue); err != nil {
+		return fmt.Errorf("clearing AF_XDP socket of %s: %w", p.name, err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.objs == nil {
+		return fmt.Errorf("clearing AF_XDP socket of %s queue %d: port closed", p.name, queue)
+	}
+	err := p.objs.Xsks.Delete(uint32(queue))
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("clearing AF_XDP socket of %s queue %d: %w", p.name, queue, err)
+	}
+	return nil
+}
+
+func checkQueue(queue int) error {
+	if queue < 0 || queue >= MaxQueues {
+		return fmt.Errorf("queue %d out of range [0, %d)", queue, MaxQueues)
+	}
+	return nil
+}
+
+// Counters returns the program's counters, summed over CPUs.
+func (p *Port) Counters() (Counters, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.objs == nil {
+		return Counters{}, fmt.Errorf("reading XDP counters of %s: port closed", p.name)
+	}
+	c, err := p.objs.counters()
+	if err != nil {
+		return Counters{}, fmt.Errorf("reading XDP counters of %s: %w", p.name, err)
+	}
+	return c, nil
+}
+
+// Close detaches the program and closes its maps. Sockets set with
+// SetSocket stay open: they belong to the caller. Closing a closed Port
+// does nothing.
+func (p *Port) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.objs == nil {
+		return nil
+	}
+	var errs []error
+	if err := p.link.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("detaching XDP from %s: %w", p.name, err))
+	}
+	if err := p.objs.close(); err != nil {
+		errs = append(errs, fmt.Errorf("closing XDP objects of %s: %w", p.name, err))
+	}
+	p.objs, p.link = nil, nil
+	return errors.Join(errs...)
+}
+
+// objects are the program and maps of one port, loaded but not attached.
+type objects struct {
+	xdpfwdPrograms
+	xdpfwdMaps
+}
+
+// loadObjects loads a fresh copy of the program and its maps.
+func loadObjects() (*objects, error) {
+	if err := removeMemlock(); err != nil {
+		return nil, fmt.Errorf("removing the memlock limit: %w", err)
+	}
+	spec, err := loadXdpfwd()
+	if err != nil {
+		return nil, err
+	}
+	var objs objects
+	// Only the program and the maps it uses are loaded: not the data
+	// section holding unused_counter, which is there only for bpf2go.
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		return nil, fmt.Errorf("loading XDP program: %w", err)
+	}
+	return &objs, nil
+}
+
+func (o *objects) close() error {
+	return errors.Join(o.xdpfwdPrograms.Close(), o.xdpfwdMaps.Close())
+}
+
+// setPassMACs adds macs to the pass_macs map.
+func (o *objects) setPassMACs(macs []net.HardwareAddr) error {
+	if len(macs) > MaxPassMACs {
+		return fmt.Errorf("%d pass MACs, at most %d supported", len(macs), MaxPassMACs)
+	}
+	for _, mac := range macs {
+		if len(mac) != 6 {
+			return fmt.Errorf("pass MAC %v: not a 6-byte Ethernet address", mac)
+		}
+		var key xdpfwdMacKey
+		copy(key.Addr[:], mac)
+		if err := o.PassMacs.Update(&key, uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("adding pass MAC %v: %w", mac, err)
+		}
+	}
+	return nil
+}
+
+// Counters and objects.counters name exactly the C program's counters: this
+// stops compiling when COUNTER_MAX in xdpfwd.c changes.
+var _ = [1]struct{}{}[xdpfwdCounterCOUNTER_MAX-5]
+
+// counters reads and sums the per-CPU counters.
+func (o *objects) counters() (Counters, error) {
+	var c Counters
+	fields := [...]struct {
+		idx xdpfwdCounter
+		dst *uint64
+	}{
+		{xdpfwdCounterCOUNTER_REDIRECTED, &c.Redirected},
+		{xdpfwdCounterCOUNTER_PASS_NO_SOCKET, &c.PassNoSocket},
+		{xdpfwdCounterCOUNTER_PASS_HOST, &c.PassHost},
+		{xdpfwdCounterCOUNTER_DROP_MALFORMED, &c.DropMalformed},
+		{xdpfwdCounterCOUNTER_REDIRECT_FAILED, &c.RedirectFailed},
+	}
+	var perCPU []uint64
+	for _, f := range fields {
+		if err := o.Counters.Lookup(uint32(f.idx), &perCPU); err != nil {
+			return Counters{}, fmt.Errorf("counter %d: %w", f.idx, err)
+		}
+		for _, v := range perCPU {
+			*f.dst += v
+		}
+	}
+	return c, nil
+}

@@ -1,0 +1,96 @@
+//go:build ignore
+
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+//
+// xdpfwd_redirect hands every frame that arrives on a port's RX queue q to
+// the AF_XDP socket in slot q of the xsks map. Frames whose destination MAC
+// is in pass_macs (the host's own addresses on a NIC that xdpfwd has taken
+// over) and frames that arrive on a queue with no socket bound go to the
+// kernel stack instead. Every verdict is counted in exactly one counter.
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_helpers.h>
+
+#define XSKS_MAX 64
+#define PASS_MACS_MAX 64
+
+// Counter indices into the counters map. The Go loader exports them under
+// the same names (bpf2go -type counter).
+enum counter {
+	COUNTER_REDIRECTED = 0,
+	COUNTER_PASS_NO_SOCKET,
+	COUNTER_PASS_HOST,
+	COUNTER_DROP_MALFORMED,
+	COUNTER_REDIRECT_FAILED,
+	COUNTER_MAX,
+};
+
+// A destination MAC address, padded to 8 bytes so that keys have no
+// implicit padding and user space writes exactly these bytes.
+struct mac_key {
+	__u8 addr[ETH_ALEN];
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, XSKS_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PASS_MACS_MAX);
+	__type(key, struct mac_key);
+	__type(value, __u8);
+} pass_macs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, COUNTER_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+// Never used by the program: these make clang emit BTF for the enum, which
+// bpf2go turns into Go constants. The loader does not load their section.
+const enum counter *unused_counter __attribute__((unused));
+
+static __always_inline int count(__u32 idx, int verdict)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1; // per-CPU slot: no other writer
+	return verdict;
+}
+
+SEC("xdp")
+int xdpfwd_redirect(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct mac_key key = {};
+	__u32 q = ctx->rx_queue_index;
+	long ret;
+
+	if ((void *)(eth + 1) > data_end)
+		return count(COUNTER_DROP_MALFORMED, XDP_DROP);
+
+	__builtin_memcpy(key.addr, eth->h_dest, ETH_ALEN);
+	if (bpf_map_lookup_elem(&pass_macs, &key))
+		return count(COUNTER_PASS_HOST, XDP_PASS);
+
+	if (!bpf_map_lookup_elem(&xsks, &q))
+		return count(COUNTER_PASS_NO_SOCKET, XDP_PASS);
+
+	ret = bpf_redirect_map(&xsks, q, XDP_PASS);
+	if (ret != XDP_REDIRECT)
+		return count(COUNTER_REDIRECT_FAILED, (int)ret);
+	return count(COUNTER_REDIRECTED, XDP_REDIRECT);
+}
+
+char __license[] SEC("license") = "Dual MIT/GPL";

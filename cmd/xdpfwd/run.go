@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/xdpfwd/xdpfwd/internal/config"
+	"github.com/xdpfwd/xdpfwd/internal/control"
+	"github.com/xdpfwd/xdpfwd/internal/daemon"
+)
+
+func runCmd(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "YAML configuration file (required)")
+	ctl := fs.String("control", "", "control socket path (default: options.control, else "+config.DefaultControl+")")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cfgPath == "" {
+		return errors.New("--config FILE is required")
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	if *ctl != "" {
+		cfg.Options.Control = *ctl
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, log)
+}
+
+// serve runs the dataplane described by cfg until ctx is done, with its
+// control socket, and takes everything down before it returns.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) {
+	// The control socket first: a second daemon stops here, before it
+	// touches any port.
+	srv, err := control.Listen(cfg.Options.Control, nil)
+	if err != nil {
+		return err
+	}
+	d, err := daemon.New(cfg, log, version())
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer func() {
+		log.Info("stopping: detaching from every port")
+		if cerr := d.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	srv.SetHandlers(d.Handlers())
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { srv.Serve(sctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	log.Info("control socket", "path", cfg.Options.Control)
+	return d.Wait(ctx)
+}

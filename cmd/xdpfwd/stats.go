@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/xdpfwd/xdpfwd/internal/config"
+	"github.com/xdpfwd/xdpfwd/internal/control"
+)
+
+func statsCmd(args []string) error {
+	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
+	ctl := fs.String("control", config.DefaultControl, "control socket of the running daemon")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var st control.Stats
+	if err := control.Call(*ctl, "stats", nil, &st); err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStats(os.Stdout, &st)
+	return nil
+}
+
+// printStats writes the stats as tables a person reads.
+func printStats(w io.Writer, st *control.Stats) {
+	fmt.Fprintf(w, "xdpfwd %s, %d worker(s)\n\n", st.Version, st.Workers)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "PORT\tMODE\tQUEUES\tRX PKTS\tRX BYTES\tTX PKTS\tTX BYTES\tDROPS\tXDP REDIR\tXDP PASS\tXSK RX DROP\t")
+	for _, p := range st.Ports {
+		var drops uint64
+		for _, n := range p.Drops {
+			drops += n
+		}
+		bind := "copy"
+		if p.ZeroCopy {
+			bind = "zerocopy"
+		}
+		fmt.Fprintf(tw, "%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p.Name, p.XDPMode, bind, p.Queues,
+			p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, drops,
+			p.XDP.Redirected, p.XDP.PassNoSocket+p.XDP.PassHost, p.XSK.RxDropped)
+	}
+	tw.Flush()
+	for _, p := range st.Ports {
+		reasons := make([]string, 0, len(p.Drops))
+		for r, n := range p.Drops {
+			if n > 0 {
+				reasons = append(reasons, r)
+			}
+		}
+		sort.Strings(reasons)
+		for _, r := range reasons {
+			fmt.Fprintf(w, "  %s dropped %d: %s\n", p.Name, p.Drops[r], r)
+		}
+	}
+	for _, b := range st.Bridges {
+		fmt.Fprintf(w, "\nbridge %s %v: forwarded %d, flooded %d, learned %d, fdb full %d\n",
+			b.Name, b.Ports, b.Forwarded, b.Flooded, b.Learned, b.FDBFull)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  MAC\tPORT\tAGE\t")
+		for _, e := range b.FDB {
+			age := fmt.Sprintf("%.0fs", e.AgeSeconds)
+			if e.Static {
+				age = "static"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", e.MAC, e.Port, age)
+		}
+		tw.Flush()
+	}
+}

@@ -1,0 +1,80 @@
+package header
+
+// A frame sent by a Linux veth with TX checksum offload on (the default)
+// carries CHECKSUM_PARTIAL TCP and UDP segments: the checksum field holds
+// only the folded, non-complemented pseudo-header sum, and the device is
+// expected to finish it. AF_XDP copy mode hands such frames over as they
+// are, so a forwarder must finish them or the receiver drops them.
+//
+// Finishing is a plain recompute over the segment as it is: with the
+// pseudo-header sum already in the field, the sum of the segment is the sum
+// of pseudo-header and segment, and its complement is the checksum. The
+// same recompute on a segment whose correct checksum happens to equal the
+// pseudo-header sum yields that checksum again, so the test "field equals
+// the pseudo-header sum" never damages a correct segment. A segment whose
+// checksum is neither is left as it is: the receiver drops it, as it would
+// on the kernel path.
+
+// FinishChecksum finishes the partial checksum of a TCP or UDP segment
+// (header and payload, as long as the IP header says) whose pseudo-header
+// sum is pseudo (from PseudoHeaderChecksum4 or 6, over len(segment)). If
+// the checksum field equals pseudo it writes the full checksum and returns
+// true; otherwise, or for another protocol or a segment too short for its
+// header, it changes nothing and returns false. A UDP checksum that
+// computes to 0 is written as 0xffff (RFC 768; 0 means "no checksum").
+func FinishChecksum(proto uint8, pseudo uint16, segment []byte) bool {
+	var off int
+	switch proto {
+	case ProtocolTCP:
+		if len(segment) < TCPMinSize {
+			return false
+		}
+		off = TCPChecksumOffset
+	case ProtocolUDP:
+		if len(segment) < UDPSize {
+			return false
+		}
+		off = UDPChecksumOffset
+	default:
+		return false
+	}
+	if be16(segment[off:]) != pseudo {
+		return false
+	}
+	c := ^Checksum(segment, 0)
+	if c == 0 && proto == ProtocolUDP {
+		c = 0xffff
+	}
+	put16(segment[off:], c)
+	return true
+}
+
+// FinishIPv4 finishes the partial TCP or UDP checksum of the IPv4 packet
+// ip (see FinishChecksum). It does nothing and returns false for an
+// invalid header, a fragment or another protocol.
+func FinishIPv4(ip IPv4) bool {
+	if !ip.IsValid(len(ip)) || ip.IsFragment() {
+		return false
+	}
+	seg := ip.Payload()
+	proto := ip.Protocol()
+	return FinishChecksum(proto, PseudoHeaderChecksum4(proto, ip.Src(), ip.Dst(), uint16(len(seg))), seg)
+}
+
+// FinishIPv6 finishes the partial TCP or UDP checksum of the IPv6 packet
+// ip, whose transport header of protocol proto starts at l4Off (after any
+// extension headers; see FinishChecksum). It does nothing and returns
+// false for an invalid header or an l4Off outside the packet. The pseudo-
+// header uses the destination of the fixed header, so a caller must not
+// pass a packet with a routing header.
+func FinishIPv6(ip IPv6, proto uint8, l4Off int) bool {
+	if !ip.IsValid(len(ip)) {
+		return false
+	}
+	end := IPv6Size + int(ip.PayloadLength())
+	if l4Off < IPv6Size || l4Off > end {
+		return false
+	}
+	seg := ip[l4Off:end]
+	return FinishChecksum(proto, PseudoHeaderChecksum6(proto, ip.Src(), ip.Dst(), uint32(len(seg))), seg)
+}

@@ -1,0 +1,427 @@
+package fastpath
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpfwd/xdpfwd/xdp"
+)
+
+// PortQueue is one queue of a port, as a worker polls it.
+type PortQueue struct {
+	// Port is the port the queue belongs to.
+	Port PortID
+	// Queue is the queue's rings: an *xdp.Socket or a FakeQueue.
+	Queue Queue
+}
+
+// WorkerConfig configures a worker.
+type WorkerConfig struct {
+	// Umem is the frame memory of every queue in Queues. The worker owns
+	// it: nothing else may touch it while the worker runs.
+	Umem *xdp.Umem
+	// Queues are the queues the worker polls. A port may appear several
+	// times (several queues of one port on one worker).
+	Queues []PortQueue
+	// Pipeline decides what happens to each packet. It must belong to this
+	// worker alone.
+	Pipeline *Pipeline
+	// Clock is read once per batch. Nil means MonotonicClock.
+	Clock Clock
+	// FillTarget is how many frames the worker keeps given to each queue
+	// for reception (fill and RX rings). 0 means the smaller of the UMEM's
+	// fill ring size and FrameCount / (2 × len(Queues)), which leaves half
+	// the frames for TX and flood copies.
+	FillTarget int
+	// IdleTimeout bounds how long Run blocks in poll(2) when idle, and so
+	// how long Stop takes. 0 means 50ms.
+	IdleTimeout time.Duration
+}
+
+// PortCounters are the counters of one port.
+type PortCounters struct {
+	// RxPackets and RxBytes count frames received.
+	RxPackets, RxBytes uint64
+	// TxPackets and TxBytes count frames the TX ring accepted.
+	TxPackets, TxBytes uint64
+	// Drops counts dropped frames by reason: pipeline drops on the ingress
+	// port, DropTxRingFull and DropNoFreeFrame on the egress port.
+	Drops [NumDropReasons]uint64
+}
+
+// Counters is a snapshot of port counters, indexed by PortID.
+type Counters struct {
+	// Ports holds a port's counters at index PortID.
+	Ports []PortCounters
+}
+
+// Add adds o's counters into c.
+func (c *Counters) Add(o Counters) {
+	if len(o.Ports) > len(c.Ports) {
+		c.Ports = append(c.Ports, make([]PortCounters, len(o.Ports)-len(c.Ports))...)
+	}
+	for i, p := range o.Ports {
+		q := &c.Ports[i]
+		q.RxPackets += p.RxPackets
+		q.RxBytes += p.RxBytes
+		q.TxPackets += p.TxPackets
+		q.TxBytes += p.TxBytes
+		for r := range q.Drops {
+			q.Drops[r] += p.Drops[r]
+		}
+	}
+}
+
+// SumCounters returns the counters of all workers added up.
+func SumCounters(ws ...*Worker) Counters {
+	var c Counters
+	for _, w := range ws {
+		c.Add(w.Counters())
+	}
+	return c
+}
+
+// Worker is the poll loop of one queue index: it owns a UMEM and the queues
+// of every port on that index, moves frames from RX rings through its
+// pipeline to TX rings, and keeps fill rings topped up. One OS thread runs
+// it; only its counters are read from elsewhere.
+//
+// A frame is always in exactly one place: the UMEM free list, a queue's
+// ring, or the worker (Held).
+type Worker struct {
+	umem     *xdp.Umem
+	pipeline *Pipeline
+	clock    Clock
+	queues   []queueState
+	byPort   [][]int // PortID → indexes into queues
+	idle     time.Duration
+	pollFDs  []unix.PollFd // nil unless every queue has an FD
+
+	batch Batch
+	descs [BatchSize]xdp.Desc
+	addrs [BatchSize]uint64
+	held  int // frames in the batch or staged for TX
+
+	local []PortCounters       // this thread's counters, by PortID
+	pub   []atomicPortCounters // published once per batch
+	stop  atomic.Bool
+}
+
+type queueState struct {
+	port   PortID
+	q      Queue
+	target int        // fill target
+	inFill int        // frames given to Fill and not yet received
+	tx     []xdp.Desc // staged for Transmit; never over BatchSize
+}
+
+type atomicPortCounters struct {
+	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
+	drops                                  [NumDropReasons]atomic.Uint64
+}
+
+// NewWorker returns a worker for cfg.
+func NewWorker(cfg WorkerConfig) (*Worker, error) {
+	if cfg.Umem == nil || cfg.Pipeline == nil {
+		return nil, errors.New("worker: Umem and Pipeline are required")
+	}
+	if len(cfg.Queues) == 0 {
+		return nil, errors.New("worker: no queues")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = MonotonicClock
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 50 * time.Millisecond
+	}
+	uc := cfg.Umem.Config()
+	if cfg.FillTarget == 0 {
+		cfg.FillTarget = min(int(uc.FillSize), int(uc.FrameCount)/(2*len(cfg.Queues)))
+	}
+	if cfg.FillTarget < 1 {
+		return nil, fmt.Errorf("worker: fill target %d: a UMEM of %d frames is too small for %d queues", cfg.FillTarget, uc.FrameCount, len(cfg.Queues))
+	}
+	w := &Worker{umem: cfg.Umem, pipeline: cfg.Pipeline, clock: cfg.Clock, idle: cfg.IdleTimeout}
+	maxPort := 0
+	for _, pq := range cfg.Queues {
+		if pq.Queue == nil {
+			return nil, fmt.Errorf("worker: port %d: nil queue", pq.Port)
+		}
+		maxPort = max(maxPort, int(pq.Port))
+	}
+	w.byPort = make([][]int, maxPort+1)
+	w.local = make([]PortCounters, maxPort+1)
+	w.pub = make([]atomicPortCounters, maxPort+1)
+	pollable := true
+	for i, pq := range cfg.Queues {
+		w.queues = append(w.queues, queueState{port: pq.Port, q: pq.Queue, target: cfg.FillTarget, tx: make([]xdp.Desc, 0, BatchSize)})
+		w.byPort[pq.Port] = append(w.byPort[pq.Port], i)
+		if f, ok := pq.Queue.(interface{ FD() int }); ok {
+			w.pollFDs = append(w.pollFDs, unix.PollFd{Fd: int32(f.FD()), Events: unix.POLLIN})
+		} else {
+			pollable = false
+		}
+	}
+	if !pollable {
+		w.pollFDs = nil
+	}
+	return w, nil
+}
+
+// Run polls until Stop is called, on a locked OS thread. When a poll finds
+// no work it blocks in poll(2) on the queues' RX sockets for at most
+// IdleTimeout, if every queue has an FD (an *xdp.Socket); otherwise (fake
+// queues) it yields the processor and polls again.
+func (w *Worker) Run() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	timeout := int(w.idle / time.Millisecond)
+	for !w.stop.Load() {
+		if w.Poll() {
+			continue
+		}
+		if w.pollFDs == nil {
+			runtime.Gosched()
+			continue
+		}
+		if _, err := unix.Poll(w.pollFDs, timeout); err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("worker: wait for RX: %w", err)
+		}
+	}
+	return nil
+}
+
+// Stop makes Run return within IdleTimeout. It is safe to call from any
+// goroutine.
+func (w *Worker) Stop() { w.stop.Store(true) }
+
+// Poll runs one iteration: reap completions and top up fill rings on every
+// queue, then take one batch off each RX ring, run the pipeline over it and
+// transmit the result. It reports whether it found any work. It does not
+// block.
+func (w *Worker) Poll() (busy bool) {
+	for i := range w.queues {
+		q := &w.queues[i]
+		if w.complete(q) {
+			busy = true
+		}
+		w.refill(q)
+	}
+	for i := range w.queues {
+		if w.receive(i) {
+			busy = true
+		}
+	}
+	if busy {
+		w.publish()
+	}
+	return busy
+}
+
+// complete returns transmitted frames to the free list.
+func (w *Worker) complete(q *queueState) bool {
+	got := false
+	for {
+		n := q.q.Complete(w.addrs[:])
+		for _, a := range w.addrs[:n] {
+			w.umem.Free(a)
+		}
+		got = got || n > 0
+		if n < len(w.addrs) {
+			return got
+		}
+	}
+}
+
+// refill gives free frames to the queue's fill ring, a batch at a time,
+// until the queue holds its target. A fill ring that refuses frames is
+// smaller than the target: the target drops to what it holds.
+func (w *Worker) refill(q *queueState) {
+	for need := q.target - q.inFill; need >= min(BatchSize, q.target); need = q.target - q.inFill {
+		n := w.umem.Alloc(w.addrs[:min(need, BatchSize)])
+		if n == 0 {
+			return
+		}
+		m := q.q.Fill(w.addrs[:n])
+		for _, a := range w.addrs[m:n] {
+			w.umem.Free(a)
+		}
+		q.inFill += m
+		if m < n {
+			q.target = q.inFill
+			return
+		}
+	}
+}
+
+// receive takes one batch off queue qi's RX ring and sends it on its way:
+// RX ring → Batch → Pipeline.Run → dispatch by verdict → transmit.
+func (w *Worker) receive(qi int) bool {
+	q := &w.queues[qi]
+	n := q.q.Receive(w.descs[:])
+	if n == 0 {
+		return false
+	}
+	q.inFill = max(q.inFill-n, 0)
+	w.held = n
+	in := &w.local[q.port]
+	b := &w.batch
+	b.Len = n
+	for i, d := range w.descs[:n] {
+		b.Packets[i] = Packet{Addr: d.Addr, Data: w.umem.Frame(d.Addr, d.Len), InPort: q.port}
+		in.RxPackets++
+		in.RxBytes += uint64(d.Len)
+	}
+	w.pipeline.Run(b, w.clock())
+	for i := range b.Packets[:n] {
+		w.dispatch(&b.Packets[i], qi)
+	}
+	w.transmit()
+	return true
+}
+
+// egress returns the queue that port's frames from ingress queue qi leave
+// on, or -1 if the port has no queue here. With several queues of one
+// port, ingress queue i uses the port's queue i mod n: every flow keeps
+// its order, and no hash is computed.
+func (w *Worker) egress(port PortID, qi int) int {
+	if int(port) >= len(w.byPort) || len(w.byPort[port]) == 0 {
+		return -1
+	}
+	qs := w.byPort[port]
+	return qs[qi%len(qs)]
+}
+
+// dispatch acts on a packet's verdict: stage it for TX, copy it for a
+// flood, or free it.
+func (w *Worker) dispatch(p *Packet, qi int) {
+	switch p.Verdict {
+	case VerdictForward:
+		if e := w.egress(p.OutPort, qi); e >= 0 {
+			w.stage(e, p.Addr, len(p.Data))
+			return
+		}
+		w.drop(p, DropNoEgress)
+	case VerdictFlood:
+		w.flood(p, qi)
+	case VerdictDrop:
+		w.drop(p, p.Reason)
+	default:
+		w.drop(p, DropNoVerdict)
+	}
+}
+
+// flood sends the frame to one port of p.FloodPorts and copies of it to
+// the others (the ingress port skipped).
+func (w *Worker) flood(p *Packet, qi int) {
+	sent := false
+	for _, port := range p.FloodPorts {
+		if port == p.InPort {
+			continue
+		}
+		e := w.egress(port, qi)
+		if e < 0 {
+			w.local[p.InPort].Drops[DropNoEgress]++
+			continue
+		}
+		if !sent {
+			w.stage(e, p.Addr, len(p.Data))
+			sent = true
+			continue
+		}
+		if w.umem.Alloc(w.addrs[:1]) == 0 {
+			w.local[port].Drops[DropNoFreeFrame]++
+			continue
+		}
+		copy(w.umem.Frame(w.addrs[0], uint32(len(p.Data))), p.Data)
+		w.held++
+		w.stage(e, w.addrs[0], len(p.Data))
+	}
+	if !sent {
+		w.drop(p, DropNoEgress)
+	}
+}
+
+func (w *Worker) stage(qi int, addr uint64, n int) {
+	q := &w.queues[qi]
+	q.tx = append(q.tx, xdp.Desc{Addr: addr, Len: uint32(n)})
+}
+
+// drop frees the packet's frame and counts it on the ingress port.
+func (w *Worker) drop(p *Packet, r DropReason) {
+	w.umem.Free(p.Addr)
+	w.held--
+	w.local[p.InPort].Drops[r]++
+}
+
+// transmit makes one Transmit call per queue with staged frames; frames
+// the TX ring does not take are freed and counted.
+func (w *Worker) transmit() {
+	for i := range w.queues {
+		q := &w.queues[i]
+		if len(q.tx) == 0 {
+			continue
+		}
+		n := q.q.Transmit(q.tx)
+		c := &w.local[q.port]
+		for _, d := range q.tx[:n] {
+			c.TxPackets++
+			c.TxBytes += uint64(d.Len)
+		}
+		for _, d := range q.tx[n:] {
+			w.umem.Free(d.Addr)
+			c.Drops[DropTxRingFull]++
+		}
+		w.held -= len(q.tx)
+		q.tx = q.tx[:0]
+	}
+}
+
+// publish copies the thread's counters into the atomic ones that Counters
+// reads, storing only the values that changed.
+func (w *Worker) publish() {
+	for i := range w.local {
+		l, p := &w.local[i], &w.pub[i]
+		store(&p.rxPackets, l.RxPackets)
+		store(&p.rxBytes, l.RxBytes)
+		store(&p.txPackets, l.TxPackets)
+		store(&p.txBytes, l.TxBytes)
+		for r := range l.Drops {
+			store(&p.drops[r], l.Drops[r])
+		}
+	}
+}
+
+func store(a *atomic.Uint64, v uint64) {
+	if a.Load() != v {
+		a.Store(v)
+	}
+}
+
+// Counters returns a snapshot of the worker's port counters as of its last
+// batch. It is safe to call from any goroutine.
+func (w *Worker) Counters() Counters {
+	c := Counters{Ports: make([]PortCounters, len(w.pub))}
+	for i := range w.pub {
+		p, o := &w.pub[i], &c.Ports[i]
+		o.RxPackets, o.RxBytes = p.rxPackets.Load(), p.rxBytes.Load()
+		o.TxPackets, o.TxBytes = p.txPackets.Load(), p.txBytes.Load()
+		for r := range o.Drops {
+			o.Drops[r] = p.drops[r].Load()
+		}
+	}
+	return c
+}
+
+// Held returns how many frames the worker holds: in its batch or staged
+// for TX. Between calls to Poll it is 0; with the free list and the rings
+// it accounts for every frame of the UMEM.
+func (w *Worker) Held() int { return w.held }
+
+// Pipeline returns the worker's pipeline, for its statistics.
+func (w *Worker) Pipeline() *Pipeline { return w.pipeline }

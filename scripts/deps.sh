@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs, on Debian, what building, testing and the demo need and the
+# machine does not have yet. Idempotent: it installs nothing already there.
+set -euo pipefail
+
+# command:package pairs.
+need=(
+	ip:iproute2
+	ping:iputils-ping
+	nft:nftables
+	ethtool:ethtool
+	clang-14:clang-14
+	llvm-strip-14:llvm-14
+	bpftool:bpftool
+	make:make
+)
+missing=()
+for pair in "${need[@]}"; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+[ -e /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+[ -e /usr/include/x86_64-linux-gnu/asm/types.h ] || missing+=(linux-libc-dev)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+	if [ -x /usr/local/go/bin/go ]; then
+		echo "deps: go is at /usr/local/go/bin; add it to PATH" >&2
+	else
+		echo "deps: Go 1.26 or newer is needed (https://go.dev/dl), not found" >&2
+	fi
+	exit 1
+fi

@@ -1,0 +1,551 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xdpfwd/xdpfwd/internal/topo"
+)
+
+// star builds the standard topology (switch namespace plus one host per
+// element of hosts) with a cleanup that removes it.
+func star(t *testing.T, hosts ...topo.VethOptions) *topo.Star {
+	t.Helper()
+	tp := topo.ForTest(t, "xft")
+	s, err := tp.Star(hosts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// bridgeConfig is a config with every given port on one bridge br0.
+func bridgeConfig(ports ...string) string {
+	var b strings.Builder
+	b.WriteString("ports:\n")
+	for _, p := range ports {
+		fmt.Fprintf(&b, "  - interface: %s\n    xdp_mode: auto\n", p)
+	}
+	fmt.Fprintf(&b, "bridges:\n  - name: br0\n    ports: [%s]\n    ageing_time: 300s\n", strings.Join(ports, ", "))
+	return b.String()
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a concurrent reader.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// daemon is an `xdpfwd run` process in a switch namespace.
+type daemon struct {
+	t       *testing.T
+	sw      *topo.Namespace
+	config  string // path of the config file
+	control string // path of the control socket
+	cmd     *exec.Cmd
+	stderr  syncBuffer
+	stdout  syncBuffer
+	done    chan struct{} // closed when the process has been reaped
+}
+
+// startDaemon writes config to a file and starts `xdpfwd run` in sw without
+// waiting for it to be ready. The process is stopped when t ends.
+func startDaemon(t *testing.T, sw *topo.Namespace, config string) *daemon {
+	t.Helper()
+	bin := xdpfwdBinary(t)
+	// A short directory: the control socket's path must fit sun_path.
+	dir, err := os.MkdirTemp("", "xft-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	d := &daemon{
+		t:       t,
+		sw:      sw,
+		config:  filepath.Join(dir, "xdpfwd.yaml"),
+		control: filepath.Join(dir, "ctl.sock"),
+		done:    make(chan struct{}),
+	}
+	if err := os.WriteFile(d.config, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd = sw.Command(context.Background(), bin, "run", "--config", d.config, "--control", d.control)
+	d.cmd.Stdout = &d.stdout
+	d.cmd.Stderr = &d.stderr
+	d.cmd.WaitDelay = 2 * time.Second
+	if err := d.cmd.Start(); err != nil {
+		t.Fatalf("start xdpfwd run: %v", err)
+	}
+	go func() {
+		_ = d.cmd.Wait()
+		close(d.done)
+	}()
+	t.Cleanup(d.stop)
+	return d
+}
+
+// runDaemon starts `xdpfwd run` and waits until its control socket answers.
+func runDaemon(t *testing.T, sw *topo.Namespace, config string) *daemon {
+	t.Helper()
+	d := startDaemon(t, sw, config)
+	d.waitReady()
+	return d
+}
+
+// stop ends the process if it still runs: SIGTERM, then SIGKILL.
+func (d *daemon) stop() {
+	if d.exited() {
+		return
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+		return
+	case <-time.After(10 * time.Second):
+	}
+	d.t.Errorf("xdpfwd did not exit within 10s of SIGTERM; killing it\nstderr:\n%s", d.stderr.String())
+	_ = d.cmd.Process.Kill()
+	<-d.done
+}
+
+func (d *daemon) exited() bool {
+	select {
+	case <-d.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitExit waits up to timeout for the process to end and returns its exit
+// status; it fails the test if the process is still running.
+func (d *daemon) waitExit(timeout time.Duration) *os.ProcessState {
+	d.t.Helper()
+	select {
+	case <-d.done:
+		return d.cmd.ProcessState
+	case <-time.After(timeout):
+		d.t.Fatalf("xdpfwd still running after %v\nstderr:\n%s", timeout, d.stderr.String())
+		return nil
+	}
+}
+
+// waitReady polls `xdpfwd stats` until it succeeds, for at most 10 s.
+func (d *daemon) waitReady() {
+	d.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		if d.exited() {
+			d.t.Fatalf("xdpfwd run exited before it was ready (%v)\nstderr:\n%s", d.cmd.ProcessState, d.stderr.String())
+		}
+		if _, lastErr = d.statsErr(); lastErr == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.t.Fatalf("xdpfwd not ready after 10s: last stats error: %v\ndaemon stderr:\n%s", lastErr, d.stderr.String())
+}
+
+// stats is the output of `xdpfwd stats --json`.
+type stats struct {
+	Ports   []portStats   `json:"ports"`
+	Bridges []bridgeStats `json:"bridges"`
+}
+
+type portStats struct {
+	Name      string            `json:"name"`
+	Ifindex   int               `json:"ifindex"`
+	XDPMode   string            `json:"xdp_mode"`
+	ZeroCopy  bool              `json:"zero_copy"`
+	Queues    int               `json:"queues"`
+	RxPackets uint64            `json:"rx_packets"`
+	RxBytes   uint64            `json:"rx_bytes"`
+	TxPackets uint64            `json:"tx_packets"`
+	TxBytes   uint64            `json:"tx_bytes"`
+	Drops     map[string]uint64 `json:"drops"`
+	XDP       map[string]uint64 `json:"xdp"`
+}
+
+type bridgeStats struct {
+	Name      string     `json:"name"`
+	FDB       []fdbEntry `json:"fdb"`
+	Forwarded uint64     `json:"forwarded"`
+	Flooded   uint64     `json:"flooded"`
+}
+
+type fdbEntry struct {
+	MAC        string  `json:"mac"`
+	Port       string  `json:"port"`
+	Static     bool    `json:"static"`
+	AgeSeconds float64 `json:"age_seconds"`
+}
+
+func (s *stats) port(name string) (portStats, bool) {
+	for _, p := range s.Ports {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return portStats{}, false
+}
+
+func (s *stats) bridge(name string) (bridgeStats, bool) {
+	for _, b := range s.Bridges {
+		if b.Name == name {
+			return b, true
+		}
+	}
+	return bridgeStats{}, false
+}
+
+// statsErr runs `xdpfwd stats --json` against the daemon's control socket.
+func (d *daemon) statsErr() (*stats, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := d.sw.Command(ctx, xdpfwdBinary(d.t), "stats", "--control", d.control, "--json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("xdpfwd stats: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	var s stats
+	if err := json.Unmarshal(out, &s); err != nil {
+		return nil, fmt.Errorf("decode xdpfwd stats --json output %q: %w", out, err)
+	}
+	return &s, nil
+}
+
+// stats returns the daemon's counters, failing the test on error.
+func (d *daemon) stats() *stats {
+	d.t.Helper()
+	s, err := d.statsErr()
+	if err != nil {
+		d.t.Fatalf("%v\ndaemon stderr:\n%s", err, d.stderr.String())
+	}
+	return s
+}
+
+// bridgeCounters returns forwarded and flooded of bridge br0.
+func (d *daemon) bridgeCounters(name string) (forwarded, flooded uint64) {
+	d.t.Helper()
+	s := d.stats()
+	b, ok := s.bridge(name)
+	if !ok {
+		d.t.Fatalf("xdpfwd stats lists no bridge %s: %+v", name, s.Bridges)
+	}
+	return b.Forwarded, b.Flooded
+}
+
+// ping runs `ping -c 3 -W 1 [extra...] dst` in h and fails t unless every
+// echo is answered.
+func ping(t *testing.T, h *topo.Host, dst netip.Addr, extra ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := append([]string{"-n", "-c", "3", "-W", "1"}, extra...)
+	args = append(args, dst.String())
+	out, err := h.Command(ctx, "ping", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ping %s from %s: %v\n%s", strings.Join(args, " "), h.Name(), err, out)
+	}
+	if !strings.Contains(string(out), ", 0% packet loss") {
+		t.Fatalf("ping %s from %s lost packets:\n%s", strings.Join(args, " "), h.Name(), out)
+	}
+}
+
+// run runs a command in ns and fails t if it fails.
+func run(t *testing.T, ns *topo.Namespace, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := ns.Command(ctx, name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s in %s: %v\n%s", name, strings.Join(args, " "), ns.Name(), err, out)
+	}
+	return string(out)
+}
+
+// csumErrors sums every InCsumErrors counter (IP, ICMP, TCP, UDP, UDP-Lite)
+// of /proc/net/snmp in ns.
+func csumErrors(t *testing.T, ns *topo.Namespace) uint64 {
+	t.Helper()
+	out := run(t, ns, "cat", "/proc/net/snmp")
+	var total uint64
+	found := false
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		names := strings.Fields(sc.Text())
+		if !sc.Scan() {
+			break
+		}
+		values := strings.Fields(sc.Text())
+		if len(names) != len(values) || len(names) == 0 || names[0] != values[0] {
+			t.Fatalf("malformed /proc/net/snmp in %s:\n%s", ns.Name(), out)
+		}
+		for i, n := range names {
+			if n == "InCsumErrors" {
+				v, err := strconv.ParseUint(values[i], 10, 64)
+				if err != nil {
+					t.Fatalf("%s InCsumErrors %q in %s: %v", names[0], values[i], ns.Name(), err)
+				}
+				total += v
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no InCsumErrors counter in /proc/net/snmp of %s:\n%s", ns.Name(), out)
+	}
+	return total
+}
+
+// rxPackets returns the rx_packets counter of ifname in ns.
+func rxPackets(t *testing.T, ns *topo.Namespace, ifname string) uint64 {
+	t.Helper()
+	rx, _, err := ns.LinkStats(ifname)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rx
+}
+
+// listenUDP opens a UDP socket on h's address.
+func listenUDP(t *testing.T, h *topo.Host) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	err := h.Do(func() error {
+		var err error
+		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(h.IP, 0)))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listen UDP in %s: %v", h.Name(), err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dialUDP opens a UDP socket in h connected to dst.
+func dialUDP(t *testing.T, h *topo.Host, dst netip.AddrPort) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	err := h.Do(func() error {
+		var err error
+		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("dial UDP %s from %s: %v", dst, h.Name(), err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// sendUDP sends n datagrams of random length (8 to 1472 bytes) and content
+// from tx to rx, in windows of 16, and fails t unless every datagram
+// arrives exactly once with its bytes intact. Each payload starts with its
+// sequence number; rx must receive only from tx.
+func sendUDP(t *testing.T, tx, rx *net.UDPConn, n int, rng *rand.Rand) {
+	t.Helper()
+	const window = 16
+	buf := make([]byte, 2048)
+	for start := 0; start < n; start += window {
+		end := min(start+window, n)
+		sent := make(map[uint64][]byte, window)
+		for seq := start; seq < end; seq++ {
+			p := make([]byte, 8+rng.IntN(1472-8+1))
+			for i := 8; i < len(p); i++ {
+				p[i] = byte(rng.Uint32())
+			}
+			binary.BigEndian.PutUint64(p, uint64(seq))
+			sent[uint64(seq)] = p
+			if _, err := tx.Write(p); err != nil {
+				t.Fatalf("send datagram %d: %v", seq, err)
+			}
+		}
+		for len(sent) > 0 {
+			if err := rx.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			m, from, err := rx.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatalf("receive: %v (%d of datagrams %d..%d missing)", err, len(sent), start, end-1)
+			}
+			if from.String() != tx.LocalAddr().String() {
+				t.Fatalf("datagram from %s, want only from %s", from, tx.LocalAddr())
+			}
+			if m < 8 {
+				t.Fatalf("datagram of %d bytes, every one sent has at least 8", m)
+			}
+			seq := binary.BigEndian.Uint64(buf)
+			want, ok := sent[seq]
+			if !ok {
+				t.Fatalf("unexpected or duplicate datagram with sequence %d (window %d..%d)", seq, start, end-1)
+			}
+			if !bytes.Equal(buf[:m], want) {
+				t.Fatalf("datagram %d: received %d bytes that differ from the %d sent", seq, m, len(want))
+			}
+			delete(sent, seq)
+		}
+	}
+}
+
+// tcpServer accepts one connection on h at the returned address, reads it
+// to EOF, and writes back the SHA-256 of what it read.
+func tcpServer(h *topo.Host) (netip.AddrPort, <-chan error, error) {
+	var ln *net.TCPListener
+	err := h.Do(func() error {
+		var err error
+		ln, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(h.IP, 0)))
+		return err
+	})
+	if err != nil {
+		return netip.AddrPort{}, nil, fmt.Errorf("listen TCP in %s: %w", h.Name(), err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		defer ln.Close()
+		_ = ln.SetDeadline(time.Now().Add(2 * time.Minute))
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			errc <- fmt.Errorf("accept: %w", err)
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
+		hash := sha256.New()
+		if _, err := io.Copy(hash, c); err != nil {
+			errc <- fmt.Errorf("server read: %w", err)
+			return
+		}
+		if _, err := c.Write(hash.Sum(nil)); err != nil {
+			errc <- fmt.Errorf("server write digest: %w", err)
+			return
+		}
+		errc <- nil
+	}()
+	return ln.Addr().(*net.TCPAddr).AddrPort(), errc, nil
+}
+
+// tcpTransfer sends size bytes of random data from src to a server on dst
+// and returns an error unless the server's SHA-256 of what it received
+// equals the sender's. It is safe to call from any goroutine.
+func tcpTransfer(src, dst *topo.Host, size int, seed uint64) error {
+	addr, serverErr, err := tcpServer(dst)
+	if err != nil {
+		return err
+	}
+	var c *net.TCPConn
+	err = src.Do(func() error {
+		d := net.Dialer{Timeout: 10 * time.Second}
+		conn, err := d.Dial("tcp4", addr.String())
+		if err != nil {
+			return err
+		}
+		c = conn.(*net.TCPConn)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("connect %s from %s: %w", addr, src.Name(), err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
+
+	rng := rand.New(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24)}))
+	hash := sha256.New()
+	chunk := make([]byte, 64<<10)
+	for left := size; left > 0; {
+		n := min(left, len(chunk))
+		for i := 0; i < n; i += 8 {
+			binary.LittleEndian.PutUint64(chunk[i:], rng.Uint64())
+		}
+		hash.Write(chunk[:n])
+		if _, err := c.Write(chunk[:n]); err != nil {
+			return fmt.Errorf("client write with %d bytes left: %w", left, err)
+		}
+		left -= n
+	}
+	if err := c.CloseWrite(); err != nil {
+		return fmt.Errorf("client close write: %w", err)
+	}
+	got := make([]byte, sha256.Size)
+	if _, err := io.ReadFull(c, got); err != nil {
+		return errors.Join(fmt.Errorf("client read digest: %w", err), <-serverErr)
+	}
+	if err := <-serverErr; err != nil {
+		return err
+	}
+	if want := hash.Sum(nil); !bytes.Equal(got, want) {
+		return fmt.Errorf("server received data with SHA-256 %x, sender sent %x (%d bytes)", got, want, size)
+	}
+	return nil
+}
+
+// assertNoXDP fails t if any of ports in sw has an XDP program attached.
+func assertNoXDP(t *testing.T, sw *topo.Namespace, ports ...string) {
+	t.Helper()
+	for _, p := range ports {
+		on, err := sw.XDPAttached(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if on {
+			t.Errorf("an XDP program is still attached to %s", p)
+		}
+	}
+}
+
+// assertXDP fails t unless every one of ports in sw has an XDP program.
+func assertXDP(t *testing.T, sw *topo.Namespace, ports ...string) {
+	t.Helper()
+	for _, p := range ports {
+		on, err := sw.XDPAttached(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !on {
+			t.Errorf("no XDP program attached to %s while xdpfwd runs", p)
+		}
+	}
+}
+
+func ports(s *topo.Star) []string {
+	var p []string
+	for _, h := range s.Hosts {
+		p = append(p, h.Port)
+	}
+	return p
+}
