@@ -220,17 +220,29 @@ func (*BridgeStage) Name() string { return "bridge" }
 // Process bridges the undecided packets of b.
 func (s *BridgeStage) Process(b *Batch, now Time) {
 	sec := now.Seconds()
+	// A batch comes from one queue, so its packets share an ingress port:
+	// look the bridge up once per port change, not per packet.
+	var (
+		inPort = PortID(MaxPorts) // no port
+		br     *Bridge
+		fdb    *FDB
+		c      *BridgeCounters
+	)
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
 		if p.Verdict != VerdictPending {
 			continue
 		}
-		br := s.bridges.Of(p.InPort)
+		if p.InPort != inPort {
+			inPort, br = p.InPort, s.bridges.Of(p.InPort)
+			if br != nil {
+				fdb, c = br.fdb, &s.local[br.index]
+			}
+		}
 		if br == nil {
 			p.drop(DropNoBridge)
 			continue
 		}
-		c := &s.local[br.index]
 		// MACs as 48-bit keys: two loads instead of byte-wise copies.
 		// Parse guarantees the 14 bytes of the Ethernet header.
 		dst := binary.BigEndian.Uint64(p.Data[0:8]) >> 16
@@ -239,7 +251,7 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 			p.drop(DropInvalidSrcMAC)
 			continue
 		}
-		switch br.fdb.learn(src, p.InPort, sec) {
+		switch fdb.learn(src, p.InPort, sec) {
 		case LearnNew, LearnMoved:
 			c.Learned++
 		case LearnFull:
@@ -250,7 +262,7 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 			continue
 		}
 		if dst&groupBit == 0 {
-			if port, ok := br.fdb.lookup(dst, sec); ok {
+			if port, ok := fdb.lookup(dst, sec); ok {
 				if port == p.InPort {
 					p.drop(DropHairpin)
 					continue

@@ -121,11 +121,9 @@ func (c *ChecksumFinish) Process(b *Batch, _ Time) {
 		seg := p.Data[p.L4Off:p.L3End]
 		var pseudo uint16
 		if p.EtherType == header.EtherTypeIPv4 {
-			ip := header.IPv4(p.Data[p.L3Off:])
-			pseudo = header.PseudoHeaderChecksum4(p.L4Proto, ip.Src(), ip.Dst(), uint16(len(seg)))
+			pseudo = header.IPv4(p.Data[p.L3Off:]).PseudoHeaderChecksum(p.L4Proto, uint16(len(seg)))
 		} else {
-			ip := header.IPv6(p.Data[p.L3Off:])
-			pseudo = header.PseudoHeaderChecksum6(p.L4Proto, ip.Src(), ip.Dst(), uint32(len(seg)))
+			pseudo = header.IPv6(p.Data[p.L3Off:]).PseudoHeaderChecksum(p.L4Proto, uint32(len(seg)))
 		}
 		if header.FinishChecksum(p.L4Proto, pseudo, seg) {
 			n++

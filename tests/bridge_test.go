@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpfwd/xdpfwd/internal/topo"
+	"github.com/xdpfwd/xdpfwd/internal/traffic"
 )
 
 // TestBridgeThreeHosts forwards ping, UDP and TCP between three hosts bridged
@@ -46,7 +47,7 @@ func TestBridgeThreeHosts(t *testing.T) {
 	})
 	t.Run("tcp64MiB", func(t *testing.T) {
 		beforeA, beforeB := csumErrors(t, a.Namespace), csumErrors(t, b.Namespace)
-		if err := tcpTransfer(a, b, 64<<20, 42); err != nil {
+		if _, err := traffic.TCP(a, b, 64<<20, 42); err != nil {
 			t.Fatal(err)
 		}
 		if after := csumErrors(t, b.Namespace); after != beforeB {
@@ -230,7 +231,7 @@ func TestMultiQueue(t *testing.T) {
 	errs := make(chan error, flows)
 	for i := range flows {
 		wg.Go(func() {
-			if err := tcpTransfer(a, b, 4<<20, uint64(100+i)); err != nil {
+			if _, err := traffic.TCP(a, b, 4<<20, uint64(100+i)); err != nil {
 				errs <- fmt.Errorf("TCP flow %d: %w", i, err)
 			}
 		})

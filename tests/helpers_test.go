@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -421,97 +418,6 @@ func sendUDP(t *testing.T, tx, rx *net.UDPConn, n int, rng *rand.Rand) {
 			delete(sent, seq)
 		}
 	}
-}
-
-// tcpServer accepts one connection on h at the returned address, reads it
-// to EOF, and writes back the SHA-256 of what it read.
-func tcpServer(h *topo.Host) (netip.AddrPort, <-chan error, error) {
-	var ln *net.TCPListener
-	err := h.Do(func() error {
-		var err error
-		ln, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(h.IP, 0)))
-		return err
-	})
-	if err != nil {
-		return netip.AddrPort{}, nil, fmt.Errorf("listen TCP in %s: %w", h.Name(), err)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		defer ln.Close()
-		_ = ln.SetDeadline(time.Now().Add(2 * time.Minute))
-		c, err := ln.AcceptTCP()
-		if err != nil {
-			errc <- fmt.Errorf("accept: %w", err)
-			return
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
-		hash := sha256.New()
-		if _, err := io.Copy(hash, c); err != nil {
-			errc <- fmt.Errorf("server read: %w", err)
-			return
-		}
-		if _, err := c.Write(hash.Sum(nil)); err != nil {
-			errc <- fmt.Errorf("server write digest: %w", err)
-			return
-		}
-		errc <- nil
-	}()
-	return ln.Addr().(*net.TCPAddr).AddrPort(), errc, nil
-}
-
-// tcpTransfer sends size bytes of random data from src to a server on dst
-// and returns an error unless the server's SHA-256 of what it received
-// equals the sender's. It is safe to call from any goroutine.
-func tcpTransfer(src, dst *topo.Host, size int, seed uint64) error {
-	addr, serverErr, err := tcpServer(dst)
-	if err != nil {
-		return err
-	}
-	var c *net.TCPConn
-	err = src.Do(func() error {
-		d := net.Dialer{Timeout: 10 * time.Second}
-		conn, err := d.Dial("tcp4", addr.String())
-		if err != nil {
-			return err
-		}
-		c = conn.(*net.TCPConn)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("connect %s from %s: %w", addr, src.Name(), err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Minute))
-
-	rng := rand.New(rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), byte(seed >> 16), byte(seed >> 24)}))
-	hash := sha256.New()
-	chunk := make([]byte, 64<<10)
-	for left := size; left > 0; {
-		n := min(left, len(chunk))
-		for i := 0; i < n; i += 8 {
-			binary.LittleEndian.PutUint64(chunk[i:], rng.Uint64())
-		}
-		hash.Write(chunk[:n])
-		if _, err := c.Write(chunk[:n]); err != nil {
-			return fmt.Errorf("client write with %d bytes left: %w", left, err)
-		}
-		left -= n
-	}
-	if err := c.CloseWrite(); err != nil {
-		return fmt.Errorf("client close write: %w", err)
-	}
-	got := make([]byte, sha256.Size)
-	if _, err := io.ReadFull(c, got); err != nil {
-		return errors.Join(fmt.Errorf("client read digest: %w", err), <-serverErr)
-	}
-	if err := <-serverErr; err != nil {
-		return err
-	}
-	if want := hash.Sum(nil); !bytes.Equal(got, want) {
-		return fmt.Errorf("server received data with SHA-256 %x, sender sent %x (%d bytes)", got, want, size)
-	}
-	return nil
 }
 
 // assertNoXDP fails t if any of ports in sw has an XDP program attached.

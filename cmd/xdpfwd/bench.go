@@ -16,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 
+	"github.com/xdpfwd/xdpfwd/internal/control"
 	"github.com/xdpfwd/xdpfwd/internal/pktgen"
 	"github.com/xdpfwd/xdpfwd/internal/topo"
 )
@@ -71,6 +72,7 @@ func (r benchResult) cpuPerMillion() float64 {
 // benchPath builds two hosts joined by path, drives them and tears them down.
 func benchPath(ctx context.Context, path string, d time.Duration, size, flows int) (res benchResult, err error) {
 	res.path = path
+	var dm *daemonProc
 	t := topo.New("xdpbench")
 	defer func() { err = errors.Join(err, t.Close()) }()
 	star, err := t.Star(make([]topo.VethOptions, 2))
@@ -102,7 +104,6 @@ func benchPath(ctx context.Context, path string, d time.Duration, size, flows in
 			return res, err
 		}
 		defer os.RemoveAll(dir)
-		var dm *daemonProc
 		dm, err = startDaemon(ctx, star.Switch, dir, []byte("ports:\n  - interface: p1\n  - interface: p2\nbridges:\n  - name: br0\n    ports: [p1, p2]\n"))
 		if err != nil {
 			return res, err
@@ -162,7 +163,28 @@ func benchPath(ctx context.Context, path string, d time.Duration, size, flows in
 	}
 	res.sent, res.delivered, res.elapsed, res.cpu = gr.Sent, rx1-rx0, gr.Elapsed, cpu1-cpu0
 	fmt.Printf("  %-14s sent %d, delivered %d\n", path, res.sent, res.delivered)
+	if dm != nil {
+		// Where the frames that did not arrive went.
+		var st control.Stats
+		if err := control.Call(dm.control, "stats", nil, &st); err != nil {
+			return res, err
+		}
+		for _, p := range st.Ports {
+			fmt.Printf("    %s: rx %d tx %d, xdp redirected %d, xsk rx_dropped %d rx_ring_full %d fill_ring_empty %d, drops %v\n",
+				p.Name, p.RxPackets, p.TxPackets, p.XDP.Redirected, p.XSK.RxDropped, p.XSK.RxRingFull, p.XSK.RxFillRingEmptyDescs, nonZero(p.Drops))
+		}
+	}
 	return res, nil
+}
+
+func nonZero(m map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64)
+	for k, v := range m {
+		if v > 0 {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // cpuBusy is the time all CPUs together spent not idle, from /proc/stat.

@@ -76,3 +76,22 @@ func PseudoHeaderChecksum6(proto uint8, src, dst [16]byte, length uint32) uint16
 	s += uint64(proto) + uint64(length)
 	return fold64(s)
 }
+
+// PseudoHeaderChecksum is PseudoHeaderChecksum4 over b's own addresses,
+// read in place.
+func (b IPv4) PseudoHeaderChecksum(proto uint8, length uint16) uint16 {
+	a := binary.BigEndian.Uint64(b[ipv4Src : ipv4Dst+4])
+	return fold64(a>>32 + a&0xffffffff + uint64(proto) + uint64(length))
+}
+
+// PseudoHeaderChecksum is PseudoHeaderChecksum6 over b's own addresses,
+// read in place.
+func (b IPv6) PseudoHeaderChecksum(proto uint8, length uint32) uint16 {
+	a := b[ipv6Src : ipv6Dst+16]
+	var s uint64
+	for i := 0; i < 32; i += 8 {
+		w := binary.BigEndian.Uint64(a[i:])
+		s += w>>32 + w&0xffffffff
+	}
+	return fold64(s + uint64(proto) + uint64(length))
+}

@@ -168,6 +168,12 @@ func partialSum(c l4Case) uint16 {
 	if c.v6 {
 		segLen = int(binary.BigEndian.Uint16(f[EthernetSize+4:])) - (c.l4Off - EthernetSize - IPv6Size)
 	}
+	return partialSumLen(c, segLen)
+}
+
+// partialSumLen is partialSum for a segment of segLen bytes.
+func partialSumLen(c l4Case, segLen int) uint16 {
+	f := c.frame
 	var ph []byte
 	if c.v6 {
 		ph = append(ph, f[EthernetSize+8:EthernetSize+40]...)
@@ -179,6 +185,22 @@ func partialSum(c l4Case) uint16 {
 		ph = binary.BigEndian.AppendUint16(ph, uint16(segLen))
 	}
 	return naiveSum(ph, 0)
+}
+
+func TestPseudoHeaderInPlace(t *testing.T) {
+	for _, c := range finishCases(t) {
+		if c.v6 {
+			ip := IPv6(c.frame[EthernetSize:])
+			if a, b := ip.PseudoHeaderChecksum(c.proto, 1234), PseudoHeaderChecksum6(c.proto, ip.Src(), ip.Dst(), 1234); a != b || a != partialSumLen(c, 1234) {
+				t.Fatalf("%s: in place %#x, from arrays %#x", c.name, a, b)
+			}
+			continue
+		}
+		ip := IPv4(c.frame[EthernetSize:])
+		if a, b := ip.PseudoHeaderChecksum(c.proto, 1234), PseudoHeaderChecksum4(c.proto, ip.Src(), ip.Dst(), 1234); a != b || a != partialSumLen(c, 1234) {
+			t.Fatalf("%s: in place %#x, from arrays %#x", c.name, a, b)
+		}
+	}
 }
 
 func finish(c l4Case, frame []byte) bool {

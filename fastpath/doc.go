@@ -1,0 +1,23 @@
+// Package fastpath is the dataplane of xdpfwd: workers that move frames
+// between the AF_XDP queues of ports, and the pipeline of stages that
+// decides where each frame goes.
+//
+// One packet's walk through the code (DESIGN.md, "The packet walk"):
+//
+//	Worker.Poll                      worker.go
+//	  complete, refill               completion ring → free list → fill ring
+//	  receive                        RX ring → Batch (Packet: Addr, Data, InPort)
+//	    Pipeline.Run                 pipeline.go: each Stage in order, then drop counts
+//	      Parse                      parse.go: Ethernet, L3/L4 offsets, once
+//	      BridgeStage                bridge.go: learn source, look up destination
+//	                                 in the shared, lock-free FDB (fdb.go)
+//	      ChecksumFinish             parse.go: finish partial TCP/UDP checksums
+//	    dispatch                     by Verdict: stage for an egress queue,
+//	                                 copy for a flood, or free and count
+//	    transmit                     one Transmit per egress queue; refused → free
+//
+// Stages only write verdicts into packet metadata. The Pipeline owns cost
+// accounting, drop counting and tracing; the Worker owns frames, rings and
+// port counters. A frame is always in exactly one place: the UMEM's free
+// list, a queue's ring, or the worker (Worker.Held).
+package fastpath
