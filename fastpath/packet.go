@@ -125,6 +125,17 @@ type Packet struct {
 	Fragment bool
 }
 
+// Reset makes p the undecided packet of the frame data at UMEM address
+// addr, received on port in. It writes each field rather than assigning a
+// whole Packet, which would clear and copy all of it with write barriers:
+// this runs once per received packet. FloodPorts is left as it was; it is
+// only read under VerdictFlood, which sets it.
+func (p *Packet) Reset(addr uint64, data []byte, in PortID) {
+	p.Addr, p.Data, p.InPort = addr, data, in
+	p.OutPort, p.Verdict, p.Reason = 0, VerdictPending, DropNone
+	p.EtherType, p.L3Off, p.L3End, p.L4Off, p.L4Proto, p.Fragment = 0, 0, 0, 0, 0, false
+}
+
 // drop sets the packet's verdict to drop for reason r.
 func (p *Packet) drop(r DropReason) {
 	p.Verdict = VerdictDrop

@@ -33,7 +33,7 @@ func learnedBatch(tb testing.TB, checksum bool) (*Pipeline, *Batch) {
 func resetBatch(b *Batch) {
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
-		*p = Packet{Addr: p.Addr, Data: p.Data, InPort: p.InPort}
+		p.Reset(p.Addr, p.Data, p.InPort)
 	}
 }
 

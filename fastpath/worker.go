@@ -273,7 +273,7 @@ func (w *Worker) receive(qi int) bool {
 	b := &w.batch
 	b.Len = n
 	for i, d := range w.descs[:n] {
-		b.Packets[i] = Packet{Addr: d.Addr, Data: w.umem.Frame(d.Addr, d.Len), InPort: q.port}
+		b.Packets[i].Reset(d.Addr, w.umem.Frame(d.Addr, d.Len), q.port)
 		in.RxPackets++
 		in.RxBytes += uint64(d.Len)
 	}

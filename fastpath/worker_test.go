@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpfwd/xdpfwd/xdp"
 )
@@ -242,5 +243,73 @@ func TestPipelineTraceAndStats(t *testing.T) {
 	pl.Run(&b, 0)
 	if len(trace) != len(want) {
 		t.Fatal("trace called after SetTrace(nil)")
+	}
+}
+
+// TestWorkerSeveralQueuesPerPort: with two queues per port, a frame from
+// a port's i-th queue leaves on the egress port's i-th queue.
+func TestWorkerSeveralQueuesPerPort(t *testing.T) {
+	umem, err := xdp.NewUmem(xdp.UmemConfig{FrameCount: 256, FrameSize: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bs, _ := NewBridges(BridgeConfig{Name: "br0", Ports: []PortID{1, 2}, Static: []StaticEntry{{MAC: macB, Port: 2}}})
+	q := [4]*FakeQueue{}
+	var pqs []PortQueue
+	for i := range q {
+		q[i] = NewFakeQueue(umem, 16)
+		pqs = append(pqs, PortQueue{Port: PortID(1 + i/2), Queue: q[i]}) // 1, 1, 2, 2
+	}
+	w, err := NewWorker(WorkerConfig{Umem: umem, Queues: pqs, Pipeline: NewPipeline(Parse{}, bs.Stage())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Poll()
+	q[1].Inject(rawFrame(macB, macA))
+	w.Poll()
+	if a, b := len(q[2].Drain()), len(q[3].Drain()); a != 0 || b != 1 {
+		t.Fatalf("from port 1's queue 1: port 2's queues sent %d and %d, want 0 and 1", a, b)
+	}
+	q[0].Inject(rawFrame(macB, macA))
+	w.Poll()
+	if a, b := len(q[2].Drain()), len(q[3].Drain()); a != 1 || b != 0 {
+		t.Fatalf("from port 1's queue 0: port 2's queues sent %d and %d, want 1 and 0", a, b)
+	}
+}
+
+// pollableQueue is a FakeQueue with a file descriptor, so Run blocks in
+// poll(2) when idle.
+type pollableQueue struct {
+	*FakeQueue
+	fd int
+}
+
+func (q pollableQueue) FD() int { return q.fd }
+
+func TestWorkerRunBlocksAndStops(t *testing.T) {
+	umem, err := xdp.NewUmem(xdp.UmemConfig{FrameCount: 64, FrameSize: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(p[0]); unix.Close(p[1]) })
+	bs, _ := NewBridges(BridgeConfig{Name: "br0", Ports: []PortID{1}})
+	w, err := NewWorker(WorkerConfig{Umem: umem, Queues: []PortQueue{{Port: 1, Queue: pollableQueue{NewFakeQueue(umem, 16), p[0]}}},
+		Pipeline: NewPipeline(Parse{}, bs.Stage()), IdleTimeout: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.pollFDs) != 1 {
+		t.Fatal("worker does not poll the queue's FD")
+	}
+	done := make(chan error)
+	go func() { done <- w.Run() }()
+	time.Sleep(50 * time.Millisecond) // several idle timeouts
+	w.Stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

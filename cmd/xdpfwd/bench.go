@@ -26,6 +26,9 @@ func benchCmd(args []string) error {
 	duration := fs.Duration("duration", 5*time.Second, "how long each path is driven")
 	size := fs.Int("size", 60, "Ethernet frame size without FCS (60 = 64 bytes on the wire)")
 	flows := fs.Int("flows", 1, "UDP flows (source ports)")
+	xdpMode := fs.String("xdp-mode", "auto", "XDP mode of xdpfwd's ports: auto, native or generic")
+	rate := fs.Float64("rate", 0, "offered packets per second (0: as fast as the generator sends, then again at 90% of the slower path's peak)")
+	only := fs.String("only", "", `run one path alone ("kernel" or "xdpfwd"), e.g. under perf`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -35,26 +38,69 @@ func benchCmd(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Printf("xdpfwd bench: %d-byte UDP frames (%d on the wire), %d flow(s), h1 -> h2 for %s on each path\n",
+	fmt.Printf("xdpfwd bench: %d-byte UDP frames (%d on the wire), %d flow(s), h1 -> h2 for %s per run\n",
 		*size, *size+4, *flows, *duration)
 	fmt.Println("generator: xdpfwd's own AF_XDP TX generator in h1 (frames built once; only descriptors move)")
 	fmt.Println("delivered: h2 eth0 rx_packets; CPU: all cores, busy time from /proc/stat")
+	paths := []string{"kernel bridge", "xdpfwd"}
+	switch *only {
+	case "":
+	case "kernel":
+		paths = paths[:1]
+	case "xdpfwd":
+		paths = paths[1:]
+	default:
+		return fmt.Errorf("--only %q: want kernel or xdpfwd", *only)
+	}
+	o := benchOpts{duration: *duration, size: *size, flows: *flows, xdpMode: *xdpMode, rate: *rate}
+	fmt.Println("\n-- offered load: as fast as the generator sends")
+	peak, err := benchPaths(ctx, paths, o)
+	if err != nil {
+		return err
+	}
+	if len(peak) < 2 || *rate > 0 {
+		return nil
+	}
+	k, x := peak[0], peak[1]
+	fmt.Printf("xdpfwd / kernel: delivered pps x%.2f, CPU per delivered packet x%.2f\n",
+		x.deliveredPPS()/k.deliveredPPS(), x.cpuPerMillion()/k.cpuPerMillion())
+
+	// At saturation every path burns whole cores and drops the excess, so
+	// CPU per packet is compared again at one load both paths carry.
+	o.rate = 0.9 * min(k.deliveredPPS(), x.deliveredPPS())
+	fmt.Printf("\n-- offered load: %.0f pps on both paths (90%% of the slower one's peak)\n", o.rate)
+	equal, err := benchPaths(ctx, paths, o)
+	if err != nil {
+		return err
+	}
+	k, x = equal[0], equal[1]
+	fmt.Printf("xdpfwd / kernel: delivered pps x%.2f, CPU per delivered packet x%.2f\n",
+		x.deliveredPPS()/k.deliveredPPS(), x.cpuPerMillion()/k.cpuPerMillion())
+	return nil
+}
+
+type benchOpts struct {
+	duration    time.Duration
+	size, flows int
+	xdpMode     string
+	rate        float64
+}
+
+// benchPaths runs every path with the same options and prints a table.
+func benchPaths(ctx context.Context, paths []string, o benchOpts) ([]benchResult, error) {
 	var results []benchResult
-	for _, path := range []string{"kernel bridge", "xdpfwd"} {
-		r, err := benchPath(ctx, path, *duration, *size, *flows)
+	for _, path := range paths {
+		r, err := benchPath(ctx, path, o)
 		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		results = append(results, r)
 	}
-	k, x := results[0], results[1]
-	fmt.Printf("\n%-14s %14s %14s %12s %18s\n", "path", "offered pps", "delivered pps", "CPU busy", "CPU ms / M pkts")
+	fmt.Printf("%-14s %14s %14s %12s %18s\n", "path", "offered pps", "delivered pps", "CPU busy", "CPU ms / M pkts")
 	for _, r := range results {
 		fmt.Printf("%-14s %14.0f %14.0f %11.2fs %18.1f\n", r.path, r.offeredPPS(), r.deliveredPPS(), r.cpu.Seconds(), r.cpuPerMillion())
 	}
-	fmt.Printf("\nxdpfwd / kernel: delivered pps x%.2f, CPU per delivered packet x%.2f\n",
-		x.deliveredPPS()/k.deliveredPPS(), x.cpuPerMillion()/k.cpuPerMillion())
-	return nil
+	return results, nil
 }
 
 type benchResult struct {
@@ -70,7 +116,7 @@ func (r benchResult) cpuPerMillion() float64 {
 }
 
 // benchPath builds two hosts joined by path, drives them and tears them down.
-func benchPath(ctx context.Context, path string, d time.Duration, size, flows int) (res benchResult, err error) {
+func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, err error) {
 	res.path = path
 	var dm *daemonProc
 	t := topo.New("xdpbench")
@@ -104,7 +150,7 @@ func benchPath(ctx context.Context, path string, d time.Duration, size, flows in
 			return res, err
 		}
 		defer os.RemoveAll(dir)
-		dm, err = startDaemon(ctx, star.Switch, dir, []byte("ports:\n  - interface: p1\n  - interface: p2\nbridges:\n  - name: br0\n    ports: [p1, p2]\n"))
+		dm, err = startDaemon(ctx, star.Switch, dir, []byte(fmt.Sprintf("ports:\n  - interface: p1\n    xdp_mode: %[1]s\n  - interface: p2\n    xdp_mode: %[1]s\nbridges:\n  - name: br0\n    ports: [p1, p2]\n", o.xdpMode)))
 		if err != nil {
 			return res, err
 		}
@@ -130,7 +176,7 @@ func benchPath(ctx context.Context, path string, d time.Duration, size, flows in
 
 	cfg := pktgen.Config{SrcMAC: h1.HWAddr, DstMAC: h2.HWAddr,
 		Src: netip.AddrPortFrom(h1.IP, 10000), Dst: netip.AddrPortFrom(h2.IP, 9),
-		Size: size, Flows: flows, Duration: d}
+		Size: o.size, Flows: o.flows, Duration: o.duration, Rate: o.rate}
 	rx0, _, err := h2.LinkStats(topo.HostIf)
 	if err != nil {
 		return res, err

@@ -33,14 +33,6 @@ type PortStats struct {
 	XDP XDPCounters `json:"xdp"`
 	// XSK are the kernel's XDP_STATISTICS summed over the port's sockets.
 	XSK XSKCounters `json:"xsk"`
-	// PerQueue are the received packets per queue.
-	PerQueue []QueueStats `json:"per_queue"`
-}
-
-// QueueStats count what one queue of a port received.
-type QueueStats struct {
-	Queue     int    `json:"queue"`
-	RxPackets uint64 `json:"rx_packets"`
 }
 
 // XDPCounters are the XDP program's verdicts.

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -37,8 +38,10 @@ type Daemon struct {
 	ports   []*port
 	bridges *fastpath.Bridges
 	workers []*worker
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup // workers and the sweeper
 	runErr  chan error
+	// sweepStop ends the FDB sweeper.
+	sweepStop chan struct{}
 }
 
 // port is one configured interface and what xdpfwd attached to it.
@@ -92,7 +95,29 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 			}
 		}()
 	}
+	d.sweepStop = make(chan struct{})
+	d.wg.Add(1)
+	go d.sweep()
 	return d, nil
+}
+
+// sweepInterval is how often expired FDB entries are cleared, so that their
+// slots are free for new MACs.
+const sweepInterval = 5 * time.Second
+
+// sweep clears expired FDB entries until Close.
+func (d *Daemon) sweep() {
+	defer d.wg.Done()
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.sweepStop:
+			return
+		case <-t.C:
+			d.bridges.Sweep(fastpath.MonotonicClock())
+		}
+	}
 }
 
 // atPort is an error about a configured port, placed in the file.
@@ -263,6 +288,10 @@ func (d *Daemon) Close() error {
 		if w.fw != nil {
 			w.fw.Stop()
 		}
+	}
+	if d.sweepStop != nil {
+		close(d.sweepStop)
+		d.sweepStop = nil
 	}
 	d.wg.Wait()
 	for _, w := range d.workers {

@@ -35,6 +35,9 @@ type Config struct {
 	Flows int
 	// Duration bounds the run; the context may end it sooner.
 	Duration time.Duration
+	// Rate caps the offered load in packets per second; 0 sends as fast as
+	// the TX ring takes frames.
+	Rate float64
 }
 
 // Result is what one run sent.
@@ -107,7 +110,18 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		if i%64 == 0 && (time.Now().After(deadline) || ctx.Err() != nil) {
 			break
 		}
-		sent := sock.Transmit(descs[head:min(head+queued, len(descs))])
+		batch := descs[head:min(head+queued, len(descs))]
+		if c.Rate > 0 {
+			// Pace: send only what the rate allows by now, in batches of
+			// up to 64, sleeping while nothing is due.
+			due := int64(c.Rate*time.Since(start).Seconds()) - int64(res.Sent)
+			if due <= 0 {
+				time.Sleep(50 * time.Microsecond)
+				continue
+			}
+			batch = batch[:min(int64(len(batch)), due, 64)]
+		}
+		sent := sock.Transmit(batch)
 		res.Sent += uint64(sent)
 		head, queued = (head+sent)%len(descs), queued-sent
 		// Sent frames come back through the completion ring; queue them again.
