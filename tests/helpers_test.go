@@ -455,3 +455,11 @@ func ports(s *topo.Star) []string {
 	}
 	return p
 }
+
+// requireRoot skips tb unless it runs as root, which CI always does.
+func requireRoot(tb testing.TB) {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("skipping: needs root (network namespaces, XDP)")
+	}
+}

@@ -208,7 +208,7 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 		return res, err
 	}
 	res.sent, res.delivered, res.elapsed, res.cpu = gr.Sent, rx1-rx0, gr.Elapsed, cpu1-cpu0
-	fmt.Printf("  %-14s sent %d, delivered %d\n", path, res.sent, res.delivered)
+	fmt.Printf("  %-14s sent %d, delivered %d (namespaces %s-*)\n", path, res.sent, res.delivered, t.Prefix())
 	if dm != nil {
 		// Where the frames that did not arrive went.
 		var st control.Stats

@@ -170,6 +170,11 @@ func (d *Daemon) buildBridges() error {
 		return fmt.Errorf("%s: bridges: %w", d.cfg.File, err)
 	}
 	d.bridges = bs
+	for _, p := range d.ports {
+		if bs.Of(p.id) == nil {
+			d.log.Warn("port is in no bridge: the frames it receives are dropped (reason \"no bridge on ingress port\")", "port", p.cfg.Interface)
+		}
+	}
 	return nil
 }
 
