@@ -10,9 +10,11 @@
 package bpf
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -69,6 +71,10 @@ const MaxQueues = 64
 // matches PASS_MACS_MAX in xdpfwd.c.
 const MaxPassMACs = 64
 
+// MaxPassIPv4 is the most addresses Options.PassIPv4 may hold. It matches
+// PASS_IPV4_MAX in xdpfwd.c.
+const MaxPassIPv4 = 64
+
 // Options configures Attach.
 type Options struct {
 	// Ifindex is the index of the interface to attach to, in the network
@@ -81,6 +87,14 @@ type Options struct {
 	// stack, such as the host's own address on a NIC that xdpfwd takes
 	// over.
 	PassMACs []net.HardwareAddr
+	// PassIPv4 are the host's IPv4 addresses: ARP requests for them go to
+	// the kernel stack, so that the host keeps answering ARP on a port
+	// whose broadcasts otherwise all go to the fast path.
+	PassIPv4 []netip.Addr
+	// MaxFrame is the longest frame the port's AF_XDP sockets take (what
+	// fits a UMEM frame); longer frames are dropped and counted as
+	// DropTooBig. 0 means no limit.
+	MaxFrame uint32
 }
 
 // Counters are the program's verdict counters, summed over CPUs. Every frame
@@ -92,7 +106,8 @@ type Counters struct {
 	// set for their RX queue.
 	PassNoSocket uint64
 	// PassHost counts frames passed to the kernel because their
-	// destination MAC is one of the pass MACs.
+	// destination MAC is one of the pass MACs, or because they are ARP
+	// requests for one of the pass IPv4 addresses.
 	PassHost uint64
 	// DropMalformed counts frames dropped because they are shorter than an
 	// Ethernet header.
@@ -100,6 +115,10 @@ type Counters struct {
 	// RedirectFailed counts frames whose redirect failed; they are passed
 	// to the kernel.
 	RedirectFailed uint64
+	// DropTooBig counts frames dropped because they are longer than
+	// Options.MaxFrame: in generic mode these are GSO/GRO super-frames
+	// that no UMEM frame holds.
+	DropTooBig uint64
 }
 
 // Port is the XDP program attached to one interface, with its own maps.
@@ -131,7 +150,7 @@ func Attach(opts Options) (*Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("attaching XDP to %s: %w", name, err)
 	}
-	if err := objs.setPassMACs(opts.PassMACs); err != nil {
+	if err := objs.configure(opts); err != nil {
 		objs.close()
 		return nil, fmt.Errorf("attaching XDP to %s: %w", name, err)
 	}
@@ -304,6 +323,30 @@ func (o *objects) close() error {
 	return errors.Join(o.xdpfwdPrograms.Close(), o.xdpfwdMaps.Close())
 }
 
+// configure fills the maps that steer frames to the host and bound their
+// length.
+func (o *objects) configure(opts Options) error {
+	if err := o.setPassMACs(opts.PassMACs); err != nil {
+		return err
+	}
+	if len(opts.PassIPv4) > MaxPassIPv4 {
+		return fmt.Errorf("%d pass IPv4 addresses, at most %d supported", len(opts.PassIPv4), MaxPassIPv4)
+	}
+	for _, ip := range opts.PassIPv4 {
+		if !ip.Is4() {
+			return fmt.Errorf("pass IPv4 address %v: not an IPv4 address", ip)
+		}
+		// The key is the address as it stands in the packet.
+		if err := o.PassIpv4.Update(binary.NativeEndian.Uint32(ip.AsSlice()), uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("adding pass IPv4 address %v: %w", ip, err)
+		}
+	}
+	if err := o.Settings.Update(uint32(0), opts.MaxFrame, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("setting the frame length limit: %w", err)
+	}
+	return nil
+}
+
 // setPassMACs adds macs to the pass_macs map.
 func (o *objects) setPassMACs(macs []net.HardwareAddr) error {
 	if len(macs) > MaxPassMACs {
@@ -324,7 +367,7 @@ func (o *objects) setPassMACs(macs []net.HardwareAddr) error {
 
 // Counters and objects.counters name exactly the C program's counters: this
 // stops compiling when COUNTER_MAX in xdpfwd.c changes.
-var _ = [1]struct{}{}[xdpfwdCounterCOUNTER_MAX-5]
+var _ = [1]struct{}{}[xdpfwdCounterCOUNTER_MAX-6]
 
 // counters reads and sums the per-CPU counters.
 func (o *objects) counters() (Counters, error) {
@@ -338,6 +381,7 @@ func (o *objects) counters() (Counters, error) {
 		{xdpfwdCounterCOUNTER_PASS_HOST, &c.PassHost},
 		{xdpfwdCounterCOUNTER_DROP_MALFORMED, &c.DropMalformed},
 		{xdpfwdCounterCOUNTER_REDIRECT_FAILED, &c.RedirectFailed},
+		{xdpfwdCounterCOUNTER_DROP_TOO_BIG, &c.DropTooBig},
 	}
 	var perCPU []uint64
 	for _, f := range fields {

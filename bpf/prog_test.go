@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -43,18 +44,30 @@ func udpFrame(t testing.TB, src, dst net.HardwareAddr) []byte {
 }
 
 func arpRequest(t testing.TB, src net.HardwareAddr) []byte {
+	return arpFor(t, src, layers.ARPRequest, []byte{10, 99, 0, 2})
+}
+
+// arpFor is an ARP packet of operation op from src asking for target.
+func arpFor(t testing.TB, src net.HardwareAddr, op uint16, target []byte) []byte {
 	eth := &layers.Ethernet{SrcMAC: src, DstMAC: bcastMAC, EthernetType: layers.EthernetTypeARP}
 	arp := &layers.ARP{
 		AddrType: layers.LinkTypeEthernet, Protocol: layers.EthernetTypeIPv4,
-		HwAddressSize: 6, ProtAddressSize: 4, Operation: layers.ARPRequest,
+		HwAddressSize: 6, ProtAddressSize: 4, Operation: op,
 		SourceHwAddress: src, SourceProtAddress: []byte{10, 99, 0, 1},
-		DstHwAddress: make([]byte, 6), DstProtAddress: []byte{10, 99, 0, 2},
+		DstHwAddress: make([]byte, 6), DstProtAddress: target,
 	}
 	return serialize(t, eth, arp)
 }
 
+// hostIP is the pass IPv4 address of the test objects; maxFrame their frame
+// length limit.
+var hostIP = netip.MustParseAddr("10.99.0.7")
+
+const maxFrame = 3000
+
 // loadTestObjects loads the program and maps without attaching them, with
-// hostMAC as the pass MAC.
+// hostMAC as the pass MAC, hostIP as the pass IPv4 address and maxFrame as
+// the frame length limit.
 func loadTestObjects(t testing.TB) *objects {
 	t.Helper()
 	objs, err := loadObjects()
@@ -62,8 +75,8 @@ func loadTestObjects(t testing.TB) *objects {
 		t.Fatalf("loading: %v", err)
 	}
 	t.Cleanup(func() { objs.close() })
-	if err := objs.setPassMACs([]net.HardwareAddr{hostMAC}); err != nil {
-		t.Fatalf("setting pass MACs: %v", err)
+	if err := objs.configure(Options{PassMACs: []net.HardwareAddr{hostMAC}, PassIPv4: []netip.Addr{hostIP}, MaxFrame: maxFrame}); err != nil {
+		t.Fatalf("configuring: %v", err)
 	}
 	return objs
 }
@@ -97,6 +110,7 @@ func tryFrame(t testing.TB, objs *objects, frame []byte) (uint32, Counters, erro
 		PassHost:       after.PassHost - before.PassHost,
 		DropMalformed:  after.DropMalformed - before.DropMalformed,
 		RedirectFailed: after.RedirectFailed - before.RedirectFailed,
+		DropTooBig:     after.DropTooBig - before.DropTooBig,
 	}, runErr
 }
 
@@ -144,7 +158,11 @@ func TestProgramVerdicts(t *testing.T) {
 		{"from pass MAC", udpFrame(t, hostMAC, peerMAC), xdpPass, Counters{PassNoSocket: 1}},
 		{"pass MAC but last byte", udpFrame(t, peerMAC, net.HardwareAddr{0x02, 0x00, 0x5e, 0x10, 0x00, 0x00}), xdpPass, Counters{PassNoSocket: 1}},
 		{"broadcast ARP, empty slot", arpRequest(t, peerMAC), xdpPass, Counters{PassNoSocket: 1}},
-		{"jumbo unicast", append(bytes.Clone(unicast), make([]byte, 3000)...), xdpPass, Counters{PassNoSocket: 1}},
+		{"ARP request for the host", arpFor(t, peerMAC, layers.ARPRequest, hostIP.AsSlice()), xdpPass, Counters{PassHost: 1}},
+		{"ARP reply about the host's address", arpFor(t, peerMAC, layers.ARPReply, hostIP.AsSlice()), xdpPass, Counters{PassNoSocket: 1}},
+		{"truncated ARP request for the host", arpFor(t, peerMAC, layers.ARPRequest, hostIP.AsSlice())[:14+20], xdpPass, Counters{PassNoSocket: 1}},
+		{"frame of the largest length", append(bytes.Clone(unicast), make([]byte, maxFrame-len(unicast))...), xdpPass, Counters{PassNoSocket: 1}},
+		{"frame one byte too long", append(bytes.Clone(unicast), make([]byte, maxFrame+1-len(unicast))...), xdpDrop, Counters{DropTooBig: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

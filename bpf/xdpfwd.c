@@ -11,9 +11,11 @@
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 
 #define XSKS_MAX 64
 #define PASS_MACS_MAX 64
+#define PASS_IPV4_MAX 64
 
 // Counter indices into the counters map. The Go loader exports them under
 // the same names (bpf2go -type counter).
@@ -23,6 +25,7 @@ enum counter {
 	COUNTER_PASS_HOST,
 	COUNTER_DROP_MALFORMED,
 	COUNTER_REDIRECT_FAILED,
+	COUNTER_DROP_TOO_BIG,
 	COUNTER_MAX,
 };
 
@@ -46,6 +49,38 @@ struct {
 	__type(key, struct mac_key);
 	__type(value, __u8);
 } pass_macs SEC(".maps");
+
+// IPv4 addresses (network byte order) whose ARP requests go to the host.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PASS_IPV4_MAX);
+	__type(key, __u32);
+	__type(value, __u8);
+} pass_ipv4 SEC(".maps");
+
+// settings[0] is the longest frame the port's sockets take; 0: no limit.
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} settings SEC(".maps");
+
+// The part of an Ethernet/IPv4 ARP packet after the Ethernet header that
+// the program reads (RFC 826).
+#define ARPOP_REQUEST 1
+
+struct arp_ipv4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 op;
+	__u8 sha[ETH_ALEN];
+	__u8 spa[4];
+	__u8 tha[ETH_ALEN];
+	__u8 tpa[4];
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -83,6 +118,22 @@ int xdpfwd_redirect(struct xdp_md *ctx)
 	__builtin_memcpy(key.addr, eth->h_dest, ETH_ALEN);
 	if (bpf_map_lookup_elem(&pass_macs, &key))
 		return count(COUNTER_PASS_HOST, XDP_PASS);
+
+	if (eth->h_proto == bpf_htons(ETH_P_ARP)) {
+		struct arp_ipv4 *arp = (void *)(eth + 1);
+		__u32 tpa;
+
+		if ((void *)(arp + 1) <= data_end && arp->op == bpf_htons(ARPOP_REQUEST)) {
+			__builtin_memcpy(&tpa, arp->tpa, 4);
+			if (bpf_map_lookup_elem(&pass_ipv4, &tpa))
+				return count(COUNTER_PASS_HOST, XDP_PASS);
+		}
+	}
+
+	__u32 zero = 0;
+	__u32 *max_len = bpf_map_lookup_elem(&settings, &zero);
+	if (max_len && *max_len && data_end - data > *max_len)
+		return count(COUNTER_DROP_TOO_BIG, XDP_DROP);
 
 	if (!bpf_map_lookup_elem(&xsks, &q))
 		return count(COUNTER_PASS_NO_SOCKET, XDP_PASS);

@@ -21,7 +21,8 @@ const (
 	xdpfwdCounterCOUNTER_PASS_HOST       xdpfwdCounter = 2
 	xdpfwdCounterCOUNTER_DROP_MALFORMED  xdpfwdCounter = 3
 	xdpfwdCounterCOUNTER_REDIRECT_FAILED xdpfwdCounter = 4
-	xdpfwdCounterCOUNTER_MAX             xdpfwdCounter = 5
+	xdpfwdCounterCOUNTER_DROP_TOO_BIG    xdpfwdCounter = 5
+	xdpfwdCounterCOUNTER_MAX             xdpfwdCounter = 6
 )
 
 type xdpfwdMacKey struct {
@@ -35,7 +36,9 @@ type xdpfwdMacKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	xdpfwdMapCounters        = "counters"
+	xdpfwdMapPassIpv4        = "pass_ipv4"
 	xdpfwdMapPassMacs        = "pass_macs"
+	xdpfwdMapSettings        = "settings"
 	xdpfwdMapXsks            = "xsks"
 	xdpfwdProgXdpfwdRedirect = "xdpfwd_redirect"
 	xdpfwdVarUnusedCounter   = "unused_counter"
@@ -91,7 +94,9 @@ type xdpfwdProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpfwdMapSpecs struct {
 	Counters *ebpf.MapSpec `ebpf:"counters"`
+	PassIpv4 *ebpf.MapSpec `ebpf:"pass_ipv4"`
 	PassMacs *ebpf.MapSpec `ebpf:"pass_macs"`
+	Settings *ebpf.MapSpec `ebpf:"settings"`
 	Xsks     *ebpf.MapSpec `ebpf:"xsks"`
 }
 
@@ -123,14 +128,18 @@ func (o *xdpfwdObjects) Close() error {
 // It can be passed to loadXdpfwdObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpfwdMaps struct {
 	Counters *ebpf.Map `ebpf:"counters"`
+	PassIpv4 *ebpf.Map `ebpf:"pass_ipv4"`
 	PassMacs *ebpf.Map `ebpf:"pass_macs"`
+	Settings *ebpf.Map `ebpf:"settings"`
 	Xsks     *ebpf.Map `ebpf:"xsks"`
 }
 
 func (m *xdpfwdMaps) Close() error {
 	return _XdpfwdClose(
 		m.Counters,
+		m.PassIpv4,
 		m.PassMacs,
+		m.Settings,
 		m.Xsks,
 	)
 }

@@ -21,17 +21,17 @@ import (
 //
 // Reads are atomic loads. A new MAC takes a slot with a CAS from empty,
 // tombstone or expired; a station move is a CAS from the old word to the
-// new one. word and seen are separate atomics, so a reader can see a new
-// word with its previous occupant's (expired) time, or a time stored a
-// moment late: the entry then counts as absent for that packet, which only
-// floods it — what an unknown destination gets anyway. A MAC learned at
-// the same moment by two workers can take two slots; lookups find the first
-// one, and the other, never refreshed, ages out.
+// new one. word and seen are separate atomics; a writer stores seen before
+// it publishes word, so whoever loads a new word then loads its new time
+// (learn and Sweep explain why that order). A MAC learned at the same
+// moment by two workers can take two slots; lookups find the first one,
+// and the other, never refreshed, ages out.
 //
 // An FDB refuses to learn (LearnFull) when it holds its maximum number of
 // entries, or when every slot a MAC may take is occupied; old entries stay.
 // Expired entries keep their slot until a learner reuses it or Sweep clears
-// it.
+// it; Sweep also empties the tombstones no probe needs any more, so that
+// lookups of unknown MACs (every flood) stay short after churn.
 type FDB struct {
 	slots   []fdbSlot
 	mask    uint64
@@ -131,14 +131,25 @@ func (f *FDB) Learn(mac header.MAC, port PortID, now uint32) LearnResult {
 }
 
 // learn is Learn by the MAC's 48-bit key.
+//
+// Whenever it writes a word, it stores the time first and publishes the
+// word after it (a CAS from the word it read). A sweeper that loads the
+// new word then loads this time, not the previous occupant's expired one,
+// so it never clears an entry that is being learned (see Sweep). The price
+// is that a reader may, between the two writes, see the previous word with
+// the new time: for that moment an expired entry looks live and a frame
+// to it is forwarded to where that station was last seen. If the CAS
+// fails, the word changed since it was read; whoever changed it stored
+// its own time, just as fresh, before publishing.
 func (f *FDB) learn(key uint64, port PortID, now uint32) LearnResult {
 	want := keyWord(key, port, false)
 	for {
-		i := f.home(key)
+		home := f.home(key)
+		i := home
 		var free *fdbSlot // first slot a new entry can take
-		var freeWord uint64
+		var freeWord, freeDist uint64
 		found := false
-		for range fdbMaxProbe {
+		for d := range uint64(fdbMaxProbe) {
 			s := &f.slots[i]
 			w := s.word.Load()
 			if wordUsed(w) && wordMAC(w) == key {
@@ -159,17 +170,17 @@ func (f *FDB) learn(key uint64, port PortID, now uint32) LearnResult {
 					return LearnRefreshed
 				}
 				live := f.live(s, w, now)
+				s.seen.Store(now)
 				if !s.word.CompareAndSwap(w, want) {
 					break // raced with another writer: start over
 				}
-				s.seen.Store(now)
 				if live {
 					return LearnMoved
 				}
 				return LearnNew
 			}
 			if free == nil && (!wordUsed(w) || !f.live(s, w, now)) {
-				free, freeWord = s, w
+				free, freeWord, freeDist = s, w, d
 			}
 			if w == 0 {
 				break
@@ -182,19 +193,35 @@ func (f *FDB) learn(key uint64, port PortID, now uint32) LearnResult {
 		if free == nil || (!wordUsed(freeWord) && f.entries.Load() >= f.max) {
 			return LearnFull
 		}
-		// Store the time first: a reader that sees the new word then sees
-		// a time at least this fresh (or, reusing an expired slot, the old
-		// one if the store lands late — absent for one packet).
 		s := free
+		s.seen.Store(now)
 		if !s.word.CompareAndSwap(freeWord, want) {
 			continue
 		}
-		s.seen.Store(now)
 		if !wordUsed(freeWord) {
 			f.entries.Add(1)
 		}
-		return LearnNew
+		if f.reachable(home, freeDist) {
+			return LearnNew
+		}
+		// Sweep emptied a slot on the way here after this learner had
+		// passed it (see Sweep): lookups would stop there. Take the entry
+		// back and learn again, which finds that empty slot.
+		if s.word.CompareAndSwap(want, fdbTombstone) {
+			f.entries.Add(-1)
+		}
 	}
+}
+
+// reachable reports whether the dist slots from home are all non-empty,
+// so that a probe from home reaches the slot dist further on.
+func (f *FDB) reachable(home, dist uint64) bool {
+	for d := range dist {
+		if f.slots[(home+d)&f.mask].word.Load() == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // addStatic adds a static entry. It runs before the FDB is shared.
@@ -217,11 +244,17 @@ func (f *FDB) addStatic(mac header.MAC, port PortID) bool {
 }
 
 // Sweep turns the slots of entries expired at now (seconds) into
-// tombstones, so their capacity is free again, and returns how many it
-// cleared. It is safe to run beside workers: it clears a slot with a CAS
-// from the expired word it read, so a slot that a learner took meanwhile
-// (a new word) stays. A learner that only refreshed the time of that very
-// word in between loses its entry; the next frame from that MAC learns it
+// tombstones, so their capacity is free again, turns the tombstones that
+// no probe needs back into empty slots, so that lookups of unknown MACs
+// stop early, and returns how many entries it cleared.
+//
+// It is safe to run beside learners and readers, but not beside another
+// Sweep. It clears a slot with a CAS from the expired word it read, after
+// reading that word's time; a learner stores the time before it publishes
+// a word (see learn), so a word published meanwhile comes with a fresh
+// time, or makes the CAS fail: a slot a learner takes survives. A learner
+// that only refreshed the time of that very word between the sweeper's
+// two loads loses its entry; the next frame from that MAC learns it
 // again, and frames to it flood meanwhile, as for any aged-out entry.
 func (f *FDB) Sweep(now uint32) int {
 	n := 0
@@ -233,7 +266,72 @@ func (f *FDB) Sweep(now uint32) int {
 			n++
 		}
 	}
+	f.clearTombstones()
 	return n
+}
+
+// clearTombstones turns tombstones back into empty slots where no probe
+// needs them.
+//
+// Probes (lookups and learners) stop at an empty slot and go at most
+// fdbMaxProbe slots from a MAC's home, and learn places a MAC only within
+// that window. So a tombstone at i is needed only by an entry at some j in
+// the fdbMaxProbe-1 slots after i whose home is i or before: its probes
+// pass i. (Past an empty slot in between nothing needs i: probes stop
+// there anyway.) Where no such entry exists, i can be emptied.
+//
+// Learners race with this: one may have passed slot i while it still held
+// an entry, and be about to take a slot j after it — with its home before
+// i, the very entry that needs i. Two writes conflict: the sweeper's
+// "i = empty" and the learner's "j = entry". Each side reads the other's
+// slot after its own write: the sweeper re-checks the slots after i and
+// makes i a tombstone again if it finds such an entry; the learner
+// re-checks the slots from its home to j (reachable) and withdraws its
+// entry if one is empty. Go's atomics are sequentially consistent, so at
+// least one side sees the other's write and undoes its own. In between, a
+// lookup may miss the entry (the frame floods) and a learner may take the
+// empty slot for the same MAC (the duplicate the FDB comment allows).
+func (f *FDB) clearTombstones() {
+	n := uint64(len(f.slots))
+	for i := range n {
+		s := &f.slots[i]
+		if s.word.Load() != fdbTombstone || f.needed(i) {
+			continue
+		}
+		if s.word.CompareAndSwap(fdbTombstone, 0) && f.needed(i) {
+			s.word.CompareAndSwap(0, fdbTombstone)
+		}
+	}
+}
+
+// needed reports whether an entry after slot i within probe reach has its
+// home at i or before, so that its probes pass slot i.
+func (f *FDB) needed(i uint64) bool {
+	for d := uint64(1); d < fdbMaxProbe; d++ {
+		j := (i + d) & f.mask
+		w := f.slots[j].word.Load()
+		if w == 0 {
+			return false
+		}
+		if wordUsed(w) && (j-f.home(wordMAC(w)))&f.mask >= d {
+			return true
+		}
+	}
+	return false
+}
+
+// probes returns how many slots a lookup of mac reads; for tests.
+func (f *FDB) probes(mac header.MAC) int {
+	key := macKey(mac)
+	i := f.home(key)
+	for n := 1; n < fdbMaxProbe; n++ {
+		w := f.slots[i].word.Load()
+		if w == 0 || (wordUsed(w) && wordMAC(w) == key) {
+			return n
+		}
+		i = (i + 1) & f.mask
+	}
+	return fdbMaxProbe
 }
 
 // FDBEntry is one live FDB entry as listed by Entries.

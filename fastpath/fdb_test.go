@@ -1,8 +1,10 @@
 package fastpath
 
 import (
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -58,41 +60,216 @@ func TestFDBFullAtExactlyMax(t *testing.T) {
 			t.Fatalf("MAC %d lost when the table filled", i)
 		}
 	}
-	// Expired entries make room.
-	if r := f.Learn(macN(max+1), 1, 400); r != LearnNew && f.Sweep(400) == 0 {
-		t.Fatal("no room after every entry expired")
+	// Swept expired entries make room.
+	if n := f.Sweep(400); n != max {
+		t.Fatalf("Sweep cleared %d of %d expired entries", n, max)
+	}
+	if r := f.Learn(macN(max+1), 1, 400); r != LearnNew {
+		t.Fatalf("learning after the sweep: %v, want LearnNew", r)
 	}
 }
 
-// TestFDBConcurrent runs learners, lookups and sweeps side by side; run with
-// -race. Every worker owns its MACs, so each must always find its own
-// stations on its own port.
+// TestFDBReusesExpiredWithoutSweep: a learner takes an expired entry's
+// slot even before any sweep.
+func TestFDBReusesExpiredWithoutSweep(t *testing.T) {
+	const max = 100
+	f := newFDB(max, 300)
+	for i := range max {
+		f.Learn(macN(i+1), 1, 0)
+	}
+	if r := f.Learn(macN(max+1), 2, 400); r != LearnNew {
+		t.Fatalf("learning into a full table of expired entries: %v", r)
+	}
+	if p, ok := f.Lookup(macN(max+1), 400); !ok || p != 2 {
+		t.Fatalf("new MAC: port %d %v", p, ok)
+	}
+}
+
+// TestFDBSweepEmptiesTombstones churns the table through many generations
+// of MACs: after each sweep, lookups of unknown MACs (floods) must stay
+// short, and the MACs still live must still be found.
+func TestFDBSweepEmptiesTombstones(t *testing.T) {
+	const max = 1024
+	f := newFDB(max, 300)
+	next := 1
+	var live []header.MAC
+	for round := range 20 {
+		now := uint32(round * 400)
+		live = live[:0]
+		for i := range max - 100 {
+			m := macN(next)
+			next++
+			if r := f.Learn(m, PortID(1+i%3), now); r != LearnNew {
+				t.Fatalf("round %d MAC %d: %v", round, i, r)
+			}
+			if i%10 == 0 {
+				live = append(live, m)
+			}
+		}
+		// A tenth is seen again late, so it outlives the sweep.
+		for _, m := range live {
+			f.Learn(m, 3, now+250)
+		}
+		// All but this round's live ones have expired, the previous
+		// round's live ones included.
+		if before, n := f.Len(), f.Sweep(now+310); n != before-len(live) || f.Len() != len(live) {
+			t.Fatalf("round %d: Sweep cleared %d of %d, Len %d; want %d live", round, n, before, f.Len(), len(live))
+		}
+		for _, m := range live {
+			if p, ok := f.Lookup(m, now+310); !ok || p != 3 {
+				t.Fatalf("round %d: live %v after sweep: port %d %v", round, m, p, ok)
+			}
+		}
+		total, worst := 0, 0
+		const unknown = 1000
+		for i := range unknown {
+			n := f.probes(header.MAC{0x06, 0xee, byte(round), 0, byte(i >> 8), byte(i)})
+			total += n
+			worst = builtinMax(worst, n)
+		}
+		if avg := float64(total) / unknown; avg > 1.5 || worst >= fdbMaxProbe {
+			t.Fatalf("round %d: an unknown MAC's lookup probes %.2f slots on average, %d at worst", round, avg, worst)
+		}
+		// Everything expires at the next round; the live ones are swept
+		// then too.
+	}
+	if n := f.Sweep(20*400 + 310); n != len(live) || f.Len() != 0 {
+		t.Fatalf("final sweep cleared %d, Len %d; want %d, 0", n, f.Len(), len(live))
+	}
+	for i := range f.slots {
+		if w := f.slots[i].word.Load(); w != 0 {
+			t.Fatalf("slot %d is %#x after every entry was swept, want empty", i, w)
+		}
+	}
+}
+
+// TestFDBConcurrent runs learners, lookups and sweeps side by side on a
+// clock that advances while they run, with a short ageing time, so the
+// sweeper expires entries that learners are refreshing, moving and
+// retaking; run with -race. Learners share MACs and learn them on their
+// own ports, so the same MAC is learned on several ports at once (the
+// duplicate-slot case). Afterwards the table must be consistent.
 func TestFDBConcurrent(t *testing.T) {
-	f := newFDB(4096, 300)
+	const (
+		learners = 4
+		macs     = 600
+		ageing   = 2
+	)
+	f := newFDB(1024, ageing)
+	var clock atomic.Uint32
+	var stop atomic.Bool
+	var swept, passes atomic.Uint64
 	var wg sync.WaitGroup
-	for w := range 4 {
+	for w := range learners {
 		wg.Go(func() {
-			for round := range 50 {
-				for i := range 200 {
-					m := macN(w<<16 | i)
-					f.Learn(m, PortID(w), uint32(round))
-					if p, ok := f.Lookup(m, uint32(round)); !ok || p != PortID(w) {
-						t.Errorf("worker %d MAC %d: port %d %v", w, i, p, ok)
-						return
+			for round := 0; !stop.Load(); round++ {
+				for i := range macs {
+					now := clock.Load()
+					// For two seconds in every eight nobody sees an eighth
+					// of the MACs, so their entries expire; one learner
+					// also skips others now and then.
+					if i%8 == int(now/2%8) || (i+round+w)%5 == 0 {
+						continue
 					}
+					f.Learn(macN(i+1), PortID(w+1), now)
+					f.Lookup(macN((i*7)%macs+1), now)
 				}
+				passes.Add(1)
 			}
 		})
 	}
 	wg.Go(func() {
-		for range 100 {
-			f.Sweep(0)
-			f.Entries(0)
+		defer stop.Store(true)
+		for k := range uint64(100) {
+			// Let the learners through a pass between two ticks.
+			for passes.Load() < 2*k && !t.Failed() {
+				runtime.Gosched()
+			}
+			now := clock.Add(1)
+			swept.Add(uint64(f.Sweep(now)))
+			if n := len(f.Entries(now)); n > macs {
+				t.Errorf("%d entries of %d MACs", n, macs)
+				return
+			}
 		}
 	})
 	wg.Wait()
-	if n := len(f.Entries(49)); n != 800 {
-		t.Fatalf("%d entries, want 800", n)
+	if t.Failed() {
+		return
+	}
+	if swept.Load() == 0 {
+		t.Fatal("the sweeper expired nothing: the test raced nothing")
+	}
+	now := clock.Load()
+	checkFDB(t, f, now)
+	// Every MAC learned once more on port 1 is found there.
+	for i := range macs {
+		f.Learn(macN(i+1), 1, now)
+	}
+	for i := range macs {
+		if p, ok := f.Lookup(macN(i+1), now); !ok || p != 1 {
+			t.Fatalf("MAC %d after relearning: port %d %v", i+1, p, ok)
+		}
+	}
+	checkFDB(t, f, now)
+	// Once all expire, one sweep leaves an empty table.
+	f.Sweep(now + ageing)
+	if f.Len() != 0 || len(f.Entries(now+ageing)) != 0 {
+		t.Fatalf("after the last sweep: Len %d, entries %v", f.Len(), f.Entries(now+ageing))
+	}
+	for i := range f.slots {
+		if w := f.slots[i].word.Load(); w != 0 {
+			t.Fatalf("slot %d is %#x after every entry was swept, want empty", i, w)
+		}
+	}
+}
+
+// hasCopyBefore reports whether a slot from home to before i holds the
+// MAC of w.
+func hasCopyBefore(f *FDB, home, i uint64, w uint64) bool {
+	for j := home; j != i; j = (j + 1) & f.mask {
+		if v := f.slots[j].word.Load(); wordUsed(v) && wordMAC(v) == wordMAC(w) {
+			return true
+		}
+	}
+	return false
+}
+
+func builtinMax(a, b int) int { return max(a, b) }
+
+// checkFDB checks f's invariants with no writer running: Len counts the
+// occupied slots, Entries lists a MAC at most once, and every live entry
+// is found by Lookup (no entry sits beyond an empty slot on its probe
+// path).
+func checkFDB(t *testing.T, f *FDB, now uint32) {
+	t.Helper()
+	used := 0
+	for i := range f.slots {
+		s := &f.slots[i]
+		w := s.word.Load()
+		if !wordUsed(w) {
+			continue
+		}
+		used++
+		// Probes from the entry's home reach its slot (a duplicate copy
+		// may come first; Lookup then answers from that one).
+		home := f.home(wordMAC(w))
+		if !f.reachable(home, (uint64(i)-home)&f.mask) {
+			t.Errorf("slot %d: entry %#x lies beyond an empty slot", i, w)
+		}
+		if _, ok := f.lookup(wordMAC(w), now); f.live(s, w, now) && !ok && !hasCopyBefore(f, home, uint64(i), w) {
+			t.Errorf("slot %d: live entry %#x not found by Lookup", i, w)
+		}
+	}
+	if f.Len() != used {
+		t.Errorf("Len %d, %d occupied slots", f.Len(), used)
+	}
+	seen := make(map[header.MAC]bool)
+	for _, e := range f.Entries(now) {
+		if seen[e.MAC] {
+			t.Errorf("Entries lists %v twice", e.MAC)
+		}
+		seen[e.MAC] = true
 	}
 }
 

@@ -41,13 +41,20 @@ type Stage interface {
 // batch with the stage's name and the packet as the stage left it.
 type TraceFunc func(stage string, p *Packet)
 
-// StageStat is the cost of one stage, accumulated while profiling is on.
+// StageStat is the cost of one stage, accumulated over the batches run
+// while profiling is on. Nanoseconds/Packets is the stage's cost per
+// packet it works on.
 type StageStat struct {
 	// Name is the stage's name.
 	Name string
-	// Packets counts packets that entered the stage undecided.
+	// Packets counts the packets that entered the stage not yet dropped
+	// (pending, forwarded or flooded): every packet the stage may work on,
+	// whether it is an ingress stage (which works on the pending ones) or
+	// an egress stage (the forwarded and flooded ones). Dropped packets
+	// are left out: no stage works on them. One rule for every stage
+	// keeps the Pipeline from needing to know which kind a stage is.
 	Packets uint64
-	// Nanoseconds is the time spent in the stage.
+	// Nanoseconds is the wall-clock time spent in the stage's Process.
 	Nanoseconds uint64
 }
 
@@ -94,7 +101,7 @@ func (p *Pipeline) Run(b *Batch, now Time) {
 	for i, s := range p.stages {
 		var start time.Time
 		if profile {
-			p.packets[i].Add(uint64(pending(b)))
+			p.packets[i].Add(uint64(inFlight(b)))
 			start = time.Now()
 		}
 		s.Process(b, now)
@@ -121,10 +128,11 @@ func (p *Pipeline) Run(b *Batch, now Time) {
 	}
 }
 
-func pending(b *Batch) int {
+// inFlight returns how many packets of b are not dropped.
+func inFlight(b *Batch) int {
 	n := 0
 	for i := range b.Packets[:b.Len] {
-		if b.Packets[i].Verdict == VerdictPending {
+		if b.Packets[i].Verdict != VerdictDrop {
 			n++
 		}
 	}

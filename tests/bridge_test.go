@@ -3,7 +3,6 @@ package tests
 import (
 	"encoding/binary"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -38,9 +37,7 @@ func TestBridgeThreeHosts(t *testing.T) {
 	})
 	t.Run("udp", func(t *testing.T) {
 		before := csumErrors(t, b.Namespace)
-		rx := listenUDP(t, b)
-		tx := dialUDP(t, a, rx.LocalAddr().(*net.UDPAddr).AddrPort())
-		sendUDP(t, tx, rx, 1000, rand.New(rand.NewPCG(1, 2)))
+		udpIntact(t, a, b, 1000, 1)
 		if after := csumErrors(t, b.Namespace); after != before {
 			t.Errorf("InCsumErrors in %s rose from %d to %d", b.Name(), before, after)
 		}
@@ -70,12 +67,10 @@ func TestMACLearning(t *testing.T) {
 	// A learns B's MAC by ARP and both directions pass the bridge.
 	ping(t, a, b.IP)
 
-	rx := listenUDP(t, b)
-	tx := dialUDP(t, a, rx.LocalAddr().(*net.UDPAddr).AddrPort())
 	cBefore := rxPackets(t, c.Namespace, topo.HostIf)
 	bBefore := rxPackets(t, b.Namespace, topo.HostIf)
 	const n = 200
-	sendUDP(t, tx, rx, n, rand.New(rand.NewPCG(3, 4)))
+	udpIntact(t, a, b, n, 3)
 	cRise := rxPackets(t, c.Namespace, topo.HostIf) - cBefore
 	bRise := rxPackets(t, b.Namespace, topo.HostIf) - bBefore
 	t.Logf("after %d unicast datagrams A->B: B rx +%d, C rx +%d", n, bRise, cRise)
@@ -88,25 +83,8 @@ func TestMACLearning(t *testing.T) {
 		t.Errorf("C's %s rx_packets rose by %d while A sent %d unicast datagrams to B: unicast is flooded, want ~0", topo.HostIf, cRise, n)
 	}
 
-	br, ok := d.stats().bridge("br0")
-	if !ok {
-		t.Fatal("xdpfwd stats lists no bridge br0")
-	}
-	for _, h := range []*topo.Host{a, b} {
-		var found []string
-		for _, e := range br.FDB {
-			mac, err := net.ParseMAC(e.MAC)
-			if err != nil {
-				t.Fatalf("FDB entry with malformed MAC %q: %v", e.MAC, err)
-			}
-			if mac.String() == h.HWAddr.String() {
-				found = append(found, e.Port)
-			}
-		}
-		if len(found) != 1 || found[0] != h.Port {
-			t.Errorf("FDB of br0 has host %s (%s) on ports %v, want exactly [%s]; FDB: %+v", h.Name(), h.HWAddr, found, h.Port, br.FDB)
-		}
-	}
+	br := bridgeOf(t, d.stats(), "br0")
+	assertLearned(t, br, a, b)
 	if br.Forwarded < n {
 		t.Errorf("br0 forwarded = %d after %d unicast datagrams, want >= %d", br.Forwarded, n, n)
 	}
@@ -215,11 +193,7 @@ func TestMultiQueue(t *testing.T) {
 		port   string
 		queues int
 	}{{a.Port, 2}, {b.Port, 2}, {s.Hosts[2].Port, 1}} {
-		p, ok := st.port(want.port)
-		if !ok {
-			t.Fatalf("xdpfwd stats lists no port %s: %+v", want.port, st.Ports)
-		}
-		if p.Queues != want.queues {
+		if p := portOf(t, st, want.port); p.Queues != want.queues {
 			t.Errorf("port %s: stats shows queues %d, want %d", want.port, p.Queues, want.queues)
 		}
 	}
@@ -242,12 +216,10 @@ func TestMultiQueue(t *testing.T) {
 		t.Error(err)
 	}
 
-	// UDP flows from distinct source ports, to distinct destination ports.
+	// UDP flows from distinct source ports, to distinct destination ports
+	// (traffic.UDP opens fresh sockets on ephemeral ports every call).
 	// Flows hashed to a queue xdpfwd does not serve would be lost.
 	for i := range flows {
-		rx := listenUDP(t, b)
-		tx := dialUDP(t, a, rx.LocalAddr().(*net.UDPAddr).AddrPort())
-		sendUDP(t, tx, rx, 64, rand.New(rand.NewPCG(uint64(i), 7)))
+		udpIntact(t, a, b, 64, uint64(200+i))
 	}
-
 }

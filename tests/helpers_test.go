@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -20,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpfwd/xdpfwd/internal/control"
 	"github.com/xdpfwd/xdpfwd/internal/topo"
+	"github.com/xdpfwd/xdpfwd/internal/traffic"
 )
 
 // star builds the standard topology (switch namespace plus one host per
@@ -175,60 +175,50 @@ func (d *daemon) waitReady() {
 	d.t.Fatalf("xdpfwd not ready after 10s: last stats error: %v\ndaemon stderr:\n%s", lastErr, d.stderr.String())
 }
 
-// stats is the output of `xdpfwd stats --json`.
-type stats struct {
-	Ports   []portStats   `json:"ports"`
-	Bridges []bridgeStats `json:"bridges"`
-}
-
-type portStats struct {
-	Name      string            `json:"name"`
-	Ifindex   int               `json:"ifindex"`
-	XDPMode   string            `json:"xdp_mode"`
-	ZeroCopy  bool              `json:"zero_copy"`
-	Queues    int               `json:"queues"`
-	RxPackets uint64            `json:"rx_packets"`
-	RxBytes   uint64            `json:"rx_bytes"`
-	TxPackets uint64            `json:"tx_packets"`
-	TxBytes   uint64            `json:"tx_bytes"`
-	Drops     map[string]uint64 `json:"drops"`
-	XDP       map[string]uint64 `json:"xdp"`
-}
-
-type bridgeStats struct {
-	Name      string     `json:"name"`
-	FDB       []fdbEntry `json:"fdb"`
-	Forwarded uint64     `json:"forwarded"`
-	Flooded   uint64     `json:"flooded"`
-}
-
-type fdbEntry struct {
-	MAC        string  `json:"mac"`
-	Port       string  `json:"port"`
-	Static     bool    `json:"static"`
-	AgeSeconds float64 `json:"age_seconds"`
-}
-
-func (s *stats) port(name string) (portStats, bool) {
-	for _, p := range s.Ports {
+// portOf returns port name of st, failing t if stats lists no such port.
+func portOf(t *testing.T, st *control.Stats, name string) control.PortStats {
+	t.Helper()
+	for _, p := range st.Ports {
 		if p.Name == name {
-			return p, true
+			return p
 		}
 	}
-	return portStats{}, false
+	t.Fatalf("xdpfwd stats lists no port %s: %+v", name, st.Ports)
+	return control.PortStats{}
 }
 
-func (s *stats) bridge(name string) (bridgeStats, bool) {
-	for _, b := range s.Bridges {
+// bridgeOf returns bridge name of st, failing t if stats lists no such
+// bridge.
+func bridgeOf(t *testing.T, st *control.Stats, name string) control.BridgeStats {
+	t.Helper()
+	for _, b := range st.Bridges {
 		if b.Name == name {
-			return b, true
+			return b
 		}
 	}
-	return bridgeStats{}, false
+	t.Fatalf("xdpfwd stats lists no bridge %s: %+v", name, st.Bridges)
+	return control.BridgeStats{}
+}
+
+// fdbPorts returns the ports the FDB of b places mac on, failing t on an
+// entry with a malformed MAC.
+func fdbPorts(t *testing.T, b control.BridgeStats, mac net.HardwareAddr) []control.FDBEntry {
+	t.Helper()
+	var found []control.FDBEntry
+	for _, e := range b.FDB {
+		m, err := net.ParseMAC(e.MAC)
+		if err != nil {
+			t.Fatalf("bridge %s: FDB entry with malformed MAC %q: %v", b.Name, e.MAC, err)
+		}
+		if bytes.Equal(m, mac) {
+			found = append(found, e)
+		}
+	}
+	return found
 }
 
 // statsErr runs `xdpfwd stats --json` against the daemon's control socket.
-func (d *daemon) statsErr() (*stats, error) {
+func (d *daemon) statsErr() (*control.Stats, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cmd := d.sw.Command(ctx, xdpfwdBinary(d.t), "stats", "--control", d.control, "--json")
@@ -238,7 +228,7 @@ func (d *daemon) statsErr() (*stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("xdpfwd stats: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
 	}
-	var s stats
+	var s control.Stats
 	if err := json.Unmarshal(out, &s); err != nil {
 		return nil, fmt.Errorf("decode xdpfwd stats --json output %q: %w", out, err)
 	}
@@ -246,7 +236,7 @@ func (d *daemon) statsErr() (*stats, error) {
 }
 
 // stats returns the daemon's counters, failing the test on error.
-func (d *daemon) stats() *stats {
+func (d *daemon) stats() *control.Stats {
 	d.t.Helper()
 	s, err := d.statsErr()
 	if err != nil {
@@ -255,14 +245,10 @@ func (d *daemon) stats() *stats {
 	return s
 }
 
-// bridgeCounters returns forwarded and flooded of bridge br0.
+// bridgeCounters returns forwarded and flooded of bridge name.
 func (d *daemon) bridgeCounters(name string) (forwarded, flooded uint64) {
 	d.t.Helper()
-	s := d.stats()
-	b, ok := s.bridge(name)
-	if !ok {
-		d.t.Fatalf("xdpfwd stats lists no bridge %s: %+v", name, s.Bridges)
-	}
+	b := bridgeOf(d.t, d.stats(), name)
 	return b.Forwarded, b.Flooded
 }
 
@@ -339,84 +325,16 @@ func rxPackets(t *testing.T, ns *topo.Namespace, ifname string) uint64 {
 	return rx
 }
 
-// listenUDP opens a UDP socket on h's address.
-func listenUDP(t *testing.T, h *topo.Host) *net.UDPConn {
+// udpIntact sends n datagrams of random length (8 to 1472 bytes) from src
+// to dst with traffic.UDP and fails t unless every one arrives intact.
+func udpIntact(t *testing.T, src, dst *topo.Host, n int, seed uint64) {
 	t.Helper()
-	var c *net.UDPConn
-	err := h.Do(func() error {
-		var err error
-		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(h.IP, 0)))
-		return err
-	})
+	res, err := traffic.UDP(src, dst, n, 1472, seed)
 	if err != nil {
-		t.Fatalf("listen UDP in %s: %v", h.Name(), err)
+		t.Fatalf("UDP %s -> %s: %v", src.Name(), dst.Name(), err)
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// dialUDP opens a UDP socket in h connected to dst.
-func dialUDP(t *testing.T, h *topo.Host, dst netip.AddrPort) *net.UDPConn {
-	t.Helper()
-	var c *net.UDPConn
-	err := h.Do(func() error {
-		var err error
-		c, err = net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
-		return err
-	})
-	if err != nil {
-		t.Fatalf("dial UDP %s from %s: %v", dst, h.Name(), err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// sendUDP sends n datagrams of random length (8 to 1472 bytes) and content
-// from tx to rx, in windows of 16, and fails t unless every datagram
-// arrives exactly once with its bytes intact. Each payload starts with its
-// sequence number; rx must receive only from tx.
-func sendUDP(t *testing.T, tx, rx *net.UDPConn, n int, rng *rand.Rand) {
-	t.Helper()
-	const window = 16
-	buf := make([]byte, 2048)
-	for start := 0; start < n; start += window {
-		end := min(start+window, n)
-		sent := make(map[uint64][]byte, window)
-		for seq := start; seq < end; seq++ {
-			p := make([]byte, 8+rng.IntN(1472-8+1))
-			for i := 8; i < len(p); i++ {
-				p[i] = byte(rng.Uint32())
-			}
-			binary.BigEndian.PutUint64(p, uint64(seq))
-			sent[uint64(seq)] = p
-			if _, err := tx.Write(p); err != nil {
-				t.Fatalf("send datagram %d: %v", seq, err)
-			}
-		}
-		for len(sent) > 0 {
-			if err := rx.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
-				t.Fatal(err)
-			}
-			m, from, err := rx.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				t.Fatalf("receive: %v (%d of datagrams %d..%d missing)", err, len(sent), start, end-1)
-			}
-			if from.String() != tx.LocalAddr().String() {
-				t.Fatalf("datagram from %s, want only from %s", from, tx.LocalAddr())
-			}
-			if m < 8 {
-				t.Fatalf("datagram of %d bytes, every one sent has at least 8", m)
-			}
-			seq := binary.BigEndian.Uint64(buf)
-			want, ok := sent[seq]
-			if !ok {
-				t.Fatalf("unexpected or duplicate datagram with sequence %d (window %d..%d)", seq, start, end-1)
-			}
-			if !bytes.Equal(buf[:m], want) {
-				t.Fatalf("datagram %d: received %d bytes that differ from the %d sent", seq, m, len(want))
-			}
-			delete(sent, seq)
-		}
+	if res.Sent != n || res.Received != res.Sent || res.Corrupt != 0 {
+		t.Fatalf("UDP %s -> %s: sent %d of %d, received %d intact, %d corrupt; want all intact", src.Name(), dst.Name(), res.Sent, n, res.Received, res.Corrupt)
 	}
 }
 
@@ -461,5 +379,45 @@ func requireRoot(tb testing.TB) {
 	tb.Helper()
 	if os.Geteuid() != 0 {
 		tb.Skip("skipping: needs root (network namespaces, XDP)")
+	}
+}
+
+// assertLearned fails t unless the FDB of br places each host's MAC on the
+// host's port, exactly once.
+func assertLearned(t *testing.T, br control.BridgeStats, hosts ...*topo.Host) {
+	t.Helper()
+	for _, h := range hosts {
+		var where []string
+		for _, e := range fdbPorts(t, br, h.HWAddr) {
+			where = append(where, e.Port)
+		}
+		if len(where) != 1 || where[0] != h.Port {
+			t.Errorf("FDB of %s has host %s (%s) on ports %v, want exactly [%s]; FDB: %+v", br.Name, h.Name(), h.HWAddr, where, h.Port, br.FDB)
+		}
+	}
+}
+
+// pingFails runs `ping -c 3 -W 1 dst` in h and fails t unless no echo is
+// answered.
+func pingFails(t *testing.T, h *topo.Host, dst netip.Addr) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := h.Command(ctx, "ping", "-n", "-c", "3", "-W", "1", dst.String()).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), " 100% packet loss") {
+		t.Fatalf("ping %s from %s: %v, want 100%% packet loss:\n%s", dst, h.Name(), err, out)
+	}
+}
+
+// udpLost sends n datagrams from src to dst with traffic.UDP and fails t
+// unless all are sent and none arrives.
+func udpLost(t *testing.T, src, dst *topo.Host, n int, seed uint64) {
+	t.Helper()
+	res, err := traffic.UDP(src, dst, n, 1472, seed)
+	if err != nil {
+		t.Fatalf("UDP %s -> %s: %v", src.Name(), dst.Name(), err)
+	}
+	if res.Sent != n || res.Received != 0 || res.Corrupt != 0 {
+		t.Fatalf("UDP %s -> %s: sent %d of %d, received %d intact, %d corrupt; want all sent and none received", src.Name(), dst.Name(), res.Sent, n, res.Received, res.Corrupt)
 	}
 }

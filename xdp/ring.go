@@ -73,6 +73,41 @@ func (r *ring) needsWakeup() bool {
 	return atomic.LoadUint32(r.flags)&unix.XDP_RING_NEED_WAKEUP != 0
 }
 
+// entry is what a ring holds: a UMEM address on a fill or completion ring,
+// a frame descriptor on an RX or TX ring.
+type entry interface{ uint64 | Desc }
+
+// produceEntries puts as many of src as fit on r, whose entries are ents,
+// and publishes them with one store of the producer index. A batch that
+// runs past the end of ents wraps to its start: two copies, no loop.
+func produceEntries[T entry](r *ring, ents, src []T) int {
+	n := min(uint32(len(src)), r.prodFree(uint32(len(src))))
+	if n == 0 {
+		return 0
+	}
+	i := r.cachedProd & r.mask
+	c := copy(ents[i:], src[:n])
+	copy(ents, src[c:n])
+	r.cachedProd += n
+	atomic.StoreUint32(r.producer, r.cachedProd)
+	return int(n)
+}
+
+// consumeEntries takes up to len(dst) entries off r, whose entries are
+// ents, and releases them with one store of the consumer index.
+func consumeEntries[T entry](r *ring, ents, dst []T) int {
+	n := min(uint32(len(dst)), r.consReady(uint32(len(dst))))
+	if n == 0 {
+		return 0
+	}
+	i := r.cachedCons & r.mask
+	c := copy(dst[:n], ents[i:])
+	copy(dst[c:n], ents)
+	r.cachedCons += n
+	atomic.StoreUint32(r.consumer, r.cachedCons)
+	return int(n)
+}
+
 // addrRing is a fill or completion ring: its entries are UMEM addresses.
 type addrRing struct {
 	ring
@@ -80,32 +115,10 @@ type addrRing struct {
 }
 
 // produce puts as many of addrs as fit on the ring and publishes them.
-func (r *addrRing) produce(addrs []uint64) int {
-	n := min(uint32(len(addrs)), r.prodFree(uint32(len(addrs))))
-	if n == 0 {
-		return 0
-	}
-	i := r.cachedProd & r.mask
-	c := copy(r.addrs[i:], addrs[:n])
-	copy(r.addrs, addrs[c:n])
-	r.cachedProd += n
-	atomic.StoreUint32(r.producer, r.cachedProd)
-	return int(n)
-}
+func (r *addrRing) produce(addrs []uint64) int { return produceEntries(&r.ring, r.addrs, addrs) }
 
 // consume takes up to len(addrs) entries off the ring and releases them.
-func (r *addrRing) consume(addrs []uint64) int {
-	n := min(uint32(len(addrs)), r.consReady(uint32(len(addrs))))
-	if n == 0 {
-		return 0
-	}
-	i := r.cachedCons & r.mask
-	c := copy(addrs[:n], r.addrs[i:])
-	copy(addrs[c:n], r.addrs)
-	r.cachedCons += n
-	atomic.StoreUint32(r.consumer, r.cachedCons)
-	return int(n)
-}
+func (r *addrRing) consume(addrs []uint64) int { return consumeEntries(&r.ring, r.addrs, addrs) }
 
 // descRing is an RX or TX ring: its entries are frame descriptors.
 type descRing struct {
@@ -114,32 +127,10 @@ type descRing struct {
 }
 
 // produce puts as many of descs as fit on the ring and publishes them.
-func (r *descRing) produce(descs []Desc) int {
-	n := min(uint32(len(descs)), r.prodFree(uint32(len(descs))))
-	if n == 0 {
-		return 0
-	}
-	i := r.cachedProd & r.mask
-	c := copy(r.descs[i:], descs[:n])
-	copy(r.descs, descs[c:n])
-	r.cachedProd += n
-	atomic.StoreUint32(r.producer, r.cachedProd)
-	return int(n)
-}
+func (r *descRing) produce(descs []Desc) int { return produceEntries(&r.ring, r.descs, descs) }
 
 // consume takes up to len(descs) entries off the ring and releases them.
-func (r *descRing) consume(descs []Desc) int {
-	n := min(uint32(len(descs)), r.consReady(uint32(len(descs))))
-	if n == 0 {
-		return 0
-	}
-	i := r.cachedCons & r.mask
-	c := copy(descs[:n], r.descs[i:])
-	copy(descs[c:n], r.descs)
-	r.cachedCons += n
-	atomic.StoreUint32(r.consumer, r.cachedCons)
-	return int(n)
-}
+func (r *descRing) consume(descs []Desc) int { return consumeEntries(&r.ring, r.descs, descs) }
 
 // mapRing maps one ring of fd at page offset pgoff, given its offsets and
 // its number of entries of entrySize bytes, and points r at the indices.

@@ -365,6 +365,13 @@ func TestUmemRegErrorNamesMemlock(t *testing.T) {
 // TestUmemRegWithoutCapIPCLock drops CAP_IPC_LOCK from this thread's
 // effective set (capabilities are per thread), so the UMEM is charged to
 // RLIMIT_MEMLOCK, which is smaller than it, and checks the error.
+//
+// It lowers the soft RLIMIT_MEMLOCK of the whole process (not just this
+// test or thread) while it runs, so it must never run in parallel with
+// other tests of this package: never add t.Parallel to it. A UMEM
+// registered, or memory locked, by a test overlapping it would fail with
+// ENOBUFS or EPERM for no fault of its own. (Other packages' tests run in
+// other processes and are not affected.)
 func TestUmemRegWithoutCapIPCLock(t *testing.T) {
 	n := newTestNS(t)
 	a, _ := n.vethPair(1)

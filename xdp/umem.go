@@ -2,6 +2,7 @@ package xdp
 
 import (
 	"fmt"
+	"math/bits"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,6 +20,13 @@ type UmemConfig struct {
 	// FillSize and CompletionSize size the fill and completion rings of
 	// every socket on this UMEM (powers of two). Default 2048 each.
 	FillSize, CompletionSize uint32
+	// CheckFrees makes Free panic on a double free or an address outside
+	// the UMEM, from a bitmap of the chunks on the free list (FrameCount
+	// bits). It is meant for tests: it costs a few bit operations per
+	// frame in Alloc and Free. Without it, Free trusts its caller and a
+	// double free puts one chunk on the free list twice, so two packets
+	// later share it.
+	CheckFrees bool
 }
 
 func (c *UmemConfig) setDefaults() {
@@ -44,6 +52,11 @@ type Umem struct {
 	cfg  UmemConfig
 	area []byte
 	free []uint64 // chunk base addresses, used as a stack
+
+	// freeBits, only with cfg.CheckFrees, has bit i set while chunk i is
+	// on the free list. Free tests it for nil once, so the check costs
+	// nothing else when off.
+	freeBits []uint64
 
 	// owner is the socket that registered the area with XDP_UMEM_REG; nil
 	// until the first socket is made. socks are all open sockets on this
@@ -77,6 +90,12 @@ func NewUmem(cfg UmemConfig) (*Umem, error) {
 	for i := range u.free {
 		u.free[i] = uint64(i) * uint64(cfg.FrameSize)
 	}
+	if cfg.CheckFrees {
+		u.freeBits = make([]uint64, (cfg.FrameCount+63)/64)
+		for i := range cfg.FrameCount {
+			u.freeBits[i/64] |= 1 << (i % 64)
+		}
+	}
 	return u, nil
 }
 
@@ -96,12 +115,39 @@ func (u *Umem) Alloc(addrs []uint64) int {
 	n := min(len(addrs), len(u.free))
 	copy(addrs, u.free[len(u.free)-n:])
 	u.free = u.free[:len(u.free)-n]
+	if u.freeBits != nil {
+		for _, a := range addrs[:n] {
+			i := a >> bits.TrailingZeros32(u.cfg.FrameSize)
+			u.freeBits[i/64] &^= 1 << (i % 64)
+		}
+	}
 	return n
 }
 
-// Free returns the chunk that holds addr to the free list.
+// Free returns the chunk that holds addr to the free list. A chunk must be
+// freed once per Alloc (or per address Complete returns); with
+// [UmemConfig.CheckFrees] Free panics when it is not, or when addr is not
+// in the UMEM.
 func (u *Umem) Free(addr uint64) {
+	if u.freeBits != nil {
+		u.checkFree(addr)
+	}
 	u.free = append(u.free, addr&^uint64(u.cfg.FrameSize-1))
+}
+
+// checkFree panics if the chunk that holds addr is outside the UMEM or
+// already on the free list, and otherwise marks it free. It is apart from
+// Free so that Free stays small enough to inline.
+func (u *Umem) checkFree(addr uint64) {
+	i := addr >> bits.TrailingZeros32(u.cfg.FrameSize)
+	if i >= uint64(u.cfg.FrameCount) {
+		panic(fmt.Sprintf("xdp: Free(%#x): address outside the UMEM of %d frames of %d bytes", addr, u.cfg.FrameCount, u.cfg.FrameSize))
+	}
+	bit := uint64(1) << (i % 64)
+	if u.freeBits[i/64]&bit != 0 {
+		panic(fmt.Sprintf("xdp: Free(%#x): double free: frame %d is already on the free list", addr, i))
+	}
+	u.freeBits[i/64] |= bit
 }
 
 // FreeCount is the number of chunks on the free list.

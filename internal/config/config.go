@@ -16,15 +16,37 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/xdpfwd/xdpfwd/fastpath"
 )
 
 // Config is a whole configuration file, validated.
 type Config struct {
 	// File is the path the configuration was read from, for messages.
-	File    string
-	Ports   []Port
+	File string
+	// Ports are the interfaces the forwarder takes over, in file order; a
+	// port's index is its fastpath.PortID. There is at least one.
+	Ports []Port
+	// Bridges are the learning bridges, in file order; none is allowed.
 	Bridges []Bridge
+	// Options are the engine options, with defaults filled in.
 	Options Options
+}
+
+// Pos is a place in the configuration file: 1-based line and column, as
+// YAML counts them. The zero Pos means the value was not given.
+type Pos struct {
+	// Line is the 1-based line number.
+	Line int
+	// Column is the 1-based column number.
+	Column int
+}
+
+// ErrorAt returns an *Error at p in c's file, for problems found after
+// parsing (e.g. by the daemon) to be reported the way Parse reports them.
+// field is the path of the field, e.g. ports[1].queues.
+func (c *Config) ErrorAt(p Pos, field, format string, args ...any) error {
+	return &Error{File: c.File, Line: p.Line, Column: p.Column, Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Port is one network interface handed to the fast path.
@@ -36,39 +58,53 @@ type Port struct {
 	// Bind is "auto" (zero-copy, else copy), "zerocopy" or "copy".
 	Bind string
 	// Queues is how many queues, from 0, get an AF_XDP socket; 0 means all
-	// of the device's RX queues.
+	// of the device's RX queues. At most 64.
 	Queues int
-	// PassMACs are destination MACs whose frames the XDP program passes to
-	// the kernel instead of the fast path.
+	// PassMACs are destination MACs (6 bytes each) whose frames the XDP
+	// program passes to the kernel instead of the fast path. Together with
+	// the host MAC of PassHostMAC they are at most 64.
 	PassMACs []net.HardwareAddr
 	// PassHostMAC adds the interface's own MAC to PassMACs, so that the host
 	// keeps its connectivity on a physical NIC port.
 	PassHostMAC bool
-	// Line is where the port is defined, for later messages.
-	Line int
+	// Pos is where the port's mapping starts (its first key).
+	Pos Pos
+	// InterfacePos is where the interface value is, for errors about the
+	// interface itself (e.g. no such interface).
+	InterfacePos Pos
+	// QueuesPos is where the queues value is; zero if queues is not given.
+	QueuesPos Pos
 }
 
 // Bridge is one learning L2 bridge over some of the ports.
 type Bridge struct {
+	// Name names the bridge in messages, counters and listings; unique.
 	Name string
 	// Ports are interface names, each defined under ports and used by at
 	// most one bridge.
 	Ports []string
-	// AgeingTime is how long a learned MAC lives without traffic. Default 300s.
+	// AgeingTime is how long a learned MAC lives without traffic: whole
+	// seconds, 1s to 2^30s. Default fastpath.DefaultAgeingTime.
 	AgeingTime time.Duration
-	// MaxEntries bounds the FDB; when it is full no new MAC is learned and
-	// frames to unknown MACs are flooded. Default 65536.
+	// MaxEntries bounds the FDB, 1 to 2^24; when it is full no new MAC is
+	// learned and frames to unknown MACs are flooded. Default
+	// fastpath.DefaultMaxEntries.
 	MaxEntries int
-	// Static are FDB entries that never age and are never relearned.
+	// Static are FDB entries that never age and are never relearned; at
+	// most MaxEntries, each MAC at most once.
 	Static []StaticEntry
-	// Line is where the bridge is defined.
-	Line int
+	// Pos is where the bridge's mapping starts (its first key).
+	Pos Pos
 }
 
 // StaticEntry pins a MAC to a port of its bridge.
 type StaticEntry struct {
-	MAC  net.HardwareAddr
+	// MAC is a unicast, non-zero Ethernet address.
+	MAC net.HardwareAddr
+	// Port is the interface name of one of the bridge's ports.
 	Port string
+	// Pos is where the entry's mapping starts (its first key).
+	Pos Pos
 }
 
 // Options tune the engine. Zero values take defaults.
@@ -82,15 +118,35 @@ type Options struct {
 	Workers int
 	// Control is the path of the control socket.
 	Control string
+	// Profile turns on per-stage cost accounting in every worker's
+	// pipeline (two clock reads per stage and batch); the stats verb shows
+	// it.
+	Profile bool
 }
 
-// Defaults of the fields left out of a file.
+// Defaults of the options left out of a file. Bridges default to
+// fastpath.DefaultAgeingTime and fastpath.DefaultMaxEntries.
 const (
-	DefaultAgeingTime = 300 * time.Second
-	DefaultMaxEntries = 65536
-	DefaultFrameSize  = 4096
-	DefaultRingSize   = 2048
-	DefaultControl    = "/run/xdpfwd.sock"
+	// DefaultFrameSize is the default Options.FrameSize.
+	DefaultFrameSize = 4096
+	// DefaultRingSize is the default Options.RingSize.
+	DefaultRingSize = 2048
+	// DefaultControl is the default Options.Control.
+	DefaultControl = "/run/xdpfwd.sock"
+)
+
+// Limits of the data plane that a file must respect, so that the daemon
+// never refuses a valid configuration. They are not imported from bpf,
+// which would make every user of the parser link the eBPF loader.
+const (
+	// maxQueues is bpf.MaxQueues, the number of XSKMAP slots.
+	maxQueues = 64
+	// maxPassMACs is bpf.MaxPassMACs, the size of the pass_macs map.
+	maxPassMACs = 64
+	// maxAgeingTime is fastpath's bound on BridgeConfig.AgeingTime.
+	maxAgeingTime = 1 << 30 * time.Second
+	// maxEntries is fastpath's bound on BridgeConfig.MaxEntries.
+	maxEntries = 1 << 24
 )
 
 // Load reads and validates the configuration file at path.
@@ -105,16 +161,33 @@ func Load(path string) (*Config, error) {
 // Parse validates a configuration held in memory; file names it in errors.
 func Parse(file string, data []byte) (*Config, error) {
 	d := decoder{file: file}
-	var doc yaml.Node
+	// The configuration is the one document that is not empty. Empty ones
+	// (a stray "---", only comments) hold nothing to ignore; a second
+	// document with content would be ignored, so it is refused.
+	var doc *yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty configuration: it needs at least one port", file)
+			break
 		}
-		return nil, fmt.Errorf("%s: %w", file, err)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", file, err)
+		}
+		if emptyDocument(&n) {
+			continue
+		}
+		if doc != nil {
+			return nil, &Error{File: file, Line: n.Line, Column: n.Column, Msg: "only one YAML document is allowed, and a second starts here"}
+		}
+		doc = &n
+	}
+	if doc == nil {
+		return nil, fmt.Errorf("%s: empty configuration: it needs at least one port", file)
 	}
 	c := &Config{File: file, Options: Options{FrameSize: DefaultFrameSize, RingSize: DefaultRingSize, Control: DefaultControl}}
-	if err := d.config(&doc, c); err != nil {
+	if err := d.config(doc, c); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -122,16 +195,42 @@ func Parse(file string, data []byte) (*Config, error) {
 
 // Error is a configuration error at a place in the file.
 type Error struct {
-	File         string
+	// File is the configuration file's path.
+	File string
+	// Line and Column are the 1-based place of the offending value; 0 when
+	// unknown.
 	Line, Column int
-	// Field is the path of the field, e.g. bridges[0].ageing_time.
+	// Field is the path of the field, e.g. bridges[0].ageing_time; empty
+	// for a problem with the file as a whole.
 	Field string
-	Msg   string
+	// Msg says what is wrong.
+	Msg string
 }
 
+// Error formats e as file:line:column: field: message, leaving out the
+// place when it is unknown and the field when it is empty.
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Column, e.Field, e.Msg)
+	s := e.File
+	if e.Line > 0 {
+		s += fmt.Sprintf(":%d:%d", e.Line, e.Column)
+	}
+	if e.Field != "" {
+		s += ": " + e.Field
+	}
+	return s + ": " + e.Msg
 }
+
+// emptyDocument reports whether doc holds nothing: no node, or the null
+// that an empty document decodes to (but not an explicit ~ or null).
+func emptyDocument(doc *yaml.Node) bool {
+	if len(doc.Content) == 0 {
+		return true
+	}
+	n := doc.Content[0]
+	return len(doc.Content) == 1 && n.Kind == yaml.ScalarNode && n.Tag == "!!null" && n.Value == "" && n.Style == 0
+}
+
+func pos(n *yaml.Node) Pos { return Pos{Line: n.Line, Column: n.Column} }
 
 type decoder struct{ file string }
 
@@ -240,13 +339,23 @@ func (d *decoder) mac(n *yaml.Node, field string) (net.HardwareAddr, error) {
 	return m, nil
 }
 
+// bridgeNodes are the nodes of a bridge that validate reports errors at.
+type bridgeNodes struct {
+	name       *yaml.Node   // the name value; nil if not given
+	ports      *yaml.Node   // the ports list; nil if not given
+	portItems  []*yaml.Node // the items of ports
+	static     *yaml.Node   // the static list; nil if not given
+	staticPort []*yaml.Node // the port value of each static entry
+	staticMAC  []*yaml.Node // the mac value of each static entry
+}
+
 func (d *decoder) config(doc *yaml.Node, c *Config) error {
 	root := doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
 	var portsNode *yaml.Node
-	bridgeNodes := map[int]*yaml.Node{}
+	var nodes []bridgeNodes
 	err := d.fields(root, "", "ports, bridges, options", func(key string, v *yaml.Node, field string) error {
 		switch key {
 		case "ports":
@@ -257,9 +366,9 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 				return err
 			})
 		case "bridges":
-			return d.seq(v, field, func(i int, el *yaml.Node, field string) error {
-				b, err := d.bridge(el, field)
-				bridgeNodes[i] = el
+			return d.seq(v, field, func(_ int, el *yaml.Node, field string) error {
+				b, bn, err := d.bridge(el, field)
+				nodes = append(nodes, bn)
 				c.Bridges = append(c.Bridges, b)
 				return err
 			})
@@ -278,14 +387,16 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 		}
 		return d.errorf(n, "ports", "at least one port is needed")
 	}
-	return d.validate(c, bridgeNodes)
+	return d.validate(c, nodes)
 }
 
 func (d *decoder) port(n *yaml.Node, path string) (Port, error) {
-	p := Port{XDPMode: "auto", Bind: "auto", Line: n.Line}
+	p := Port{XDPMode: "auto", Bind: "auto", Pos: pos(n)}
+	var passNode *yaml.Node
 	err := d.fields(n, path, "interface, xdp_mode, bind, queues, pass_macs, pass_host_mac", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {
 		case "interface":
+			p.InterfacePos = pos(v)
 			p.Interface, err = d.str(v, field)
 			if err == nil && len(p.Interface) > 15 {
 				err = d.errorf(v, field, "%q is longer than an interface name can be (15)", p.Interface)
@@ -295,8 +406,10 @@ func (d *decoder) port(n *yaml.Node, path string) (Port, error) {
 		case "bind":
 			p.Bind, err = d.oneOf(v, field, "auto", "zerocopy", "copy")
 		case "queues":
-			p.Queues, err = d.intRange(v, field, 0, 64)
+			p.QueuesPos = pos(v)
+			p.Queues, err = d.intRange(v, field, 0, maxQueues)
 		case "pass_macs":
+			passNode = v
 			err = d.seq(v, field, func(_ int, el *yaml.Node, field string) error {
 				m, err := d.mac(el, field)
 				p.PassMACs = append(p.PassMACs, m)
@@ -309,46 +422,79 @@ func (d *decoder) port(n *yaml.Node, path string) (Port, error) {
 		}
 		return err
 	})
-	if err == nil && p.Interface == "" {
-		err = d.errorf(n, path+".interface", "missing: name the network interface")
+	if err != nil {
+		return p, err
 	}
-	return p, err
+	if p.Interface == "" {
+		return p, d.errorf(n, path+".interface", "missing: name the network interface")
+	}
+	if len(p.PassMACs) > maxPassMACs {
+		return p, d.errorf(passNode, path+".pass_macs", "%d MACs: at most %d are supported", len(p.PassMACs), maxPassMACs)
+	}
+	if p.PassHostMAC && len(p.PassMACs) == maxPassMACs {
+		return p, d.errorf(passNode, path+".pass_macs", "%d MACs and the host MAC of pass_host_mac: at most %d are supported", len(p.PassMACs), maxPassMACs)
+	}
+	return p, nil
 }
 
-func (d *decoder) bridge(n *yaml.Node, path string) (Bridge, error) {
-	b := Bridge{AgeingTime: DefaultAgeingTime, MaxEntries: DefaultMaxEntries, Line: n.Line}
+func (d *decoder) bridge(n *yaml.Node, path string) (Bridge, bridgeNodes, error) {
+	b := Bridge{AgeingTime: fastpath.DefaultAgeingTime, MaxEntries: fastpath.DefaultMaxEntries, Pos: pos(n)}
+	var bn bridgeNodes
 	err := d.fields(n, path, "name, ports, ageing_time, max_entries, static", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {
 		case "name":
+			bn.name = v
 			b.Name, err = d.str(v, field)
 		case "ports":
+			bn.ports = v
 			err = d.seq(v, field, func(_ int, el *yaml.Node, field string) error {
 				s, err := d.str(el, field)
 				b.Ports = append(b.Ports, s)
+				bn.portItems = append(bn.portItems, el)
 				return err
 			})
 		case "ageing_time":
 			b.AgeingTime, err = d.duration(v, field)
+			switch {
+			case err != nil:
+			case b.AgeingTime%time.Second != 0:
+				err = d.errorf(v, field, "%s: must be whole seconds", b.AgeingTime)
+			case b.AgeingTime > maxAgeingTime:
+				err = d.errorf(v, field, "%s: must be at most %s", b.AgeingTime, maxAgeingTime)
+			}
 		case "max_entries":
-			b.MaxEntries, err = d.intRange(v, field, 1, 1<<24)
+			b.MaxEntries, err = d.intRange(v, field, 1, maxEntries)
 		case "static":
+			bn.static = v
 			err = d.seq(v, field, func(_ int, el *yaml.Node, path string) error {
-				var s StaticEntry
+				s := StaticEntry{Pos: pos(el)}
+				var macNode, portNode *yaml.Node
 				err := d.fields(el, path, "mac, port", func(key string, v *yaml.Node, field string) (err error) {
 					switch key {
 					case "mac":
+						macNode = v
 						s.MAC, err = d.mac(v, field)
+						switch {
+						case err != nil:
+						case s.MAC[0]&1 != 0:
+							err = d.errorf(v, field, "%s is a multicast address: a static entry needs a unicast one", s.MAC)
+						case bytes.Equal(s.MAC, make(net.HardwareAddr, 6)):
+							err = d.errorf(v, field, "%s is the zero address: a static entry needs a unicast one", s.MAC)
+						}
 					case "port":
+						portNode = v
 						s.Port, err = d.str(v, field)
 					default:
 						err = errUnknown
 					}
 					return err
 				})
-				if err == nil && (s.MAC == nil || s.Port == "") {
+				if err == nil && (macNode == nil || portNode == nil) {
 					err = d.errorf(el, path, "a static entry needs both mac and port")
 				}
 				b.Static = append(b.Static, s)
+				bn.staticMAC = append(bn.staticMAC, macNode)
+				bn.staticPort = append(bn.staticPort, portNode)
 				return err
 			})
 		default:
@@ -356,14 +502,14 @@ func (d *decoder) bridge(n *yaml.Node, path string) (Bridge, error) {
 		}
 		return err
 	})
-	if err == nil && b.Name == "" {
+	if err == nil && bn.name == nil {
 		err = d.errorf(n, path+".name", "missing: give the bridge a name")
 	}
-	return b, err
+	return b, bn, err
 }
 
 func (d *decoder) options(n *yaml.Node, path string, o *Options) error {
-	return d.fields(n, path, "frame_size, ring_size, workers, control", func(key string, v *yaml.Node, field string) (err error) {
+	return d.fields(n, path, "frame_size, ring_size, workers, control, profile", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {
 		case "frame_size":
 			o.FrameSize, err = d.intRange(v, field, 2048, 4096)
@@ -376,9 +522,11 @@ func (d *decoder) options(n *yaml.Node, path string, o *Options) error {
 				err = d.errorf(v, field, "%d is not a power of two", o.RingSize)
 			}
 		case "workers":
-			o.Workers, err = d.intRange(v, field, 0, 64)
+			o.Workers, err = d.intRange(v, field, 0, maxQueues)
 		case "control":
 			o.Control, err = d.str(v, field)
+		case "profile":
+			o.Profile, err = d.boolean(v, field)
 		default:
 			err = errUnknown
 		}
@@ -387,46 +535,55 @@ func (d *decoder) options(n *yaml.Node, path string, o *Options) error {
 }
 
 // validate checks what spans fields: names that must exist and be unique.
-func (d *decoder) validate(c *Config, bridgeNodes map[int]*yaml.Node) error {
+// Each error is at the offending value.
+func (d *decoder) validate(c *Config, nodes []bridgeNodes) error {
 	ports := make(map[string]int)
 	for i, p := range c.Ports {
-		if _, dup := ports[p.Interface]; dup {
-			return &Error{File: d.file, Line: p.Line, Column: 1, Field: fmt.Sprintf("ports[%d].interface", i), Msg: fmt.Sprintf("%q is listed twice", p.Interface)}
+		if j, dup := ports[p.Interface]; dup {
+			return c.ErrorAt(p.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "%q is listed twice (also ports[%d])", p.Interface, j)
 		}
 		ports[p.Interface] = i
 	}
 	owner := make(map[string]string)
 	names := make(map[string]bool)
 	for i, b := range c.Bridges {
-		bn := bridgeNodes[i]
-		at := func(field, format string, args ...any) error {
-			return d.errorf(bn, fmt.Sprintf("bridges[%d].%s", i, field), format, args...)
-		}
+		bn := nodes[i]
+		path := fmt.Sprintf("bridges[%d]", i)
 		if names[b.Name] {
-			return at("name", "bridge %q is defined twice", b.Name)
+			return d.errorf(bn.name, path+".name", "bridge %q is defined twice", b.Name)
 		}
 		names[b.Name] = true
 		if len(b.Ports) == 0 {
-			return at("ports", "bridge %q has no ports", b.Name)
+			n := bn.ports
+			if n == nil {
+				n = bn.name
+			}
+			return d.errorf(n, path+".ports", "bridge %q has no ports", b.Name)
 		}
 		members := make(map[string]bool)
 		for j, p := range b.Ports {
+			field := fmt.Sprintf("%s.ports[%d]", path, j)
 			if _, ok := ports[p]; !ok {
-				return at(fmt.Sprintf("ports[%d]", j), "%q is not one of the ports defined under ports", p)
+				return d.errorf(bn.portItems[j], field, "%q is not one of the ports defined under ports", p)
 			}
 			if o, taken := owner[p]; taken {
-				return at(fmt.Sprintf("ports[%d]", j), "%q is already a port of bridge %q", p, o)
+				return d.errorf(bn.portItems[j], field, "%q is already a port of bridge %q", p, o)
 			}
 			owner[p] = b.Name
 			members[p] = true
 		}
+		if len(b.Static) > b.MaxEntries {
+			return d.errorf(bn.static, path+".static", "%d static entries: more than max_entries (%d)", len(b.Static), b.MaxEntries)
+		}
+		macs := make(map[string]int)
 		for j, s := range b.Static {
 			if !members[s.Port] {
-				return at(fmt.Sprintf("static[%d].port", j), "%q is not a port of bridge %q", s.Port, b.Name)
+				return d.errorf(bn.staticPort[j], fmt.Sprintf("%s.static[%d].port", path, j), "%q is not a port of bridge %q", s.Port, b.Name)
 			}
-			if s.MAC[0]&1 != 0 {
-				return at(fmt.Sprintf("static[%d].mac", j), "%s is a multicast address", s.MAC)
+			if k, dup := macs[string(s.MAC)]; dup {
+				return d.errorf(bn.staticMAC[j], fmt.Sprintf("%s.static[%d].mac", path, j), "%s is pinned twice (also static[%d])", s.MAC, k)
 			}
+			macs[string(s.MAC)] = j
 		}
 	}
 	return nil

@@ -42,6 +42,7 @@ type XDPCounters struct {
 	PassHost       uint64 `json:"pass_host"`
 	DropMalformed  uint64 `json:"drop_malformed"`
 	RedirectFailed uint64 `json:"redirect_failed"`
+	DropTooBig     uint64 `json:"drop_too_big"`
 }
 
 // XSKCounters are the kernel's AF_XDP socket statistics.

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -53,6 +55,49 @@ type port struct {
 	queues  int
 	prog    *bpf.Port
 	sockets []*xdp.Socket // by queue index
+	// passMACs and passIPv4 are the host's own addresses on the port, for
+	// pass_host_mac: frames to them go to the kernel stack.
+	passMACs []net.HardwareAddr
+	passIPv4 []netip.Addr
+}
+
+// rxQueues is the number of RX queues ifname uses: what the driver says,
+// else what sysfs lists (real_num_rx_queues), else 1.
+func rxQueues(ifname string) int {
+	if n, ok := xdp.RxQueueCount(ifname); ok {
+		return n
+	}
+	if qs, _ := filepath.Glob(filepath.Join("/sys/class/net", ifname, "queues", "rx-*")); len(qs) > 0 {
+		return len(qs)
+	}
+	return 1
+}
+
+// addHostAddrs makes the host's own traffic on the port go to the kernel
+// stack: frames to its MAC, ARP requests for its IPv4 addresses, and IPv6
+// neighbour solicitations to the solicited-node multicast MACs of its IPv6
+// addresses (RFC 4291 2.7.1, RFC 2464 7). The addresses are read once, at
+// start.
+func (p *port) addHostAddrs(link netlink.Link) error {
+	p.passMACs = append(p.passMACs, p.mac)
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		if ip.Is4() {
+			p.passIPv4 = append(p.passIPv4, ip)
+			continue
+		}
+		b := ip.As16()
+		p.passMACs = append(p.passMACs, net.HardwareAddr{0x33, 0x33, 0xff, b[13], b[14], b[15]})
+	}
+	return nil
 }
 
 // worker is one fastpath worker and the UMEM and sockets it owns.
@@ -120,28 +165,33 @@ func (d *Daemon) sweep() {
 	}
 }
 
-// atPort is an error about a configured port, placed in the file.
-func (d *Daemon) atPort(p config.Port, i int, format string, args ...any) error {
-	return &config.Error{File: d.cfg.File, Line: p.Line, Column: 5, Field: fmt.Sprintf("ports[%d].interface", i), Msg: fmt.Sprintf(format, args...)}
-}
 
 func (d *Daemon) resolvePorts() error {
 	maxFrame := d.cfg.Options.FrameSize - xdpPacketHeadroom
 	for i, pc := range d.cfg.Ports {
 		link, err := netlink.LinkByName(pc.Interface)
 		if err != nil {
-			return d.atPort(pc, i, "no interface %q in this network namespace: %v", pc.Interface, err)
+			return d.cfg.ErrorAt(pc.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "no interface %q in this network namespace: %v", pc.Interface, err)
 		}
 		a := link.Attrs()
-		p := &port{cfg: pc, id: fastpath.PortID(i), ifindex: a.Index, mac: a.HardwareAddr, queues: max(a.NumRxQueues, 1)}
+		p := &port{cfg: pc, id: fastpath.PortID(i), ifindex: a.Index, mac: a.HardwareAddr, queues: rxQueues(pc.Interface)}
 		if pc.Queues > 0 {
 			if pc.Queues > p.queues {
-				return d.atPort(pc, i, "%s has %d RX queue(s), the config asks for %d", pc.Interface, p.queues, pc.Queues)
+				return d.cfg.ErrorAt(pc.QueuesPos, fmt.Sprintf("ports[%d].queues", i), "%s has %d RX queue(s), the config asks for %d", pc.Interface, p.queues, pc.Queues)
+			}
+			if pc.Queues < p.queues {
+				d.log.Warn("queues beyond the configured count get no socket: their frames go to the kernel stack, not through xdpfwd",
+					"port", pc.Interface, "queues", p.queues, "configured", pc.Queues)
 			}
 			p.queues = pc.Queues
 		}
+		if pc.PassHostMAC {
+			if err := p.addHostAddrs(link); err != nil {
+				return d.cfg.ErrorAt(pc.Pos, fmt.Sprintf("ports[%d].pass_host_mac", i), "read the addresses of %s for pass_host_mac: %v", pc.Interface, err)
+			}
+		}
 		if a.MTU+14 > maxFrame {
-			return d.atPort(pc, i, "%s has MTU %d: its frames (%d bytes) do not fit a %d-byte UMEM frame after the kernel's %d-byte headroom; lower the MTU to %d or raise options.frame_size",
+			return d.cfg.ErrorAt(pc.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "%s has MTU %d: its frames (%d bytes) do not fit a %d-byte UMEM frame after the kernel's %d-byte headroom; lower the MTU to %d or raise options.frame_size",
 				pc.Interface, a.MTU, a.MTU+14, d.cfg.Options.FrameSize, xdpPacketHeadroom, maxFrame-14)
 		}
 		d.ports = append(d.ports, p)
@@ -183,13 +233,14 @@ func (d *Daemon) attach(p *port) error {
 	if err != nil {
 		return err
 	}
-	pass := append([]net.HardwareAddr(nil), p.cfg.PassMACs...)
-	if p.cfg.PassHostMAC {
-		pass = append(pass, p.mac)
-	}
-	p.prog, err = bpf.Attach(bpf.Options{Ifindex: p.ifindex, Mode: mode, PassMACs: pass})
+	maxFrame := uint32(d.cfg.Options.FrameSize - xdpPacketHeadroom)
+	p.prog, err = bpf.Attach(bpf.Options{Ifindex: p.ifindex, Mode: mode, PassMACs: append(p.passMACs, p.cfg.PassMACs...), PassIPv4: p.passIPv4, MaxFrame: maxFrame})
 	if err != nil {
 		return fmt.Errorf("port %s: %w", p.cfg.Interface, err)
+	}
+	if p.prog.Mode() == bpf.ModeGeneric {
+		d.log.Warn("generic XDP: frames the sender did not segment (GSO/TSO, up to 64 KiB) do not fit a UMEM frame and are dropped (xdp drop_too_big); TCP through this port slows down. Native mode, where the driver has it, avoids this (on veth the kernel turns the peer's TSO off)",
+			"port", p.cfg.Interface, "max_frame", maxFrame)
 	}
 	p.sockets = make([]*xdp.Socket, p.queues)
 	return nil
