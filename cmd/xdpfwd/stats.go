@@ -64,6 +64,12 @@ func printStats(w io.Writer, st *control.Stats) {
 			fmt.Fprintf(w, "  %s dropped %d: %s\n", p.Name, p.Drops[r], r)
 		}
 	}
+	if st.Profiling {
+		fmt.Fprintln(w, "\npipeline stages (options.profile):")
+		for _, s := range st.Stages {
+			fmt.Fprintf(w, "  %-10s %12d packets %8.1f ns/packet\n", s.Name, s.Packets, float64(s.Nanoseconds)/float64(max(s.Packets, 1)))
+		}
+	}
 	for _, b := range st.Bridges {
 		fmt.Fprintf(w, "\nbridge %s %v: forwarded %d, flooded %d, learned %d, fdb full %d\n",
 			b.Name, b.Ports, b.Forwarded, b.Flooded, b.Learned, b.FDBFull)

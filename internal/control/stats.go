@@ -6,8 +6,25 @@ type Stats struct {
 	Version string `json:"version"`
 	// Workers is the number of worker threads.
 	Workers int           `json:"workers"`
-	Ports   []PortStats   `json:"ports"`
+	// Ports are the configured ports, in configuration order.
+	Ports []PortStats `json:"ports"`
+	// Bridges are the configured bridges with their FDBs.
 	Bridges []BridgeStats `json:"bridges"`
+	// Profiling tells whether per-stage costs are being measured
+	// (options.profile); Stages count only while it is on.
+	Profiling bool `json:"profiling"`
+	// Stages are the pipeline's stages in order, summed over workers.
+	Stages []StageStats `json:"stages"`
+}
+
+// StageStats is the cost of one pipeline stage.
+type StageStats struct {
+	// Name is the stage's name (parse, bridge, checksum, ...).
+	Name string `json:"name"`
+	// Packets counts the packets the stage ran over (not yet dropped).
+	Packets uint64 `json:"packets"`
+	// Nanoseconds is the time spent in the stage.
+	Nanoseconds uint64 `json:"nanoseconds"`
 }
 
 // PortStats are one port's mode and counters.

@@ -165,7 +165,6 @@ func (d *Daemon) sweep() {
 	}
 }
 
-
 func (d *Daemon) resolvePorts() error {
 	maxFrame := d.cfg.Options.FrameSize - xdpPacketHeadroom
 	for i, pc := range d.cfg.Ports {
@@ -295,6 +294,7 @@ func (d *Daemon) openWorkers() error {
 			queues = append(queues, fastpath.PortQueue{Port: p.id, Queue: s})
 		}
 		pipe := fastpath.NewPipeline(fastpath.Parse{}, d.bridges.Stage(), &fastpath.ChecksumFinish{})
+		pipe.SetProfiling(d.cfg.Options.Profile)
 		w.fw, err = fastpath.NewWorker(fastpath.WorkerConfig{Umem: umem, Queues: queues, Pipeline: pipe})
 		if err != nil {
 			return fmt.Errorf("worker %d: %w", wi, err)

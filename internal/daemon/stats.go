@@ -56,6 +56,17 @@ func (d *Daemon) Stats() (*control.Stats, error) {
 		}
 		st.Ports = append(st.Ports, ps)
 	}
+	// Stage costs, summed over the workers' pipelines (all alike).
+	for _, fw := range fws {
+		for i, ss := range fw.Pipeline().StageStats() {
+			if i == len(st.Stages) {
+				st.Stages = append(st.Stages, control.StageStats{Name: ss.Name})
+			}
+			st.Stages[i].Packets += ss.Packets
+			st.Stages[i].Nanoseconds += ss.Nanoseconds
+		}
+	}
+	st.Profiling = d.cfg.Options.Profile
 	now := fastpath.MonotonicClock().Seconds()
 	for _, b := range d.bridges.List() {
 		c := b.Counters()
