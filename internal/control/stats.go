@@ -5,7 +5,7 @@ package control
 type Stats struct {
 	Version string `json:"version"`
 	// Workers is the number of worker threads.
-	Workers int           `json:"workers"`
+	Workers int `json:"workers"`
 	// Ports are the configured ports, in configuration order.
 	Ports []PortStats `json:"ports"`
 	// Bridges are the configured bridges with their FDBs.
