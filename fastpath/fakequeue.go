@@ -19,7 +19,28 @@ type FakeQueue struct {
 	tx       ring[xdp.Desc]
 	comp     ring[uint64]
 	dropped  int
+
+	// fillNeedsWakeup and fillWakeups model a zero-copy driver that waits
+	// for a wakeup once its fill ring ran dry; nudges counts Transmit calls
+	// without frames (kicks for frames left on the TX ring).
+	fillNeedsWakeup     bool
+	fillWakeups, nudges int
 }
+
+// SetFillNeedsWakeup sets what FillNeedsWakeup answers.
+func (q *FakeQueue) SetFillNeedsWakeup(on bool) { q.fillNeedsWakeup = on }
+
+// FillNeedsWakeup reports what SetFillNeedsWakeup set.
+func (q *FakeQueue) FillNeedsWakeup() bool { return q.fillNeedsWakeup }
+
+// WakeFill counts a fill-ring wakeup.
+func (q *FakeQueue) WakeFill() { q.fillWakeups++ }
+
+// FillWakeups is the number of WakeFill calls.
+func (q *FakeQueue) FillWakeups() int { return q.fillWakeups }
+
+// Nudges is the number of Transmit calls that came without frames.
+func (q *FakeQueue) Nudges() int { return q.nudges }
 
 // NewFakeQueue returns a FakeQueue on umem whose four rings hold size
 // entries each.
@@ -95,7 +116,12 @@ func (q *FakeQueue) Held() int { return q.fill.len() + q.rx.len() + q.tx.len() +
 func (q *FakeQueue) Receive(descs []xdp.Desc) int { return q.rx.popN(descs) }
 
 // Transmit implements Queue.
-func (q *FakeQueue) Transmit(descs []xdp.Desc) int { return q.tx.pushN(descs) }
+func (q *FakeQueue) Transmit(descs []xdp.Desc) int {
+	if len(descs) == 0 {
+		q.nudges++
+	}
+	return q.tx.pushN(descs)
+}
 
 // Complete implements Queue.
 func (q *FakeQueue) Complete(addrs []uint64) int { return q.comp.popN(addrs) }

@@ -59,15 +59,17 @@ type StageStat struct {
 }
 
 // Pipeline runs stages over batches, in order. It owns what every stage
-// needs and none should do itself: cost accounting per stage, drop counting
-// per reason, and per-packet tracing. A Pipeline belongs to one worker.
+// needs and none should do itself: cost accounting per stage and per-packet
+// tracing. Drops need no stage's help either: a stage only writes
+// VerdictDrop and a reason, and the worker that runs the pipeline counts
+// them per ingress port and reason when it acts on the verdicts. A
+// Pipeline belongs to one worker.
 type Pipeline struct {
 	stages  []Stage
 	profile atomic.Bool
 	trace   atomic.Pointer[TraceFunc]
 	packets []atomic.Uint64 // per stage
 	nanos   []atomic.Uint64 // per stage
-	drops   [NumDropReasons]atomic.Uint64
 }
 
 // NewPipeline returns a pipeline that runs stages in the order given.
@@ -94,7 +96,7 @@ func (p *Pipeline) SetTrace(f TraceFunc) {
 	p.trace.Store(&f)
 }
 
-// Run runs every stage over b at time now, then counts the batch's drops.
+// Run runs every stage over b at time now.
 func (p *Pipeline) Run(b *Batch, now Time) {
 	profile := p.profile.Load()
 	trace := p.trace.Load()
@@ -113,17 +115,6 @@ func (p *Pipeline) Run(b *Batch, now Time) {
 			for j := range b.Packets[:b.Len] {
 				(*trace)(name, &b.Packets[j])
 			}
-		}
-	}
-	var drops [NumDropReasons]uint32
-	for i := range b.Packets[:b.Len] {
-		if pk := &b.Packets[i]; pk.Verdict == VerdictDrop {
-			drops[pk.Reason%NumDropReasons]++
-		}
-	}
-	for r, n := range drops {
-		if n != 0 {
-			p.drops[r].Add(uint64(n))
 		}
 	}
 }
@@ -146,13 +137,4 @@ func (p *Pipeline) StageStats() []StageStat {
 		st[i] = StageStat{Name: s.Name(), Packets: p.packets[i].Load(), Nanoseconds: p.nanos[i].Load()}
 	}
 	return st
-}
-
-// Drops returns how many packets the stages dropped, by reason.
-func (p *Pipeline) Drops() [NumDropReasons]uint64 {
-	var d [NumDropReasons]uint64
-	for i := range d {
-		d[i] = p.drops[i].Load()
-	}
-	return d
 }

@@ -118,6 +118,20 @@ type queueState struct {
 	target int        // fill target
 	inFill int        // frames given to Fill and not yet received
 	tx     []xdp.Desc // staged for Transmit; never over BatchSize
+	// inTx counts frames handed to Transmit and not yet completed: while
+	// it is above 0 every Poll nudges the TX ring, so frames a busy
+	// sendto left there leave even if no new frame comes for this queue.
+	inTx int
+	// waker is the queue's fill-ring wakeup, nil if it has none.
+	waker fillWaker
+}
+
+// fillWaker is the optional part of a Queue whose kernel side must be told
+// that its fill ring has frames again (xdp.Socket with need_wakeup: a
+// zero-copy driver stops receiving when the fill ring runs dry).
+type fillWaker interface {
+	FillNeedsWakeup() bool
+	WakeFill()
 }
 
 type atomicPortCounters struct {
@@ -159,7 +173,9 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	w.pub = make([]atomicPortCounters, maxPort+1)
 	pollable := true
 	for i, pq := range cfg.Queues {
-		w.queues = append(w.queues, queueState{port: pq.Port, q: pq.Queue, target: cfg.FillTarget, tx: make([]xdp.Desc, 0, BatchSize)})
+		qs := queueState{port: pq.Port, q: pq.Queue, target: cfg.FillTarget, tx: make([]xdp.Desc, 0, BatchSize)}
+		qs.waker, _ = pq.Queue.(fillWaker)
+		w.queues = append(w.queues, qs)
 		w.byPort[pq.Port] = append(w.byPort[pq.Port], i)
 		if f, ok := pq.Queue.(interface{ FD() int }); ok {
 			w.pollFDs = append(w.pollFDs, unix.PollFd{Fd: int32(f.FD()), Events: unix.POLLIN})
@@ -211,6 +227,15 @@ func (w *Worker) Poll() (busy bool) {
 			busy = true
 		}
 		w.refill(q)
+		if q.waker != nil && q.waker.FillNeedsWakeup() {
+			q.waker.WakeFill()
+		}
+		if q.inTx > 0 {
+			// Frames an earlier sendto left on the TX ring (over its budget,
+			// or EAGAIN) get another kick; with the ring drained this makes
+			// no syscall.
+			q.q.Transmit(nil)
+		}
 	}
 	for i := range w.queues {
 		if w.receive(i) {
@@ -231,6 +256,7 @@ func (w *Worker) complete(q *queueState) bool {
 		for _, a := range w.addrs[:n] {
 			w.umem.Free(a)
 		}
+		q.inTx -= n
 		got = got || n > 0
 		if n < len(w.addrs) {
 			return got
@@ -368,6 +394,7 @@ func (w *Worker) transmit() {
 			continue
 		}
 		n := q.q.Transmit(q.tx)
+		q.inTx += n
 		c := &w.local[q.port]
 		for _, d := range q.tx[:n] {
 			c.TxPackets++

@@ -147,6 +147,7 @@ type Socket struct {
 	txBudget   uint32
 
 	kicks, kickBusy, kickErrs atomic.Uint64
+	fillWakeups               atomic.Uint64
 	lastKickErr               atomic.Uintptr
 }
 
@@ -460,6 +461,18 @@ func (s *Socket) FillNeedsWakeup() bool {
 	return s.needWakeup && s.fill.needsWakeup()
 }
 
+// WakeFill tells the kernel that the fill ring has frames again, for a
+// socket whose FillNeedsWakeup is true (a zero-copy driver that stopped
+// receiving when the fill ring ran dry). It is one recvfrom(MSG_DONTWAIT),
+// as libbpf's xdpsock does; errors are the kernel's to ignore.
+func (s *Socket) WakeFill() {
+	s.fillWakeups.Add(1)
+	unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(s.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+}
+
+// FillWakeups is the number of WakeFill calls.
+func (s *Socket) FillWakeups() uint64 { return s.fillWakeups.Load() }
+
 // Receive takes up to len(descs) received frames off the RX ring and
 // returns how many it took. It makes no syscall.
 func (s *Socket) Receive(descs []Desc) int { return s.rx.consume(descs) }
@@ -518,7 +531,12 @@ func (s *Socket) KickStats() KickStats {
 
 // Occupancy returns how many frames each ring holds right now. With the
 // socket idle, the UMEM's free list, the frames every ring of every socket
-// holds and the frames the program holds add up to the frame count.
+// holds and the frames the program holds add up to at most the frame
+// count, not always to it: the kernel may hold frames that are in no ring.
+// In copy mode a frame taken off the fill ring for a packet then dropped
+// because the RX ring was full (Statistics.RxRingFull) stays with the
+// kernel until a later packet uses it; in zero-copy mode the driver holds
+// the frames it took off the fill ring for its hardware queue.
 func (s *Socket) Occupancy() Occupancy {
 	return Occupancy{
 		Fill:       s.fill.occupancy(),

@@ -298,16 +298,19 @@ func TestFrameAccounting(t *testing.T) {
 	elapsed := last.Sub(start)
 	occIn, occOut := in.Occupancy(), out.Occupancy()
 	sum := u.FreeCount() + int(occIn.Total()) + int(occOut.Total()) + len(held)
-	if sum != total {
-		t.Errorf("free %d + in %+v + out %+v + held %d = %d, want FrameCount %d",
-			u.FreeCount(), occIn, occOut, len(held), sum, total)
-	}
-	if received == 0 || completed != received {
-		t.Errorf("received %d, completed %d", received, completed)
-	}
 	st, err := in.Statistics()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every frame is counted back, except that a frame the kernel took off
+	// the fill ring for a packet it then dropped for a full RX ring stays
+	// with the kernel (see Occupancy): at most RxRingFull of them.
+	if sum > total || uint64(total-sum) > st.RxRingFull {
+		t.Errorf("free %d + in %+v + out %+v + held %d = %d, want FrameCount %d (less at most RxRingFull %d)",
+			u.FreeCount(), occIn, occOut, len(held), sum, total, st.RxRingFull)
+	}
+	if received == 0 || completed != received {
+		t.Errorf("received %d, completed %d", received, completed)
 	}
 	arrived := recvFrames(t, ss.recv, completed)
 	t.Logf("forwarded %d of %d frames in %v (%.0f frames/s, limited by the Go AF_PACKET sender), %d arrived on b1; in stats %+v; out kicks %+v",

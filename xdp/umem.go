@@ -129,22 +129,26 @@ func (u *Umem) Alloc(addrs []uint64) int {
 // [UmemConfig.CheckFrees] Free panics when it is not, or when addr is not
 // in the UMEM.
 func (u *Umem) Free(addr uint64) {
+	u.free = append(u.free, addr&^uint64(u.cfg.FrameSize-1))
 	if u.freeBits != nil {
 		u.checkFree(addr)
 	}
-	u.free = append(u.free, addr&^uint64(u.cfg.FrameSize-1))
 }
 
-// checkFree panics if the chunk that holds addr is outside the UMEM or
-// already on the free list, and otherwise marks it free. It is apart from
-// Free so that Free stays small enough to inline.
+// checkFree panics if addr, just pushed on the free list, is outside the
+// UMEM or its chunk was on the list already, and then takes it off the
+// list again; otherwise it marks the chunk free. It is apart from Free,
+// and called after the push, so that Free stays small enough to inline
+// and keeps no value live across the call.
 func (u *Umem) checkFree(addr uint64) {
 	i := addr >> bits.TrailingZeros32(u.cfg.FrameSize)
 	if i >= uint64(u.cfg.FrameCount) {
+		u.free = u.free[:len(u.free)-1]
 		panic(fmt.Sprintf("xdp: Free(%#x): address outside the UMEM of %d frames of %d bytes", addr, u.cfg.FrameCount, u.cfg.FrameSize))
 	}
 	bit := uint64(1) << (i % 64)
 	if u.freeBits[i/64]&bit != 0 {
+		u.free = u.free[:len(u.free)-1]
 		panic(fmt.Sprintf("xdp: Free(%#x): double free: frame %d is already on the free list", addr, i))
 	}
 	u.freeBits[i/64] |= bit

@@ -21,9 +21,10 @@ const usage = `usage: xdpfwd <command> [flags]
 
 commands:
   run      --config FILE [--control PATH]   forward in the foreground
-  stats    [--control PATH] [--json]        counters of a running daemon
+  stats    [--control PATH | --config FILE] [--json]
+                                            counters of a running daemon
   demo                                      forward through a demo topology, then tear it down
-  bench    [--duration 5s] [--size 64]      kernel bridge vs xdpfwd on 64-byte UDP
+  bench    [--duration 5s] [--size 60]      kernel bridge vs xdpfwd on 64-byte UDP (60 + FCS)
   version                                   print the version
 
 Run "xdpfwd <command> -h" for a command's flags.

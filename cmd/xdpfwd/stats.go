@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,10 +16,23 @@ import (
 
 func statsCmd(args []string) error {
 	fs := flag.NewFlagSet("stats", flag.ContinueOnError)
-	ctl := fs.String("control", config.DefaultControl, "control socket of the running daemon")
+	ctl := fs.String("control", "", "control socket of the running daemon (default "+config.DefaultControl+")")
+	cfgPath := fs.String("config", "", "the daemon's configuration file, to take options.control from")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	switch {
+	case *ctl != "" && *cfgPath != "":
+		return errors.New("give --control or --config, not both")
+	case *cfgPath != "":
+		cfg, err := config.Load(*cfgPath)
+		if err != nil {
+			return err
+		}
+		*ctl = cfg.Options.Control
+	case *ctl == "":
+		*ctl = config.DefaultControl
 	}
 	var st control.Stats
 	if err := control.Call(*ctl, "stats", nil, &st); err != nil {
