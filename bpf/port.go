@@ -71,9 +71,13 @@ const MaxQueues = 64
 // matches PASS_MACS_MAX in xdpfwd.c.
 const MaxPassMACs = 64
 
-// MaxPassIPv4 is the most addresses Options.PassIPv4 may hold. It matches
-// PASS_IPV4_MAX in xdpfwd.c.
-const MaxPassIPv4 = 64
+// MaxPassIPv4 and MaxPassIPv6 are the most addresses Options.PassIPv4 and
+// PassIPv6 may hold. They match PASS_IPV4_MAX and PASS_IPV6_MAX in
+// xdpfwd.c.
+const (
+	MaxPassIPv4 = 64
+	MaxPassIPv6 = 64
+)
 
 // Options configures Attach.
 type Options struct {
@@ -91,6 +95,9 @@ type Options struct {
 	// the kernel stack, so that the host keeps answering ARP on a port
 	// whose broadcasts otherwise all go to the fast path.
 	PassIPv4 []netip.Addr
+	// PassIPv6 are the host's IPv6 addresses: ICMPv6 neighbour
+	// solicitations for them go to the kernel stack.
+	PassIPv6 []netip.Addr
 	// MaxFrame is the longest frame the port's AF_XDP sockets take (what
 	// fits a UMEM frame); longer frames are dropped and counted as
 	// DropTooBig. 0 means no limit.
@@ -107,7 +114,8 @@ type Counters struct {
 	PassNoSocket uint64
 	// PassHost counts frames passed to the kernel because their
 	// destination MAC is one of the pass MACs, or because they are ARP
-	// requests for one of the pass IPv4 addresses.
+	// requests or IPv6 neighbour solicitations for one of the pass
+	// addresses.
 	PassHost uint64
 	// DropMalformed counts frames dropped because they are shorter than an
 	// Ethernet header.
@@ -339,6 +347,17 @@ func (o *objects) configure(opts Options) error {
 		// The key is the address as it stands in the packet.
 		if err := o.PassIpv4.Update(binary.NativeEndian.Uint32(ip.AsSlice()), uint8(1), ebpf.UpdateAny); err != nil {
 			return fmt.Errorf("adding pass IPv4 address %v: %w", ip, err)
+		}
+	}
+	if len(opts.PassIPv6) > MaxPassIPv6 {
+		return fmt.Errorf("%d pass IPv6 addresses, at most %d supported", len(opts.PassIPv6), MaxPassIPv6)
+	}
+	for _, ip := range opts.PassIPv6 {
+		if !ip.Is6() || ip.Is4In6() {
+			return fmt.Errorf("pass IPv6 address %v: not an IPv6 address", ip)
+		}
+		if err := o.PassIpv6.Update(xdpfwdIpv6Key{Addr: ip.As16()}, uint8(1), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("adding pass IPv6 address %v: %w", ip, err)
 		}
 	}
 	if err := o.Settings.Update(uint32(0), opts.MaxFrame, ebpf.UpdateAny); err != nil {

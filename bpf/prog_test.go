@@ -61,9 +61,28 @@ func arpFor(t testing.TB, src net.HardwareAddr, op uint16, target []byte) []byte
 
 // hostIP is the pass IPv4 address of the test objects; maxFrame their frame
 // length limit.
-var hostIP = netip.MustParseAddr("10.99.0.7")
+var (
+	hostIP  = netip.MustParseAddr("10.99.0.7")
+	hostIP6 = netip.MustParseAddr("2001:db8::7")
+)
 
 const maxFrame = 3000
+
+// neighbourSolicitation is an ICMPv6 NS from src asking for target, sent to
+// target's solicited-node multicast group (RFC 4861 4.3).
+func neighbourSolicitation(t testing.TB, src net.HardwareAddr, target netip.Addr) []byte {
+	b := target.As16()
+	group := net.IP{0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, b[13], b[14], b[15]}
+	eth := &layers.Ethernet{SrcMAC: src, DstMAC: net.HardwareAddr{0x33, 0x33, 0xff, b[13], b[14], b[15]}, EthernetType: layers.EthernetTypeIPv6}
+	ip := &layers.IPv6{Version: 6, HopLimit: 255, NextHeader: layers.IPProtocolICMPv6,
+		SrcIP: net.ParseIP("fe80::1"), DstIP: group}
+	icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeNeighborSolicitation, 0)}
+	if err := icmp.SetNetworkLayerForChecksum(ip); err != nil {
+		t.Fatal(err)
+	}
+	ns := &layers.ICMPv6NeighborSolicitation{TargetAddress: target.AsSlice()}
+	return serialize(t, eth, ip, icmp, ns)
+}
 
 // loadTestObjects loads the program and maps without attaching them, with
 // hostMAC as the pass MAC, hostIP as the pass IPv4 address and maxFrame as
@@ -75,7 +94,8 @@ func loadTestObjects(t testing.TB) *objects {
 		t.Fatalf("loading: %v", err)
 	}
 	t.Cleanup(func() { objs.close() })
-	if err := objs.configure(Options{PassMACs: []net.HardwareAddr{hostMAC}, PassIPv4: []netip.Addr{hostIP}, MaxFrame: maxFrame}); err != nil {
+	if err := objs.configure(Options{PassMACs: []net.HardwareAddr{hostMAC}, PassIPv4: []netip.Addr{hostIP},
+		PassIPv6: []netip.Addr{hostIP6}, MaxFrame: maxFrame}); err != nil {
 		t.Fatalf("configuring: %v", err)
 	}
 	return objs
@@ -161,8 +181,16 @@ func TestProgramVerdicts(t *testing.T) {
 		{"ARP request for the host", arpFor(t, peerMAC, layers.ARPRequest, hostIP.AsSlice()), xdpPass, Counters{PassHost: 1}},
 		{"ARP reply about the host's address", arpFor(t, peerMAC, layers.ARPReply, hostIP.AsSlice()), xdpPass, Counters{PassNoSocket: 1}},
 		{"truncated ARP request for the host", arpFor(t, peerMAC, layers.ARPRequest, hostIP.AsSlice())[:14+20], xdpPass, Counters{PassNoSocket: 1}},
+		{"ARP request with a 2-byte hardware address", func() []byte {
+			f := arpFor(t, peerMAC, layers.ARPRequest, hostIP.AsSlice())
+			f[14+4] = 2
+			return f
+		}(), xdpPass, Counters{PassNoSocket: 1}},
+		{"neighbour solicitation for the host", neighbourSolicitation(t, peerMAC, hostIP6), xdpPass, Counters{PassHost: 1}},
+		{"neighbour solicitation, same low 24 bits", neighbourSolicitation(t, peerMAC, netip.MustParseAddr("fd00::7")), xdpPass, Counters{PassNoSocket: 1}},
+		{"truncated neighbour solicitation", neighbourSolicitation(t, peerMAC, hostIP6)[:14+40+8+8], xdpPass, Counters{PassNoSocket: 1}},
+		{"too long for a socket, but the slot is empty", append(bytes.Clone(unicast), make([]byte, maxFrame+1-len(unicast))...), xdpPass, Counters{PassNoSocket: 1}},
 		{"frame of the largest length", append(bytes.Clone(unicast), make([]byte, maxFrame-len(unicast))...), xdpPass, Counters{PassNoSocket: 1}},
-		{"frame one byte too long", append(bytes.Clone(unicast), make([]byte, maxFrame+1-len(unicast))...), xdpDrop, Counters{DropTooBig: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,6 +16,7 @@
 #define XSKS_MAX 64
 #define PASS_MACS_MAX 64
 #define PASS_IPV4_MAX 64
+#define PASS_IPV6_MAX 64
 
 // Counter indices into the counters map. The Go loader exports them under
 // the same names (bpf2go -type counter).
@@ -58,6 +59,19 @@ struct {
 	__type(value, __u8);
 } pass_ipv4 SEC(".maps");
 
+// An IPv6 address, the key of pass_ipv6.
+struct ipv6_key {
+	__u8 addr[16];
+};
+
+// IPv6 addresses whose neighbour solicitations go to the host.
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PASS_IPV6_MAX);
+	__type(key, struct ipv6_key);
+	__type(value, __u8);
+} pass_ipv6 SEC(".maps");
+
 // settings[0] is the longest frame the port's sockets take; 0: no limit.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -69,6 +83,9 @@ struct {
 // The part of an Ethernet/IPv4 ARP packet after the Ethernet header that
 // the program reads (RFC 826).
 #define ARPOP_REQUEST 1
+#define ARPHRD_ETHER 1
+#define IPPROTO_ICMPV6 58
+#define ICMPV6_NEIGHBOUR_SOLICITATION 135
 
 struct arp_ipv4 {
 	__be16 htype;
@@ -80,6 +97,22 @@ struct arp_ipv4 {
 	__u8 spa[4];
 	__u8 tha[ETH_ALEN];
 	__u8 tpa[4];
+};
+
+// An IPv6 header without extension headers followed by an ICMPv6 neighbour
+// solicitation (RFC 8200 3, RFC 4861 4.3), as far as the program reads it.
+struct ns_ipv6 {
+	__be32 version_class_flow;
+	__be16 payload_len;
+	__u8 next_header;
+	__u8 hop_limit;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u8 type;
+	__u8 code;
+	__be16 checksum;
+	__be32 reserved;
+	__u8 target[16];
 };
 
 struct {
@@ -102,6 +135,37 @@ static __always_inline int count(__u32 idx, int verdict)
 	return verdict;
 }
 
+// for_host tells whether a frame is a neighbour request for one of the
+// host's own addresses: an Ethernet/IPv4 ARP request whose target is in
+// pass_ipv4 (RFC 826), or an ICMPv6 neighbour solicitation without
+// extension headers whose target is in pass_ipv6 (RFC 4861 4.3). Only the
+// host answers those; every other broadcast and multicast stays bridged.
+static __always_inline int for_host(struct ethhdr *eth, void *data_end)
+{
+	if (eth->h_proto == bpf_htons(ETH_P_ARP)) {
+		struct arp_ipv4 *arp = (void *)(eth + 1);
+		__u32 tpa;
+
+		if ((void *)(arp + 1) > data_end || arp->htype != bpf_htons(ARPHRD_ETHER) ||
+		    arp->ptype != bpf_htons(ETH_P_IP) || arp->hlen != ETH_ALEN || arp->plen != 4 ||
+		    arp->op != bpf_htons(ARPOP_REQUEST))
+			return 0;
+		__builtin_memcpy(&tpa, arp->tpa, 4);
+		return bpf_map_lookup_elem(&pass_ipv4, &tpa) != NULL;
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ns_ipv6 *ns = (void *)(eth + 1);
+		struct ipv6_key target;
+
+		if ((void *)(ns + 1) > data_end || ns->next_header != IPPROTO_ICMPV6 ||
+		    ns->type != ICMPV6_NEIGHBOUR_SOLICITATION || ns->code != 0)
+			return 0;
+		__builtin_memcpy(target.addr, ns->target, 16);
+		return bpf_map_lookup_elem(&pass_ipv6, &target) != NULL;
+	}
+	return 0;
+}
+
 SEC("xdp")
 int xdpfwd_redirect(struct xdp_md *ctx)
 {
@@ -110,33 +174,23 @@ int xdpfwd_redirect(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct mac_key key = {};
 	__u32 q = ctx->rx_queue_index;
+	__u32 zero = 0, *max_len;
 	long ret;
 
 	if ((void *)(eth + 1) > data_end)
 		return count(COUNTER_DROP_MALFORMED, XDP_DROP);
 
 	__builtin_memcpy(key.addr, eth->h_dest, ETH_ALEN);
-	if (bpf_map_lookup_elem(&pass_macs, &key))
+	if (bpf_map_lookup_elem(&pass_macs, &key) || for_host(eth, data_end))
 		return count(COUNTER_PASS_HOST, XDP_PASS);
-
-	if (eth->h_proto == bpf_htons(ETH_P_ARP)) {
-		struct arp_ipv4 *arp = (void *)(eth + 1);
-		__u32 tpa;
-
-		if ((void *)(arp + 1) <= data_end && arp->op == bpf_htons(ARPOP_REQUEST)) {
-			__builtin_memcpy(&tpa, arp->tpa, 4);
-			if (bpf_map_lookup_elem(&pass_ipv4, &tpa))
-				return count(COUNTER_PASS_HOST, XDP_PASS);
-		}
-	}
-
-	__u32 zero = 0;
-	__u32 *max_len = bpf_map_lookup_elem(&settings, &zero);
-	if (max_len && *max_len && data_end - data > *max_len)
-		return count(COUNTER_DROP_TOO_BIG, XDP_DROP);
 
 	if (!bpf_map_lookup_elem(&xsks, &q))
 		return count(COUNTER_PASS_NO_SOCKET, XDP_PASS);
+
+	// Only a frame bound for a socket has to fit a UMEM frame.
+	max_len = bpf_map_lookup_elem(&settings, &zero);
+	if (max_len && *max_len && data_end - data > *max_len)
+		return count(COUNTER_DROP_TOO_BIG, XDP_DROP);
 
 	ret = bpf_redirect_map(&xsks, q, XDP_PASS);
 	if (ret != XDP_REDIRECT)

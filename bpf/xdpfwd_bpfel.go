@@ -25,6 +25,11 @@ const (
 	xdpfwdCounterCOUNTER_MAX             xdpfwdCounter = 6
 )
 
+type xdpfwdIpv6Key struct {
+	_    structs.HostLayout
+	Addr [16]uint8
+}
+
 type xdpfwdMacKey struct {
 	_    structs.HostLayout
 	Addr [6]uint8
@@ -37,6 +42,7 @@ type xdpfwdMacKey struct {
 const (
 	xdpfwdMapCounters        = "counters"
 	xdpfwdMapPassIpv4        = "pass_ipv4"
+	xdpfwdMapPassIpv6        = "pass_ipv6"
 	xdpfwdMapPassMacs        = "pass_macs"
 	xdpfwdMapSettings        = "settings"
 	xdpfwdMapXsks            = "xsks"
@@ -95,6 +101,7 @@ type xdpfwdProgramSpecs struct {
 type xdpfwdMapSpecs struct {
 	Counters *ebpf.MapSpec `ebpf:"counters"`
 	PassIpv4 *ebpf.MapSpec `ebpf:"pass_ipv4"`
+	PassIpv6 *ebpf.MapSpec `ebpf:"pass_ipv6"`
 	PassMacs *ebpf.MapSpec `ebpf:"pass_macs"`
 	Settings *ebpf.MapSpec `ebpf:"settings"`
 	Xsks     *ebpf.MapSpec `ebpf:"xsks"`
@@ -129,6 +136,7 @@ func (o *xdpfwdObjects) Close() error {
 type xdpfwdMaps struct {
 	Counters *ebpf.Map `ebpf:"counters"`
 	PassIpv4 *ebpf.Map `ebpf:"pass_ipv4"`
+	PassIpv6 *ebpf.Map `ebpf:"pass_ipv6"`
 	PassMacs *ebpf.Map `ebpf:"pass_macs"`
 	Settings *ebpf.Map `ebpf:"settings"`
 	Xsks     *ebpf.Map `ebpf:"xsks"`
@@ -138,6 +146,7 @@ func (m *xdpfwdMaps) Close() error {
 	return _XdpfwdClose(
 		m.Counters,
 		m.PassIpv4,
+		m.PassIpv6,
 		m.PassMacs,
 		m.Settings,
 		m.Xsks,

@@ -124,6 +124,9 @@ type queueState struct {
 	inTx int
 	// waker is the queue's fill-ring wakeup, nil if it has none.
 	waker fillWaker
+	// rxEmpty is whether the last Receive found nothing: only then can a
+	// driver be waiting for a fill-ring wakeup (as libxdp does it).
+	rxEmpty bool
 }
 
 // fillWaker is the optional part of a Queue whose kernel side must be told
@@ -227,7 +230,7 @@ func (w *Worker) Poll() (busy bool) {
 			busy = true
 		}
 		w.refill(q)
-		if q.waker != nil && q.waker.FillNeedsWakeup() {
+		if q.waker != nil && q.rxEmpty && q.waker.FillNeedsWakeup() {
 			q.waker.WakeFill()
 		}
 		if q.inTx > 0 {
@@ -290,6 +293,7 @@ func (w *Worker) refill(q *queueState) {
 func (w *Worker) receive(qi int) bool {
 	q := &w.queues[qi]
 	n := q.q.Receive(w.descs[:])
+	q.rxEmpty = n == 0
 	if n == 0 {
 		return false
 	}

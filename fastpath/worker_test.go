@@ -329,6 +329,14 @@ func TestWorkerWakesFill(t *testing.T) {
 	if n := r.q[2].FillWakeups(); n != 0 {
 		t.Errorf("queue 2 woken %d times without needing it", n)
 	}
+	// While frames arrive the driver is not waiting: no wakeup.
+	before := r.q[1].FillWakeups()
+	r.q[1].Inject(arpRequest(t, macA, 2))
+	r.w.Poll()
+	r.w.Poll()
+	if n := r.q[1].FillWakeups() - before; n != 1 {
+		t.Errorf("%d fill wakeups in 2 polls, the first of which received, want 1", n)
+	}
 }
 
 // Frames on a TX ring that the kernel has not completed get a kick on every

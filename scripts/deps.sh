@@ -28,11 +28,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! command -v go >/dev/null 2>&1; then
-	if [ -x /usr/local/go/bin/go ]; then
-		echo "deps: go is at /usr/local/go/bin; add it to PATH" >&2
-	else
-		echo "deps: Go 1.26 or newer is needed (https://go.dev/dl), not found" >&2
-	fi
+# The Makefile looks for Go on PATH and in /usr/local/go/bin.
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+	echo "deps: Go 1.26 or newer is needed (https://go.dev/dl): not on PATH, not in /usr/local/go/bin" >&2
 	exit 1
 fi

@@ -27,7 +27,7 @@ func TestStatsTable(t *testing.T) {
 	for _, p := range ports(s) {
 		row := ""
 		for _, l := range lines {
-			if f := strings.Fields(l); len(f) > 1 && f[0] == p {
+			if f := strings.Fields(l); row == "" && len(f) > 1 && f[0] == p {
 				row = l
 			}
 		}

@@ -18,6 +18,7 @@ import (
 // the peer arrive in the socket byte for byte and count as redirected;
 // once the slot is cleared they go to the kernel and count as passed.
 func TestXDPRedirectIntoSocket(t *testing.T) {
+	const maxFrame = 1000
 	tp := topo.ForTest(t, "xrd")
 	ns, err := tp.AddNamespace("a")
 	if err != nil {
@@ -43,7 +44,7 @@ func TestXDPRedirectIntoSocket(t *testing.T) {
 			return err
 		}
 		vbIdx = vb.Index
-		if port, err = bpf.Attach(bpf.Options{Ifindex: va.Index, Mode: bpf.ModeNative}); err != nil {
+		if port, err = bpf.Attach(bpf.Options{Ifindex: va.Index, Mode: bpf.ModeNative, MaxFrame: maxFrame}); err != nil {
 			return err
 		}
 		if umem, err = xdp.NewUmem(xdp.UmemConfig{FrameCount: 512}); err != nil {
@@ -124,6 +125,35 @@ func TestXDPRedirectIntoSocket(t *testing.T) {
 	}
 	if d := after.Redirected - before.Redirected; d < n {
 		t.Errorf("redirected counter rose by %d, want at least %d", d, n)
+	}
+
+	// A frame longer than MaxFrame is dropped and counted, not redirected.
+	big := make([]byte, maxFrame+1)
+	copy(big, frame(n))
+	if err := unix.Sendto(pkt, big, 0, &unix.SockaddrLinklayer{Ifindex: vbIdx, Halen: 6}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, err := port.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.DropTooBig-after.DropTooBig == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("drop_too_big rose by %d, want 1", c.DropTooBig-after.DropTooBig)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, d := range descs[:sock.Receive(descs)] {
+		if f := umem.Frame(d.Addr, d.Len); len(f) >= 14 && f[12] == 0x88 && f[13] == 0xb5 {
+			t.Errorf("socket received a %d-byte test frame; the only one sent was too long", len(f))
+		}
+		umem.Free(d.Addr)
+	}
+	if after, err = port.Counters(); err != nil {
+		t.Fatal(err)
 	}
 
 	// An empty slot passes frames to the kernel.

@@ -389,7 +389,7 @@ func interfaceName(ifindex int) string {
 }
 
 // rxQueueCount asks the driver (ETHTOOL_GCHANNELS) how many RX queues the
-// device has, counting combined channels.
+// device has: its RX-only plus its combined channels.
 func rxQueueCount(ifname string) (int, bool) {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -415,7 +415,8 @@ func rxQueueCount(ifname string) (int, bool) {
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); errno != 0 {
 		return 0, false
 	}
-	n := int(max(ch.rxCount, ch.combinedCount))
+	// RX-only channels and combined (RX+TX) channels each have an RX queue.
+	n := int(ch.rxCount + ch.combinedCount)
 	return n, n > 0
 }
 

@@ -51,7 +51,7 @@ func statsCmd(args []string) error {
 func printStats(w io.Writer, st *control.Stats) {
 	fmt.Fprintf(w, "xdpfwd %s, %d worker(s)\n\n", st.Version, st.Workers)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "PORT\tMODE\tQUEUES\tRX PKTS\tRX BYTES\tTX PKTS\tTX BYTES\tDROPS\tXDP REDIR\tXDP PASS\tXSK RX DROP\t")
+	fmt.Fprintln(tw, "PORT\tMODE\tQUEUES\tRX PKTS\tRX BYTES\tTX PKTS\tTX BYTES\tDROPS\tXDP REDIR\tXDP PASS\tXDP DROP\tXSK RX DROP\t")
 	for _, p := range st.Ports {
 		var drops uint64
 		for _, n := range p.Drops {
@@ -61,9 +61,9 @@ func printStats(w io.Writer, st *control.Stats) {
 		if p.ZeroCopy {
 			bind = "zerocopy"
 		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p.Name, p.XDPMode, bind, p.Queues,
+		fmt.Fprintf(tw, "%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p.Name, p.XDPMode, bind, p.Queues,
 			p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, drops,
-			p.XDP.Redirected, p.XDP.PassNoSocket+p.XDP.PassHost, p.XSK.RxDropped)
+			p.XDP.Redirected, p.XDP.PassNoSocket+p.XDP.PassHost, p.XDP.DropTooBig+p.XDP.DropMalformed, p.XSK.RxDropped)
 	}
 	tw.Flush()
 	for _, p := range st.Ports {
@@ -75,7 +75,20 @@ func printStats(w io.Writer, st *control.Stats) {
 		}
 		sort.Strings(reasons)
 		for _, r := range reasons {
-			fmt.Fprintf(w, "  %s dropped %d: %s\n", p.Name, p.Drops[r], r)
+			fmt.Fprintf(w, "  %s: %d dropped: %s\n", p.Name, p.Drops[r], r)
+		}
+		for _, x := range []struct {
+			n    uint64
+			what string
+		}{
+			{p.XDP.DropTooBig, "dropped: longer than a UMEM frame (xdp drop_too_big)"},
+			{p.XDP.DropMalformed, "dropped: shorter than an Ethernet header (xdp drop_malformed)"},
+			{p.XDP.RedirectFailed, "passed to the kernel: the redirect to the socket failed (xdp redirect_failed)"},
+			{p.XDP.PassNoSocket, "passed to the kernel: no socket on their queue (xdp pass_no_socket)"},
+		} {
+			if x.n > 0 {
+				fmt.Fprintf(w, "  %s: %d frames %s\n", p.Name, x.n, x.what)
+			}
 		}
 	}
 	if st.Profiling {

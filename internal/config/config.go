@@ -64,8 +64,10 @@ type Port struct {
 	// program passes to the kernel instead of the fast path. Together with
 	// the host MAC of PassHostMAC they are at most 64.
 	PassMACs []net.HardwareAddr
-	// PassHostMAC adds the interface's own MAC to PassMACs, so that the host
-	// keeps its connectivity on a physical NIC port.
+	// PassHostMAC makes the host's own traffic on the port go to the kernel
+	// stack, so that the host keeps its connectivity on a physical NIC
+	// port: frames to the interface's MAC, ARP requests for its IPv4
+	// addresses and IPv6 neighbour solicitations for its IPv6 addresses.
 	PassHostMAC bool
 	// Pos is where the port's mapping starts (its first key).
 	Pos Pos

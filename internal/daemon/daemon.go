@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,27 +57,24 @@ type port struct {
 	sockets []*xdp.Socket // by queue index
 	// passMACs and passIPv4 are the host's own addresses on the port, for
 	// pass_host_mac: frames to them go to the kernel stack.
-	passMACs []net.HardwareAddr
-	passIPv4 []netip.Addr
+	passMACs           []net.HardwareAddr
+	passIPv4, passIPv6 []netip.Addr
 }
 
-// rxQueues is the number of RX queues ifname uses: what the driver says,
-// else what sysfs lists (real_num_rx_queues), else 1.
-func rxQueues(ifname string) int {
+// rxQueues is the number of RX queues ifname uses, as its driver says
+// (ETHTOOL_GCHANNELS), and whether it said. sysfs is no fallback: it shows
+// the network namespace it was mounted in, not necessarily the daemon's.
+func rxQueues(ifname string) (int, bool) {
 	if n, ok := xdp.RxQueueCount(ifname); ok {
-		return n
+		return n, true
 	}
-	if qs, _ := filepath.Glob(filepath.Join("/sys/class/net", ifname, "queues", "rx-*")); len(qs) > 0 {
-		return len(qs)
-	}
-	return 1
+	return 1, false
 }
 
 // addHostAddrs makes the host's own traffic on the port go to the kernel
-// stack: frames to its MAC, ARP requests for its IPv4 addresses, and IPv6
-// neighbour solicitations to the solicited-node multicast MACs of its IPv6
-// addresses (RFC 4291 2.7.1, RFC 2464 7). The addresses are read once, at
-// start.
+// stack: frames to its MAC, ARP requests for its IPv4 addresses and IPv6
+// neighbour solicitations for its IPv6 addresses. The addresses are read
+// once, at start.
 func (p *port) addHostAddrs(link netlink.Link) error {
 	p.passMACs = append(p.passMACs, p.mac)
 	addrs, err := netlink.AddrList(link, netlink.FAMILY_ALL)
@@ -90,12 +87,15 @@ func (p *port) addHostAddrs(link netlink.Link) error {
 			continue
 		}
 		ip = ip.Unmap()
-		if ip.Is4() {
+		switch {
+		case ip.Is4() && !slices.Contains(p.passIPv4, ip):
 			p.passIPv4 = append(p.passIPv4, ip)
-			continue
+		case ip.Is6() && !slices.Contains(p.passIPv6, ip):
+			p.passIPv6 = append(p.passIPv6, ip)
 		}
-		b := ip.As16()
-		p.passMACs = append(p.passMACs, net.HardwareAddr{0x33, 0x33, 0xff, b[13], b[14], b[15]})
+	}
+	if len(p.passIPv4) > bpf.MaxPassIPv4 || len(p.passIPv6) > bpf.MaxPassIPv6 {
+		return fmt.Errorf("%d IPv4 and %d IPv6 addresses; xdpfwd passes at most %d and %d to the host", len(p.passIPv4), len(p.passIPv6), bpf.MaxPassIPv4, bpf.MaxPassIPv6)
 	}
 	return nil
 }
@@ -173,7 +173,17 @@ func (d *Daemon) resolvePorts() error {
 			return d.cfg.ErrorAt(pc.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "no interface %q in this network namespace: %v", pc.Interface, err)
 		}
 		a := link.Attrs()
-		p := &port{cfg: pc, id: fastpath.PortID(i), ifindex: a.Index, mac: a.HardwareAddr, queues: rxQueues(pc.Interface)}
+		p := &port{cfg: pc, id: fastpath.PortID(i), ifindex: a.Index, mac: a.HardwareAddr}
+		var known bool
+		if p.queues, known = rxQueues(pc.Interface); !known && pc.Queues == 0 {
+			d.log.Warn("the driver does not report its queue count: binding queue 0 only; set queues if it has more", "port", pc.Interface)
+		}
+		if pc.Queues == 0 && p.queues > bpf.MaxQueues {
+			return d.cfg.ErrorAt(pc.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "%s has %d RX queues, xdpfwd binds at most %d: set queues (the others then go to the kernel stack)", pc.Interface, p.queues, bpf.MaxQueues)
+		}
+		if pc.Queues > 0 && !known {
+			p.queues = pc.Queues // the driver cannot say; the bind will
+		}
 		if pc.Queues > 0 {
 			if pc.Queues > p.queues {
 				return d.cfg.ErrorAt(pc.QueuesPos, fmt.Sprintf("ports[%d].queues", i), "%s has %d RX queue(s), the config asks for %d", pc.Interface, p.queues, pc.Queues)
@@ -189,9 +199,10 @@ func (d *Daemon) resolvePorts() error {
 				return d.cfg.ErrorAt(pc.Pos, fmt.Sprintf("ports[%d].pass_host_mac", i), "read the addresses of %s for pass_host_mac: %v", pc.Interface, err)
 			}
 		}
-		if a.MTU+14 > maxFrame {
-			return d.cfg.ErrorAt(pc.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "%s has MTU %d: its frames (%d bytes) do not fit a %d-byte UMEM frame after the kernel's %d-byte headroom; lower the MTU to %d or raise options.frame_size",
-				pc.Interface, a.MTU, a.MTU+14, d.cfg.Options.FrameSize, xdpPacketHeadroom, maxFrame-14)
+		// Ethernet header and one 802.1Q tag on top of the MTU.
+		if l2 := 18; a.MTU+l2 > maxFrame {
+			return d.cfg.ErrorAt(pc.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "%s has MTU %d: its frames (up to %d bytes with a VLAN tag) do not fit a %d-byte UMEM frame after the kernel's %d-byte headroom; lower the MTU to %d or raise options.frame_size",
+				pc.Interface, a.MTU, a.MTU+l2, d.cfg.Options.FrameSize, xdpPacketHeadroom, maxFrame-l2)
 		}
 		d.ports = append(d.ports, p)
 	}
@@ -233,12 +244,12 @@ func (d *Daemon) attach(p *port) error {
 		return err
 	}
 	maxFrame := uint32(d.cfg.Options.FrameSize - xdpPacketHeadroom)
-	p.prog, err = bpf.Attach(bpf.Options{Ifindex: p.ifindex, Mode: mode, PassMACs: append(p.passMACs, p.cfg.PassMACs...), PassIPv4: p.passIPv4, MaxFrame: maxFrame})
+	p.prog, err = bpf.Attach(bpf.Options{Ifindex: p.ifindex, Mode: mode, PassMACs: append(p.passMACs, p.cfg.PassMACs...), PassIPv4: p.passIPv4, PassIPv6: p.passIPv6, MaxFrame: maxFrame})
 	if err != nil {
 		return fmt.Errorf("port %s: %w", p.cfg.Interface, err)
 	}
 	if p.prog.Mode() == bpf.ModeGeneric {
-		d.log.Warn("generic XDP: frames the sender did not segment (GSO/TSO, up to 64 KiB) do not fit a UMEM frame and are dropped (xdp drop_too_big); TCP through this port slows down. Native mode, where the driver has it, avoids this (on veth the kernel turns the peer's TSO off)",
+		d.log.Warn("generic XDP sees frames after GRO and, on veth, unsegmented GSO frames from the peer (up to 64 KiB): those that do not fit a UMEM frame are dropped (xdp drop_too_big) and TCP through this port slows down. Turn GRO/LRO off on a NIC (ethtool -K IF gro off lro off); native mode avoids it on veth",
 			"port", p.cfg.Interface, "max_frame", maxFrame)
 	}
 	p.sockets = make([]*xdp.Socket, p.queues)
