@@ -2,6 +2,7 @@
 # Installs, on Debian, what building, testing and the demo need and the
 # machine does not have yet. Idempotent: it installs nothing already there.
 set -euo pipefail
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 # command:package pairs.
 need=(
