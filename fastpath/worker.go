@@ -208,11 +208,29 @@ func (w *Worker) Run() error {
 			runtime.Gosched()
 			continue
 		}
-		if _, err := unix.Poll(w.pollFDs, timeout); err != nil && !errors.Is(err, unix.EINTR) {
+		wait := timeout
+		if w.txInFlight() {
+			// Frames still on a TX ring (a sendto said EAGAIN, or the
+			// link is down) are kicked again in a millisecond, not after
+			// the whole idle timeout.
+			wait = min(wait, 1)
+		}
+		if _, err := unix.Poll(w.pollFDs, wait); err != nil && !errors.Is(err, unix.EINTR) {
 			return fmt.Errorf("worker: wait for RX: %w", err)
 		}
 	}
 	return nil
+}
+
+// txInFlight reports whether any queue has frames handed to Transmit and
+// not yet completed.
+func (w *Worker) txInFlight() bool {
+	for i := range w.queues {
+		if w.queues[i].inTx > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Stop makes Run return within IdleTimeout. It is safe to call from any
