@@ -19,13 +19,17 @@ import (
 
 // Request asks the daemon for one verb.
 type Request struct {
-	Verb string          `json:"verb"`
+	// Verb names what is asked: stats, and later ct, rules, trace, reload.
+	Verb string `json:"verb"`
+	// Args are the verb's arguments as JSON, if it takes any.
 	Args json.RawMessage `json:"args,omitempty"`
 }
 
 // Response carries a verb's result, or why it failed.
 type Response struct {
-	Error  string          `json:"error,omitempty"`
+	// Error says why the verb failed; empty on success.
+	Error string `json:"error,omitempty"`
+	// Result is the verb's answer as JSON.
 	Result json.RawMessage `json:"result,omitempty"`
 }
 

@@ -3,6 +3,7 @@ package control
 // Stats is the answer to the stats verb: what the daemon forwards, how, and
 // what it dropped and why.
 type Stats struct {
+	// Version is the daemon's build.
 	Version string `json:"version"`
 	// Workers is the number of worker threads.
 	Workers int `json:"workers"`
@@ -29,8 +30,10 @@ type StageStats struct {
 
 // PortStats are one port's mode and counters.
 type PortStats struct {
-	Name    string `json:"name"`
-	Ifindex int    `json:"ifindex"`
+	// Name is the interface name.
+	Name string `json:"name"`
+	// Ifindex is the interface index in the daemon's namespace.
+	Ifindex int `json:"ifindex"`
 	// XDPMode is the attach mode in use: native or generic.
 	XDPMode string `json:"xdp_mode"`
 	// ZeroCopy tells whether the AF_XDP sockets are bound zero-copy; false
@@ -39,11 +42,15 @@ type PortStats struct {
 	// Queues is the number of queues with an AF_XDP socket.
 	Queues int `json:"queues"`
 	// TxBudget is XDP_MAX_TX_SKB_BUDGET as applied (0: the kernel lacks it).
-	TxBudget  uint32 `json:"tx_budget"`
+	TxBudget uint32 `json:"tx_budget"`
+	// RxPackets counts frames the fast path received on the port.
 	RxPackets uint64 `json:"rx_packets"`
-	RxBytes   uint64 `json:"rx_bytes"`
+	// RxBytes is the bytes of those frames.
+	RxBytes uint64 `json:"rx_bytes"`
+	// TxPackets counts frames the port's TX rings accepted.
 	TxPackets uint64 `json:"tx_packets"`
-	TxBytes   uint64 `json:"tx_bytes"`
+	// TxBytes is the bytes of those frames.
+	TxBytes uint64 `json:"tx_bytes"`
 	// Drops counts the frames dropped in the fast path, by reason.
 	Drops map[string]uint64 `json:"drops"`
 	// XDP are the XDP program's verdict counters on this port.
@@ -54,39 +61,62 @@ type PortStats struct {
 
 // XDPCounters are the XDP program's verdicts.
 type XDPCounters struct {
-	Redirected     uint64 `json:"redirected"`
-	PassNoSocket   uint64 `json:"pass_no_socket"`
-	PassHost       uint64 `json:"pass_host"`
-	DropMalformed  uint64 `json:"drop_malformed"`
+	// Redirected counts frames handed to an AF_XDP socket.
+	Redirected uint64 `json:"redirected"`
+	// PassNoSocket counts frames passed to the kernel: no socket on their queue.
+	PassNoSocket uint64 `json:"pass_no_socket"`
+	// PassHost counts frames passed to the kernel as the host's own (pass_macs, pass_host_mac).
+	PassHost uint64 `json:"pass_host"`
+	// DropMalformed counts frames shorter than an Ethernet header.
+	DropMalformed uint64 `json:"drop_malformed"`
+	// RedirectFailed counts frames whose redirect failed (passed to the kernel).
 	RedirectFailed uint64 `json:"redirect_failed"`
-	DropTooBig     uint64 `json:"drop_too_big"`
+	// DropTooBig counts frames longer than a UMEM frame holds.
+	DropTooBig uint64 `json:"drop_too_big"`
 }
 
 // XSKCounters are the kernel's AF_XDP socket statistics.
 type XSKCounters struct {
-	RxDropped            uint64 `json:"rx_dropped"`
-	RxInvalidDescs       uint64 `json:"rx_invalid_descs"`
-	TxInvalidDescs       uint64 `json:"tx_invalid_descs"`
-	RxRingFull           uint64 `json:"rx_ring_full"`
+	// RxDropped counts frames the kernel dropped before the RX ring (e.g. fill ring empty).
+	RxDropped uint64 `json:"rx_dropped"`
+	// RxInvalidDescs counts invalid descriptors on the fill ring.
+	RxInvalidDescs uint64 `json:"rx_invalid_descs"`
+	// TxInvalidDescs counts invalid descriptors on the TX ring.
+	TxInvalidDescs uint64 `json:"tx_invalid_descs"`
+	// RxRingFull counts frames dropped because the RX ring was full.
+	RxRingFull uint64 `json:"rx_ring_full"`
+	// RxFillRingEmptyDescs counts times the fill ring was empty when a frame came.
 	RxFillRingEmptyDescs uint64 `json:"rx_fill_ring_empty_descs"`
-	TxRingEmptyDescs     uint64 `json:"tx_ring_empty_descs"`
+	// TxRingEmptyDescs counts times the kernel found the TX ring empty.
+	TxRingEmptyDescs uint64 `json:"tx_ring_empty_descs"`
 }
 
 // BridgeStats are one bridge's counters and forwarding database.
 type BridgeStats struct {
-	Name      string     `json:"name"`
-	Ports     []string   `json:"ports"`
-	Forwarded uint64     `json:"forwarded"`
-	Flooded   uint64     `json:"flooded"`
-	Learned   uint64     `json:"learned"`
-	FDBFull   uint64     `json:"fdb_full"`
-	FDB       []FDBEntry `json:"fdb"`
+	// Name is the bridge's name.
+	Name string `json:"name"`
+	// Ports are the bridge's ports by interface name.
+	Ports []string `json:"ports"`
+	// Forwarded counts frames sent to the one port the FDB named.
+	Forwarded uint64 `json:"forwarded"`
+	// Flooded counts broadcast, multicast and unknown-unicast frames sent to every other port.
+	Flooded uint64 `json:"flooded"`
+	// Learned counts new and moved FDB entries.
+	Learned uint64 `json:"learned"`
+	// FDBFull counts source MACs not learned because the FDB was full.
+	FDBFull uint64 `json:"fdb_full"`
+	// FDB lists the live entries.
+	FDB []FDBEntry `json:"fdb"`
 }
 
 // FDBEntry is one MAC the bridge knows.
 type FDBEntry struct {
-	MAC        string  `json:"mac"`
-	Port       string  `json:"port"`
-	Static     bool    `json:"static"`
+	// MAC is the station's address.
+	MAC string `json:"mac"`
+	// Port is the interface the station is on.
+	Port string `json:"port"`
+	// Static marks a configured entry, which never ages.
+	Static bool `json:"static"`
+	// AgeSeconds is the time since the station was last seen (0 for static).
 	AgeSeconds float64 `json:"age_seconds"`
 }

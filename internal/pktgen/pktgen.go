@@ -25,9 +25,11 @@ import (
 type Config struct {
 	// Ifindex is the interface to send on, in the calling thread's namespace.
 	Ifindex int
-	// SrcMAC, DstMAC, Src and Dst address every frame.
+	// SrcMAC and DstMAC are every frame's Ethernet addresses.
 	SrcMAC, DstMAC net.HardwareAddr
-	Src, Dst       netip.AddrPort
+	// Src and Dst are the IPv4 addresses and UDP ports; the source port
+	// counts up from Src's over Flows flows.
+	Src, Dst netip.AddrPort
 	// Size is the Ethernet frame length without FCS (minimum 60; 64 on the
 	// wire counts the 4-byte FCS the NIC adds, so Size 60 is "64-byte").
 	Size int
@@ -42,7 +44,9 @@ type Config struct {
 
 // Result is what one run sent.
 type Result struct {
-	Sent    uint64
+	// Sent counts the frames the TX ring took.
+	Sent uint64
+	// Elapsed is how long the run took.
 	Elapsed time.Duration
 	// Kicks counts the sendto calls that woke the kernel.
 	Kicks uint64

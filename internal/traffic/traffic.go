@@ -20,7 +20,9 @@ import (
 
 // TCPResult is one finished transfer.
 type TCPResult struct {
-	Bytes   int
+	// Bytes is how much was sent and verified.
+	Bytes int
+	// Elapsed runs from the first write to the server's digest.
 	Elapsed time.Duration
 }
 
