@@ -63,5 +63,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error
 	go func() { srv.Serve(sctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	log.Info("control socket", "path", cfg.Options.Control)
+	if cfg.Options.Metrics != "" {
+		mdone, err := d.ServeMetrics(sctx, cfg.Options.Metrics)
+		if err != nil {
+			return cfg.ErrorAt(cfg.Options.MetricsPos, "options.metrics", "%v", err)
+		}
+		defer func() { cancel(); <-mdone }()
+	}
 	return d.Wait(ctx)
 }

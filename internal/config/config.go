@@ -120,6 +120,12 @@ type Options struct {
 	Workers int
 	// Control is the path of the control socket.
 	Control string
+	// Metrics is host:port to serve Prometheus metrics on (/metrics), such
+	// as 127.0.0.1:9464; empty means none. It is in the daemon's network
+	// namespace.
+	Metrics string
+	// MetricsPos is where the metrics value is, for errors about it.
+	MetricsPos Pos
 	// Profile turns on per-stage cost accounting in every worker's
 	// pipeline (two clock reads per stage and batch); the stats verb shows
 	// it.
@@ -511,7 +517,7 @@ func (d *decoder) bridge(n *yaml.Node, path string) (Bridge, bridgeNodes, error)
 }
 
 func (d *decoder) options(n *yaml.Node, path string, o *Options) error {
-	return d.fields(n, path, "frame_size, ring_size, workers, control, profile", func(key string, v *yaml.Node, field string) (err error) {
+	return d.fields(n, path, "frame_size, ring_size, workers, control, profile, metrics", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {
 		case "frame_size":
 			o.FrameSize, err = d.intRange(v, field, 2048, 4096)
@@ -529,6 +535,13 @@ func (d *decoder) options(n *yaml.Node, path string, o *Options) error {
 			o.Control, err = d.str(v, field)
 		case "profile":
 			o.Profile, err = d.boolean(v, field)
+		case "metrics":
+			if o.Metrics, err = d.str(v, field); err == nil {
+				o.MetricsPos = pos(v)
+				if _, port, perr := net.SplitHostPort(o.Metrics); perr != nil || port == "" {
+					err = d.errorf(v, field, "%q is not host:port (e.g. 127.0.0.1:9464)", o.Metrics)
+				}
+			}
 		default:
 			err = errUnknown
 		}

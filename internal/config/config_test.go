@@ -102,6 +102,7 @@ func TestParseErrors(t *testing.T) {
 		{"syntax in second document", "workers: 1\n=>workers: 1\n---\nports: [\n", `x.yaml: yaml: line 20: did not find expected node content`},
 		{"queues range", "queues: 2=>queues: 500", `x.yaml:6:13: ports[1].queues: 500 is out of range`},
 		{"not a list", "ports: [veth-a, veth-b, veth-c]=>ports: veth-a", `bridges[0].ports: must be a list`},
+		{"metrics address", "workers: 1=>metrics: banana", `options.metrics: "banana" is not host:port`},
 		{"ring size", "workers: 1=>ring_size: 1000", `options.ring_size: 1000 is not a power of two`},
 		{"top level", "options:=>optoins:", `optoins: unknown field`},
 	} {

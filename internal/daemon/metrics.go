@@ -1,0 +1,139 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/xdpfwd/xdpfwd/internal/control"
+)
+
+// metricDesc names and describes one metric family.
+func metricDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("xdpfwd_"+name, help, labels, nil)
+}
+
+var (
+	descPortInfo    = metricDesc("port_info", "A port: its XDP mode, socket bind mode and queues.", "port", "xdp_mode", "bind", "queues")
+	descRxPackets   = metricDesc("port_rx_packets_total", "Frames the fast path received on the port.", "port")
+	descRxBytes     = metricDesc("port_rx_bytes_total", "Bytes of the frames the fast path received on the port.", "port")
+	descTxPackets   = metricDesc("port_tx_packets_total", "Frames the port's TX rings accepted.", "port")
+	descTxBytes     = metricDesc("port_tx_bytes_total", "Bytes of the frames the port's TX rings accepted.", "port")
+	descDrops       = metricDesc("drop_count_total", "Frames the fast path dropped, by ingress (or egress) port and reason.", "port", "reason")
+	descXDP         = metricDesc("xdp_verdicts_total", "The XDP program's verdicts on the port.", "port", "verdict")
+	descXSK         = metricDesc("xsk_statistics_total", "The kernel's XDP_STATISTICS, summed over the port's sockets.", "port", "counter")
+	descBridge      = metricDesc("bridge_frames_total", "Frames a bridge forwarded to one port or flooded.", "bridge", "action")
+	descLearned     = metricDesc("bridge_learned_total", "New and moved FDB entries.", "bridge")
+	descFDBFull     = metricDesc("bridge_fdb_full_total", "Source MACs not learned because the FDB was full.", "bridge")
+	descFDBEntries  = metricDesc("bridge_fdb_entries", "Live FDB entries.", "bridge")
+	descStagePkts   = metricDesc("stage_packets_total", "Packets each pipeline stage ran over (options.profile).", "stage")
+	descStageSecond = metricDesc("stage_seconds_total", "Time spent in each pipeline stage (options.profile).", "stage")
+)
+
+// collector turns a stats snapshot into metrics at every scrape, so the
+// metrics and the stats verb never disagree.
+type collector struct{ d *Daemon }
+
+// Describe implements prometheus.Collector.
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPortInfo, descRxPackets, descRxBytes, descTxPackets, descTxBytes, descDrops,
+		descXDP, descXSK, descBridge, descLearned, descFDBFull, descFDBEntries, descStagePkts, descStageSecond} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	st, err := c.d.Stats()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descPortInfo, err)
+		return
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for _, p := range st.Ports {
+		bind := "copy"
+		if p.ZeroCopy {
+			bind = "zerocopy"
+		}
+		ch <- prometheus.MustNewConstMetric(descPortInfo, prometheus.GaugeValue, 1, p.Name, p.XDPMode, bind, strconv.Itoa(p.Queues))
+		counter(descRxPackets, p.RxPackets, p.Name)
+		counter(descRxBytes, p.RxBytes, p.Name)
+		counter(descTxPackets, p.TxPackets, p.Name)
+		counter(descTxBytes, p.TxBytes, p.Name)
+		for reason, n := range p.Drops {
+			counter(descDrops, n, p.Name, reason)
+		}
+		for _, v := range xdpVerdicts(p.XDP) {
+			counter(descXDP, v.n, p.Name, v.name)
+		}
+		for _, v := range xskCounters(p.XSK) {
+			counter(descXSK, v.n, p.Name, v.name)
+		}
+	}
+	for _, b := range st.Bridges {
+		counter(descBridge, b.Forwarded, b.Name, "forwarded")
+		counter(descBridge, b.Flooded, b.Name, "flooded")
+		counter(descLearned, b.Learned, b.Name)
+		counter(descFDBFull, b.FDBFull, b.Name)
+		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(len(b.FDB)), b.Name)
+	}
+	for _, s := range st.Stages {
+		counter(descStagePkts, s.Packets, s.Name)
+		ch <- prometheus.MustNewConstMetric(descStageSecond, prometheus.CounterValue, float64(s.Nanoseconds)/1e9, s.Name)
+	}
+}
+
+type namedCount struct {
+	name string
+	n    uint64
+}
+
+func xdpVerdicts(x control.XDPCounters) []namedCount {
+	return []namedCount{{"redirected", x.Redirected}, {"pass_no_socket", x.PassNoSocket}, {"pass_host", x.PassHost},
+		{"drop_malformed", x.DropMalformed}, {"redirect_failed", x.RedirectFailed}, {"drop_too_big", x.DropTooBig}}
+}
+
+func xskCounters(x control.XSKCounters) []namedCount {
+	return []namedCount{{"rx_dropped", x.RxDropped}, {"rx_invalid_descs", x.RxInvalidDescs}, {"tx_invalid_descs", x.TxInvalidDescs},
+		{"rx_ring_full", x.RxRingFull}, {"rx_fill_ring_empty_descs", x.RxFillRingEmptyDescs}, {"tx_ring_empty_descs", x.TxRingEmptyDescs}}
+}
+
+// ServeMetrics serves /metrics on addr until ctx is done. The listener is
+// opened before it returns, so a bad or busy address is an error at start.
+func (d *Daemon) ServeMetrics(ctx context.Context, addr string) (done <-chan struct{}, err error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collector{d}); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s (options.metrics): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	c := make(chan struct{})
+	go func() {
+		defer close(c)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	d.log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return c, nil
+}
