@@ -310,8 +310,11 @@ func (d *Daemon) openWorkers() error {
 		if err != nil {
 			return fmt.Errorf("worker %d: %w", wi, err)
 		}
+		// One poll before Run gives every fill ring its frames, so the
+		// first frames redirected below find room.
+		w.fw.Poll()
 	}
-	// Only now, with every worker ready to poll, do frames start to come.
+	// Only now, with every fill ring stocked, do frames start to come.
 	for _, p := range d.ports {
 		for q, s := range p.sockets {
 			if err := p.prog.SetSocket(q, s.FD()); err != nil {
