@@ -120,7 +120,9 @@ func runDaemon(t *testing.T, sw *topo.Namespace, config string) *daemon {
 	return d
 }
 
-// stop ends the process if it still runs: SIGTERM, then SIGKILL.
+// stop ends the process if it still runs: SIGTERM, then SIGKILL. A daemon
+// stopped by SIGTERM must exit 0: it detached everything (and, built with
+// XDPFWD_TEST_RACE, saw no data race).
 func (d *daemon) stop() {
 	if d.exited() {
 		return
@@ -128,6 +130,9 @@ func (d *daemon) stop() {
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.done:
+		if code := d.cmd.ProcessState.ExitCode(); code != 0 {
+			d.t.Errorf("xdpfwd exited %d after SIGTERM, want 0\nstderr:\n%s", code, d.stderr.String())
+		}
 		return
 	case <-time.After(10 * time.Second):
 	}

@@ -29,7 +29,13 @@ func runMain(m *testing.M) int {
 		}
 		defer os.RemoveAll(dir)
 		xdpfwdPath = filepath.Join(dir, "xdpfwd")
-		out, err := exec.Command("go", "build", "-o", xdpfwdPath, "github.com/xdpfwd/xdpfwd/cmd/xdpfwd").CombinedOutput()
+		args := []string{"build", "-o", xdpfwdPath}
+		if os.Getenv("XDPFWD_TEST_RACE") != "" {
+			// The daemon under the race detector: a race makes it exit
+			// 66, which the tests that stop it cleanly catch.
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, "github.com/xdpfwd/xdpfwd/cmd/xdpfwd")...).CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/xdpfwd: %w\n%s", err, out)
 		}

@@ -142,7 +142,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 	}
 	d.sweepStop = make(chan struct{})
 	d.wg.Add(1)
-	go d.sweep()
+	go d.sweep(d.sweepStop)
 	return d, nil
 }
 
@@ -150,14 +150,14 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 // slots are free for new MACs.
 const sweepInterval = 5 * time.Second
 
-// sweep clears expired FDB entries until Close.
-func (d *Daemon) sweep() {
+// sweep clears expired FDB entries until stop is closed (by Close).
+func (d *Daemon) sweep(stop <-chan struct{}) {
 	defer d.wg.Done()
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()
 	for {
 		select {
-		case <-d.sweepStop:
+		case <-stop:
 			return
 		case <-t.C:
 			d.bridges.Sweep(fastpath.MonotonicClock())
