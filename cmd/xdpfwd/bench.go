@@ -250,9 +250,11 @@ func cpuBusy() (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("/proc/stat: %w", err)
 		}
-		// user nice system idle iowait irq softirq steal guest guest_nice;
-		// idle and iowait are not busy, guest time is already in user.
-		if i != 3 && i != 4 && i < 8 {
+		// user nice system idle iowait irq softirq steal guest guest_nice:
+		// the first three and irq and softirq are work done here; idle and
+		// iowait are not, steal is the hypervisor running someone else, and
+		// guest time is already in user.
+		if i <= 2 || i == 5 || i == 6 {
 			busy += n
 		}
 	}
