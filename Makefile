@@ -18,8 +18,10 @@ generate:
 check-generate: deps
 	./scripts/check-generate.sh
 
+VERSION := $(shell git describe --always --dirty 2>/dev/null)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/xdpfwd
+	$(GO) build -ldflags "-X main.buildVersion=$(VERSION)" -o $(BIN) ./cmd/xdpfwd
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }

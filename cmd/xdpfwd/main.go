@@ -61,8 +61,16 @@ func main() {
 	}
 }
 
-// version is the module version, or the VCS revision for a local build.
+// buildVersion is set by the Makefile (-ldflags -X main.buildVersion=…)
+// from git describe, for builds where Go's own VCS stamping is off.
+var buildVersion string
+
+// version is the version the build was given, else the module version or
+// the VCS revision Go stamped into the binary.
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
