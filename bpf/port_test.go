@@ -4,83 +4,49 @@ import (
 	"errors"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpfwd/xdpfwd/internal/topo"
 )
 
-// testNS is a fresh network namespace holding a veth pair, a and b.
+// testNS is a fresh network namespace (internal/topo) holding a veth pair,
+// xfa and xfb.
 type testNS struct {
-	ns     netns.NsHandle
+	ns     *topo.Namespace
 	h      *netlink.Handle
 	a, b   netlink.Link
 	aIndex int
 }
 
-// inNS runs fn on an OS thread in ns. The thread is never unlocked, so the
-// runtime ends it afterwards instead of reusing it in another namespace.
-func inNS(ns netns.NsHandle, fn func()) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := netns.Set(ns); err != nil {
-			errc <- err
-			return
-		}
-		defer func() { errc <- nil }()
-		fn()
-	}()
-	return <-errc
+// inNS runs fn on an OS thread in the test's namespace.
+func (tn *testNS) inNS(fn func()) error {
+	return tn.ns.Do(func() error { fn(); return nil })
 }
 
 // newTestNS creates a network namespace with a veth pair inside, removed
 // when the test ends.
 func newTestNS(t *testing.T) *testNS {
 	t.Helper()
-	type result struct {
-		ns  netns.NsHandle
-		err error
-	}
-	rc := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		ns, err := netns.New()
-		rc <- result{ns, err}
-	}()
-	r := <-rc
-	if r.err != nil {
-		t.Fatalf("creating netns: %v", r.err)
-	}
-	t.Cleanup(func() { r.ns.Close() })
-	h, err := netlink.NewHandleAt(r.ns)
+	tp := topo.ForTest(t, "xbp")
+	ns, err := tp.AddNamespace("t")
 	if err != nil {
-		t.Fatalf("netlink handle in netns: %v", err)
+		t.Fatal(err)
 	}
-	t.Cleanup(h.Close)
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "xfa"}, PeerName: "xfb"}
-	if err := h.LinkAdd(veth); err != nil {
-		t.Fatalf("adding veth: %v", err)
+	if err := tp.Veth(ns, "xfa", ns, "xfb", topo.VethOptions{}); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { h.LinkDel(veth) })
-	tn := &testNS{ns: r.ns, h: h}
-	for _, p := range []struct {
-		name string
-		l    *netlink.Link
-	}{{"xfa", &tn.a}, {"xfb", &tn.b}} {
-		l, err := h.LinkByName(p.name)
-		if err != nil {
-			t.Fatalf("looking up %s: %v", p.name, err)
-		}
-		if err := h.LinkSetUp(l); err != nil {
-			t.Fatalf("setting %s up: %v", p.name, err)
-		}
-		*p.l = l
+	tn := &testNS{ns: ns, h: ns.Netlink()}
+	if tn.a, err = tn.h.LinkByName("xfa"); err != nil {
+		t.Fatal(err)
+	}
+	if tn.b, err = tn.h.LinkByName("xfb"); err != nil {
+		t.Fatal(err)
 	}
 	tn.aIndex = tn.a.Attrs().Index
 	return tn
@@ -91,7 +57,7 @@ func (tn *testNS) attach(t *testing.T, opts Options) (*Port, error) {
 	t.Helper()
 	var p *Port
 	var err error
-	if nsErr := inNS(tn.ns, func() { p, err = Attach(opts) }); nsErr != nil {
+	if nsErr := tn.inNS(func() { p, err = Attach(opts) }); nsErr != nil {
 		t.Fatalf("entering netns: %v", nsErr)
 	}
 	if p != nil {
@@ -229,7 +195,6 @@ func TestAttachAutoFallsBackToGeneric(t *testing.T) {
 	if err := tn.h.LinkAdd(br); err != nil {
 		t.Fatalf("adding bridge: %v", err)
 	}
-	t.Cleanup(func() { tn.h.LinkDel(br) })
 	l, err := tn.h.LinkByName("xfd")
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +292,7 @@ func TestCountersLive(t *testing.T) {
 	const n = 10
 	frames := [][]byte{udpFrame(t, peerMAC, hostMAC), udpFrame(t, peerMAC, otherMAC)}
 	var sendErr error
-	err = inNS(tn.ns, func() {
+	err = tn.inNS(func() {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
 		if err != nil {
 			sendErr = err

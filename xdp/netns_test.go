@@ -6,113 +6,71 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpfwd/xdpfwd/internal/topo"
 )
 
-// testNS is a network namespace made for one test and removed with it.
+// testNS is a network namespace made for one test (internal/topo) and
+// removed with it.
 type testNS struct {
 	t  *testing.T
-	ns netns.NsHandle
+	tp *topo.Topology
+	ns *topo.Namespace
 }
 
 // newTestNS makes a fresh network namespace with IPv6 off (so no router
-// solicitations or DAD frames show up on the links) and lo up.
+// solicitations or DAD frames show up on the links).
 func newTestNS(t *testing.T) *testNS {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test needs root (network namespaces, veth, XDP)")
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
+	tp := topo.ForTest(t, "xsk")
+	ns, err := tp.AddNamespace("t")
 	if err != nil {
-		t.Fatalf("get current netns: %v", err)
+		t.Fatal(err)
 	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		t.Fatalf("new netns: %v", err)
-	}
-	for _, p := range []string{"all", "default"} {
-		// /proc/sys/net is that of the opening thread's namespace.
-		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/disable_ipv6", []byte("1"), 0)
-	}
-	if err := netns.Set(orig); err != nil {
-		// The thread is stuck in the test namespace: leave it locked so
-		// the runtime throws it away with the goroutine.
-		runtime.LockOSThread()
-		t.Fatalf("restore netns: %v", err)
-	}
-	n := &testNS{t: t, ns: ns}
-	t.Cleanup(func() { ns.Close() })
+	n := &testNS{t: t, tp: tp, ns: ns}
+	n.do(func() error {
+		for _, p := range []string{"all", "default"} {
+			// /proc/sys/net is that of the opening thread's namespace.
+			if err := os.WriteFile("/proc/sys/net/ipv6/conf/"+p+"/disable_ipv6", []byte("1"), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	return n
 }
 
-// do runs fn on a thread that is in the namespace.
-func (n *testNS) do(fn func()) {
+// do runs fn on a thread that is in the namespace, and fails the test
+// (from the test's goroutine) if fn returns an error.
+func (n *testNS) do(fn func() error) {
 	n.t.Helper()
-	runtime.LockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		runtime.UnlockOSThread()
-		n.t.Fatalf("get current netns: %v", err)
+	if err := n.ns.Do(fn); err != nil {
+		n.t.Fatal(err)
 	}
-	defer orig.Close()
-	if err := netns.Set(n.ns); err != nil {
-		runtime.UnlockOSThread()
-		n.t.Fatalf("enter test netns: %v", err)
-	}
-	defer func() {
-		if err := netns.Set(orig); err != nil {
-			n.t.Errorf("restore netns: %v", err) // thread stays locked and dies
-			return
-		}
-		runtime.UnlockOSThread()
-	}()
-	fn()
 }
 
 // vethPair makes a veth pair with q queues each side, both up, and
-// returns their indices. The names carry a random suffix.
+// returns them. The names carry a random suffix.
 func (n *testNS) vethPair(q int) (a, b *net.Interface) {
 	n.t.Helper()
 	suffix := rand.Uint32() % 100000
 	an, bn := fmt.Sprintf("xa%d", suffix), fmt.Sprintf("xb%d", suffix)
-	n.do(func() {
-		v := &netlink.Veth{
-			LinkAttrs:       netlink.LinkAttrs{Name: an, NumRxQueues: q, NumTxQueues: q},
-			PeerName:        bn,
-			PeerNumRxQueues: uint32(q),
-			PeerNumTxQueues: uint32(q),
-		}
-		if err := netlink.LinkAdd(v); err != nil {
-			n.t.Fatalf("add veth %s/%s: %v", an, bn, err)
-		}
-		for _, name := range []string{an, bn} {
-			l, err := netlink.LinkByName(name)
-			if err != nil {
-				n.t.Fatalf("find %s: %v", name, err)
-			}
-			if err := netlink.LinkSetUp(l); err != nil {
-				n.t.Fatalf("set %s up: %v", name, err)
-			}
-		}
-		var err error
+	if err := n.tp.Veth(n.ns, an, n.ns, bn, topo.VethOptions{Queues: q}); err != nil {
+		n.t.Fatal(err)
+	}
+	n.do(func() (err error) {
 		if a, err = net.InterfaceByName(an); err != nil {
-			n.t.Fatal(err)
+			return err
 		}
-		if b, err = net.InterfaceByName(bn); err != nil {
-			n.t.Fatal(err)
-		}
+		b, err = net.InterfaceByName(bn)
+		return err
 	})
 	return a, b
 }
@@ -143,13 +101,14 @@ func (n *testNS) redirectToXSK(ifi *net.Interface) *ebpf.Map {
 		n.t.Fatalf("load XDP program: %v", err)
 	}
 	n.t.Cleanup(func() { prog.Close() })
-	n.do(func() {
-		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifi.Index, Flags: link.XDPDriverMode})
-		if err != nil {
-			n.t.Fatalf("attach XDP to %s: %v", ifi.Name, err)
+	var l link.Link
+	n.do(func() (err error) {
+		if l, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifi.Index, Flags: link.XDPDriverMode}); err != nil {
+			return fmt.Errorf("attach XDP to %s: %w", ifi.Name, err)
 		}
-		n.t.Cleanup(func() { l.Close() })
+		return nil
 	})
+	n.t.Cleanup(func() { l.Close() })
 	return m
 }
 
@@ -161,28 +120,27 @@ const testEtherType = 0x88b5
 // testEtherType frames and can send raw frames.
 func (n *testNS) packetSocket(ifi *net.Interface) int {
 	n.t.Helper()
-	var fd int
-	n.do(func() {
-		var err error
+	fd := -1
+	n.do(func() (err error) {
 		proto := int(htons(testEtherType))
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
-		if err != nil {
-			n.t.Fatalf("packet socket: %v", err)
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto); err != nil {
+			return fmt.Errorf("packet socket: %w", err)
 		}
 		if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(testEtherType), Ifindex: ifi.Index}); err != nil {
-			unix.Close(fd)
-			n.t.Fatalf("bind packet socket to %s: %v", ifi.Name, err)
+			return fmt.Errorf("bind packet socket to %s: %w", ifi.Name, err)
 		}
 		// Frames are read after a whole burst is sent: make room.
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 64<<20); err != nil {
-			n.t.Fatal(err)
+			return err
 		}
 		tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			n.t.Fatal(err)
+		return unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv)
+	})
+	n.t.Cleanup(func() {
+		if fd >= 0 {
+			unix.Close(fd)
 		}
 	})
-	n.t.Cleanup(func() { unix.Close(fd) })
 	return fd
 }
 
@@ -273,7 +231,7 @@ func (n *testNS) newSocket(u *Umem, cfg SocketConfig) *Socket {
 
 func (n *testNS) tryNewSocket(u *Umem, cfg SocketConfig) (s *Socket, err error) {
 	n.t.Helper()
-	n.do(func() { s, err = u.NewSocket(cfg) })
+	n.do(func() error { s, err = u.NewSocket(cfg); return nil })
 	if err == nil {
 		n.t.Cleanup(func() {
 			if err := s.Close(); err != nil {

@@ -3,6 +3,7 @@ package xdp
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"runtime"
 	"strings"
@@ -393,23 +394,25 @@ func TestUmemRegWithoutCapIPCLock(t *testing.T) {
 	defer unix.Setrlimit(unix.RLIMIT_MEMLOCK, &lim)
 	u := newUmem(t, UmemConfig{FrameCount: uint32(size / 4096)})
 	var err error
-	n.do(func() {
+	n.do(func() error {
 		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 		var data [2]unix.CapUserData
 		if err := unix.Capget(&hdr, &data[0]); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		saved := data
 		data[unix.CAP_IPC_LOCK/32].Effective &^= 1 << (unix.CAP_IPC_LOCK % 32)
 		if err := unix.Capset(&hdr, &data[0]); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		_, err = u.NewSocket(SocketConfig{Ifindex: a.Index})
 		if err := unix.Capset(&hdr, &saved[0]); err != nil {
-			// Keep the thread locked: the runtime discards it.
+			// Lock the thread once more: the caller's unlock leaves it
+			// locked, so the runtime discards it with its capabilities.
 			runtime.LockOSThread()
-			t.Errorf("restore capabilities: %v", err)
+			return fmt.Errorf("restore capabilities: %w", err)
 		}
+		return nil
 	})
 	if !errors.Is(err, unix.ENOBUFS) || !strings.Contains(err.Error(), "RLIMIT_MEMLOCK") {
 		t.Errorf("UMEM over RLIMIT_MEMLOCK without CAP_IPC_LOCK: err = %v", err)
@@ -455,14 +458,15 @@ func TestCloseOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	var owner, shared *Socket
-	n.do(func() {
+	n.do(func() error {
 		if owner, err = u.NewSocket(SocketConfig{Ifindex: a.Index}); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if shared, err = u.NewSocket(SocketConfig{Ifindex: c.Index}); err != nil {
 			owner.Close()
-			t.Fatal(err)
+			return err
 		}
+		return nil
 	})
 	if err := u.Close(); err == nil || !strings.Contains(err.Error(), "2 socket(s) still open") {
 		t.Errorf("Close of a UMEM with open sockets: err = %v", err)
@@ -476,7 +480,7 @@ func TestCloseOrder(t *testing.T) {
 	if err := owner.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	n.do(func() { _, err = u.NewSocket(SocketConfig{Ifindex: c.Index}) })
+	n.do(func() error { _, err = u.NewSocket(SocketConfig{Ifindex: c.Index}); return nil })
 	if err == nil || !strings.Contains(err.Error(), "owner socket is closed") {
 		t.Errorf("NewSocket after the owner closed: err = %v", err)
 	}

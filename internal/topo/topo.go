@@ -263,6 +263,11 @@ func (t *Topology) Close() error {
 // Name returns the namespace's name, as used by `ip netns exec`.
 func (n *Namespace) Name() string { return n.name }
 
+// Netlink returns the namespace's netlink handle, for what this package has
+// no helper for (other link types, XDP attach details). Links made through
+// it are removed with the namespace.
+func (n *Namespace) Netlink() *netlink.Handle { return n.nl }
+
 func (n *Namespace) link(ifname string) (netlink.Link, error) {
 	link, err := n.nl.LinkByName(ifname)
 	if err != nil {
