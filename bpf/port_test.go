@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpfwd/xdpfwd/internal/topo"
+	"github.com/xdpfwd/xdpfwd/internal/topotest"
 )
 
 // testNS is a fresh network namespace (internal/topo) holding a veth pair,
@@ -33,7 +34,7 @@ func (tn *testNS) inNS(fn func()) error {
 // when the test ends.
 func newTestNS(t *testing.T) *testNS {
 	t.Helper()
-	tp := topo.ForTest(t, "xbp")
+	tp := topotest.New(t, "xbp")
 	ns, err := tp.AddNamespace("t")
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/xdpfwd/xdpfwd/internal/control"
 	"github.com/xdpfwd/xdpfwd/internal/topo"
+	"github.com/xdpfwd/xdpfwd/internal/topotest"
 	"github.com/xdpfwd/xdpfwd/internal/traffic"
 )
 
@@ -27,7 +28,7 @@ import (
 // element of hosts) with a cleanup that removes it.
 func star(t *testing.T, hosts ...topo.VethOptions) *topo.Star {
 	t.Helper()
-	tp := topo.ForTest(t, "xft")
+	tp := topotest.New(t, "xft")
 	s, err := tp.Star(hosts)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xdpfwd/xdpfwd/bpf"
 	"github.com/xdpfwd/xdpfwd/internal/topo"
+	"github.com/xdpfwd/xdpfwd/internal/topotest"
 	"github.com/xdpfwd/xdpfwd/xdp"
 )
 
@@ -19,7 +20,7 @@ import (
 // once the slot is cleared they go to the kernel and count as passed.
 func TestXDPRedirectIntoSocket(t *testing.T) {
 	const maxFrame = 1000
-	tp := topo.ForTest(t, "xrd")
+	tp := topotest.New(t, "xrd")
 	ns, err := tp.AddNamespace("a")
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpfwd/xdpfwd/internal/topo"
+	"github.com/xdpfwd/xdpfwd/internal/topotest"
 )
 
 // testNS is a network namespace made for one test (internal/topo) and
@@ -29,7 +30,7 @@ type testNS struct {
 // solicitations or DAD frames show up on the links).
 func newTestNS(t *testing.T) *testNS {
 	t.Helper()
-	tp := topo.ForTest(t, "xsk")
+	tp := topotest.New(t, "xsk")
 	ns, err := tp.AddNamespace("t")
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package topo
+package topo_test
 
 import (
 	"bytes"
@@ -15,11 +15,14 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/xdpfwd/xdpfwd/internal/topo"
+	"github.com/xdpfwd/xdpfwd/internal/topotest"
 )
 
 func TestVethUDPAndCounters(t *testing.T) {
 	t.Parallel()
-	tp := ForTest(t, "topo")
+	tp := topotest.New(t, "topo")
 	a, err := tp.AddNamespace("a")
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +31,7 @@ func TestVethUDPAndCounters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tp.Veth(a, "va", b, "vb", VethOptions{MTU: 9000}); err != nil {
+	if err := tp.Veth(a, "va", b, "vb", topo.VethOptions{MTU: 9000}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.AddAddr("va", "10.9.0.1/24"); err != nil {
@@ -135,9 +138,9 @@ func TestStarQueuesAndClose(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: needs root")
 	}
-	tp := New("topo")
+	tp := topo.New("topo")
 	t.Cleanup(func() { _ = tp.Close() })
-	s, err := tp.Star([]VethOptions{{}, {Queues: 2}})
+	s, err := tp.Star([]topo.VethOptions{{}, {Queues: 2}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,16 +148,16 @@ func TestStarQueuesAndClose(t *testing.T) {
 		t.Fatalf("unexpected hosts %+v", s.Hosts)
 	}
 	for _, c := range []struct {
-		ns     *Namespace
+		ns     *topo.Namespace
 		ifname string
 		queues int
 	}{
-		{s.Hosts[0].Namespace, HostIf, 1},
+		{s.Hosts[0].Namespace, topo.HostIf, 1},
 		{s.Switch, "p1", 1},
-		{s.Hosts[1].Namespace, HostIf, 2},
+		{s.Hosts[1].Namespace, topo.HostIf, 2},
 		{s.Switch, "p2", 2},
 	} {
-		link, err := c.ns.link(c.ifname)
+		link, err := c.ns.Netlink().LinkByName(c.ifname)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +181,7 @@ func TestStarQueuesAndClose(t *testing.T) {
 
 	names := []string{s.Switch.Name(), s.Hosts[0].Name(), s.Hosts[1].Name()}
 	for _, name := range names {
-		if _, err := os.Stat(filepath.Join(netnsDir, name)); err != nil {
+		if _, err := os.Stat(filepath.Join("/var/run/netns", name)); err != nil {
 			t.Fatalf("namespace %s not visible to ip netns: %v", name, err)
 		}
 	}
@@ -186,7 +189,7 @@ func TestStarQueuesAndClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range names {
-		if _, err := os.Stat(filepath.Join(netnsDir, name)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join("/var/run/netns", name)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("namespace %s still exists after Close (stat: %v)", name, err)
 		}
 	}
@@ -200,12 +203,12 @@ func TestStarQueuesAndClose(t *testing.T) {
 
 func TestVethRejectsLongName(t *testing.T) {
 	t.Parallel()
-	tp := ForTest(t, "topo")
+	tp := topotest.New(t, "topo")
 	a, err := tp.AddNamespace("a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = tp.Veth(a, "sixteen-chars-xx", a, "ok", VethOptions{})
+	err = tp.Veth(a, "sixteen-chars-xx", a, "ok", topo.VethOptions{})
 	if err == nil || !strings.Contains(err.Error(), "sixteen-chars-xx") {
 		t.Fatalf("Veth with a 16-character name: err %v, want an error naming it", err)
 	}
@@ -213,12 +216,12 @@ func TestVethRejectsLongName(t *testing.T) {
 
 func TestXDPAttached(t *testing.T) {
 	t.Parallel()
-	tp := ForTest(t, "topo")
+	tp := topotest.New(t, "topo")
 	a, err := tp.AddNamespace("a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tp.Veth(a, "x0", a, "x1", VethOptions{}); err != nil {
+	if err := tp.Veth(a, "x0", a, "x1", topo.VethOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if on, err := a.XDPAttached("x0"); err != nil || on {
@@ -236,7 +239,7 @@ func TestXDPAttached(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	link, err := a.nl.LinkByName("x0")
+	link, err := a.Netlink().LinkByName("x0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,20 +1,25 @@
-package topo
+// Package topotest gives tests a [topo.Topology] that is torn down when
+// the test ends. It lives apart from topo so that the product binary does
+// not import the testing package.
+package topotest
 
 import (
 	"os"
 	"testing"
+
+	"github.com/xdpfwd/xdpfwd/internal/topo"
 )
 
-// ForTest returns a new [Topology] that is closed when tb and its subtests
+// New returns a new [topo.Topology] that is closed when tb and its subtests
 // finish, pass or fail; a failure to clean up fails tb. It skips tb when the
 // process is not root, since namespaces and veth pairs need CAP_NET_ADMIN
 // and CAP_SYS_ADMIN.
-func ForTest(tb testing.TB, prefix string) *Topology {
+func New(tb testing.TB, prefix string) *topo.Topology {
 	tb.Helper()
 	if os.Geteuid() != 0 {
 		tb.Skip("skipping: creating network namespaces and veth pairs needs root")
 	}
-	t := New(prefix)
+	t := topo.New(prefix)
 	tb.Cleanup(func() {
 		if err := t.Close(); err != nil {
 			tb.Errorf("tear down topology %s: %v", t.Prefix(), err)
