@@ -48,8 +48,9 @@ bench: build
 demo: deps build
 	./$(BIN) demo
 
+# Every fuzz target in the module, FUZZTIME each (default 20s).
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/config/
+	GO=$(GO) ./scripts/fuzz.sh
 
 clean:
 	rm -rf bin
