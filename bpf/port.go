@@ -3,10 +3,13 @@
 // The program (xdpfwd.c, compiled by bpf2go into the committed
 // xdpfwd_bpfel.o) redirects every frame that arrives on RX queue q of a port
 // into the AF_XDP socket in slot q of its XSKMAP. Frames for one of the
-// port's pass MACs, and frames on a queue with no socket, go to the kernel
-// stack. A Port is one loaded copy of the program and its maps, attached to
-// one interface through a bpf_link, so that the program goes away with the
-// process that attached it.
+// port's pass MACs, ARP requests and neighbour solicitations for its pass
+// addresses, and frames on a queue with no socket, go to the kernel stack.
+// Before a redirect it puts back into the frame the VLAN tag that the driver
+// kept beside it, where the driver lets XDP read it. A Port is one loaded
+// copy of the program and its maps, attached to one interface through a
+// bpf_link, so that the program goes away with the process that attached
+// it.
 package bpf
 
 import (
@@ -104,8 +107,9 @@ type Options struct {
 	MaxFrame uint32
 }
 
-// Counters are the program's verdict counters, summed over CPUs. Every frame
-// the program sees is counted in exactly one of them.
+// Counters are the program's counters, summed over CPUs. Every frame the
+// program sees is counted in exactly one of the verdict counters (all but
+// VLANRestored).
 type Counters struct {
 	// Redirected counts frames redirected into an AF_XDP socket.
 	Redirected uint64
@@ -124,9 +128,14 @@ type Counters struct {
 	// to the kernel.
 	RedirectFailed uint64
 	// DropTooBig counts frames dropped because they are longer than
-	// Options.MaxFrame: in generic mode these are GSO/GRO super-frames
-	// that no UMEM frame holds.
+	// Options.MaxFrame (counting the VLAN tag the program would put back):
+	// in generic mode these are GSO/GRO super-frames that no UMEM frame
+	// holds.
 	DropTooBig uint64
+	// VLANRestored is not a verdict: it counts the redirected frames whose
+	// VLAN tag the driver kept beside the frame and the program put back
+	// into it. Each is counted in Redirected too.
+	VLANRestored uint64
 }
 
 // Port is the XDP program attached to one interface, with its own maps.
@@ -137,6 +146,8 @@ type Port struct {
 	link link.Link
 	mode Mode
 	name string
+	// tagged: the program restores out-of-band VLAN tags.
+	tagged bool
 }
 
 var removeMemlock = sync.OnceValue(rlimit.RemoveMemlock)
@@ -145,6 +156,12 @@ var removeMemlock = sync.OnceValue(rlimit.RemoveMemlock)
 // opts.Ifindex through a bpf_link, which the kernel removes when the last
 // file descriptor to it closes, also when the process is killed. It does not
 // take over an interface that already has an XDP program.
+//
+// Where the driver hands XDP the VLAN tags it keeps beside the frame (veth
+// does, in native mode), the program is loaded bound to the device and puts
+// them back into the frames it redirects. Attach refuses an interface that
+// could receive tags out of band that the program cannot read, saying how
+// to turn the offload off (checkVLAN).
 func Attach(opts Options) (*Port, error) {
 	ifi, err := net.InterfaceByIndex(opts.Ifindex)
 	if err != nil {
@@ -154,7 +171,36 @@ func Attach(opts Options) (*Port, error) {
 	if opts.Mode != ModeAuto && opts.Mode != ModeNative && opts.Mode != ModeGeneric {
 		return nil, fmt.Errorf("attaching XDP to %s: invalid mode %v", name, opts.Mode)
 	}
-	objs, err := loadObjects()
+	vf, err := readVLANFeatures(opts.Ifindex, name)
+	if err != nil {
+		return nil, fmt.Errorf("attaching XDP to %s: %w", name, err)
+	}
+	if opts.Mode != ModeAuto {
+		return attachIn(opts, name, opts.Mode, vf)
+	}
+	p, err := attachIn(opts, name, ModeNative, vf)
+	if err == nil || !nativeUnsupported(err) {
+		return p, err
+	}
+	p, gerr := attachIn(opts, name, ModeGeneric, vf)
+	if gerr != nil {
+		return nil, fmt.Errorf("%w (native mode failed first: %v)", gerr, err)
+	}
+	return p, nil
+}
+
+// attachIn loads the program that mode and the interface's VLAN features
+// call for, with its maps, and attaches it in mode.
+func attachIn(opts Options, name string, mode Mode, vf vlanFeatures) (*Port, error) {
+	tagged, err := checkVLAN(name, mode, vf)
+	if err != nil {
+		return nil, fmt.Errorf("attaching XDP to %s: %w", name, err)
+	}
+	bound := 0
+	if tagged {
+		bound = opts.Ifindex
+	}
+	objs, err := loadObjects(bound)
 	if err != nil {
 		return nil, fmt.Errorf("attaching XDP to %s: %w", name, err)
 	}
@@ -162,34 +208,12 @@ func Attach(opts Options) (*Port, error) {
 		objs.close()
 		return nil, fmt.Errorf("attaching XDP to %s: %w", name, err)
 	}
-	l, mode, err := attach(objs.XdpfwdRedirect, opts.Ifindex, name, opts.Mode)
+	l, err := attachMode(objs.prog, opts.Ifindex, name, mode)
 	if err != nil {
 		objs.close()
 		return nil, err
 	}
-	return &Port{objs: objs, link: l, mode: mode, name: name}, nil
-}
-
-// attach links prog to ifindex in the requested mode, returning the mode it
-// got.
-func attach(prog *ebpf.Program, ifindex int, name string, mode Mode) (link.Link, Mode, error) {
-	switch mode {
-	case ModeNative, ModeGeneric:
-		l, err := attachMode(prog, ifindex, name, mode)
-		return l, mode, err
-	}
-	l, err := attachMode(prog, ifindex, name, ModeNative)
-	if err == nil {
-		return l, ModeNative, nil
-	}
-	if !nativeUnsupported(err) {
-		return nil, 0, err
-	}
-	l, gerr := attachMode(prog, ifindex, name, ModeGeneric)
-	if gerr != nil {
-		return nil, 0, fmt.Errorf("%w (native mode failed first: %v)", gerr, err)
-	}
-	return l, ModeGeneric, nil
+	return &Port{objs: objs, link: l, mode: mode, name: name, tagged: tagged}, nil
 }
 
 // attachMode links prog to ifindex in native or generic mode.
@@ -222,6 +246,11 @@ func nativeUnsupported(err error) bool {
 // Mode returns the mode the program is attached in: ModeNative or
 // ModeGeneric, never ModeAuto.
 func (p *Port) Mode() Mode { return p.mode }
+
+// RestoresVLANTags tells whether the program puts the VLAN tags the driver
+// keeps beside the frame back into the frames it redirects; where it does
+// not, the interface cannot receive such tags (Attach checked).
+func (p *Port) RestoresVLANTags() bool { return p.tagged }
 
 // SetSocket puts the AF_XDP socket fd into the slot of RX queue queue, so
 // that the frames of that queue are redirected to it. The map holds its own
@@ -305,12 +334,22 @@ func (p *Port) Close() error {
 
 // objects are the program and maps of one port, loaded but not attached.
 type objects struct {
-	xdpfwdPrograms
+	// prog is xdpfwd_redirect, or xdpfwd_redirect_tagged bound to a
+	// device.
+	prog *ebpf.Program
 	xdpfwdMaps
 }
 
-// loadObjects loads a fresh copy of the program and its maps.
-func loadObjects() (*objects, error) {
+// bpfFXDPDevBoundOnly is BPF_F_XDP_DEV_BOUND_ONLY: the program is bound to
+// one device (ProgramSpec.Ifindex) and may call its XDP RX metadata kfuncs.
+const bpfFXDPDevBoundOnly = 1 << 6
+
+// loadObjects loads a fresh copy of the maps and of one program: with
+// boundTo 0, xdpfwd_redirect, which runs anywhere and under
+// BPF_PROG_TEST_RUN; otherwise xdpfwd_redirect_tagged, bound to the device
+// with index boundTo (in the calling thread's namespace), which the kernel
+// runs only natively on that device and never under BPF_PROG_TEST_RUN.
+func loadObjects(boundTo int) (*objects, error) {
 	if err := removeMemlock(); err != nil {
 		return nil, fmt.Errorf("removing the memlock limit: %w", err)
 	}
@@ -318,17 +357,33 @@ func loadObjects() (*objects, error) {
 	if err != nil {
 		return nil, err
 	}
-	var objs objects
-	// Only the program and the maps it uses are loaded: not the data
+	// Only one program and the maps it uses are loaded: not the data
 	// section holding unused_counter, which is there only for bpf2go.
-	if err := spec.LoadAndAssign(&objs, nil); err != nil {
-		return nil, fmt.Errorf("loading XDP program: %w", err)
+	if boundTo == 0 {
+		var o struct {
+			Prog *ebpf.Program `ebpf:"xdpfwd_redirect"`
+			xdpfwdMaps
+		}
+		if err := spec.LoadAndAssign(&o, nil); err != nil {
+			return nil, fmt.Errorf("loading XDP program: %w", err)
+		}
+		return &objects{prog: o.Prog, xdpfwdMaps: o.xdpfwdMaps}, nil
 	}
-	return &objs, nil
+	ps := spec.Programs[xdpfwdProgXdpfwdRedirectTagged]
+	ps.Flags |= bpfFXDPDevBoundOnly
+	ps.Ifindex = uint32(boundTo)
+	var o struct {
+		Prog *ebpf.Program `ebpf:"xdpfwd_redirect_tagged"`
+		xdpfwdMaps
+	}
+	if err := spec.LoadAndAssign(&o, nil); err != nil {
+		return nil, fmt.Errorf("loading XDP program bound to ifindex %d: %w", boundTo, err)
+	}
+	return &objects{prog: o.Prog, xdpfwdMaps: o.xdpfwdMaps}, nil
 }
 
 func (o *objects) close() error {
-	return errors.Join(o.xdpfwdPrograms.Close(), o.xdpfwdMaps.Close())
+	return errors.Join(o.prog.Close(), o.xdpfwdMaps.Close())
 }
 
 // configure fills the maps that steer frames to the host and bound their
@@ -386,7 +441,7 @@ func (o *objects) setPassMACs(macs []net.HardwareAddr) error {
 
 // Counters and objects.counters name exactly the C program's counters: this
 // stops compiling when COUNTER_MAX in xdpfwd.c changes.
-var _ = [1]struct{}{}[xdpfwdCounterCOUNTER_MAX-6]
+var _ = [1]struct{}{}[xdpfwdCounterCOUNTER_MAX-7]
 
 // counters reads and sums the per-CPU counters.
 func (o *objects) counters() (Counters, error) {
@@ -401,6 +456,7 @@ func (o *objects) counters() (Counters, error) {
 		{xdpfwdCounterCOUNTER_DROP_MALFORMED, &c.DropMalformed},
 		{xdpfwdCounterCOUNTER_REDIRECT_FAILED, &c.RedirectFailed},
 		{xdpfwdCounterCOUNTER_DROP_TOO_BIG, &c.DropTooBig},
+		{xdpfwdCounterCOUNTER_VLAN_RESTORED, &c.VLANRestored},
 	}
 	var perCPU []uint64
 	for _, f := range fields {

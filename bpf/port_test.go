@@ -32,7 +32,7 @@ func (tn *testNS) inNS(fn func()) error {
 
 // newTestNS creates a network namespace with a veth pair inside, removed
 // when the test ends.
-func newTestNS(t *testing.T) *testNS {
+func newTestNS(t testing.TB) *testNS {
 	t.Helper()
 	tp := topotest.New(t, "xbp")
 	ns, err := tp.AddNamespace("t")
@@ -82,7 +82,7 @@ func (tn *testNS) xdpOf(t *testing.T, name string) netlink.LinkXdp {
 
 func progID(t *testing.T, p *Port) uint32 {
 	t.Helper()
-	info, err := p.objs.XdpfwdRedirect.Info()
+	info, err := p.objs.prog.Info()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +108,16 @@ func TestAttachNative(t *testing.T) {
 		t.Fatalf("netlink shows %+v, want program %d attached in driver mode", xdp, id)
 	}
 
-	// A second attach, in any mode, must not take the interface over.
+	if !p.RestoresVLANTags() {
+		t.Error("RestoresVLANTags() = false on a native veth port, want true")
+	}
+
+	// A second attach must not take the interface over. (Generic mode on
+	// a veth is refused before that: TestAttachVLANRefusal.)
 	for _, tc := range []struct {
 		mode  Mode
 		errno unix.Errno
-	}{{ModeNative, unix.EBUSY}, {ModeAuto, unix.EBUSY}, {ModeGeneric, unix.EEXIST}} {
+	}{{ModeNative, unix.EBUSY}, {ModeAuto, unix.EBUSY}} {
 		p2, err := tn.attach(t, Options{Ifindex: tn.aIndex, Mode: tc.mode})
 		if err == nil {
 			t.Fatalf("second attach in %v mode succeeded in %v mode", tc.mode, p2.Mode())
@@ -148,28 +153,46 @@ func TestAttachNative(t *testing.T) {
 	p3.Close()
 }
 
+// TestAttachGeneric attaches in generic mode to a bridge device (a veth is
+// refused in generic mode: TestAttachVLANRefusal).
 func TestAttachGeneric(t *testing.T) {
 	tn := newTestNS(t)
-	p, err := tn.attach(t, Options{Ifindex: tn.aIndex, Mode: ModeGeneric})
+	if err := tn.h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "xfd"}}); err != nil {
+		t.Fatalf("adding bridge: %v", err)
+	}
+	l, err := tn.h.LinkByName("xfd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tn.attach(t, Options{Ifindex: l.Attrs().Index, Mode: ModeGeneric})
 	if err != nil {
 		t.Fatalf("Attach: %v", err)
 	}
 	if p.Mode() != ModeGeneric {
 		t.Errorf("Mode() = %v, want generic", p.Mode())
 	}
+	if p.RestoresVLANTags() {
+		t.Error("RestoresVLANTags() = true in generic mode")
+	}
 	id := progID(t, p)
-	if xdp := tn.xdpOf(t, "xfa"); !xdp.Attached || xdp.AttachMode != nl.XDP_ATTACHED_SKB || xdp.ProgId != id {
+	if xdp := tn.xdpOf(t, "xfd"); !xdp.Attached || xdp.AttachMode != nl.XDP_ATTACHED_SKB || xdp.ProgId != id {
 		t.Fatalf("netlink shows %+v, want program %d attached in generic (skb) mode", xdp, id)
 	}
-	// Auto must not fall back to generic over the existing program.
-	if _, err := tn.attach(t, Options{Ifindex: tn.aIndex, Mode: ModeAuto}); err == nil ||
-		!strings.Contains(err.Error(), "already has an XDP program") {
-		t.Errorf("auto attach over a generic program: got %v, want 'already has an XDP program'", err)
+	// A second attach, generic or auto (falling back to generic), must
+	// not take the interface over.
+	for _, tc := range []struct {
+		mode  Mode
+		errno unix.Errno
+	}{{ModeGeneric, unix.EBUSY}, {ModeAuto, unix.EEXIST}} {
+		if _, err := tn.attach(t, Options{Ifindex: l.Attrs().Index, Mode: tc.mode}); err == nil ||
+			!strings.Contains(err.Error(), "already has an XDP program") || !errors.Is(err, tc.errno) {
+			t.Errorf("%v attach over a generic program: got %v, want 'already has an XDP program' and %v", tc.mode, err, tc.errno)
+		}
 	}
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if xdp := tn.xdpOf(t, "xfa"); xdp.Attached {
+	if xdp := tn.xdpOf(t, "xfd"); xdp.Attached {
 		t.Errorf("after Close netlink shows %+v, want no program", xdp)
 	}
 }
@@ -180,8 +203,8 @@ func TestAttachAutoPrefersNative(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Attach: %v", err)
 	}
-	if p.Mode() != ModeNative {
-		t.Errorf("Mode() = %v, want native on veth", p.Mode())
+	if p.Mode() != ModeNative || !p.RestoresVLANTags() {
+		t.Errorf("Mode() = %v, RestoresVLANTags() = %v; want native, true on veth", p.Mode(), p.RestoresVLANTags())
 	}
 	if xdp := tn.xdpOf(t, "xfa"); xdp.AttachMode != nl.XDP_ATTACHED_DRV {
 		t.Errorf("netlink shows %+v, want driver mode", xdp)

@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/sys/unix"
+
+	"github.com/xdpfwd/xdpfwd/xdp"
 )
 
 var (
@@ -89,7 +92,7 @@ func neighbourSolicitation(t testing.TB, src net.HardwareAddr, target netip.Addr
 // the frame length limit.
 func loadTestObjects(t testing.TB) *objects {
 	t.Helper()
-	objs, err := loadObjects()
+	objs, err := loadObjects(0)
 	if err != nil {
 		t.Fatalf("loading: %v", err)
 	}
@@ -99,6 +102,40 @@ func loadTestObjects(t testing.TB) *objects {
 		t.Fatalf("configuring: %v", err)
 	}
 	return objs
+}
+
+// withSocket puts a bound AF_XDP socket into slot 0 of objs' XSKMAP, so
+// that bpf_redirect_map finds it and the program redirects: under
+// BPF_PROG_TEST_RUN every frame arrives on RX queue 0, and a redirect only
+// returns XDP_REDIRECT (no frame reaches the socket). The kernel takes only
+// a bound socket with an RX ring into the map; it is bound to queue 0 of a
+// veth in a namespace of its own, with no XDP program there.
+func withSocket(tb testing.TB, objs *objects) {
+	tb.Helper()
+	tn := newTestNS(tb)
+	var umem *xdp.Umem
+	var sock *xdp.Socket
+	var err error
+	if nsErr := tn.inNS(func() {
+		umem, err = xdp.NewUmem(xdp.UmemConfig{FrameCount: 64, FillSize: 32, CompletionSize: 32})
+		if err != nil {
+			return
+		}
+		sock, err = umem.NewSocket(xdp.SocketConfig{Ifindex: tn.aIndex, Queue: 0, RxSize: 32, TxSize: 32, Bind: xdp.BindCopy})
+	}); nsErr != nil {
+		tb.Fatalf("entering netns: %v", nsErr)
+	}
+	if umem != nil {
+		tb.Cleanup(func() { umem.Close() })
+	}
+	if err != nil {
+		tb.Fatalf("AF_XDP socket for the XSKMAP: %v", err)
+	}
+	tb.Cleanup(func() { sock.Close() })
+	if err := objs.Xsks.Update(uint32(0), uint32(sock.FD()), ebpf.UpdateAny); err != nil {
+		tb.Fatalf("putting the socket into slot 0: %v", err)
+	}
+	tb.Cleanup(func() { objs.Xsks.Delete(uint32(0)) })
 }
 
 // runFrame runs the program once over frame and returns its verdict and how
@@ -119,7 +156,7 @@ func tryFrame(t testing.TB, objs *objects, frame []byte) (uint32, Counters, erro
 	if err != nil {
 		t.Fatal(err)
 	}
-	verdict, runErr := objs.XdpfwdRedirect.Run(&ebpf.RunOptions{Data: frame})
+	verdict, runErr := objs.prog.Run(&ebpf.RunOptions{Data: frame})
 	after, err := objs.counters()
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +168,7 @@ func tryFrame(t testing.TB, objs *objects, frame []byte) (uint32, Counters, erro
 		DropMalformed:  after.DropMalformed - before.DropMalformed,
 		RedirectFailed: after.RedirectFailed - before.RedirectFailed,
 		DropTooBig:     after.DropTooBig - before.DropTooBig,
+		VLANRestored:   after.VLANRestored - before.VLANRestored,
 	}, runErr
 }
 
@@ -155,8 +193,9 @@ func checkShort(t *testing.T, objs *objects, frame []byte) {
 }
 
 const (
-	xdpDrop = 1
-	xdpPass = 2
+	xdpDrop     = 1
+	xdpPass     = 2
+	xdpRedirect = 4
 )
 
 func TestProgramVerdicts(t *testing.T) {
@@ -210,7 +249,7 @@ func TestProgramVerdicts(t *testing.T) {
 }
 
 func TestPassMACsOption(t *testing.T) {
-	objs, err := loadObjects()
+	objs, err := loadObjects(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +272,7 @@ func TestPassMACsOption(t *testing.T) {
 }
 
 func TestPassMACsInvalid(t *testing.T) {
-	objs, err := loadObjects()
+	objs, err := loadObjects(0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,35 +296,147 @@ func TestPassMACsInvalid(t *testing.T) {
 	}
 }
 
-// FuzzProgram checks the program against a model of its verdicts: every
-// frame gets the verdict the model predicts and moves exactly the counter
-// the model names, by one.
+// TestProgramRedirect runs the program with a socket in the XSKMAP slot of
+// queue 0, where frames bound for the fast path are redirected or, when
+// longer than a UMEM frame holds, dropped; the host's own frames still go
+// to the kernel.
+func TestProgramRedirect(t *testing.T) {
+	objs := loadTestObjects(t)
+	withSocket(t, objs)
+	unicast := udpFrame(t, peerMAC, otherMAC)
+	tests := []struct {
+		name    string
+		frame   []byte
+		verdict uint32
+		delta   Counters
+	}{
+		{"unicast", unicast, xdpRedirect, Counters{Redirected: 1}},
+		{"bare Ethernet header", unicast[:14], xdpRedirect, Counters{Redirected: 1}},
+		{"broadcast ARP request, not for the host", arpRequest(t, peerMAC), xdpRedirect, Counters{Redirected: 1}},
+		{"to pass MAC", udpFrame(t, peerMAC, hostMAC), xdpPass, Counters{PassHost: 1}},
+		{"ARP request for the host", arpFor(t, peerMAC, layers.ARPRequest, hostIP.AsSlice()), xdpPass, Counters{PassHost: 1}},
+		{"neighbour solicitation for the host", neighbourSolicitation(t, peerMAC, hostIP6), xdpPass, Counters{PassHost: 1}},
+		{"neighbour solicitation for another address", neighbourSolicitation(t, peerMAC, netip.MustParseAddr("2001:db8::8")), xdpRedirect, Counters{Redirected: 1}},
+		{"frame of the largest length", append(bytes.Clone(unicast), make([]byte, maxFrame-len(unicast))...), xdpRedirect, Counters{Redirected: 1}},
+		{"one byte too long", append(bytes.Clone(unicast), make([]byte, maxFrame+1-len(unicast))...), xdpDrop, Counters{DropTooBig: 1}},
+		{"too long, to pass MAC", append(udpFrame(t, peerMAC, hostMAC), make([]byte, maxFrame)...), xdpPass, Counters{PassHost: 1}},
+		{"longest frame the fuzz target runs", append(bytes.Clone(unicast), make([]byte, maxTestRun-len(unicast))...), xdpDrop, Counters{DropTooBig: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			verdict, delta := runFrame(t, objs, tt.frame)
+			if verdict != tt.verdict {
+				t.Errorf("verdict = %d, want %d", verdict, tt.verdict)
+			}
+			if delta != tt.delta {
+				t.Errorf("counters moved by %+v, want %+v", delta, tt.delta)
+			}
+		})
+	}
+}
+
+// model is the whole logic of xdpfwd_redirect, written from the protocols'
+// layouts rather than from the C: the verdict for frame and the one counter
+// it moves, with or without a socket in the slot of the frame's queue.
+func model(frame []byte, socket bool) (uint32, Counters) {
+	switch {
+	case len(frame) < 14:
+		return xdpDrop, Counters{DropMalformed: 1}
+	case bytes.Equal(frame[0:6], hostMAC), arpRequestFor(frame, hostIP), solicitationFor(frame, hostIP6):
+		return xdpPass, Counters{PassHost: 1}
+	case !socket:
+		return xdpPass, Counters{PassNoSocket: 1}
+	case len(frame) > maxFrame:
+		return xdpDrop, Counters{DropTooBig: 1}
+	}
+	// The test-run program reads no out-of-band tag (there is none), so
+	// VLANRestored never moves.
+	return xdpRedirect, Counters{Redirected: 1}
+}
+
+// arpRequestFor tells whether frame is an Ethernet/IPv4 ARP request (RFC
+// 826) for target. After the 14-byte Ethernet header:
+//
+//	 0      2      4    5    6    8     14    18    24    28
+//	+------+------+----+----+----+-----+-----+-----+-----+
+//	|htype |ptype |hlen|plen| op | sha | spa | tha | tpa |
+//	+------+------+----+----+----+-----+-----+-----+-----+
+func arpRequestFor(frame []byte, target netip.Addr) bool {
+	if len(frame) < 14+28 || binary.BigEndian.Uint16(frame[12:]) != 0x0806 {
+		return false
+	}
+	arp := frame[14:]
+	return binary.BigEndian.Uint16(arp[0:]) == 1 && binary.BigEndian.Uint16(arp[2:]) == 0x0800 &&
+		arp[4] == 6 && arp[5] == 4 && binary.BigEndian.Uint16(arp[6:]) == 1 &&
+		bytes.Equal(arp[24:28], target.AsSlice())
+}
+
+// solicitationFor tells whether frame is an IPv6 packet whose header (RFC
+// 8200 3, no extension header: next header 58 at offset 6) carries an
+// ICMPv6 neighbour solicitation (RFC 4861 4.3: type 135, code 0) for
+// target. After the 40-byte IPv6 header:
+//
+//	 0      1      2          4          8        24
+//	+------+------+----------+----------+--------+
+//	| type | code | checksum | reserved | target |
+//	+------+------+----------+----------+--------+
+func solicitationFor(frame []byte, target netip.Addr) bool {
+	if len(frame) < 14+40+24 || binary.BigEndian.Uint16(frame[12:]) != 0x86dd {
+		return false
+	}
+	ip := frame[14:]
+	icmp := ip[40:]
+	return ip[6] == 58 && icmp[0] == 135 && icmp[1] == 0 && bytes.Equal(icmp[8:24], target.AsSlice())
+}
+
+// maxTestRun is the longest frame BPF_PROG_TEST_RUN takes for XDP: a page
+// less the XDP headroom and the skb_shared_info tail.
+const maxTestRun = 3300
+
+// FuzzProgram checks the program against model: every frame, with and
+// without a socket in the XSKMAP, gets the verdict the model predicts and
+// moves exactly the counter the model names, by one. The program is the
+// one that reads no out-of-band VLAN tag (xdpfwd_redirect): the kernel runs
+// no device-bound program under BPF_PROG_TEST_RUN.
 func FuzzProgram(f *testing.F) {
-	f.Add([]byte{})
-	f.Add(udpFrame(f, peerMAC, otherMAC)[:13])
-	f.Add(udpFrame(f, peerMAC, otherMAC))
-	f.Add(udpFrame(f, peerMAC, hostMAC))
-	f.Add(arpRequest(f, peerMAC))
-	objs := loadTestObjects(f)
-	f.Fuzz(func(t *testing.T, frame []byte) {
-		if len(frame) > 3000 {
-			frame = frame[:3000] // BPF_PROG_TEST_RUN takes up to a page
+	unicast := udpFrame(f, peerMAC, otherMAC)
+	for _, frame := range [][]byte{
+		{},
+		unicast[:13],
+		unicast[:14],
+		unicast,
+		udpFrame(f, peerMAC, hostMAC),
+		arpRequest(f, peerMAC),
+		arpFor(f, peerMAC, layers.ARPRequest, hostIP.AsSlice()),
+		arpFor(f, peerMAC, layers.ARPReply, hostIP.AsSlice()),
+		neighbourSolicitation(f, peerMAC, hostIP6),
+		neighbourSolicitation(f, peerMAC, netip.MustParseAddr("fd00::7")),
+		append(bytes.Clone(unicast), make([]byte, maxFrame-len(unicast))...),
+		append(bytes.Clone(unicast), make([]byte, maxFrame+1-len(unicast))...),
+	} {
+		f.Add(frame, false)
+		f.Add(frame, true)
+	}
+	bare := loadTestObjects(f)
+	socket := loadTestObjects(f)
+	withSocket(f, socket)
+	f.Fuzz(func(t *testing.T, frame []byte, withSocket bool) {
+		if len(frame) > maxTestRun {
+			frame = frame[:maxTestRun]
+		}
+		objs := bare
+		if withSocket {
+			objs = socket
 		}
 		if len(frame) < 14 {
 			checkShort(t, objs, frame)
 			return
 		}
-		var wantVerdict uint32
-		var want Counters
-		switch {
-		case bytes.Equal(frame[:6], hostMAC):
-			wantVerdict, want.PassHost = xdpPass, 1
-		default:
-			wantVerdict, want.PassNoSocket = xdpPass, 1
-		}
+		wantVerdict, want := model(frame, withSocket)
 		verdict, delta := runFrame(t, objs, frame)
 		if verdict != wantVerdict || delta != want {
-			t.Errorf("frame % x: verdict %d, counters moved by %+v; want %d, %+v", frame, verdict, delta, wantVerdict, want)
+			t.Errorf("%d-byte frame % x…, socket %v: verdict %d, counters moved by %+v; want %d, %+v",
+				len(frame), frame[:min(len(frame), 80)], withSocket, verdict, delta, wantVerdict, want)
 		}
 	})
 }

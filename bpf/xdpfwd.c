@@ -7,6 +7,17 @@
 // is in pass_macs (the host's own addresses on a NIC that xdpfwd has taken
 // over) and frames that arrive on a queue with no socket bound go to the
 // kernel stack instead. Every verdict is counted in exactly one counter.
+//
+// A VLAN tag that the kernel carries outside the frame bytes (stripped by
+// the NIC with rx-vlan-offload, or left in the socket buffer by a veth
+// peer) never reaches an AF_XDP socket on its own: before a redirect the
+// program reads it with the bpf_xdp_metadata_rx_vlan_tag kfunc and puts it
+// back into the frame, after the MAC addresses (xdpfwd_redirect_tagged).
+// The kernel lets only a device-bound program (BPF_F_XDP_DEV_BOUND_ONLY and
+// the port's ifindex, native mode) call the kfunc, so xdpfwd_redirect, the
+// same program without it, serves generic mode and BPF_PROG_TEST_RUN; the
+// loader refuses a port where a tag could arrive that the program in use
+// cannot read.
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -14,6 +25,7 @@
 #include <bpf/bpf_endian.h>
 
 #define XSKS_MAX 64
+#define VLAN_HLEN 4
 #define PASS_MACS_MAX 64
 #define PASS_IPV4_MAX 64
 #define PASS_IPV6_MAX 64
@@ -27,6 +39,9 @@ enum counter {
 	COUNTER_DROP_MALFORMED,
 	COUNTER_REDIRECT_FAILED,
 	COUNTER_DROP_TOO_BIG,
+	// Not a verdict: redirected frames whose out-of-band VLAN tag was put
+	// back into the frame. Each is also counted as COUNTER_REDIRECTED.
+	COUNTER_VLAN_RESTORED,
 	COUNTER_MAX,
 };
 
@@ -115,6 +130,14 @@ struct ns_ipv6 {
 	__u8 target[16];
 };
 
+// bpf_xdp_metadata_rx_vlan_tag stores the outermost VLAN tag that the
+// driver holds outside the frame: its TPID (network byte order) and TCI
+// (host byte order). It returns 0, -ENODATA for an untagged frame, or
+// -EOPNOTSUPP where the driver cannot say. The kernel loads a program that
+// calls it only device-bound.
+extern int bpf_xdp_metadata_rx_vlan_tag(const struct xdp_md *ctx, __be16 *vlan_proto,
+					__u16 *vlan_tci) __ksym;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, COUNTER_MAX);
@@ -133,6 +156,35 @@ static __always_inline int count(__u32 idx, int verdict)
 	if (v)
 		*v += 1; // per-CPU slot: no other writer
 	return verdict;
+}
+
+// push_vlan inserts an 802.1Q or 802.1ad header (IEEE 802.1Q 9.3) with the
+// given TPID and TCI after the frame's MAC addresses:
+//
+//   before: | dst (6) | src (6) | type ...
+//   after:  | dst (6) | src (6) | TPID (2) | TCI (2) | type ...
+//
+// It returns 0, or -1 with the frame unchanged.
+static __always_inline int push_vlan(struct xdp_md *ctx, __be16 tpid, __u16 tci)
+{
+	void *data, *data_end;
+	__u8 *p;
+
+	if (bpf_xdp_adjust_head(ctx, -VLAN_HLEN))
+		return -1;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	p = data;
+	if ((void *)(p + 2 * ETH_ALEN + 2 * VLAN_HLEN) > data_end) {
+		// Cannot happen (the frame held an Ethernet header), but the
+		// verifier needs the bound; give the bytes back.
+		bpf_xdp_adjust_head(ctx, VLAN_HLEN);
+		return -1;
+	}
+	__builtin_memmove(p, p + VLAN_HLEN, 2 * ETH_ALEN);
+	*(__be16 *)(p + 2 * ETH_ALEN) = tpid;
+	*(__be16 *)(p + 2 * ETH_ALEN + 2) = bpf_htons(tci);
+	return 0;
 }
 
 // for_host tells whether a frame is a neighbour request for one of the
@@ -166,8 +218,11 @@ static __always_inline int for_host(struct ethhdr *eth, void *data_end)
 	return 0;
 }
 
-SEC("xdp")
-int xdpfwd_redirect(struct xdp_md *ctx)
+// redirect is the whole program. With read_tag (a constant at each call
+// site) it reads the frame's out-of-band VLAN tag and restores it; only a
+// device-bound program may call the metadata kfunc, so the object holds two
+// programs built from it.
+static __always_inline int redirect(struct xdp_md *ctx, const int read_tag)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -175,6 +230,9 @@ int xdpfwd_redirect(struct xdp_md *ctx)
 	struct mac_key key = {};
 	__u32 q = ctx->rx_queue_index;
 	__u32 zero = 0, *max_len;
+	__be16 vlan_proto = 0;
+	__u16 vlan_tci = 0;
+	__u32 extra = 0;
 	long ret;
 
 	if ((void *)(eth + 1) > data_end)
@@ -187,15 +245,50 @@ int xdpfwd_redirect(struct xdp_md *ctx)
 	if (!bpf_map_lookup_elem(&xsks, &q))
 		return count(COUNTER_PASS_NO_SOCKET, XDP_PASS);
 
-	// Only a frame bound for a socket has to fit a UMEM frame.
+	// Frames for the kernel keep their out-of-band tag where it is; only a
+	// frame bound for a socket gets it back in its bytes. -ENODATA means
+	// untagged. The loader picks this variant only for a driver that
+	// implements the kfunc, so -EOPNOTSUPP is not expected here; the frame
+	// then goes on as it is.
+	if (read_tag && bpf_xdp_metadata_rx_vlan_tag(ctx, &vlan_proto, &vlan_tci) == 0)
+		extra = VLAN_HLEN;
+
+	// Only a frame bound for a socket has to fit a UMEM frame, tag
+	// included.
 	max_len = bpf_map_lookup_elem(&settings, &zero);
-	if (max_len && *max_len && data_end - data > *max_len)
+	if (max_len && *max_len && data_end - data + extra > *max_len)
 		return count(COUNTER_DROP_TOO_BIG, XDP_DROP);
 
+	// bpf_redirect_map only chooses the target: the frame is handed over
+	// as it stands when the program returns, so the tag goes in after a
+	// successful choice, and a failed one leaves the frame untouched.
 	ret = bpf_redirect_map(&xsks, q, XDP_PASS);
 	if (ret != XDP_REDIRECT)
 		return count(COUNTER_REDIRECT_FAILED, (int)ret);
+	if (extra) {
+		if (push_vlan(ctx, vlan_proto, vlan_tci))
+			return count(COUNTER_REDIRECT_FAILED, XDP_PASS);
+		count(COUNTER_VLAN_RESTORED, 0);
+	}
 	return count(COUNTER_REDIRECTED, XDP_REDIRECT);
+}
+
+// xdpfwd_redirect is the program for ports where no tag can arrive out of
+// band, for generic mode, and for BPF_PROG_TEST_RUN: it does not read the
+// tag metadata, so it needs no device binding.
+SEC("xdp")
+int xdpfwd_redirect(struct xdp_md *ctx)
+{
+	return redirect(ctx, 0);
+}
+
+// xdpfwd_redirect_tagged also restores out-of-band VLAN tags. It must be
+// loaded device-bound (BPF_F_XDP_DEV_BOUND_ONLY, the port's ifindex) and
+// attached in native mode.
+SEC("xdp")
+int xdpfwd_redirect_tagged(struct xdp_md *ctx)
+{
+	return redirect(ctx, 1);
 }
 
 char __license[] SEC("license") = "Dual MIT/GPL";

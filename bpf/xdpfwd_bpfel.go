@@ -22,7 +22,8 @@ const (
 	xdpfwdCounterCOUNTER_DROP_MALFORMED  xdpfwdCounter = 3
 	xdpfwdCounterCOUNTER_REDIRECT_FAILED xdpfwdCounter = 4
 	xdpfwdCounterCOUNTER_DROP_TOO_BIG    xdpfwdCounter = 5
-	xdpfwdCounterCOUNTER_MAX             xdpfwdCounter = 6
+	xdpfwdCounterCOUNTER_VLAN_RESTORED   xdpfwdCounter = 6
+	xdpfwdCounterCOUNTER_MAX             xdpfwdCounter = 7
 )
 
 type xdpfwdIpv6Key struct {
@@ -40,14 +41,15 @@ type xdpfwdMacKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xdpfwdMapCounters        = "counters"
-	xdpfwdMapPassIpv4        = "pass_ipv4"
-	xdpfwdMapPassIpv6        = "pass_ipv6"
-	xdpfwdMapPassMacs        = "pass_macs"
-	xdpfwdMapSettings        = "settings"
-	xdpfwdMapXsks            = "xsks"
-	xdpfwdProgXdpfwdRedirect = "xdpfwd_redirect"
-	xdpfwdVarUnusedCounter   = "unused_counter"
+	xdpfwdMapCounters              = "counters"
+	xdpfwdMapPassIpv4              = "pass_ipv4"
+	xdpfwdMapPassIpv6              = "pass_ipv6"
+	xdpfwdMapPassMacs              = "pass_macs"
+	xdpfwdMapSettings              = "settings"
+	xdpfwdMapXsks                  = "xsks"
+	xdpfwdProgXdpfwdRedirect       = "xdpfwd_redirect"
+	xdpfwdProgXdpfwdRedirectTagged = "xdpfwd_redirect_tagged"
+	xdpfwdVarUnusedCounter         = "unused_counter"
 )
 
 // loadXdpfwd returns the embedded CollectionSpec for xdpfwd.
@@ -92,7 +94,8 @@ type xdpfwdSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpfwdProgramSpecs struct {
-	XdpfwdRedirect *ebpf.ProgramSpec `ebpf:"xdpfwd_redirect"`
+	XdpfwdRedirect       *ebpf.ProgramSpec `ebpf:"xdpfwd_redirect"`
+	XdpfwdRedirectTagged *ebpf.ProgramSpec `ebpf:"xdpfwd_redirect_tagged"`
 }
 
 // xdpfwdMapSpecs contains maps before they are loaded into the kernel.
@@ -164,12 +167,14 @@ type xdpfwdVariables struct {
 //
 // It can be passed to loadXdpfwdObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpfwdPrograms struct {
-	XdpfwdRedirect *ebpf.Program `ebpf:"xdpfwd_redirect"`
+	XdpfwdRedirect       *ebpf.Program `ebpf:"xdpfwd_redirect"`
+	XdpfwdRedirectTagged *ebpf.Program `ebpf:"xdpfwd_redirect_tagged"`
 }
 
 func (p *xdpfwdPrograms) Close() error {
 	return _XdpfwdClose(
 		p.XdpfwdRedirect,
+		p.XdpfwdRedirectTagged,
 	)
 }
 

@@ -20,6 +20,10 @@ const (
 // maxAgeing keeps ages within the FDB's signed 32-bit second arithmetic.
 const maxAgeing = 1 << 30 * time.Second
 
+// MaxVID is the highest VLAN ID a bridge port can be a member of (0 means
+// no VLAN, or a priority tag; 4095 is reserved).
+const MaxVID = 4094
+
 // BridgeConfig describes one bridge.
 type BridgeConfig struct {
 	// Name names the bridge in errors, counters and listings.
@@ -33,6 +37,12 @@ type BridgeConfig struct {
 	MaxEntries int
 	// Static are entries that never age and that learning never changes.
 	Static []StaticEntry
+	// VLANs, when not nil, makes the bridge VLAN-aware, as a Linux bridge
+	// with vlan_filtering 1 and its default vlan_protocol 802.1Q: it holds
+	// the VLAN membership of every port of the bridge, each in at least
+	// one VLAN. Nil leaves the bridge VLAN-unaware: frames keep whatever
+	// tags they carry, and the FDB ignores them.
+	VLANs map[PortID]PortVLANs
 }
 
 // StaticEntry places a MAC on a port for good.
@@ -41,6 +51,24 @@ type StaticEntry struct {
 	MAC header.MAC
 	// Port is one of the bridge's ports.
 	Port PortID
+	// VLAN is, on a VLAN-aware bridge, the VLAN the entry is for: one of
+	// Port's, or 0 for every VLAN of Port (as `bridge fdb add` without a
+	// vlan does). On a VLAN-unaware bridge it must be 0.
+	VLAN uint16
+}
+
+// PortVLANs is one port's membership on a VLAN-aware bridge, as `bridge
+// vlan add` sets it on a Linux bridge.
+type PortVLANs struct {
+	// PVID is the port's access VLAN, 1 to MaxVID, or 0 for none:
+	// untagged and priority-tagged (VID 0) frames that come in on the port
+	// belong to it, and frames on it leave the port untagged (Linux's
+	// "pvid untagged"). Without a PVID such frames are dropped.
+	PVID uint16
+	// Tagged are the VLANs, 1 to MaxVID, that the port carries tagged
+	// (trunk membership): 802.1Q frames with these VIDs are accepted, and
+	// frames on them leave with an 802.1Q tag. PVID is not among them.
+	Tagged []uint16
 }
 
 // BridgeCounters are a bridge's counters, summed over all workers.
@@ -48,21 +76,53 @@ type BridgeCounters struct {
 	// Forwarded counts frames sent to one learned port.
 	Forwarded uint64
 	// Flooded counts frames sent to every other port (broadcast,
-	// multicast, unknown unicast).
+	// multicast, unknown unicast); on a VLAN-aware bridge, every other
+	// port of the frame's VLAN.
 	Flooded uint64
 	// Learned counts new and moved FDB entries.
 	Learned uint64
 	// FDBFull counts source MACs not learned because the FDB was full.
 	FDBFull uint64
+	// Evicted counts dynamic FDB entries evicted for a new MAC because
+	// every slot the new MAC may take held a live entry (see FDB).
+	Evicted uint64
 }
 
 // Bridge is one learning bridge: its ports, FDB and counters.
 type Bridge struct {
-	name                                 string
-	index                                int
-	ports                                []PortID
-	fdb                                  *FDB
-	forwarded, flooded, learned, fdbFull atomic.Uint64
+	name                                          string
+	index                                         int
+	ports                                         []PortID
+	fdb                                           *FDB
+	forwarded, flooded, learned, fdbFull, evicted atomic.Uint64
+
+	// On a VLAN-aware bridge, vlans holds the bridge's VLANs by VID (nil
+	// for a VID no port has; 0 and 4095 never have one) and pvid each
+	// port's PVID by PortID. Both are nil on a VLAN-unaware bridge.
+	vlans []*bridgeVLAN
+	pvid  []uint16
+}
+
+// bridgeVLAN is one VLAN of a VLAN-aware bridge.
+type bridgeVLAN struct {
+	// ports are the member ports, in the bridge's port order: where a
+	// flood on this VLAN goes.
+	ports []PortID
+	// member and untagged are bitsets by PortID: the members, and those
+	// the VLAN leaves untagged (the ports whose PVID it is).
+	member, untagged []uint64
+}
+
+// has reports whether port p is a member of v.
+func (v *bridgeVLAN) has(p PortID) bool {
+	i := int(p) >> 6
+	return i < len(v.member) && v.member[i]&(1<<(p&63)) != 0
+}
+
+// untags reports whether frames on v leave port p untagged.
+func (v *bridgeVLAN) untags(p PortID) bool {
+	i := int(p) >> 6
+	return i < len(v.untagged) && v.untagged[i]&(1<<(p&63)) != 0
 }
 
 // Name returns the bridge's name.
@@ -74,6 +134,9 @@ func (b *Bridge) Ports() []PortID { return b.ports }
 // FDB returns the bridge's forwarding database.
 func (b *Bridge) FDB() *FDB { return b.fdb }
 
+// VLANAware reports whether the bridge filters and tags by VLAN.
+func (b *Bridge) VLANAware() bool { return b.vlans != nil }
+
 // Counters returns the bridge's counters.
 func (b *Bridge) Counters() BridgeCounters {
 	return BridgeCounters{
@@ -81,6 +144,7 @@ func (b *Bridge) Counters() BridgeCounters {
 		Flooded:   b.flooded.Load(),
 		Learned:   b.learned.Load(),
 		FDBFull:   b.fdbFull.Load(),
+		Evicted:   b.evicted.Load(),
 	}
 }
 
@@ -151,9 +215,12 @@ func newBridge(c BridgeConfig, index int) (*Bridge, error) {
 		ports: append([]PortID(nil), c.Ports...),
 		fdb:   newFDB(c.MaxEntries, uint32(c.AgeingTime/time.Second)),
 	}
-	if len(c.Static) > c.MaxEntries {
-		return nil, fmt.Errorf("%d static entries: more than max entries %d", len(c.Static), c.MaxEntries)
+	if c.VLANs != nil {
+		if err := b.setVLANs(c.VLANs, member); err != nil {
+			return nil, err
+		}
 	}
+	statics := 0
 	for _, e := range c.Static {
 		if e.MAC.IsMulticast() || e.MAC.IsZero() {
 			return nil, fmt.Errorf("static entry %v: not a unicast address", e.MAC)
@@ -161,11 +228,83 @@ func newBridge(c BridgeConfig, index int) (*Bridge, error) {
 		if !member[e.Port] {
 			return nil, fmt.Errorf("static entry %v: port %d is not a port of the bridge", e.MAC, e.Port)
 		}
-		if !b.fdb.addStatic(e.MAC, e.Port) {
-			return nil, fmt.Errorf("static entry %v: no free slot near its hash", e.MAC)
+		vids := []uint16{e.VLAN}
+		switch {
+		case c.VLANs == nil && e.VLAN != 0:
+			return nil, fmt.Errorf("static entry %v: VLAN %d on a bridge without VLANs", e.MAC, e.VLAN)
+		case c.VLANs == nil:
+		case e.VLAN == 0:
+			vids = portVIDs(c.VLANs[e.Port])
+		case e.VLAN > MaxVID || b.vlans[e.VLAN] == nil || !b.vlans[e.VLAN].has(e.Port):
+			return nil, fmt.Errorf("static entry %v: port %d is not a member of VLAN %d", e.MAC, e.Port, e.VLAN)
+		}
+		for _, vid := range vids {
+			if statics++; statics > c.MaxEntries {
+				return nil, fmt.Errorf("static entries (%d, one per VLAN): more than max entries %d", statics, c.MaxEntries)
+			}
+			if !b.fdb.addStatic(vid, e.MAC, e.Port) {
+				return nil, fmt.Errorf("static entry %v: no free slot near its hash", e.MAC)
+			}
 		}
 	}
 	return b, nil
+}
+
+// portVIDs returns a port's VLANs: its PVID, if any, then the tagged ones.
+func portVIDs(pv PortVLANs) []uint16 {
+	if pv.PVID == 0 {
+		return pv.Tagged
+	}
+	return append([]uint16{pv.PVID}, pv.Tagged...)
+}
+
+// setVLANs makes b VLAN-aware with the memberships of vlans, after checking
+// them against the bridge's ports (member).
+func (b *Bridge) setVLANs(vlans map[PortID]PortVLANs, member map[PortID]bool) error {
+	for p := range vlans {
+		if !member[p] {
+			return fmt.Errorf("VLANs: port %d is not a port of the bridge", p)
+		}
+	}
+	maxPort := PortID(0)
+	for _, p := range b.ports {
+		maxPort = max(maxPort, p)
+		if pv := vlans[p]; pv.PVID == 0 && len(pv.Tagged) == 0 {
+			return fmt.Errorf("VLANs: port %d is in no VLAN: give it a PVID or tagged VLANs", p)
+		}
+	}
+	words := int(maxPort)/64 + 1
+	b.vlans = make([]*bridgeVLAN, MaxVID+2)
+	b.pvid = make([]uint16, int(maxPort)+1)
+	// Ports join their VLANs in the bridge's port order, so floods go out
+	// in that order.
+	for _, p := range b.ports {
+		pv := vlans[p]
+		seen := make(map[uint16]bool)
+		for _, vid := range portVIDs(pv) {
+			switch {
+			case vid < 1 || vid > MaxVID:
+				return fmt.Errorf("VLANs: port %d: VID %d is outside 1 to %d", p, vid, MaxVID)
+			case seen[vid] && vid == pv.PVID:
+				return fmt.Errorf("VLANs: port %d: VID %d is both its PVID and tagged", p, vid)
+			case seen[vid]:
+				return fmt.Errorf("VLANs: port %d: tagged VID %d listed twice", p, vid)
+			}
+			seen[vid] = true
+			v := b.vlans[vid]
+			if v == nil {
+				v = &bridgeVLAN{member: make([]uint64, words), untagged: make([]uint64, words)}
+				b.vlans[vid] = v
+			}
+			v.ports = append(v.ports, p)
+			v.member[p>>6] |= 1 << (p & 63)
+			if vid == pv.PVID {
+				v.untagged[p>>6] |= 1 << (p & 63)
+			}
+		}
+		b.pvid[p] = pv.PVID
+	}
+	return nil
 }
 
 // List returns the bridges in configuration order.
@@ -200,12 +339,24 @@ func (bs *Bridges) Stage() *BridgeStage {
 // does:
 //
 //   - ingress port in no bridge: drop (DropNoBridge);
+//   - on a VLAN-aware bridge, the frame's VLAN is the VID of its 802.1Q
+//     tag, or the ingress port's PVID for an untagged or priority-tagged
+//     (VID 0) frame — an 802.1ad (0x88a8) outer tag counts as untagged, as
+//     on a Linux bridge with vlan_protocol 802.1Q. A frame on a VLAN the
+//     port is not a member of, or untagged on a port without a PVID, is
+//     dropped (DropVLANFiltered). Learning, lookups and floods are then
+//     per VLAN;
 //   - source MAC multicast or zero: drop (DropInvalidSrcMAC);
 //   - destination 01:80:c2:00:00:0X (IEEE 802.1D reserved): drop
 //     (DropLinkLocal), as a Linux bridge never forwards them by default;
-//   - destination broadcast, multicast or unknown: VerdictFlood;
+//   - destination broadcast, multicast or unknown: VerdictFlood, to the
+//     bridge's ports (on a VLAN-aware bridge, the VLAN's);
 //   - destination learned on the ingress port: drop (DropHairpin);
-//   - otherwise VerdictForward to the learned port.
+//   - otherwise VerdictForward to the learned port (on a VLAN-aware
+//     bridge, if it is a member of the VLAN: else DropVLANFiltered).
+//
+// On a VLAN-aware bridge it records the VLAN in the packet (VID, TCI) for
+// the worker, which tags or untags each copy for its egress port.
 //
 // It counts per bridge in plain fields and adds them to the bridges'
 // atomic counters once per batch.
@@ -227,21 +378,57 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 		br     *Bridge
 		fdb    *FDB
 		c      *BridgeCounters
+		pvid   uint16
 	)
+	// Packets of a batch often share a flow. The FDB key last learned on
+	// inPort in this batch, and the last destination looked up and its
+	// answer, spare those packets the FDB's hashing; any learning that
+	// changes the FDB forgets the answer.
+	const noKey = ^uint64(0) // no FDB key (they have 60 bits)
+	lastSrc, lastDst := uint64(noKey), uint64(noKey)
+	var dstPort PortID
+	var dstFound bool
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
 		if p.Verdict != VerdictPending {
 			continue
 		}
 		if p.InPort != inPort {
+			lastSrc, lastDst = noKey, noKey
 			inPort, br = p.InPort, s.bridges.Of(p.InPort)
 			if br != nil {
 				fdb, c = br.fdb, &s.local[br.index]
+				if br.vlans != nil {
+					pvid = br.pvid[inPort]
+				}
 			}
 		}
 		if br == nil {
 			p.drop(DropNoBridge)
 			continue
+		}
+		// The FDB key's VLAN bits: 0 on a VLAN-unaware bridge.
+		var vk uint64
+		var vlan *bridgeVLAN
+		if br.vlans != nil {
+			var tci uint16
+			if p.OuterTPID == header.EtherTypeVLAN {
+				tci = p.OuterTCI
+			}
+			vid := tci & header.VLANVIDMask
+			if vid == 0 {
+				// Untagged or priority-tagged: the PVID's (the PCP and
+				// DEI of a priority tag stay).
+				vid = pvid
+				tci |= vid
+			}
+			vlan = br.vlans[vid]
+			if vlan == nil || !vlan.has(inPort) {
+				p.drop(DropVLANFiltered)
+				continue
+			}
+			p.VID, p.TCI, p.vlan = vid, tci, vlan
+			vk = uint64(vid) << 48
 		}
 		// MACs as 48-bit keys: two loads instead of byte-wise copies.
 		// Parse guarantees the 14 bytes of the Ethernet header.
@@ -251,20 +438,37 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 			p.drop(DropInvalidSrcMAC)
 			continue
 		}
-		switch fdb.learn(src, p.InPort, sec) {
-		case LearnNew, LearnMoved:
-			c.Learned++
-		case LearnFull:
-			c.FDBFull++
+		if key := vk | src; key != lastSrc {
+			switch fdb.learn(key, p.InPort, sec) {
+			case LearnRefreshed, LearnStatic:
+				lastSrc = key
+			case LearnNew, LearnMoved:
+				c.Learned++
+				lastSrc, lastDst = key, noKey
+			case LearnEvicted:
+				c.Learned++
+				c.Evicted++
+				lastSrc, lastDst = key, noKey
+			case LearnFull:
+				c.FDBFull++
+			}
 		}
 		if dst>>4 == linkLocalPrefix {
 			p.drop(DropLinkLocal)
 			continue
 		}
 		if dst&groupBit == 0 {
-			if port, ok := fdb.lookup(dst, sec); ok {
-				if port == p.InPort {
+			if key := vk | dst; key != lastDst {
+				lastDst = key
+				dstPort, dstFound = fdb.lookup(key, sec)
+			}
+			if port := dstPort; dstFound {
+				switch {
+				case port == p.InPort:
 					p.drop(DropHairpin)
+					continue
+				case vlan != nil && !vlan.has(port):
+					p.drop(DropVLANFiltered)
 					continue
 				}
 				p.Verdict, p.OutPort = VerdictForward, port
@@ -273,6 +477,9 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 			}
 		}
 		p.Verdict, p.FloodPorts = VerdictFlood, br.ports
+		if vlan != nil {
+			p.FloodPorts = vlan.ports
+		}
 		c.Flooded++
 	}
 	s.publish()
@@ -289,6 +496,7 @@ func (s *BridgeStage) publish() {
 		b.flooded.Add(c.Flooded)
 		b.learned.Add(c.Learned)
 		b.fdbFull.Add(c.FDBFull)
+		b.evicted.Add(c.Evicted)
 		*c = BridgeCounters{}
 	}
 }

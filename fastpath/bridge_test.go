@@ -163,3 +163,49 @@ func TestBridgePipeline(t *testing.T) {
 		})
 	}
 }
+
+// TestBridgeBatchSharesLookups: within one batch the stage reuses FDB
+// answers for packets of one flow, but never across bridges, and never
+// past learning that changed the FDB.
+func TestBridgeBatchSharesLookups(t *testing.T) {
+	bs, err := NewBridges(BridgeConfig{Name: "br0", Ports: []PortID{1, 2, 3}}, BridgeConfig{Name: "br1", Ports: []PortID{4, 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := NewPipeline(Parse{}, bs.Stage())
+	var b Batch
+	frames := []struct {
+		in   PortID
+		data []byte
+	}{
+		{2, rawFrame(bcast, macB)}, // B on port 2 of br0
+		{1, rawFrame(macB, macA)},  // to port 2
+		{1, rawFrame(macB, macA)},  // same flow: same answer
+		{4, rawFrame(macB, macA)},  // B is unknown on br1: flood there
+		{1, rawFrame(macC, macA)},  // C unknown: flood
+		{1, rawFrame(bcast, macC)}, // C learned on port 1
+		{1, rawFrame(macC, macA)},  // C now on the ingress port: hairpin
+		{3, rawFrame(macC, macB)},  // B moves to port 3
+		{1, rawFrame(macB, macA)},  // B now on port 3
+	}
+	want := []struct {
+		v    Verdict
+		out  PortID
+		drop DropReason
+	}{
+		{VerdictFlood, 0, DropNone}, {VerdictForward, 2, DropNone}, {VerdictForward, 2, DropNone},
+		{VerdictFlood, 0, DropNone}, {VerdictFlood, 0, DropNone}, {VerdictFlood, 0, DropNone},
+		{VerdictDrop, 0, DropHairpin}, {VerdictForward, 1, DropNone}, {VerdictForward, 3, DropNone},
+	}
+	b.Len = len(frames)
+	for i, f := range frames {
+		b.Packets[i] = Packet{Data: f.data, InPort: f.in}
+	}
+	pl.Run(&b, 0)
+	for i, w := range want {
+		p := &b.Packets[i]
+		if p.Verdict != w.v || p.Reason != w.drop || (w.v == VerdictForward && p.OutPort != w.out) {
+			t.Errorf("packet %d: %v %q out %d, want %v %q out %d", i, p.Verdict, p.Reason, p.OutPort, w.v, w.drop, w.out)
+		}
+	}
+}

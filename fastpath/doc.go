@@ -8,12 +8,15 @@
 //	  complete, refill               completion ring → free list → fill ring
 //	  receive                        RX ring → Batch (Packet: Addr, Data, InPort)
 //	    Pipeline.Run                 pipeline.go: each Stage in order, then drop counts
-//	      Parse                      parse.go: Ethernet, L3/L4 offsets, once
-//	      BridgeStage                bridge.go: learn source, look up destination
-//	                                 in the shared, lock-free FDB (fdb.go)
-//	      ChecksumFinish             parse.go: finish partial TCP/UDP checksums
+//	      Parse                      parse.go: Ethernet, VLAN tags, L3/L4 offsets, once
+//	      BridgeStage                bridge.go: VLAN (VLAN-aware bridges), learn source,
+//	                                 look up destination in the shared, lock-free,
+//	                                 keyed FDB (fdb.go)
+//	      ChecksumFinish             checksum.go: finish partial TCP/UDP/SCTP checksums,
+//	                                 tagged and tunnelled ones too
 //	    dispatch                     by Verdict: stage for an egress queue,
-//	                                 copy for a flood, or free and count
+//	                                 copy for a flood, or free and count; each
+//	                                 copy VLAN-tagged for its port (vlan_egress.go)
 //	    transmit                     one Transmit per egress queue; refused → free
 //
 // Stages only write verdicts into packet metadata. The Pipeline owns cost

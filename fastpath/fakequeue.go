@@ -25,7 +25,20 @@ type FakeQueue struct {
 	// without frames (kicks for frames left on the TX ring).
 	fillNeedsWakeup     bool
 	fillWakeups, nudges int
+
+	// txStalled models a kernel that never takes frames off the TX ring
+	// (a queue index at or above the device's real TX queue count).
+	txStalled bool
 }
+
+// SetTxStalled makes the queue's kernel side stop transmitting (on) or
+// carry on (off): while it is stalled, Drain and Consume take nothing off
+// the TX ring and complete nothing, as the kernel does for a socket whose
+// queue has no TX queue on its device.
+func (q *FakeQueue) SetTxStalled(on bool) { q.txStalled = on }
+
+// TxLen is how many frames the TX ring holds.
+func (q *FakeQueue) TxLen() int { return q.tx.len() }
 
 // SetFillNeedsWakeup sets what FillNeedsWakeup answers.
 func (q *FakeQueue) SetFillNeedsWakeup(on bool) { q.fillNeedsWakeup = on }
@@ -83,7 +96,7 @@ func (q *FakeQueue) Inject(frames ...[]byte) int {
 // completion ring. It stops when the completion ring is full.
 func (q *FakeQueue) Drain() [][]byte {
 	var out [][]byte
-	for q.tx.len() > 0 && q.comp.len() < q.comp.cap() {
+	for !q.txStalled && q.tx.len() > 0 && q.comp.len() < q.comp.cap() {
 		d, _ := q.tx.pop()
 		out = append(out, append([]byte(nil), q.umem.Frame(d.Addr, d.Len)...))
 		q.comp.push(d.Addr)
@@ -96,7 +109,7 @@ func (q *FakeQueue) Drain() [][]byte {
 // for benchmarks and allocation tests.
 func (q *FakeQueue) Consume() int {
 	n := 0
-	for q.tx.len() > 0 && q.comp.len() < q.comp.cap() {
+	for !q.txStalled && q.tx.len() > 0 && q.comp.len() < q.comp.cap() {
 		d, _ := q.tx.pop()
 		q.comp.push(d.Addr)
 		n++

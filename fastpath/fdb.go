@@ -1,96 +1,181 @@
 package fastpath
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"math/bits"
-	"sort"
 	"sync/atomic"
 
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
-// FDB is a bridge's forwarding database: MAC address → port, learned from
-// source addresses or configured as static entries. All workers share one
-// FDB per bridge and use it from their own OS threads, so it is lock-free
-// and allocation-free: a fixed open-addressing table (linear probing, at
-// most fdbMaxProbe slots from a MAC's home slot), twice as many slots as
-// entries allowed, where each slot is
+// FDB is a bridge's forwarding database: (VLAN, MAC) → port, learned from
+// source addresses or configured as static entries. The VLAN is 0 on a
+// VLAN-unaware bridge. All workers share one FDB per bridge and use it
+// from their own OS threads, so it is lock-free and allocation-free: a
+// fixed open-addressing table (linear probing, at most fdbMaxProbe slots
+// from an entry's home slot), twice as many slots as entries allowed,
+// where each slot is
 //
-//   - word, an atomic.Uint64: MAC (bits 63..16) | port (15..1) | static (0),
-//     0 for an empty slot, fdbTombstone for a swept one;
-//   - seen, an atomic.Uint32: when the MAC was last seen, in seconds.
+//   - word, an atomic.Uint64: key (63..4) | busy (1) | static (0), where
+//     the key is VLAN (12 bits) | MAC (48 bits); 0 for an empty slot,
+//     fdbTombstone for a swept one;
+//   - val, an atomic.Uint64: when the MAC was last seen, in seconds
+//     (63..32) | port (15..0).
 //
-// Reads are atomic loads. A new MAC takes a slot with a CAS from empty,
-// tombstone or expired; a station move is a CAS from the old word to the
-// new one. word and seen are separate atomics; a writer stores seen before
-// it publishes word, so whoever loads a new word then loads its new time
-// (learn and Sweep explain why that order). A MAC learned at the same
-// moment by two workers can take two slots; lookups find the first one,
-// and the other, never refreshed, ages out.
+// The home slot is a keyed hash of the key (SipHash-1-3, the hash-table
+// hash of Rust's standard library, over the one 64-bit word), keyed by 128
+// random bits drawn from crypto/rand when the process starts: nobody
+// outside can compute which MACs share a home, so nobody can choose 32 of
+// them to fill a window (the attack a fixed hash allows: a victim MAC then
+// never learned, its traffic flooded to the attacker).
 //
-// An FDB refuses to learn (LearnFull) when it holds its maximum number of
-// entries, or when every slot a MAC may take is occupied; old entries stay.
-// Expired entries keep their slot until a learner reuses it or Sweep clears
-// it; Sweep also empties the tombstones no probe needs any more, so that
+// Reads are atomic loads: a lookup loads word, then val, then word again,
+// and answers only if word did not change in between. Writers change val
+// in two ways:
+//
+//   - a refresh (the station seen again on the same port) is a CAS of val
+//     from the value it read to the same port and a new time. Should the
+//     slot have been given to another entry meanwhile, the CAS fails —
+//     or succeeds only if that entry's val equals the value read, port
+//     included, and then writes that port back: a refresh never moves an
+//     entry to a wrong port;
+//   - everything else — a new entry, a station move, an eviction — claims
+//     the slot first: a CAS of word from the value it read to the new key
+//     with the busy bit, then a store of val, then a store of the word
+//     without the busy bit. Readers skip busy slots (a lookup then floods,
+//     a learner leaves the entry to its writer) and probes go on past
+//     them; nothing else writes a busy slot.
+//
+// A MAC learned at the same moment by two workers can take two slots;
+// lookups find the first one, listings show only that one, and the other,
+// never refreshed, ages out.
+//
+// An FDB refuses to learn (LearnFull) when a new entry would need a free
+// slot while it holds its maximum number of entries. When every slot a key
+// may take holds a live entry (its probe window is full), the entry seen
+// longest ago that is not static is evicted for it (LearnEvicted). Expired
+// entries keep their slot until a learner reuses it or Sweep clears it;
+// Sweep also empties the tombstones no probe needs any more, so that
 // lookups of unknown MACs (every flood) stay short after churn.
 type FDB struct {
 	slots   []fdbSlot
 	mask    uint64
-	ageing  uint32 // seconds
+	sip     [4]uint64 // SipHash state after keying
+	ageing  uint32    // seconds
 	max     int64
 	entries atomic.Int64 // occupied slots (static, live or expired)
 }
 
 type fdbSlot struct {
 	word atomic.Uint64
-	seen atomic.Uint32
+	val  atomic.Uint64
 }
 
 const (
-	fdbTombstone = 1 // MAC 0 (never learned), port 0, static: no real entry has it
+	fdbStatic    = 1 << 0
+	fdbBusy      = 1 << 1
+	fdbTombstone = fdbStatic // key 0 (VLAN 0, MAC 0: never learned), static: no real entry has it
 	fdbMaxProbe  = 32
 )
 
-func fdbWord(mac header.MAC, port PortID, static bool) uint64 {
-	return keyWord(macKey(mac), port, static)
-}
+// fdbKey is the 60-bit key of (vid, mac).
+func fdbKey(vid uint16, mac header.MAC) uint64 { return vlanKey(vid, macKey(mac)) }
 
-func keyWord(key uint64, port PortID, static bool) uint64 {
-	w := key<<16 | uint64(port&(MaxPorts-1))<<1
-	if static {
-		w |= 1
-	}
-	return w
-}
+// vlanKey is the key of a MAC's 48-bit key on VLAN vid.
+func vlanKey(vid uint16, mac uint64) uint64 { return uint64(vid&0xfff)<<48 | mac }
 
 func macKey(m header.MAC) uint64 {
 	return uint64(m[0])<<40 | uint64(m[1])<<32 | uint64(m[2])<<24 | uint64(m[3])<<16 | uint64(m[4])<<8 | uint64(m[5])
 }
 
-func wordMAC(w uint64) uint64         { return w >> 16 }
-func wordPort(w uint64) PortID        { return PortID(w>>1) & (MaxPorts - 1) }
-func wordStatic(w uint64) bool        { return w&1 != 0 }
-func wordUsed(w uint64) bool          { return w > fdbTombstone }
-func (f *FDB) home(key uint64) uint64 { return (key * 0x9e3779b97f4a7c15) >> 32 & f.mask }
+func wordKey(w uint64) uint64  { return w >> 4 }
+func wordStatic(w uint64) bool { return w&fdbStatic != 0 }
+func wordBusy(w uint64) bool   { return w&fdbBusy != 0 }
+func wordUsed(w uint64) bool   { return w > fdbTombstone }
+
+func valPort(v uint64) PortID { return PortID(v) & (MaxPorts - 1) }
+func valSeen(v uint64) uint32 { return uint32(v >> 32) }
+func makeVal(port PortID, seen uint32) uint64 {
+	return uint64(seen)<<32 | uint64(port&(MaxPorts-1))
+}
+
+// fdbSeed keys the FDB hash of every FDB made after it is set: 128 bits
+// from crypto/rand when the process starts. Tests set it to a known value
+// (before they make the FDB) to compute colliding MACs.
+var fdbSeed = func() (s [2]uint64) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		// crypto/rand does not fail on Linux (getrandom); if it ever did,
+		// an unkeyed FDB is the attack this seed exists to prevent.
+		panic("fastpath: no random seed for the FDB hash: " + err.Error())
+	}
+	return [2]uint64{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
+}()
+
+// home returns the home slot of key: SipHash-1-3 keyed by the FDB's seed,
+// over the key as its one 8-byte message block (all messages have that one
+// length, so the length block is left out).
+func (f *FDB) home(key uint64) uint64 {
+	v0, v1, v2, v3 := f.sip[0], f.sip[1], f.sip[2], f.sip[3]
+	v3 ^= key
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0 ^= key
+	v2 ^= 0xff
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
+	return (v0 ^ v1 ^ v2 ^ v3) & f.mask
+}
+
+func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
+	v0 += v1
+	v1 = bits.RotateLeft64(v1, 13)
+	v1 ^= v0
+	v0 = bits.RotateLeft64(v0, 32)
+	v2 += v3
+	v3 = bits.RotateLeft64(v3, 16)
+	v3 ^= v2
+	v0 += v3
+	v3 = bits.RotateLeft64(v3, 21)
+	v3 ^= v0
+	v2 += v1
+	v1 = bits.RotateLeft64(v1, 17)
+	v1 ^= v2
+	v2 = bits.RotateLeft64(v2, 32)
+	return v0, v1, v2, v3
+}
 
 // newFDB returns an FDB for up to max entries that age after ageing
-// seconds.
+// seconds, its hash keyed by fdbSeed.
 func newFDB(max int, ageing uint32) *FDB {
 	n := uint64(1) << bits.Len64(uint64(2*max-1))
-	return &FDB{slots: make([]fdbSlot, n), mask: n - 1, ageing: ageing, max: int64(max)}
+	k0, k1 := fdbSeed[0], fdbSeed[1]
+	return &FDB{
+		slots: make([]fdbSlot, n), mask: n - 1, ageing: ageing, max: int64(max),
+		sip: [4]uint64{k0 ^ 0x736f6d6570736575, k1 ^ 0x646f72616e646f6d, k0 ^ 0x6c7967656e657261, k1 ^ 0x7465646279746573},
+	}
 }
+
+// fresh reports whether an entry last seen at seen is live at now. The age
+// is signed: a worker whose clock reading is a moment ahead of the
+// caller's may have stored a time after now; that entry is fresh.
+func (f *FDB) fresh(seen, now uint32) bool { return int32(now-seen) < int32(f.ageing) }
 
 // live reports whether slot s, holding word w, is an entry at now.
 func (f *FDB) live(s *fdbSlot, w uint64, now uint32) bool {
-	// A signed age: a worker whose clock reading is a moment ahead of the
-	// caller's may have stored a time after now; that entry is fresh.
-	return wordUsed(w) && (wordStatic(w) || int32(now-s.seen.Load()) < int32(f.ageing))
+	return wordUsed(w) && !wordBusy(w) && (wordStatic(w) || f.fresh(valSeen(s.val.Load()), now))
 }
 
-// Lookup returns the port of mac, if mac has a live entry at now (seconds).
-func (f *FDB) Lookup(mac header.MAC, now uint32) (PortID, bool) { return f.lookup(macKey(mac), now) }
+// Lookup returns the port of mac on VLAN vid (0 on a VLAN-unaware bridge),
+// if it has a live entry at now (seconds).
+func (f *FDB) Lookup(vid uint16, mac header.MAC, now uint32) (PortID, bool) {
+	return f.lookup(fdbKey(vid, mac), now)
+}
 
-// lookup is Lookup by the MAC's 48-bit key.
+// lookup is Lookup by key.
 func (f *FDB) lookup(key uint64, now uint32) (PortID, bool) {
+	want := key << 4
 	i := f.home(key)
 	for range fdbMaxProbe {
 		s := &f.slots[i]
@@ -98,11 +183,14 @@ func (f *FDB) lookup(key uint64, now uint32) (PortID, bool) {
 		if w == 0 {
 			return 0, false
 		}
-		if wordUsed(w) && wordMAC(w) == key {
-			if f.live(s, w, now) {
-				return wordPort(w), true
+		if w&^fdbStatic == want { // this key, not busy
+			v := s.val.Load()
+			if s.word.Load() != w || !(wordStatic(w) || f.fresh(valSeen(v), now)) {
+				// Claimed for another entry since (flood this frame), or
+				// expired.
+				return 0, false
 			}
-			return 0, false
+			return valPort(v), true
 		}
 		i = (i + 1) & f.mask
 	}
@@ -121,92 +209,136 @@ const (
 	LearnMoved
 	// LearnStatic: the MAC has a static entry, which learning never changes.
 	LearnStatic
-	// LearnFull: the table is full; nothing was learned.
+	// LearnFull: the table is full, or every slot the MAC may take holds a
+	// static entry or one being written; nothing was learned.
 	LearnFull
+	// LearnEvicted: the MAC is now on this port, in the slot of the live
+	// dynamic entry seen longest ago within its probe window, which was
+	// full; that entry is gone.
+	LearnEvicted
 )
 
-// Learn records that mac was seen on port at now (seconds).
-func (f *FDB) Learn(mac header.MAC, port PortID, now uint32) LearnResult {
-	return f.learn(macKey(mac), port, now)
+// Learn records that mac was seen on VLAN vid (0 on a VLAN-unaware bridge)
+// on port at now (seconds).
+func (f *FDB) Learn(vid uint16, mac header.MAC, port PortID, now uint32) LearnResult {
+	return f.learn(fdbKey(vid, mac), port, now)
 }
 
-// learn is Learn by the MAC's 48-bit key.
+// learn is Learn by key.
 //
-// Whenever it writes a word, it stores the time first and publishes the
-// word after it (a CAS from the word it read). A sweeper that loads the
-// new word then loads this time, not the previous occupant's expired one,
-// so it never clears an entry that is being learned (see Sweep). The price
-// is that a reader may, between the two writes, see the previous word with
-// the new time: for that moment an expired entry looks live and a frame
-// to it is forwarded to where that station was last seen. If the CAS
-// fails, the word changed since it was read; whoever changed it stored
-// its own time, just as fresh, before publishing.
+// A new entry stores its val before it publishes its word, so a sweeper
+// that loads the new word then loads this time, not the previous
+// occupant's expired one, and never clears an entry being learned (see
+// Sweep). When a CAS fails, the slot changed since it was read: learn
+// starts over.
 func (f *FDB) learn(key uint64, port PortID, now uint32) LearnResult {
-	want := keyWord(key, port, false)
+	want := key << 4
+	nv := makeVal(port, now)
+	home := f.home(key)
 	for {
-		home := f.home(key)
 		i := home
-		var free *fdbSlot // first slot a new entry can take
-		var freeWord, freeDist uint64
-		found := false
+		// free is the first slot a new entry can take (empty, tombstone
+		// or expired), expired the first expired one (it takes no more
+		// capacity when the table is full), old the live dynamic entry
+		// seen longest ago, for when there is neither.
+		var free, expired, old *fdbSlot
+		var freeWord, freeDist, expWord, expDist, oldWord, oldDist uint64
+		oldAge := int32(-1 << 31)
+		retry := false
+	probe:
 		for d := range uint64(fdbMaxProbe) {
 			s := &f.slots[i]
 			w := s.word.Load()
-			if wordUsed(w) && wordMAC(w) == key {
-				found = true
+			switch {
+			case w == 0:
+				if free == nil {
+					free, freeWord, freeDist = s, w, d
+				}
+				break probe
+			case w&^(fdbStatic|fdbBusy) == want:
 				switch {
+				case wordBusy(w):
+					// Another worker is writing this very key: leave it
+					// the entry.
+					return LearnRefreshed
 				case wordStatic(w):
 					return LearnStatic
-				case w == want:
+				}
+				v := s.val.Load()
+				seen := valSeen(v)
+				if valPort(v) == port {
 					// The common case: a known station, seen again.
-					seen := s.seen.Load()
 					if seen == now {
 						return LearnRefreshed
 					}
-					s.seen.Store(now)
-					if int32(now-seen) >= int32(f.ageing) {
+					if !s.val.CompareAndSwap(v, nv) {
+						retry = true
+						break probe
+					}
+					if !f.fresh(seen, now) {
 						return LearnNew // it had expired
 					}
 					return LearnRefreshed
 				}
-				live := f.live(s, w, now)
-				s.seen.Store(now)
-				if !s.word.CompareAndSwap(w, want) {
-					break // raced with another writer: start over
+				// A station move: claim the slot to change the port.
+				if !s.word.CompareAndSwap(w, w|fdbBusy) {
+					retry = true
+					break probe
 				}
-				if live {
+				s.val.Store(nv)
+				s.word.Store(w)
+				if f.fresh(seen, now) {
 					return LearnMoved
 				}
 				return LearnNew
-			}
-			if free == nil && (!wordUsed(w) || !f.live(s, w, now)) {
-				free, freeWord, freeDist = s, w, d
-			}
-			if w == 0 {
-				break
+			case !wordUsed(w):
+				if free == nil {
+					free, freeWord, freeDist = s, w, d
+				}
+			case !wordBusy(w) && !wordStatic(w):
+				age := int32(now - valSeen(s.val.Load()))
+				if age >= int32(f.ageing) {
+					if free == nil {
+						free, freeWord, freeDist = s, w, d
+					}
+					if expired == nil {
+						expired, expWord, expDist = s, w, d
+					}
+				} else if age > oldAge {
+					old, oldWord, oldDist, oldAge = s, w, d, age
+				}
 			}
 			i = (i + 1) & f.mask
 		}
-		if found {
+		if retry {
 			continue
 		}
-		if free == nil || (!wordUsed(freeWord) && f.entries.Load() >= f.max) {
+		s, w, dist, res := free, freeWord, freeDist, LearnNew
+		switch {
+		case s == nil && old == nil:
 			return LearnFull
+		case s == nil:
+			s, w, dist, res = old, oldWord, oldDist, LearnEvicted
+		case !wordUsed(w) && f.entries.Load() >= f.max:
+			if expired == nil {
+				return LearnFull
+			}
+			s, w, dist = expired, expWord, expDist
 		}
-		s := free
-		s.seen.Store(now)
-		if !s.word.CompareAndSwap(freeWord, want) {
+		if !s.word.CompareAndSwap(w, want|fdbBusy) {
 			continue
 		}
-		if !wordUsed(freeWord) {
+		s.val.Store(nv)
+		s.word.Store(want)
+		if !wordUsed(w) {
 			f.entries.Add(1)
 		}
-		if f.reachable(home, freeDist) {
-			return LearnNew
+		if f.reachable(home, dist) {
+			return res
 		}
 		// Sweep emptied a slot on the way here after this learner had
-		// passed it (see Sweep): lookups would stop there. Take the entry
-		// back and learn again, which finds that empty slot.
+		// passed it (see clearTombstones): lookups would stop there. Take
+		// the entry back and learn again, which finds that empty slot.
 		if s.word.CompareAndSwap(want, fdbTombstone) {
 			f.entries.Add(-1)
 		}
@@ -224,18 +356,20 @@ func (f *FDB) reachable(home, dist uint64) bool {
 	return true
 }
 
-// addStatic adds a static entry. It runs before the FDB is shared.
-func (f *FDB) addStatic(mac header.MAC, port PortID) bool {
-	key := macKey(mac)
+// addStatic adds a static entry for mac on VLAN vid. It runs before the
+// FDB is shared.
+func (f *FDB) addStatic(vid uint16, mac header.MAC, port PortID) bool {
+	key := fdbKey(vid, mac)
 	i := f.home(key)
 	for range fdbMaxProbe {
 		s := &f.slots[i]
 		w := s.word.Load()
-		if !wordUsed(w) || wordMAC(w) == key {
+		if !wordUsed(w) || wordKey(w) == key {
 			if !wordUsed(w) {
 				f.entries.Add(1)
 			}
-			s.word.Store(fdbWord(mac, port, true))
+			s.val.Store(makeVal(port, 0))
+			s.word.Store(key<<4 | fdbStatic)
 			return true
 		}
 		i = (i + 1) & f.mask
@@ -250,18 +384,21 @@ func (f *FDB) addStatic(mac header.MAC, port PortID) bool {
 //
 // It is safe to run beside learners and readers, but not beside another
 // Sweep. It clears a slot with a CAS from the expired word it read, after
-// reading that word's time; a learner stores the time before it publishes
-// a word (see learn), so a word published meanwhile comes with a fresh
-// time, or makes the CAS fail: a slot a learner takes survives. A learner
-// that only refreshed the time of that very word between the sweeper's
-// two loads loses its entry; the next frame from that MAC learns it
-// again, and frames to it flood meanwhile, as for any aged-out entry.
+// reading that word's val; a learner stores val before it publishes a new
+// word (see learn), so a word published meanwhile comes with a fresh time,
+// or makes the CAS fail: a slot a learner takes survives. A learner that
+// only refreshed or moved that very entry between the sweeper's loads
+// loses it; the next frame from that MAC learns it again, and frames to it
+// flood meanwhile, as for any aged-out entry.
 func (f *FDB) Sweep(now uint32) int {
 	n := 0
 	for i := range f.slots {
 		s := &f.slots[i]
 		w := s.word.Load()
-		if wordUsed(w) && !f.live(s, w, now) && s.word.CompareAndSwap(w, fdbTombstone) {
+		if !wordUsed(w) || wordBusy(w) || wordStatic(w) || f.fresh(valSeen(s.val.Load()), now) {
+			continue
+		}
+		if s.word.CompareAndSwap(w, fdbTombstone) {
 			f.entries.Add(-1)
 			n++
 		}
@@ -274,11 +411,12 @@ func (f *FDB) Sweep(now uint32) int {
 // needs them.
 //
 // Probes (lookups and learners) stop at an empty slot and go at most
-// fdbMaxProbe slots from a MAC's home, and learn places a MAC only within
-// that window. So a tombstone at i is needed only by an entry at some j in
-// the fdbMaxProbe-1 slots after i whose home is i or before: its probes
-// pass i. (Past an empty slot in between nothing needs i: probes stop
-// there anyway.) Where no such entry exists, i can be emptied.
+// fdbMaxProbe slots from a key's home, and learn places a key only within
+// that window. So a tombstone at i is needed only by an entry (busy ones
+// included) at some j in the fdbMaxProbe-1 slots after i whose home is i
+// or before: its probes pass i. (Past an empty slot in between nothing
+// needs i: probes stop there anyway.) Where no such entry exists, i can be
+// emptied.
 //
 // Learners race with this: one may have passed slot i while it still held
 // an entry, and be about to take a slot j after it — with its home before
@@ -290,7 +428,7 @@ func (f *FDB) Sweep(now uint32) int {
 // entry if one is empty. Go's atomics are sequentially consistent, so at
 // least one side sees the other's write and undoes its own. In between, a
 // lookup may miss the entry (the frame floods) and a learner may take the
-// empty slot for the same MAC (the duplicate the FDB comment allows).
+// empty slot for the same key (the duplicate the FDB comment allows).
 func (f *FDB) clearTombstones() {
 	n := uint64(len(f.slots))
 	for i := range n {
@@ -313,20 +451,21 @@ func (f *FDB) needed(i uint64) bool {
 		if w == 0 {
 			return false
 		}
-		if wordUsed(w) && (j-f.home(wordMAC(w)))&f.mask >= d {
+		if wordUsed(w) && (j-f.home(wordKey(w)))&f.mask >= d {
 			return true
 		}
 	}
 	return false
 }
 
-// probes returns how many slots a lookup of mac reads; for tests.
-func (f *FDB) probes(mac header.MAC) int {
-	key := macKey(mac)
+// probes returns how many slots a lookup of mac on VLAN vid reads; for
+// tests.
+func (f *FDB) probes(vid uint16, mac header.MAC) int {
+	key := fdbKey(vid, mac)
 	i := f.home(key)
 	for n := 1; n < fdbMaxProbe; n++ {
 		w := f.slots[i].word.Load()
-		if w == 0 || (wordUsed(w) && wordMAC(w) == key) {
+		if w == 0 || (wordUsed(w) && wordKey(w) == key) {
 			return n
 		}
 		i = (i + 1) & f.mask
@@ -334,8 +473,10 @@ func (f *FDB) probes(mac header.MAC) int {
 	return fdbMaxProbe
 }
 
-// FDBEntry is one live FDB entry as listed by Entries.
+// FDBEntry is one live FDB entry as listed by Page.
 type FDBEntry struct {
+	// VLAN is the entry's VLAN ID; 0 on a VLAN-unaware bridge.
+	VLAN uint16
 	// MAC is the station's address.
 	MAC header.MAC
 	// Port is where the station is.
@@ -346,41 +487,70 @@ type FDBEntry struct {
 	Static bool
 }
 
-// Entries returns the live entries at now (seconds), sorted by MAC. It
-// allocates: it is for listing, not for the packet path.
-func (f *FDB) Entries(now uint32) []FDBEntry {
-	var es []FDBEntry
-	seen := make(map[uint64]int)
-	for i := range f.slots {
+// pageScanPerEntry and pageScanMin bound the slots one Page call reads: at
+// most max(pageScanMin, pageScanPerEntry × limit).
+const (
+	pageScanPerEntry = 16
+	pageScanMin      = 4096
+)
+
+// Page returns up to limit live entries starting at slot cursor (0 for the first page), and the cursor of the next page (0 when there is none).
+//
+// Entries come in slot order, not sorted, each (VLAN, MAC) at most once
+// (the copy lookups find, see the FDB comment on duplicates). One call
+// reads at most max(4096, 16 × limit) slots, so that no call walks a large
+// table at once: a page of a sparse table may hold fewer than limit
+// entries, even none, while next is not 0; keep asking until next is 0.
+// A limit below 1 is taken as 1. Entries learned or removed while the
+// pages are read may or may not show. It allocates the page, nothing
+// more; it is safe to call beside the workers.
+func (f *FDB) Page(now uint32, cursor uint64, limit int) (entries []FDBEntry, next uint64) {
+	limit = max(limit, 1)
+	n := uint64(len(f.slots))
+	if cursor >= n {
+		return nil, 0
+	}
+	end := min(n, cursor+max(pageScanMin, pageScanPerEntry*uint64(limit)))
+	entries = make([]FDBEntry, 0, min(limit, 256))
+	i := cursor
+	for ; i < end && len(entries) < limit; i++ {
 		s := &f.slots[i]
 		w := s.word.Load()
-		if !f.live(s, w, now) {
+		if !wordUsed(w) || wordBusy(w) {
 			continue
 		}
-		var e FDBEntry
-		k := wordMAC(w)
+		v := s.val.Load()
+		if s.word.Load() != w || !(wordStatic(w) || f.fresh(valSeen(v), now)) || f.copyBefore(i, wordKey(w)) {
+			continue
+		}
+		k := wordKey(w)
+		e := FDBEntry{VLAN: uint16(k >> 48), Port: valPort(v), Static: wordStatic(w)}
 		for j := range e.MAC {
 			e.MAC[j] = byte(k >> (40 - 8*j))
 		}
-		e.Port, e.Static = wordPort(w), wordStatic(w)
 		if !e.Static {
-			e.Age = uint32(max(int32(now-s.seen.Load()), 0))
+			e.Age = uint32(max(int32(now-valSeen(v)), 0))
 		}
-		// Keep one entry per MAC (see the FDB comment on duplicates): the
-		// freshest.
-		if j, dup := seen[k]; dup {
-			if e.Static || e.Age < es[j].Age {
-				es[j] = e
-			}
-			continue
-		}
-		seen[k] = len(es)
-		es = append(es, e)
+		entries = append(entries, e)
 	}
-	sort.Slice(es, func(i, j int) bool { return macKey(es[i].MAC) < macKey(es[j].MAC) })
-	return es
+	if i >= n {
+		return entries, 0
+	}
+	return entries, i
 }
 
-// Len returns the number of occupied slots: live and expired entries not
-// yet swept or reused.
+// copyBefore reports whether another entry for key (live or expired, not
+// busy) sits on key's probe path before slot i: lookups answer from that
+// one, and the entry at i is never found.
+func (f *FDB) copyBefore(i, key uint64) bool {
+	for j := f.home(key); j != i; j = (j + 1) & f.mask {
+		if w := f.slots[j].word.Load(); wordUsed(w) && !wordBusy(w) && wordKey(w) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Len returns the number of occupied slots — live entries, and expired
+// ones not yet swept or reused — from a counter: it reads no slot.
 func (f *FDB) Len() int { return int(f.entries.Load()) }

@@ -42,7 +42,8 @@ type DropReason uint8
 const (
 	// DropNone is the reason of a packet that was not dropped.
 	DropNone DropReason = iota
-	// DropMalformed: the frame is shorter than an Ethernet header.
+	// DropMalformed: the frame is shorter than an Ethernet header, or
+	// than the VLAN tags it announces (Linux drops those too).
 	DropMalformed
 	// DropNoBridge: the ingress port belongs to no bridge.
 	DropNoBridge
@@ -54,7 +55,8 @@ const (
 	// address, which a bridge does not forward.
 	DropLinkLocal
 	// DropNoEgress: a flood found no port but the ingress port, or the
-	// egress port has no queue on this worker.
+	// egress port has no queue on this worker that can transmit (it is
+	// down, or its queue here has no TX queue or stalled).
 	DropNoEgress
 	// DropNoVerdict: the pipeline left the packet undecided.
 	DropNoVerdict
@@ -62,6 +64,16 @@ const (
 	DropTxRingFull
 	// DropNoFreeFrame: no free UMEM frame for a flood copy.
 	DropNoFreeFrame
+	// DropTxStalled: the frame was on a TX ring that stopped completing
+	// (fastpath.TxStallTimeout), counted on the egress port.
+	DropTxStalled
+	// DropVLANFiltered: on a VLAN-aware bridge, the frame's VLAN is not
+	// one of the ingress port's (or it came untagged to a port without a
+	// PVID), or the FDB's port for the destination is not in the VLAN.
+	DropVLANFiltered
+	// DropVLANNoRoom: the UMEM frame had no room for the 802.1Q tag the
+	// egress port needs.
+	DropVLANNoRoom
 
 	// NumDropReasons is the number of drop reasons, for arrays indexed by
 	// DropReason.
@@ -79,6 +91,9 @@ var dropReasonNames = [NumDropReasons]string{
 	DropNoVerdict:     "no verdict",
 	DropTxRingFull:    "TX ring full",
 	DropNoFreeFrame:   "no free frame",
+	DropTxStalled:     "TX stalled",
+	DropVLANFiltered:  "VLAN filtered",
+	DropVLANNoRoom:    "no room for VLAN tag",
 }
 
 // String returns the reason as metrics and the stats verb show it.
@@ -109,7 +124,8 @@ type Packet struct {
 	// skipped). It aliases the bridge's port list: read only.
 	FloodPorts []PortID
 
-	// EtherType is the frame's EtherType (set by Parse).
+	// EtherType is the EtherType of the frame's payload after any VLAN
+	// tags Parse stepped over (set by Parse): the L3 protocol.
 	EtherType uint16
 	// L3Off is the offset of a valid IPv4 or IPv6 header, 0 if the frame
 	// carries none (set by Parse).
@@ -123,6 +139,38 @@ type Packet struct {
 	L4Proto uint8
 	// Fragment reports an IPv4 or IPv6 fragment.
 	Fragment bool
+
+	// IEEE 802.1Q / 802.1ad tags, set by Parse. Parse steps over at most
+	// two tags (QinQ: an 802.1ad S-tag, then an 802.1Q C-tag); a frame
+	// with a third is decoded as far as EtherType = the third TPID, with
+	// L3Off 0.
+
+	// VLANTags is the number of tags Parse stepped over: 0, 1 or 2.
+	VLANTags uint8
+	// OuterTPID is the TPID of the outermost tag in the frame bytes
+	// (header.EtherTypeVLAN or header.EtherTypeQinQ), 0 if the frame is
+	// untagged.
+	OuterTPID uint16
+	// OuterTCI is the outermost tag's tag control information (PCP, DEI,
+	// VID: header.VLANVIDMask selects the VID); 0 if untagged.
+	OuterTCI uint16
+	// EtherTypeOff is the offset of the EtherType field naming the L3
+	// protocol (EtherType): 12 untagged, 16 with one tag, 20 with two. L3
+	// starts 2 bytes after it.
+	EtherTypeOff uint16
+
+	// VLAN-aware bridging (bridge.go), set by the bridge stage of a bridge
+	// with VLANs for the worker, which tags or untags every copy of the
+	// frame for its egress port. VID is 0 otherwise (Reset clears it), and
+	// then the frame leaves as it came and the rest is not read.
+
+	// VID is the VLAN the bridge put the frame in.
+	VID uint16
+	// TCI is the tag control information (PCP, DEI, VID) of the 802.1Q tag
+	// the frame carries out of a port that has VID tagged.
+	TCI uint16
+	// vlan is the bridge's VLAN VID: which ports it leaves untagged.
+	vlan *bridgeVLAN
 }
 
 // Reset makes p the undecided packet of the frame data at UMEM address
@@ -134,6 +182,8 @@ func (p *Packet) Reset(addr uint64, data []byte, in PortID) {
 	p.Addr, p.Data, p.InPort = addr, data, in
 	p.OutPort, p.Verdict, p.Reason = 0, VerdictPending, DropNone
 	p.EtherType, p.L3Off, p.L3End, p.L4Off, p.L4Proto, p.Fragment = 0, 0, 0, 0, 0, false
+	p.VLANTags, p.OuterTPID, p.OuterTCI, p.EtherTypeOff = 0, 0, 0, 0
+	p.VID = 0
 }
 
 // drop sets the packet's verdict to drop for reason r.

@@ -1,16 +1,17 @@
 package fastpath
 
 import (
-	"sync/atomic"
-
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
 // Parse is the first stage: it decodes each frame once, so later stages
-// read offsets from the Packet instead of parsing again. Only a frame too
-// short for an Ethernet header is dropped (DropMalformed): an IP packet
-// with a bad header is still a valid frame for a bridge, which forwards it
-// as the Linux bridge does; it just gets L3Off 0, so no L3 stage touches it.
+// read offsets from the Packet instead of parsing again. It steps over up
+// to two IEEE 802.1Q / 802.1ad tags (recording the outer one), then an
+// IPv4 or IPv6 header (following IPv6 extension headers) to the transport
+// header. Only a frame too short for its Ethernet header or for the VLAN
+// tags it announces is dropped (DropMalformed): an IP packet with a bad
+// header is still a valid frame for a bridge, which forwards it as the
+// Linux bridge does; it just gets L3Off 0, so no L3 stage touches it.
 type Parse struct{}
 
 // Name returns "parse".
@@ -28,111 +29,123 @@ func (Parse) Process(b *Batch, _ Time) {
 // maxIPv6ExtHeaders bounds the IPv6 extension header walk.
 const maxIPv6ExtHeaders = 8
 
+// maxVLANTags is how many stacked tags Parse steps over (QinQ).
+const maxVLANTags = 2
+
 func parse(p *Packet) {
 	d := p.Data
 	if len(d) < header.EthernetSize {
 		p.drop(DropMalformed)
 		return
 	}
-	p.EtherType = header.Ethernet(d).EtherType()
-	const l3 = header.EthernetSize
-	switch p.EtherType {
-	case header.EtherTypeIPv4:
-		ip := header.IPv4(d[l3:])
-		if !ip.IsValid(len(ip)) {
-			return
-		}
-		p.L3Off, p.L3End = l3, l3+ip.TotalLength()
-		p.Fragment = ip.IsFragment()
-		if ip.FragmentOffset() == 0 {
-			setL4(p, ip.Protocol(), l3+ip.HeaderLength())
-		}
-	case header.EtherTypeIPv6:
-		ip := header.IPv6(d[l3:])
-		if !ip.IsValid(len(ip)) {
-			return
-		}
-		p.L3Off, p.L3End = l3, l3+header.IPv6Size+ip.PayloadLength()
-		end := int(p.L3End)
-		nh, off := ip.NextHeader(), l3+header.IPv6Size
-		for range maxIPv6ExtHeaders {
-			switch nh {
-			case header.IPv6HopByHop, header.IPv6DestOptions:
-				if off+8 > end {
-					return
-				}
-				nh, off = d[off], off+(int(d[off+1])+1)*8
-			case header.IPv6Fragment:
-				if off+8 > end {
-					return
-				}
-				p.Fragment = true
-				if d[off+2]|d[off+3]&0xf8 != 0 { // not the first fragment
-					return
-				}
-				nh, off = d[off], off+8
-			case header.IPv6Routing, header.IPv6NoNext:
-				// The pseudo-header of a routed packet uses the final
-				// destination; no stage needs that yet.
-				return
-			default:
-				setL4(p, nh, off)
-				return
-			}
-		}
-	}
-}
-
-// setL4 records the transport header at off if it fits the IP packet
-// (TCP and UDP need their whole fixed header).
-func setL4(p *Packet, proto uint8, off int) {
-	avail := int(p.L3End) - off
-	switch {
-	case avail < 0,
-		proto == header.ProtocolTCP && (avail < header.TCPMinSize || header.TCP(p.Data[off:]).DataOffset() < header.TCPMinSize),
-		proto == header.ProtocolUDP && avail < header.UDPSize:
+	et, typeOff, tags, ok := skipTags(d, header.EthernetSize-2)
+	if !ok {
+		p.drop(DropMalformed)
 		return
 	}
-	p.L4Proto, p.L4Off = proto, uint16(off)
-}
-
-// ChecksumFinish is an egress stage: it finishes the partial TCP and UDP
-// checksums that a veth with TX checksum offload leaves in its frames (see
-// header.FinishChecksum) on every packet about to be sent, so receivers do
-// not drop them. Fragments are left alone.
-type ChecksumFinish struct {
-	finished atomic.Uint64
-}
-
-// Name returns "checksum".
-func (*ChecksumFinish) Name() string { return "checksum" }
-
-// Process finishes the checksums of b's forwarded and flooded packets.
-func (c *ChecksumFinish) Process(b *Batch, _ Time) {
-	var n uint64
-	for i := range b.Packets[:b.Len] {
-		p := &b.Packets[i]
-		if (p.Verdict != VerdictForward && p.Verdict != VerdictFlood) || p.L4Off == 0 || p.Fragment {
-			continue
-		}
-		if p.L4Proto != header.ProtocolTCP && p.L4Proto != header.ProtocolUDP {
-			continue
-		}
-		seg := p.Data[p.L4Off:p.L3End]
-		var pseudo uint16
-		if p.EtherType == header.EtherTypeIPv4 {
-			pseudo = header.IPv4(p.Data[p.L3Off:]).PseudoHeaderChecksum(p.L4Proto, uint16(len(seg)))
-		} else {
-			pseudo = header.IPv6(p.Data[p.L3Off:]).PseudoHeaderChecksum(p.L4Proto, uint32(len(seg)))
-		}
-		if header.FinishChecksum(p.L4Proto, pseudo, seg) {
-			n++
-		}
+	if tags > 0 {
+		tag := header.VLAN(d[header.EthernetSize-2:])
+		p.OuterTPID, p.OuterTCI = tag.TPID(), tag.TCI()
 	}
-	if n != 0 {
-		c.finished.Add(n)
+	p.VLANTags, p.EtherType, p.EtherTypeOff = uint8(tags), et, uint16(typeOff)
+	l, ok := decodeL3(d, et, typeOff+2)
+	if !ok {
+		return
+	}
+	p.L3Off, p.L3End, p.Fragment = uint16(l.l3Off), uint16(l.l3End), l.fragment
+	if l.l4Off != 0 {
+		p.L4Proto, p.L4Off = l.proto, uint16(l.l4Off)
 	}
 }
 
-// Finished returns how many checksums the stage has finished.
-func (c *ChecksumFinish) Finished() uint64 { return c.finished.Load() }
+// skipTags reads the EtherType at typeOff of frame d and steps over up to
+// maxVLANTags 802.1Q/802.1ad tags. It returns the EtherType after them,
+// the offset where that EtherType lives and the number of tags. ok is
+// false if d ends inside a tag or the EtherType after it.
+func skipTags(d []byte, typeOff int) (et uint16, off, tags int, ok bool) {
+	off = typeOff
+	et = uint16(d[off])<<8 | uint16(d[off+1])
+	for tags < maxVLANTags && header.IsVLANTPID(et) {
+		if off+header.VLANViewSize > len(d) {
+			return 0, 0, 0, false
+		}
+		et = header.VLAN(d[off:]).EtherType()
+		off += header.VLANTagSize
+		tags++
+	}
+	return et, off, tags, true
+}
+
+// l3Info is one decoded IP packet inside a frame.
+type l3Info struct {
+	l3Off, l3End int
+	// l4Off is the transport header's offset, 0 if there is none: a
+	// fragment other than the first, a header chain Parse does not
+	// follow, or a TCP/UDP header that does not fit.
+	l4Off    int
+	proto    uint8
+	fragment bool
+}
+
+// decodeL3 decodes the IPv4 or IPv6 packet (EtherType et) at off in d; d
+// ends where the packet may end at the latest (the frame, or an outer
+// packet's end for a tunnelled one). ok is false if there is no valid IP
+// header. It does not allocate.
+func decodeL3(d []byte, et uint16, off int) (l l3Info, ok bool) {
+	if off > len(d) {
+		return l, false
+	}
+	switch et {
+	case header.EtherTypeIPv4:
+		ip := header.IPv4(d[off:])
+		if !ip.IsValid(len(ip)) {
+			return l, false
+		}
+		l.l3Off, l.l3End = off, off+int(ip.TotalLength())
+		l.fragment = ip.IsFragment()
+		if ip.FragmentOffset() == 0 {
+			setL4(&l, d, ip.Protocol(), off+ip.HeaderLength())
+		}
+		return l, true
+	case header.EtherTypeIPv6:
+		ip := header.IPv6(d[off:])
+		if !ip.IsValid(len(ip)) {
+			return l, false
+		}
+		l.l3Off, l.l3End = off, off+header.IPv6Size+int(ip.PayloadLength())
+		nh, o := ip.NextHeader(), off+header.IPv6Size
+		for range maxIPv6ExtHeaders {
+			switch {
+			case nh == header.IPv6NoNext:
+				return l, true
+			case !header.IsIPv6ExtHeader(nh):
+				setL4(&l, d, nh, o)
+				return l, true
+			case o+8 > l.l3End: // every extension header has 8 bytes or more
+				return l, true
+			case nh == header.IPv6Fragment:
+				l.fragment = true
+				if d[o+2]|d[o+3]&0xf8 != 0 { // not the first fragment
+					return l, true
+				}
+			}
+			nh, o = d[o], o+header.IPv6ExtLength(nh, d[o:])
+		}
+		return l, true
+	}
+	return l, false
+}
+
+// setL4 records the transport header of protocol proto at off in l if it
+// fits the IP packet (TCP, UDP and SCTP need their whole fixed header).
+func setL4(l *l3Info, d []byte, proto uint8, off int) {
+	avail := l.l3End - off
+	switch {
+	case avail < 0,
+		proto == header.ProtocolTCP && (avail < header.TCPMinSize || header.TCP(d[off:]).DataOffset() < header.TCPMinSize),
+		proto == header.ProtocolUDP && avail < header.UDPSize,
+		proto == header.ProtocolSCTP && avail < header.SCTPSize:
+		return
+	}
+	l.proto, l.l4Off = proto, off
+}

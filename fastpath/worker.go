@@ -18,6 +18,11 @@ type PortQueue struct {
 	Port PortID
 	// Queue is the queue's rings: an *xdp.Socket or a FakeQueue.
 	Queue Queue
+	// RxOnly marks a queue whose device has no TX queue of its index
+	// (sockets are bound by RX queue): the worker receives on it but never
+	// transmits on it, since the kernel would neither send nor complete
+	// what its TX ring holds.
+	RxOnly bool
 }
 
 // WorkerConfig configures a worker.
@@ -110,6 +115,8 @@ type Worker struct {
 	local []PortCounters       // this thread's counters, by PortID
 	pub   []atomicPortCounters // published once per batch
 	stop  atomic.Bool
+
+	faults faults // port states, RX-only and stalled queues (faults.go)
 }
 
 type queueState struct {
@@ -189,6 +196,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if !pollable {
 		w.pollFDs = nil
 	}
+	w.initFaults(cfg.Queues)
 	return w, nil
 }
 
@@ -242,6 +250,7 @@ func (w *Worker) Stop() { w.stop.Store(true) }
 // transmit the result. It reports whether it found any work. It does not
 // block.
 func (w *Worker) Poll() (busy bool) {
+	w.watch()
 	for i := range w.queues {
 		q := &w.queues[i]
 		if w.complete(q) {
@@ -334,14 +343,15 @@ func (w *Worker) receive(qi int) bool {
 }
 
 // egress returns the queue that port's frames from ingress queue qi leave
-// on, or -1 if the port has no queue here. With several queues of one
-// port, ingress queue i uses the port's queue i mod n: every flow keeps
-// its order, and no hash is computed.
+// on, or -1 if the port has no queue here that can transmit: none with a
+// TX queue on its device, all stalled, or the port is down (see faults.go).
+// With several queues of one port, ingress queue i uses the port's queue
+// i mod n: every flow keeps its order, and no hash is computed.
 func (w *Worker) egress(port PortID, qi int) int {
-	if int(port) >= len(w.byPort) || len(w.byPort[port]) == 0 {
+	if int(port) >= len(w.faults.txq) || len(w.faults.txq[port]) == 0 {
 		return -1
 	}
-	qs := w.byPort[port]
+	qs := w.faults.txq[port]
 	return qs[qi%len(qs)]
 }
 
@@ -351,7 +361,7 @@ func (w *Worker) dispatch(p *Packet, qi int) {
 	switch p.Verdict {
 	case VerdictForward:
 		if e := w.egress(p.OutPort, qi); e >= 0 {
-			w.stage(e, p.Addr, len(p.Data))
+			w.send(p, p.OutPort, e)
 			return
 		}
 		w.drop(p, DropNoEgress)
@@ -364,10 +374,12 @@ func (w *Worker) dispatch(p *Packet, qi int) {
 	}
 }
 
-// flood sends the frame to one port of p.FloodPorts and copies of it to
-// the others (the ingress port skipped).
+// flood sends copies of the frame to all ports of p.FloodPorts but one
+// (the ingress port skipped), and the frame itself to the last: a copy is
+// made from the frame as it came, before the frame itself is tagged or
+// untagged in place for its port (see send).
 func (w *Worker) flood(p *Packet, qi int) {
-	sent := false
+	last, lastQ := PortID(0), -1
 	for _, port := range p.FloodPorts {
 		if port == p.InPort {
 			continue
@@ -377,22 +389,44 @@ func (w *Worker) flood(p *Packet, qi int) {
 			w.local[p.InPort].Drops[DropNoEgress]++
 			continue
 		}
-		if !sent {
-			w.stage(e, p.Addr, len(p.Data))
-			sent = true
-			continue
+		if lastQ >= 0 {
+			w.floodCopy(p, last, lastQ)
 		}
-		if w.umem.Alloc(w.addrs[:1]) == 0 {
-			w.local[port].Drops[DropNoFreeFrame]++
-			continue
-		}
-		copy(w.umem.Frame(w.addrs[0], uint32(len(p.Data))), p.Data)
-		w.held++
-		w.stage(e, w.addrs[0], len(p.Data))
+		last, lastQ = port, e
 	}
-	if !sent {
+	if lastQ < 0 {
 		w.drop(p, DropNoEgress)
+		return
 	}
+	w.send(p, last, lastQ)
+}
+
+// send stages the packet's frame on queue qi of port out, VLAN-tagged for
+// out (see retag).
+func (w *Worker) send(p *Packet, out PortID, qi int) {
+	if !w.retag(p, out) {
+		w.drop(p, DropVLANNoRoom)
+		return
+	}
+	w.stage(qi, p.Addr, len(p.Data))
+}
+
+// floodCopy stages a copy of the packet's frame, VLAN-tagged for out (see
+// copyFrame), on queue qi of port out.
+func (w *Worker) floodCopy(p *Packet, out PortID, qi int) {
+	if w.umem.Alloc(w.addrs[:1]) == 0 {
+		w.local[out].Drops[DropNoFreeFrame]++
+		return
+	}
+	addr := w.addrs[0]
+	n, ok := w.copyFrame(p, addr, out)
+	if !ok {
+		w.umem.Free(addr)
+		w.local[out].Drops[DropVLANNoRoom]++
+		return
+	}
+	w.held++
+	w.stage(qi, addr, n)
 }
 
 func (w *Worker) stage(qi int, addr uint64, n int) {

@@ -84,7 +84,7 @@ func TestMACLearning(t *testing.T) {
 	}
 
 	br := bridgeOf(t, d.stats(), "br0")
-	assertLearned(t, br, a, b)
+	assertLearned(t, d.fdb("br0"), a, b)
 	if br.Forwarded < n {
 		t.Errorf("br0 forwarded = %d after %d unicast datagrams, want >= %d", br.Forwarded, n, n)
 	}

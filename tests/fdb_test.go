@@ -25,7 +25,7 @@ func TestStaticFDB(t *testing.T) {
 `, h2.HWAddr, h2.Port, h3.HWAddr, h1.Port)
 	d := runDaemon(t, s.Switch, config)
 
-	br := bridgeOf(t, d.stats(), "br0")
+	br := d.fdb("br0")
 	assertStatic(t, br, h2.HWAddr.String(), h2.Port)
 	assertStatic(t, br, h3.HWAddr.String(), h1.Port)
 
@@ -35,7 +35,7 @@ func TestStaticFDB(t *testing.T) {
 	// move the static entry, so h2's replies follow it to p1 and h3 never
 	// hears back.
 	pingFails(t, h3, h2.IP)
-	assertStatic(t, bridgeOf(t, d.stats(), "br0"), h3.HWAddr.String(), h1.Port)
+	assertStatic(t, d.fdb("br0"), h3.HWAddr.String(), h1.Port)
 
 	// h1 reaches h3's MAC without ARP; the FDB places it on p1, where the
 	// frames came from.
@@ -57,16 +57,16 @@ func TestStaticFDB(t *testing.T) {
 
 // assertStatic fails t unless the FDB of br holds mac exactly once, on
 // port, as a static entry.
-func assertStatic(t *testing.T, br control.BridgeStats, mac, port string) {
+func assertStatic(t *testing.T, br fdbListing, mac, port string) {
 	t.Helper()
 	var got []control.FDBEntry
-	for _, e := range br.FDB {
+	for _, e := range br.Entries {
 		if e.MAC == mac {
 			got = append(got, e)
 		}
 	}
 	if len(got) != 1 || got[0].Port != port || !got[0].Static {
-		t.Errorf("FDB of %s has %s as %+v, want one static entry on %s; FDB: %+v", br.Name, mac, got, port, br.FDB)
+		t.Errorf("FDB of %s has %s as %+v, want one static entry on %s; FDB: %+v", br.Bridge, mac, got, port, br.Entries)
 	}
 }
 
@@ -98,18 +98,18 @@ bridges:
 	d := runDaemon(t, s.Switch, config)
 
 	ping(t, a, b.IP)
-	assertLearned(t, bridgeOf(t, d.stats(), "br0"), a, b)
+	assertLearned(t, d.fdb("br0"), a, b)
 
 	// The daemon sweeps every 5 s and hides expired entries at once; allow
 	// 15 s, this is not a timing assertion.
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		br := bridgeOf(t, d.stats(), "br0")
-		if len(br.FDB) == 0 {
+		br := d.fdb("br0")
+		if len(br.Entries) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("15s after the last traffic, with ageing_time 2s, the FDB still lists %+v", br.FDB)
+			t.Fatalf("15s after the last traffic, with ageing_time 2s, the FDB still lists %+v", br.Entries)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

@@ -206,15 +206,15 @@ func bridgeOf(t *testing.T, st *control.Stats, name string) control.BridgeStats 
 	return control.BridgeStats{}
 }
 
-// fdbPorts returns the ports the FDB of b places mac on, failing t on an
-// entry with a malformed MAC.
-func fdbPorts(t *testing.T, b control.BridgeStats, mac net.HardwareAddr) []control.FDBEntry {
+// fdbPorts returns the entries the FDB listing b (see daemon.fdb) has for
+// mac, failing t on an entry with a malformed MAC.
+func fdbPorts(t *testing.T, b fdbListing, mac net.HardwareAddr) []control.FDBEntry {
 	t.Helper()
 	var found []control.FDBEntry
-	for _, e := range b.FDB {
+	for _, e := range b.Entries {
 		m, err := net.ParseMAC(e.MAC)
 		if err != nil {
-			t.Fatalf("bridge %s: FDB entry with malformed MAC %q: %v", b.Name, e.MAC, err)
+			t.Fatalf("bridge %s: FDB entry with malformed MAC %q: %v", b.Bridge, e.MAC, err)
 		}
 		if bytes.Equal(m, mac) {
 			found = append(found, e)
@@ -388,9 +388,9 @@ func requireRoot(tb testing.TB) {
 	}
 }
 
-// assertLearned fails t unless the FDB of br places each host's MAC on the
-// host's port, exactly once.
-func assertLearned(t *testing.T, br control.BridgeStats, hosts ...*topo.Host) {
+// assertLearned fails t unless the FDB listing br (see daemon.fdb) places
+// each host's MAC on the host's port, exactly once.
+func assertLearned(t *testing.T, br fdbListing, hosts ...*topo.Host) {
 	t.Helper()
 	for _, h := range hosts {
 		var where []string
@@ -398,7 +398,7 @@ func assertLearned(t *testing.T, br control.BridgeStats, hosts ...*topo.Host) {
 			where = append(where, e.Port)
 		}
 		if len(where) != 1 || where[0] != h.Port {
-			t.Errorf("FDB of %s has host %s (%s) on ports %v, want exactly [%s]; FDB: %+v", br.Name, h.Name(), h.HWAddr, where, h.Port, br.FDB)
+			t.Errorf("FDB of %s has host %s (%s) on ports %v, want exactly [%s]; FDB: %+v", br.Bridge, h.Name(), h.HWAddr, where, h.Port, br.Entries)
 		}
 	}
 }

@@ -62,9 +62,10 @@ bridges:
 		if got := fmt.Sprint(br.Ports); got != fmt.Sprint([]string{want.members[0].Port, want.members[1].Port}) {
 			t.Errorf("bridge %s has ports %s, want [%s %s]", br.Name, got, want.members[0].Port, want.members[1].Port)
 		}
-		assertLearned(t, br, want.members...)
+		fdb := d.fdb(want.name)
+		assertLearned(t, fdb, want.members...)
 		for _, h := range want.others {
-			if e := fdbPorts(t, br, h.HWAddr); len(e) != 0 {
+			if e := fdbPorts(t, fdb, h.HWAddr); len(e) != 0 {
 				t.Errorf("FDB of %s lists %s (%s) of the other bridge: %+v", br.Name, h.Name(), h.HWAddr, e)
 			}
 		}

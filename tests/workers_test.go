@@ -59,7 +59,7 @@ func TestTwoWorkers(t *testing.T) {
 		udpIntact(t, h[i%3], h[(i+1)%3], 200, uint64(400+i))
 	}
 
-	assertLearned(t, bridgeOf(t, d.stats(), "br0"), h...)
+	assertLearned(t, d.fdb("br0"), h...)
 
 	// Both queues, so both workers' sockets, carried traffic: the veths'
 	// own per-queue counters of frames redirected by XDP.

@@ -4,6 +4,7 @@
 //
 //	xdpfwd run --config FILE     forward in the foreground until SIGINT/SIGTERM
 //	xdpfwd stats                 a running daemon's counters
+//	xdpfwd fdb show              a running daemon's forwarding databases
 //	xdpfwd demo                  build a demo topology, forward through it, tear it down
 //	xdpfwd bench                 xdpfwd beside the kernel bridge on the same traffic
 //	xdpfwd version               the build's version
@@ -23,6 +24,8 @@ commands:
   run      --config FILE [--control PATH]   forward in the foreground
   stats    [--control PATH | --config FILE] [--json]
                                             counters of a running daemon
+  fdb show [--bridge B] [--limit N] [--json] [--control PATH | --config FILE]
+                                            FDB entries of a running daemon (default limit 1000 per bridge)
   demo                                      forward through a demo topology, then tear it down
   bench    [--duration 5s] [--size 60]      kernel bridge vs xdpfwd on 64-byte UDP (60 + FCS)
   version                                   print the version
@@ -37,6 +40,7 @@ type command struct {
 var commands = map[string]command{
 	"run":     {runCmd},
 	"stats":   {statsCmd},
+	"fdb":     {fdbCmd},
 	"demo":    {demoCmd},
 	"bench":   {benchCmd},
 	"version": {versionCmd},

@@ -32,9 +32,42 @@ func runCmd(args []string) error {
 		cfg.Options.Control = *ctl
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// A daemon whose stderr reader went away (a closed terminal, a log
+	// pipe that died) keeps forwarding: its log writes fail with EPIPE
+	// instead of killing it with SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	defer ignoreSIGHUP(ctx, log)()
 	return serve(ctx, cfg, log)
+}
+
+// ignoreSIGHUP catches SIGHUP, whose default action would kill the daemon
+// without detaching anything, and logs that it is ignored, until ctx is
+// done or the returned function is called (which waits for it).
+func ignoreSIGHUP(ctx context.Context, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-hup:
+				log.Warn("reload is not implemented yet; ignoring SIGHUP")
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		// Not back to the default action: a late SIGHUP while the
+		// process exits is dropped, not fatal.
+		signal.Ignore(syscall.SIGHUP)
+	}
 }
 
 // serve runs the dataplane described by cfg until ctx is done, with its

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/xdpfwd/xdpfwd/internal/config"
@@ -22,17 +23,8 @@ func statsCmd(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	switch {
-	case *ctl != "" && *cfgPath != "":
-		return errors.New("give --control or --config, not both")
-	case *cfgPath != "":
-		cfg, err := config.Load(*cfgPath)
-		if err != nil {
-			return err
-		}
-		*ctl = cfg.Options.Control
-	case *ctl == "":
-		*ctl = config.DefaultControl
+	if err := resolveControl(ctl, *cfgPath); err != nil {
+		return err
 	}
 	var st control.Stats
 	if err := control.Call(*ctl, "stats", nil, &st); err != nil {
@@ -47,11 +39,29 @@ func statsCmd(args []string) error {
 	return nil
 }
 
+// resolveControl sets *ctl to the control socket path: the one given, else
+// options.control of the config file given, else the default.
+func resolveControl(ctl *string, cfgPath string) error {
+	switch {
+	case *ctl != "" && cfgPath != "":
+		return errors.New("give --control or --config, not both")
+	case cfgPath != "":
+		cfg, err := config.Load(cfgPath)
+		if err != nil {
+			return err
+		}
+		*ctl = cfg.Options.Control
+	case *ctl == "":
+		*ctl = config.DefaultControl
+	}
+	return nil
+}
+
 // printStats writes the stats as tables a person reads.
 func printStats(w io.Writer, st *control.Stats) {
 	fmt.Fprintf(w, "xdpfwd %s, %d worker(s)\n\n", st.Version, st.Workers)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "PORT\tMODE\tQUEUES\tRX PKTS\tRX BYTES\tTX PKTS\tTX BYTES\tDROPS\tXDP REDIR\tXDP PASS\tXDP DROP\tXSK RX DROP\t")
+	fmt.Fprintln(tw, "PORT\tSTATE\tMODE\tQUEUES\tRX PKTS\tRX BYTES\tTX PKTS\tTX BYTES\tDROPS\tXDP REDIR\tXDP PASS\tXDP DROP\tXSK RX DROP\t")
 	for _, p := range st.Ports {
 		var drops uint64
 		for _, n := range p.Drops {
@@ -61,12 +71,15 @@ func printStats(w io.Writer, st *control.Stats) {
 		if p.ZeroCopy {
 			bind = "zerocopy"
 		}
-		fmt.Fprintf(tw, "%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p.Name, p.XDPMode, bind, p.Queues,
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", p.Name, shortState(p.State), p.XDPMode, bind, p.Queues,
 			p.RxPackets, p.RxBytes, p.TxPackets, p.TxBytes, drops,
 			p.XDP.Redirected, p.XDP.PassNoSocket+p.XDP.PassHost, p.XDP.DropTooBig+p.XDP.DropMalformed, p.XSK.RxDropped)
 	}
 	tw.Flush()
 	for _, p := range st.Ports {
+		if _, reason, ok := strings.Cut(p.State, ": "); ok {
+			fmt.Fprintf(w, "  %s: failed: %s\n", p.Name, reason)
+		}
 		reasons := make([]string, 0, len(p.Drops))
 		for r, n := range p.Drops {
 			if n > 0 {
@@ -85,6 +98,7 @@ func printStats(w io.Writer, st *control.Stats) {
 			{p.XDP.DropMalformed, "dropped: shorter than an Ethernet header (xdp drop_malformed)"},
 			{p.XDP.RedirectFailed, "passed to the kernel: the redirect to the socket failed (xdp redirect_failed)"},
 			{p.XDP.PassNoSocket, "passed to the kernel: no socket on their queue (xdp pass_no_socket)"},
+			{p.XDP.VLANRestored, "redirected with the VLAN tag the driver kept beside the frame put back (xdp vlan_restored)"},
 		} {
 			if x.n > 0 {
 				fmt.Fprintf(w, "  %s: %d frames %s\n", p.Name, x.n, x.what)
@@ -98,17 +112,17 @@ func printStats(w io.Writer, st *control.Stats) {
 		}
 	}
 	for _, b := range st.Bridges {
-		fmt.Fprintf(w, "\nbridge %s %v: forwarded %d, flooded %d, learned %d, fdb full %d\n",
-			b.Name, b.Ports, b.Forwarded, b.Flooded, b.Learned, b.FDBFull)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  MAC\tPORT\tAGE\t")
-		for _, e := range b.FDB {
-			age := fmt.Sprintf("%.0fs", e.AgeSeconds)
-			if e.Static {
-				age = "static"
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", e.MAC, e.Port, age)
-		}
-		tw.Flush()
+		fmt.Fprintf(w, "\nbridge %s %v: forwarded %d, flooded %d, learned %d, fdb full %d, evicted %d, fdb entries %d\n",
+			b.Name, b.Ports, b.Forwarded, b.Flooded, b.Learned, b.FDBFull, b.Evicted, b.FDBEntries)
 	}
+	if len(st.Bridges) > 0 {
+		fmt.Fprintln(w, "\n(the FDB entries: xdpfwd fdb show)")
+	}
+}
+
+// shortState is a port's state for the table: a failed port's reason is
+// printed below it.
+func shortState(s string) string {
+	st, _, _ := strings.Cut(s, ": ")
+	return st
 }

@@ -78,3 +78,31 @@ func FinishIPv6(ip IPv6, proto uint8, l4Off int) bool {
 	seg := ip[l4Off:end]
 	return FinishChecksum(proto, PseudoHeaderChecksum6(proto, ip.Src(), ip.Dst(), uint32(len(seg))), seg)
 }
+
+// FinishSCTP finishes the CRC32c of an SCTP packet (common header and
+// chunks) that Linux left for the device: an SCTP stack sending through a
+// device with NETIF_F_SCTP_CRC (veth has it) leaves the checksum field 0
+// (sctp_packet_pack: CHECKSUM_PARTIAL, csum_not_inet). If the field is 0
+// it writes the CRC32c and returns true; otherwise, or for a packet
+// shorter than the common header, it changes nothing and returns false. A
+// packet whose correct CRC is 0 gets 0 again: a correct checksum is never
+// changed.
+func FinishSCTP(packet []byte) bool {
+	if len(packet) < SCTPSize {
+		return false
+	}
+	s := SCTP(packet)
+	if s.Checksum() != 0 {
+		return false
+	}
+	s.SetChecksum(s.CalculateChecksum())
+	return true
+}
+
+// OnesAdd returns the one's complement sum of a and b (RFC 1071), for
+// updating a folded sum: replacing a 16-bit word old by new in data whose
+// sum is s gives OnesAdd(OnesAdd(s, ^old), new).
+func OnesAdd(a, b uint16) uint16 {
+	s := uint32(a) + uint32(b)
+	return uint16(s&0xffff + s>>16)
+}

@@ -282,25 +282,120 @@ func TestFinishUDPZero(t *testing.T) {
 	}
 }
 
+// refChecksum computes the checksum the transport segment seg (protocol
+// proto, checksum field at off) of an IP packet with the given pseudo-
+// header addresses should carry, independently of the package: field as
+// zero, naiveSum over pseudo-header and segment, complemented; a UDP
+// result of 0 is sent as 0xffff.
+func refChecksum(src, dst []byte, proto uint8, seg []byte, off int) uint16 {
+	var ph []byte
+	ph = append(append(ph, src...), dst...)
+	if len(src) == 4 {
+		ph = append(ph, 0, proto)
+		ph = binary.BigEndian.AppendUint16(ph, uint16(len(seg)))
+	} else {
+		ph = binary.BigEndian.AppendUint32(ph, uint32(len(seg)))
+		ph = append(ph, 0, 0, 0, proto)
+	}
+	s := bytes.Clone(seg)
+	s[off], s[off+1] = 0, 0
+	c := ^naiveSum(s, naiveSum(ph, 0))
+	if c == 0 && proto == ProtocolUDP {
+		c = 0xffff
+	}
+	return c
+}
+
+// FuzzFinish feeds FinishIPv4 and FinishIPv6 arbitrary packets and checks,
+// against refChecksum: a packet is changed only when finishing reports
+// it, and then only in its checksum field, which then holds the correct
+// checksum; a packet whose checksum is already correct is never changed.
 func FuzzFinish(f *testing.F) {
 	for _, c := range finishCases(f) {
-		f.Add(c.frame[EthernetSize:], c.v6, uint8(c.l4Off-EthernetSize))
+		f.Add(c.frame[EthernetSize:], c.v6, uint8(c.l4Off-EthernetSize), c.proto == ProtocolTCP)
+		partial := bytes.Clone(c.frame)
+		binary.BigEndian.PutUint16(partial[c.l4Off+c.csum:], partialSum(c))
+		f.Add(partial[EthernetSize:], c.v6, uint8(c.l4Off-EthernetSize), c.proto == ProtocolTCP)
 	}
-	f.Fuzz(func(t *testing.T, pkt []byte, v6 bool, l4Off uint8) {
-		if v6 {
-			FinishIPv6(IPv6(pkt), ProtocolUDP, int(l4Off))
-			FinishIPv6(IPv6(pkt), ProtocolTCP, int(l4Off))
-			return
+	f.Fuzz(func(t *testing.T, pkt []byte, v6 bool, l4Off uint8, tcp bool) {
+		proto, field := uint8(ProtocolUDP), UDPChecksumOffset
+		if tcp {
+			proto, field = ProtocolTCP, TCPChecksumOffset
 		}
+		// The segment Finish* works on, and the pseudo-header addresses,
+		// as the RFCs define them (nil if Finish* must refuse).
+		var seg, src, dst []byte
+		finish := func(p []byte) bool { return FinishIPv6(IPv6(p), proto, int(l4Off)) }
+		if v6 {
+			if len(pkt) >= IPv6Size && pkt[0]>>4 == 6 {
+				end := IPv6Size + int(binary.BigEndian.Uint16(pkt[4:]))
+				if end <= len(pkt) && int(l4Off) >= IPv6Size && int(l4Off) <= end {
+					seg, src, dst = pkt[l4Off:end], pkt[8:24], pkt[24:40]
+				}
+			}
+		} else {
+			finish = func(p []byte) bool { return FinishIPv4(IPv4(p)) }
+			if len(pkt) >= IPv4MinSize && pkt[0]>>4 == 4 {
+				hl, tl := int(pkt[0]&0xf)*4, int(binary.BigEndian.Uint16(pkt[2:]))
+				frag := binary.BigEndian.Uint16(pkt[6:])&0x3fff != 0
+				if hl >= IPv4MinSize && hl <= tl && tl <= len(pkt) && !frag {
+					seg, src, dst = pkt[hl:tl], pkt[12:16], pkt[16:20]
+					proto = pkt[9]
+					switch proto {
+					case ProtocolTCP:
+						field = TCPChecksumOffset
+					case ProtocolUDP:
+						field = UDPChecksumOffset
+					default:
+						seg = nil
+					}
+				}
+			}
+		}
+		minLen := UDPSize
+		if proto == ProtocolTCP {
+			minLen = TCPMinSize
+		}
+		if len(seg) < minLen {
+			seg = nil
+		}
+
 		before := bytes.Clone(pkt)
-		if FinishIPv4(IPv4(pkt)) {
-			// A finished packet verifies: the sum over pseudo-header and
-			// segment is all ones.
-			ip := IPv4(pkt)
-			seg := ip.Payload()
-			ps := PseudoHeaderChecksum4(ip.Protocol(), ip.Src(), ip.Dst(), uint16(len(seg)))
-			if s := Checksum(seg, ps); s != 0xffff && !(s == 0 && ip.Protocol() == ProtocolUDP) {
-				t.Fatalf("finished packet sums to %#x; before %x", s, before)
+		done := finish(pkt)
+		if !done {
+			if !bytes.Equal(pkt, before) {
+				t.Fatalf("finishing reported nothing done but changed the packet:\nbefore %x\nafter  %x", before, pkt)
+			}
+		} else {
+			if seg == nil {
+				t.Fatalf("finished a packet it must refuse (v6 %v, l4 %d, proto %d): %x", v6, l4Off, proto, before)
+			}
+			fo := int(before[0]&0xf)*4 + field
+			if v6 {
+				fo = int(l4Off) + field
+			}
+			want := refChecksum(src, dst, proto, seg, field)
+			if got := binary.BigEndian.Uint16(pkt[fo:]); got != want {
+				t.Fatalf("finished checksum %#x, reference %#x; before %x", got, want, before)
+			}
+			after := bytes.Clone(pkt)
+			after[fo], after[fo+1] = before[fo], before[fo+1]
+			if !bytes.Equal(after, before) {
+				t.Fatalf("finishing changed more than the checksum field:\nbefore %x\nafter  %x", before, pkt)
+			}
+		}
+		if seg != nil {
+			// The same packet with its correct checksum is left as is.
+			fo := int(pkt[0]&0xf) * 4
+			if v6 {
+				fo = int(l4Off)
+			}
+			correct := bytes.Clone(before)
+			binary.BigEndian.PutUint16(correct[fo+field:], refChecksum(src, dst, proto, seg, field))
+			c2 := bytes.Clone(correct)
+			finish(c2)
+			if !bytes.Equal(c2, correct) {
+				t.Fatalf("a correct checksum was changed:\nbefore %x\nafter  %x", correct, c2)
 			}
 		}
 	})

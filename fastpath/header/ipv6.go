@@ -43,6 +43,7 @@ const (
 	IPv6Fragment    = 44
 	IPv6DestOptions = 60
 	IPv6NoNext      = 59
+	IPv6Auth        = 51
 )
 
 // Version returns the IP version field (6 for a valid header).
@@ -78,4 +79,89 @@ func (b IPv6) IsValid(pktLen int) bool {
 		return false
 	}
 	return b.Version() == 6 && IPv6Size+int(b.PayloadLength()) <= pktLen
+}
+
+// IPv6RoutingHeader is an IPv6 Routing header (RFC 8200, section 4.4) with its
+// type-specific data:
+//
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|  Next Header  |  Hdr Ext Len  |  Routing Type | Segments Left |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//	|                                                               |
+//	.                                                               .
+//	.                       type-specific data                      .
+//	.                                                               .
+//	|                                                               |
+//	+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+//
+// Types 0 (RFC 2460, deprecated) and 2 (RFC 6275) carry, after 4 reserved
+// bytes, a list of addresses whose last element is the final destination;
+// type 4 (Segment Routing, RFC 8754) carries 4 bytes of fields and then
+// the segment list in reverse order, Segment List[0] being the final one.
+type IPv6RoutingHeader []byte
+
+const (
+	ipv6RoutingType         = 2
+	ipv6RoutingSegmentsLeft = 3
+	ipv6RoutingAddrs        = 8
+)
+
+// Length returns the header's length in bytes ((Hdr Ext Len + 1) × 8).
+// The view must hold at least 2 bytes.
+func (b IPv6RoutingHeader) Length() int { return (int(b[1]) + 1) * 8 }
+
+// FinalDst returns the final destination of a packet with this routing
+// header, as the pseudo-header of its transport checksum uses it (RFC
+// 8200, section 8.1): fixed, the destination of the fixed IPv6 header,
+// once no segment is left; otherwise the last address of a type 0 or 2
+// header or Segment List[0] of a type 4 one. ok is false for a header
+// shorter than its length, or of another type with segments left (the
+// final destination cannot be known from it).
+func (b IPv6RoutingHeader) FinalDst(fixed [16]byte) (dst [16]byte, ok bool) {
+	if len(b) < ipv6RoutingAddrs || len(b) < b.Length() {
+		return dst, false
+	}
+	if b[ipv6RoutingSegmentsLeft] == 0 {
+		return fixed, true
+	}
+	n := (b.Length() - ipv6RoutingAddrs) / 16
+	if n == 0 {
+		return dst, false
+	}
+	switch b[ipv6RoutingType] {
+	case 0, 2:
+		last := ipv6RoutingAddrs + (n-1)*16
+		return [16]byte(b[last : last+16]), true
+	case 4:
+		return [16]byte(b[ipv6RoutingAddrs : ipv6RoutingAddrs+16]), true
+	}
+	return dst, false
+}
+
+// IsIPv6ExtHeader reports whether next header nh is an extension header
+// whose length IPv6ExtLength knows: hop-by-hop options, routing,
+// fragment, destination options or authentication.
+func IsIPv6ExtHeader(nh uint8) bool {
+	switch nh {
+	case IPv6HopByHop, IPv6Routing, IPv6Fragment, IPv6DestOptions, IPv6Auth:
+		return true
+	}
+	return false
+}
+
+// IPv6ExtLength returns the length in bytes of the extension header of
+// type nh (IsIPv6ExtHeader) whose first bytes are b (at least 2):
+// hop-by-hop, routing and destination options are (Hdr Ext Len + 1) × 8
+// bytes, a fragment header 8, an authentication header (RFC 4302)
+// (Payload Len + 2) × 4. It returns 0 for another nh.
+func IPv6ExtLength(nh uint8, b []byte) int {
+	switch nh {
+	case IPv6HopByHop, IPv6Routing, IPv6DestOptions:
+		return (int(b[1]) + 1) * 8
+	case IPv6Fragment:
+		return 8
+	case IPv6Auth:
+		return (int(b[1]) + 2) * 4
+	}
+	return 0
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -93,9 +94,29 @@ type Bridge struct {
 	// fastpath.DefaultMaxEntries.
 	MaxEntries int
 	// Static are FDB entries that never age and are never relearned; at
-	// most MaxEntries, each MAC at most once.
+	// most MaxEntries (counting one per VLAN), each MAC at most once per
+	// VLAN.
 	Static []StaticEntry
+	// VLANs, when given (not nil), makes the bridge VLAN-aware, as a Linux
+	// bridge with vlan_filtering 1: the VLAN membership of every one of
+	// its ports, in file order. Nil leaves it VLAN-unaware: frames keep
+	// their tags and the FDB ignores them.
+	VLANs []PortVLANs
 	// Pos is where the bridge's mapping starts (its first key).
+	Pos Pos
+}
+
+// PortVLANs is one port's VLAN membership on a VLAN-aware bridge.
+type PortVLANs struct {
+	// Port is the interface name of one of the bridge's ports.
+	Port string
+	// PVID is the access VLAN, 1 to 4094, or 0 for none: untagged frames
+	// in belong to it, and frames on it leave untagged.
+	PVID int
+	// Tagged are the VLANs, 1 to 4094, the port carries with an 802.1Q
+	// tag; PVID is not among them.
+	Tagged []int
+	// Pos is where the port's name is, under vlans.
 	Pos Pos
 }
 
@@ -105,6 +126,10 @@ type StaticEntry struct {
 	MAC net.HardwareAddr
 	// Port is the interface name of one of the bridge's ports.
 	Port string
+	// VLAN is the VLAN, 1 to 4094, the entry is for on a VLAN-aware
+	// bridge (one of Port's); 0, the default, means every VLAN of Port
+	// there. A VLAN-unaware bridge takes no vlan.
+	VLAN int
 	// Pos is where the entry's mapping starts (its first key).
 	Pos Pos
 }
@@ -155,6 +180,8 @@ const (
 	maxAgeingTime = 1 << 30 * time.Second
 	// maxEntries is fastpath's bound on BridgeConfig.MaxEntries.
 	maxEntries = 1 << 24
+	// maxVID is fastpath.MaxVID, the highest VLAN ID of a bridge port.
+	maxVID = 4094
 )
 
 // Load reads and validates the configuration file at path.
@@ -355,6 +382,9 @@ type bridgeNodes struct {
 	static     *yaml.Node   // the static list; nil if not given
 	staticPort []*yaml.Node // the port value of each static entry
 	staticMAC  []*yaml.Node // the mac value of each static entry
+	staticVLAN []*yaml.Node // the vlan value of each static entry; nil if not given
+	vlans      *yaml.Node   // the vlans mapping; nil if not given
+	vlanPorts  []*yaml.Node // the port key of each vlans entry
 }
 
 func (d *decoder) config(doc *yaml.Node, c *Config) error {
@@ -448,7 +478,7 @@ func (d *decoder) port(n *yaml.Node, path string) (Port, error) {
 func (d *decoder) bridge(n *yaml.Node, path string) (Bridge, bridgeNodes, error) {
 	b := Bridge{AgeingTime: fastpath.DefaultAgeingTime, MaxEntries: fastpath.DefaultMaxEntries, Pos: pos(n)}
 	var bn bridgeNodes
-	err := d.fields(n, path, "name, ports, ageing_time, max_entries, static", func(key string, v *yaml.Node, field string) (err error) {
+	err := d.fields(n, path, "name, ports, ageing_time, max_entries, static, vlans", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {
 		case "name":
 			bn.name = v
@@ -476,8 +506,8 @@ func (d *decoder) bridge(n *yaml.Node, path string) (Bridge, bridgeNodes, error)
 			bn.static = v
 			err = d.seq(v, field, func(_ int, el *yaml.Node, path string) error {
 				s := StaticEntry{Pos: pos(el)}
-				var macNode, portNode *yaml.Node
-				err := d.fields(el, path, "mac, port", func(key string, v *yaml.Node, field string) (err error) {
+				var macNode, portNode, vlanNode *yaml.Node
+				err := d.fields(el, path, "mac, port, vlan", func(key string, v *yaml.Node, field string) (err error) {
 					switch key {
 					case "mac":
 						macNode = v
@@ -492,6 +522,9 @@ func (d *decoder) bridge(n *yaml.Node, path string) (Bridge, bridgeNodes, error)
 					case "port":
 						portNode = v
 						s.Port, err = d.str(v, field)
+					case "vlan":
+						vlanNode = v
+						s.VLAN, err = d.intRange(v, field, 1, maxVID)
 					default:
 						err = errUnknown
 					}
@@ -503,8 +536,12 @@ func (d *decoder) bridge(n *yaml.Node, path string) (Bridge, bridgeNodes, error)
 				b.Static = append(b.Static, s)
 				bn.staticMAC = append(bn.staticMAC, macNode)
 				bn.staticPort = append(bn.staticPort, portNode)
+				bn.staticVLAN = append(bn.staticVLAN, vlanNode)
 				return err
 			})
+		case "vlans":
+			bn.vlans = v
+			err = d.vlans(v, field, &b, &bn)
 		default:
 			err = errUnknown
 		}
@@ -514,6 +551,65 @@ func (d *decoder) bridge(n *yaml.Node, path string) (Bridge, bridgeNodes, error)
 		err = d.errorf(n, path+".name", "missing: give the bridge a name")
 	}
 	return b, bn, err
+}
+
+// vlans decodes a bridge's vlans mapping: port name → {pvid: VID,
+// tagged: [VID, ...]}. Whether the names are the bridge's ports is checked
+// by validate, which knows them all.
+func (d *decoder) vlans(n *yaml.Node, path string, b *Bridge, bn *bridgeNodes) error {
+	if n.Kind != yaml.MappingNode {
+		return d.errorf(n, path, "must be a mapping from port names to {pvid: VID, tagged: [VID, ...]}")
+	}
+	b.VLANs = []PortVLANs{}
+	seen := make(map[string]bool)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		field := path + "." + k.Value
+		port, err := d.str(k, field)
+		if err != nil {
+			return err
+		}
+		if seen[port] {
+			return d.errorf(k, field, "given twice")
+		}
+		seen[port] = true
+		pv := PortVLANs{Port: port, Pos: pos(k)}
+		var taggedItems []*yaml.Node
+		err = d.fields(v, field, "pvid, tagged", func(key string, v *yaml.Node, field string) (err error) {
+			switch key {
+			case "pvid":
+				pv.PVID, err = d.intRange(v, field, 1, maxVID)
+			case "tagged":
+				err = d.seq(v, field, func(_ int, el *yaml.Node, field string) error {
+					vid, err := d.intRange(el, field, 1, maxVID)
+					pv.Tagged = append(pv.Tagged, vid)
+					taggedItems = append(taggedItems, el)
+					return err
+				})
+			default:
+				err = errUnknown
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if pv.PVID == 0 && len(pv.Tagged) == 0 {
+			return d.errorf(v, field, "port %q is in no VLAN: give it a pvid, tagged VLANs, or both", port)
+		}
+		for j, vid := range pv.Tagged {
+			tf := fmt.Sprintf("%s.tagged[%d]", field, j)
+			if vid == pv.PVID {
+				return d.errorf(taggedItems[j], tf, "VLAN %d is the port's pvid (untagged): a VLAN is either the pvid or tagged", vid)
+			}
+			if k := slices.Index(pv.Tagged, vid); k < j {
+				return d.errorf(taggedItems[j], tf, "VLAN %d is listed twice (also tagged[%d])", vid, k)
+			}
+		}
+		b.VLANs = append(b.VLANs, pv)
+		bn.vlanPorts = append(bn.vlanPorts, k)
+	}
+	return nil
 }
 
 func (d *decoder) options(n *yaml.Node, path string, o *Options) error {
@@ -587,18 +683,57 @@ func (d *decoder) validate(c *Config, nodes []bridgeNodes) error {
 			owner[p] = b.Name
 			members[p] = true
 		}
-		if len(b.Static) > b.MaxEntries {
-			return d.errorf(bn.static, path+".static", "%d static entries: more than max_entries (%d)", len(b.Static), b.MaxEntries)
+		// On a VLAN-aware bridge, the VLANs of each port.
+		var portVLANs map[string][]int
+		if b.VLANs != nil {
+			portVLANs = make(map[string][]int)
+			for j, pv := range b.VLANs {
+				if !members[pv.Port] {
+					return d.errorf(bn.vlanPorts[j], path+".vlans."+pv.Port, "%q is not a port of bridge %q", pv.Port, b.Name)
+				}
+				portVLANs[pv.Port] = pv.Tagged
+				if pv.PVID != 0 {
+					portVLANs[pv.Port] = append([]int{pv.PVID}, pv.Tagged...)
+				}
+			}
+			for _, p := range b.Ports {
+				if _, ok := portVLANs[p]; !ok {
+					return d.errorf(bn.vlans, path+".vlans", "port %q of bridge %q has no VLANs: on a VLAN-aware bridge every port needs a pvid or tagged VLANs", p, b.Name)
+				}
+			}
 		}
-		macs := make(map[string]int)
+		statics := 0
 		for j, s := range b.Static {
 			if !members[s.Port] {
 				return d.errorf(bn.staticPort[j], fmt.Sprintf("%s.static[%d].port", path, j), "%q is not a port of bridge %q", s.Port, b.Name)
 			}
-			if k, dup := macs[string(s.MAC)]; dup {
-				return d.errorf(bn.staticMAC[j], fmt.Sprintf("%s.static[%d].mac", path, j), "%s is pinned twice (also static[%d])", s.MAC, k)
+			vf := fmt.Sprintf("%s.static[%d].vlan", path, j)
+			switch {
+			case s.VLAN != 0 && b.VLANs == nil:
+				return d.errorf(bn.staticVLAN[j], vf, "bridge %q has no vlans: only a VLAN-aware bridge takes a vlan here", b.Name)
+			case s.VLAN != 0 && !slices.Contains(portVLANs[s.Port], s.VLAN):
+				return d.errorf(bn.staticVLAN[j], vf, "port %q is not in VLAN %d (its VLANs: %v)", s.Port, s.VLAN, portVLANs[s.Port])
+			case s.VLAN != 0:
+				statics++
+			case b.VLANs != nil:
+				statics += len(portVLANs[s.Port]) // one per VLAN of the port
+			default:
+				statics++
 			}
-			macs[string(s.MAC)] = j
+			// A MAC is pinned once per VLAN: twice on one VLAN, or on
+			// every VLAN and on one, is twice.
+			for k, o := range b.Static[:j] {
+				if bytes.Equal(o.MAC, s.MAC) && (o.VLAN == s.VLAN || o.VLAN == 0 || s.VLAN == 0) {
+					return d.errorf(bn.staticMAC[j], fmt.Sprintf("%s.static[%d].mac", path, j), "%s is pinned twice (also static[%d])", s.MAC, k)
+				}
+			}
+		}
+		if statics > b.MaxEntries {
+			per := ""
+			if b.VLANs != nil {
+				per = " (one per VLAN of the port where no vlan is given)"
+			}
+			return d.errorf(bn.static, path+".static", "%d static entries%s: more than max_entries (%d)", statics, per, b.MaxEntries)
 		}
 	}
 	return nil

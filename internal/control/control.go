@@ -1,17 +1,19 @@
 // Package control is the daemon's control socket: a unix stream socket,
-// reachable by root only, over which the CLI verbs (stats, and later ct,
-// rules, trace, reload) send one JSON request and read one JSON response.
+// reachable by root only, over which the CLI verbs (stats, fdb, and later
+// ct, rules, trace, reload) send one JSON request and read one JSON
+// response.
 package control
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -19,7 +21,8 @@ import (
 
 // Request asks the daemon for one verb.
 type Request struct {
-	// Verb names what is asked: stats, and later ct, rules, trace, reload.
+	// Verb names what is asked: stats, fdb, and later ct, rules, trace,
+	// reload.
 	Verb string `json:"verb"`
 	// Args are the verb's arguments as JSON, if it takes any.
 	Args json.RawMessage `json:"args,omitempty"`
@@ -42,18 +45,32 @@ type Server struct {
 	path     string
 	handlers map[string]Handler
 	wg       sync.WaitGroup
+
+	mu       sync.Mutex
+	conns    map[*net.UnixConn]struct{} // connections being served
+	stopping bool                       // Serve's context is done
 }
 
+// connTimeout bounds one connection: reading the request, answering it and
+// writing the answer.
+const connTimeout = 10 * time.Second
+
+// shutdownGrace is how long a connection whose request is already being
+// answered may take to write its answer once Serve is stopping. A
+// connection still waiting for its request is closed at once.
+const shutdownGrace = time.Second
+
+// maxRequest bounds the size of one request.
+const maxRequest = 1 << 20
+
 // Listen creates the control socket at path, readable and writable by its
-// owner (root) only. A socket file left by a dead daemon is replaced; one
-// that a live daemon answers on is an error.
+// owner (root) only. What is already at path is replaced only if it is a
+// socket that nobody answers on (left by a daemon that died); a socket a
+// live process answers on, and anything that is not a socket (a regular
+// file, a directory, a symbolic link...), is an error and is left alone.
 func Listen(path string, handlers map[string]Handler) (*Server, error) {
-	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("control socket %s: another xdpfwd is answering on it (stop it, or set options.control)", path)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("control socket %s: remove stale socket: %w", path, err)
+	if err := clearStale(path); err != nil {
+		return nil, err
 	}
 	old := unix.Umask(0o077)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
@@ -62,7 +79,56 @@ func Listen(path string, handlers map[string]Handler) (*Server, error) {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	ln.SetUnlinkOnClose(true)
-	return &Server{ln: ln, path: path, handlers: handlers}, nil
+	return &Server{ln: ln, path: path, handlers: handlers, conns: make(map[*net.UnixConn]struct{})}, nil
+}
+
+// clearStale removes a socket left at path by a process that is gone, and
+// refuses anything else that is there.
+func clearStale(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("control socket %s: %w", path, err)
+	}
+	if fi.Mode().Type() != os.ModeSocket {
+		return fmt.Errorf("control socket %s: the path is %s, not a socket; xdpfwd replaces only a stale socket: remove it yourself or choose another path (--control or options.control)", path, describeMode(fi.Mode()))
+	}
+	c, err := net.DialTimeout("unix", path, time.Second)
+	switch {
+	case err == nil:
+		c.Close()
+		return fmt.Errorf("control socket %s: another xdpfwd is serving %s (stop it, or choose another path with --control or options.control)", path, path)
+	case errors.Is(err, syscall.EAGAIN):
+		// A listener whose backlog is full is alive.
+		return fmt.Errorf("control socket %s: another xdpfwd is serving %s (its backlog is full; stop it, or choose another path with --control or options.control)", path, path)
+	case !errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("control socket %s: an existing socket is there and probing it failed (%w); not replacing it: remove it yourself or choose another path", path, err)
+	}
+	// Connection refused: nothing listens, the socket is stale.
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("control socket %s: remove stale socket: %w", path, err)
+	}
+	return nil
+}
+
+// describeMode names a file type for an error message.
+func describeMode(m os.FileMode) string {
+	switch m.Type() {
+	case 0:
+		return "a regular file"
+	case os.ModeDir:
+		return "a directory"
+	case os.ModeSymlink:
+		return "a symbolic link"
+	case os.ModeNamedPipe:
+		return "a named pipe"
+	case os.ModeDevice, os.ModeDevice | os.ModeCharDevice:
+		return "a device"
+	default:
+		return "not a regular file (" + m.Type().String() + ")"
+	}
 }
 
 // SetHandlers sets the verbs the server answers. Call it before Serve.
@@ -71,12 +137,19 @@ func (s *Server) SetHandlers(h map[string]Handler) { s.handlers = h }
 // Close removes the socket of a server that never served.
 func (s *Server) Close() error { return s.ln.Close() }
 
-// Serve answers connections until ctx is done, then closes the socket and
-// waits for the connections in progress.
+// Serve answers connections until ctx is done. Then it closes the socket,
+// closes the connections that have not sent a request yet at once, gives
+// those being answered shutdownGrace to finish, and returns when every
+// connection is closed.
 func (s *Server) Serve(ctx context.Context) {
+	acceptDone, watchDone := make(chan struct{}), make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		s.ln.Close()
+		defer close(watchDone)
+		select {
+		case <-ctx.Done():
+		case <-acceptDone:
+		}
+		s.stop()
 	}()
 	for {
 		c, err := s.ln.AcceptUnix()
@@ -90,11 +163,58 @@ func (s *Server) Serve(ctx context.Context) {
 			s.serveConn(c)
 		}()
 	}
+	close(acceptDone)
+	<-watchDone
 	s.wg.Wait()
 }
 
+// stop closes the listener and ends the connections: those waiting for a
+// request at once, the others within shutdownGrace.
+func (s *Server) stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return
+	}
+	s.stopping = true
+	s.ln.Close()
+	now := time.Now()
+	for c := range s.conns {
+		c.SetReadDeadline(now)
+		c.SetWriteDeadline(now.Add(shutdownGrace))
+	}
+}
+
+// track registers c for stop; false if the server is already stopping.
+func (s *Server) track(c *net.UnixConn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *Server) isStopping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stopping
+}
+
+func (s *Server) untrack(c *net.UnixConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+}
+
 func (s *Server) serveConn(c *net.UnixConn) {
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	// The deadline first: stop, once c is tracked, may shorten it.
+	c.SetDeadline(time.Now().Add(connTimeout))
+	if !s.track(c) {
+		return
+	}
+	defer s.untrack(c)
 	resp := s.answer(c)
 	json.NewEncoder(c).Encode(resp)
 }
@@ -104,7 +224,10 @@ func (s *Server) answer(c *net.UnixConn) Response {
 		return Response{Error: "permission denied: the control socket is for root only"}
 	}
 	var req Request
-	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&req); err != nil {
+	if err := json.NewDecoder(io.LimitReader(c, maxRequest)).Decode(&req); err != nil {
+		if s.isStopping() {
+			return Response{Error: "xdpfwd is shutting down"}
+		}
 		return Response{Error: fmt.Sprintf("bad request: %v", err)}
 	}
 	h, ok := s.handlers[req.Verb]
@@ -155,11 +278,14 @@ func Call(path, verb string, args, result any) error {
 			return fmt.Errorf("encode %s args: %w", verb, err)
 		}
 	}
-	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return fmt.Errorf("send %s: %w", verb, err)
-	}
 	var resp Response
-	if err := json.NewDecoder(c).Decode(&resp); err != nil {
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		// The daemon may have answered before reading the request (a
+		// refusal) and closed: its answer says more than our write error.
+		if json.NewDecoder(c).Decode(&resp) != nil || resp.Error == "" {
+			return fmt.Errorf("send %s: %w", verb, err)
+		}
+	} else if err := json.NewDecoder(c).Decode(&resp); err != nil {
 		return fmt.Errorf("read %s answer: %w", verb, err)
 	}
 	if resp.Error != "" {

@@ -32,6 +32,10 @@ type StageStats struct {
 type PortStats struct {
 	// Name is the interface name.
 	Name string `json:"name"`
+	// State is "up", "down" (link or carrier off), "absent" (the
+	// interface is gone: deleted or moved to another namespace) or
+	// "failed: " and why xdpfwd does not use it.
+	State string `json:"state"`
 	// Ifindex is the interface index in the daemon's namespace.
 	Ifindex int `json:"ifindex"`
 	// XDPMode is the attach mode in use: native or generic.
@@ -73,6 +77,10 @@ type XDPCounters struct {
 	RedirectFailed uint64 `json:"redirect_failed"`
 	// DropTooBig counts frames longer than a UMEM frame holds.
 	DropTooBig uint64 `json:"drop_too_big"`
+	// VLANRestored counts redirected frames whose out-of-band VLAN tag
+	// (kept beside the frame by the driver) was put back into the frame;
+	// not a verdict: each is in Redirected too.
+	VLANRestored uint64 `json:"vlan_restored"`
 }
 
 // XSKCounters are the kernel's AF_XDP socket statistics.
@@ -91,7 +99,9 @@ type XSKCounters struct {
 	TxRingEmptyDescs uint64 `json:"tx_ring_empty_descs"`
 }
 
-// BridgeStats are one bridge's counters and forwarding database.
+// BridgeStats are one bridge's counters and the size of its forwarding
+// database; the entries themselves are listed, a page at a time, by the
+// fdb verb.
 type BridgeStats struct {
 	// Name is the bridge's name.
 	Name string `json:"name"`
@@ -105,12 +115,50 @@ type BridgeStats struct {
 	Learned uint64 `json:"learned"`
 	// FDBFull counts source MACs not learned because the FDB was full.
 	FDBFull uint64 `json:"fdb_full"`
-	// FDB lists the live entries.
-	FDB []FDBEntry `json:"fdb"`
+	// Evicted counts dynamic FDB entries evicted to make room for a new
+	// MAC whose probe window was full (the oldest first; static entries
+	// never are).
+	Evicted uint64 `json:"evicted"`
+	// FDBEntries is the number of FDB slots in use: live entries, and
+	// expired ones until the sweeper (every few seconds) clears them.
+	FDBEntries int `json:"fdb_entries"`
+}
+
+// FDBArgs are the fdb verb's arguments: which page of which bridge's FDB.
+type FDBArgs struct {
+	// Bridge names the bridge.
+	Bridge string `json:"bridge"`
+	// Cursor is where the page starts: 0 for the first page, else the
+	// Next of the page before.
+	Cursor uint64 `json:"cursor"`
+	// Limit is the most entries the page holds (at most MaxFDBPage; 0 means
+	// MaxFDBPage).
+	Limit int `json:"limit"`
+}
+
+// MaxFDBPage is the most entries one fdb call returns; longer listings
+// take several calls.
+const MaxFDBPage = 4096
+
+// FDBPage is the fdb verb's answer: live entries of one bridge, in table
+// order. Entries learned, moved or aged while a listing pages through the
+// table may be missed or listed twice.
+type FDBPage struct {
+	// Bridge names the bridge.
+	Bridge string `json:"bridge"`
+	// Entries are the page's entries.
+	Entries []FDBEntry `json:"entries"`
+	// Next is the Cursor of the next page; 0 when this page is the last.
+	Next uint64 `json:"next"`
+	// Slots is the FDB's slots in use when the page was read (see
+	// BridgeStats.FDBEntries).
+	Slots int `json:"slots"`
 }
 
 // FDBEntry is one MAC the bridge knows.
 type FDBEntry struct {
+	// VLAN is the entry's VLAN (0 on a VLAN-unaware bridge).
+	VLAN uint16 `json:"vlan"`
 	// MAC is the station's address.
 	MAC string `json:"mac"`
 	// Port is the interface the station is on.

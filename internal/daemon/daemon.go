@@ -1,8 +1,11 @@
 // Package daemon assembles a running dataplane from a configuration: it
 // attaches the XDP program to every port, opens an AF_XDP socket on every
 // port queue, hands them to fastpath workers (one per queue index, all of a
-// worker's sockets on one UMEM) and answers the control socket. Close takes
-// it all down again, in the reverse order.
+// worker's sockets on one UMEM) and answers the control socket. While it
+// runs it follows the ports' interfaces (links.go): down and up, deleted
+// and created again, moved away, MTU or queues changed, XDP detached by
+// someone else, TX rings that stall. Close takes it all down again, in the
+// reverse order.
 package daemon
 
 import (
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpfwd/xdpfwd/bpf"
 	"github.com/xdpfwd/xdpfwd/fastpath"
@@ -44,6 +48,18 @@ type Daemon struct {
 	runErr  chan error
 	// sweepStop ends the FDB sweeper.
 	sweepStop chan struct{}
+	// nworkers is the number of workers, fixed at start (workerCount).
+	nworkers int
+	// links follows link events and port faults (links.go).
+	links *linkWatch
+	// broken: the last rebuild left workers closed; the next look
+	// rebuilds again.
+	broken bool
+
+	// state orders Close (write lock) after the readers of what it tears
+	// down (Stats, FDBPage; read lock); closed tells readers Close began.
+	state  sync.RWMutex
+	closed bool
 }
 
 // port is one configured interface and what xdpfwd attached to it.
@@ -55,6 +71,25 @@ type port struct {
 	queues  int
 	prog    *bpf.Port
 	sockets []*xdp.Socket // by queue index
+	// txQueues is the device's TX queue count (ETHTOOL_GCHANNELS): sockets
+	// on queues at or above it receive but never transmit.
+	txQueues int
+	// active: the port is attached and its sockets are in the workers.
+	// state is what stats show: up, down, absent or "failed: reason".
+	active bool
+	state  string
+	// progID is the XDP program on the interface after attach, to notice
+	// a detach (or a replacement) by someone else.
+	progID uint32
+	// zeroCopy and txBudget are from the last bind, for stats while the
+	// port has no socket.
+	zeroCopy bool
+	txBudget uint32
+	// stalls counts the port's TX stalls. At maxStalls, or when its
+	// sockets cannot be bound, it fails, and stays failed while its
+	// interface has index stuckOn: it would only fail again.
+	stalls  int
+	stuckOn int
 	// passMACs and passIPv4 are the host's own addresses on the port, for
 	// pass_host_mac: frames to them go to the kernel stack.
 	passMACs           []net.HardwareAddr
@@ -100,11 +135,28 @@ func (p *port) addHostAddrs(link netlink.Link) error {
 	return nil
 }
 
-// worker is one fastpath worker and the UMEM and sockets it owns.
+// worker is one fastpath worker and the UMEM and sockets it owns. When a
+// port comes or goes, or a TX ring stalls, the worker is rebuilt (links.go):
+// fw stopped, sockets and UMEM closed, new ones opened for the active
+// ports; pipe and the counters (base) carry over.
 type worker struct {
-	fw      *fastpath.Worker
+	idx     int
+	fw      *fastpath.Worker // nil while no active port has a queue here
 	umem    *xdp.Umem
 	sockets []*xdp.Socket // the UMEM's owner first
+	refs    []queueRef    // by fw queue index: the port and queue of each socket
+	pipe    *fastpath.Pipeline
+	base    fastpath.Counters // counters of earlier generations of fw
+	next    *xdp.Umem         // made ahead of a rebuild, for openWorker
+	done    chan struct{}     // closed when fw.Run returns; nil if not running
+	// rebuilds counts the times the worker was rebuilt (each a pause).
+	rebuilds int
+}
+
+// queueRef is one port queue a worker holds a socket on.
+type queueRef struct {
+	p *port
+	q int
 }
 
 // New attaches and opens everything cfg names, in the calling thread's
@@ -123,26 +175,28 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 	if err := d.buildBridges(); err != nil {
 		return nil, err
 	}
+	// Link events from here on: none is missed between the checks below
+	// and the watch.
+	if d.links, err = watchLinks(); err != nil {
+		return nil, err
+	}
 	for _, p := range d.ports {
 		if err := d.attach(p); err != nil {
 			return nil, err
 		}
+		d.noteProg(p)
+		p.active = true
 	}
 	if err := d.openWorkers(); err != nil {
 		return nil, err
 	}
 	for _, w := range d.workers {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			if err := w.fw.Run(); err != nil {
-				d.runErr <- err
-			}
-		}()
+		d.startWorker(w)
 	}
 	d.sweepStop = make(chan struct{})
 	d.wg.Add(1)
 	go d.sweep(d.sweepStop)
+	d.links.start(d)
 	return d, nil
 }
 
@@ -199,6 +253,15 @@ func (d *Daemon) resolvePorts() error {
 				return d.cfg.ErrorAt(pc.Pos, fmt.Sprintf("ports[%d].pass_host_mac", i), "read the addresses of %s for pass_host_mac: %v", pc.Interface, err)
 			}
 		}
+		p.txQueues = p.queues
+		if n, ok := xdp.TxQueueCount(pc.Interface); ok {
+			p.txQueues = n
+		}
+		if p.txQueues < p.queues {
+			d.log.Warn("fewer TX queues than RX queues: the sockets on the others only receive, frames leave on the first ones, and there are no more workers than TX queues",
+				"port", pc.Interface, "rx_queues", p.queues, "tx_queues", p.txQueues)
+		}
+		p.state = operState(a)
 		// Ethernet header and one 802.1Q tag on top of the MTU.
 		if l2 := 18; a.MTU+l2 > maxFrame {
 			return d.cfg.ErrorAt(pc.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "%s has MTU %d: its frames (up to %d bytes with a VLAN tag) do not fit a %d-byte UMEM frame after the kernel's %d-byte headroom; lower the MTU to %d or raise options.frame_size",
@@ -221,7 +284,17 @@ func (d *Daemon) buildBridges() error {
 			bc.Ports = append(bc.Ports, byName[name])
 		}
 		for _, s := range b.Static {
-			bc.Static = append(bc.Static, fastpath.StaticEntry{MAC: header.MAC(s.MAC), Port: byName[s.Port]})
+			bc.Static = append(bc.Static, fastpath.StaticEntry{MAC: header.MAC(s.MAC), Port: byName[s.Port], VLAN: uint16(s.VLAN)})
+		}
+		if b.VLANs != nil {
+			bc.VLANs = make(map[fastpath.PortID]fastpath.PortVLANs, len(b.VLANs))
+			for _, pv := range b.VLANs {
+				v := fastpath.PortVLANs{PVID: uint16(pv.PVID)}
+				for _, vid := range pv.Tagged {
+					v.Tagged = append(v.Tagged, uint16(vid))
+				}
+				bc.VLANs[byName[pv.Port]] = v
+			}
 		}
 		cfgs = append(cfgs, bc)
 	}
@@ -248,8 +321,10 @@ func (d *Daemon) attach(p *port) error {
 	if err != nil {
 		return fmt.Errorf("port %s: %w", p.cfg.Interface, err)
 	}
+	// bpf.Attach refused the port if it could receive VLAN tags beside the
+	// frame that the program cannot put back.
 	if p.prog.Mode() == bpf.ModeGeneric {
-		d.log.Warn("generic XDP sees frames after GRO and, on veth, unsegmented GSO frames from the peer (up to 64 KiB): those that do not fit a UMEM frame are dropped (xdp drop_too_big) and TCP through this port slows down. Turn GRO/LRO off on a NIC (ethtool -K IF gro off lro off); native mode avoids it on veth",
+		d.log.Warn("generic XDP sees frames after GRO (up to 64 KiB): those that do not fit a UMEM frame are dropped (xdp drop_too_big) and TCP through this port slows down. Turn GRO/LRO off on a NIC (ethtool -K IF gro off lro off)",
 			"port", p.cfg.Interface, "max_frame", maxFrame)
 	}
 	p.sockets = make([]*xdp.Socket, p.queues)
@@ -260,10 +335,16 @@ func (d *Daemon) attach(p *port) error {
 // worker holds a socket on every port and forwarding between ports never
 // leaves the worker's UMEM. A port with more queues spreads them over the
 // workers (queue q goes to worker q mod n).
+//
+// A worker must also be able to transmit on every port: sockets are bound
+// by RX queue index, and a frame on the TX ring of a socket whose queue
+// index has no TX queue on the device is never sent nor completed. So
+// there are no more workers than the smallest TX queue count either; each
+// worker's egress on a port is one of its queues below that count.
 func (d *Daemon) workerCount() int {
-	n := d.ports[0].queues
+	n := min(d.ports[0].queues, d.ports[0].txQueues)
 	for _, p := range d.ports {
-		n = min(n, p.queues)
+		n = min(n, p.queues, p.txQueues)
 	}
 	if w := d.cfg.Options.Workers; w > 0 {
 		n = min(n, w)
@@ -272,60 +353,204 @@ func (d *Daemon) workerCount() int {
 }
 
 func (d *Daemon) openWorkers() error {
-	n := d.workerCount()
-	ring := uint32(d.cfg.Options.RingSize)
-	for wi := range n {
-		var queues []fastpath.PortQueue
-		var owners []*port
-		var qidx []int
-		for _, p := range d.ports {
-			for q := wi; q < p.queues; q += n {
-				owners, qidx = append(owners, p), append(qidx, q)
-			}
-		}
-		// Enough frames to fill every fill ring and every TX ring at once.
-		frames := uint32(len(owners)) * 2 * ring
-		umem, err := xdp.NewUmem(xdp.UmemConfig{FrameCount: frames, FrameSize: uint32(d.cfg.Options.FrameSize), FillSize: ring, CompletionSize: ring})
-		if err != nil {
-			return fmt.Errorf("worker %d: %w", wi, err)
-		}
-		w := &worker{umem: umem}
-		d.workers = append(d.workers, w)
-		for i, p := range owners {
-			bind, err := xdp.ParseBindMode(p.cfg.Bind)
-			if err != nil {
-				return err
-			}
-			s, err := umem.NewSocket(xdp.SocketConfig{Ifindex: p.ifindex, Queue: qidx[i], RxSize: ring, TxSize: ring, Bind: bind, NeedWakeup: true, TxBudget: min(256, ring)})
-			if err != nil {
-				return fmt.Errorf("port %s: %w", p.cfg.Interface, err)
-			}
-			w.sockets = append(w.sockets, s)
-			p.sockets[qidx[i]] = s
-			queues = append(queues, fastpath.PortQueue{Port: p.id, Queue: s})
-		}
+	d.nworkers = d.workerCount()
+	for wi := range d.nworkers {
 		pipe := fastpath.NewPipeline(fastpath.Parse{}, d.bridges.Stage(), &fastpath.ChecksumFinish{})
 		pipe.SetProfiling(d.cfg.Options.Profile)
-		w.fw, err = fastpath.NewWorker(fastpath.WorkerConfig{Umem: umem, Queues: queues, Pipeline: pipe})
-		if err != nil {
-			return fmt.Errorf("worker %d: %w", wi, err)
+		w := &worker{idx: wi, pipe: pipe}
+		d.workers = append(d.workers, w)
+		if err := d.openWorker(w); err != nil {
+			return err
 		}
-		// One poll before Run gives every fill ring its frames, so the
-		// first frames redirected below find room.
-		w.fw.Poll()
 	}
 	// Only now, with every fill ring stocked, do frames start to come.
 	for _, p := range d.ports {
-		for q, s := range p.sockets {
-			if err := p.prog.SetSocket(q, s.FD()); err != nil {
-				return fmt.Errorf("port %s queue %d: %w", p.cfg.Interface, q, err)
-			}
+		if err := d.setSockets(p); err != nil {
+			return err
 		}
 		d.log.Info("port ready", "port", p.cfg.Interface, "ifindex", p.ifindex, "xdp_mode", p.prog.Mode().String(),
-			"zero_copy", p.sockets[0].ZeroCopy(), "queues", p.queues, "tx_budget", p.sockets[0].TxBudgetApplied())
+			"zero_copy", p.zeroCopy, "queues", p.queues, "tx_queues", p.txQueues, "egress_queues", d.egressQueues(p),
+			"tx_budget", p.txBudget, "state", p.state)
 	}
 	d.log.Info("forwarding", "ports", len(d.ports), "bridges", len(d.cfg.Bridges), "workers", len(d.workers))
 	return nil
+}
+
+// egressQueues lists the queues of p that frames leave on: those with a
+// socket (by RX queue) that also have a TX queue.
+func (d *Daemon) egressQueues(p *port) []int {
+	var qs []int
+	for q := range min(p.queues, p.txQueues) {
+		qs = append(qs, q)
+	}
+	return qs
+}
+
+// openWorker opens w's UMEM, a socket on each of w's queues of every
+// active port, and the fastpath worker over them, and polls it once so
+// that every fill ring is stocked. With no active port it leaves w.fw nil.
+// On error, what it opened stays in w for closeWorker.
+func (d *Daemon) openWorker(w *worker) error {
+	wi := w.idx
+	ring := uint32(d.cfg.Options.RingSize)
+	var queues []fastpath.PortQueue
+	owners, qidx := d.plan(w)
+	umem := w.next
+	w.next = nil
+	if len(owners) == 0 {
+		if umem != nil {
+			return umem.Close()
+		}
+		return nil
+	}
+	if umem == nil {
+		var err error
+		if umem, err = d.newUmem(w, len(owners)); err != nil {
+			return err
+		}
+	}
+	w.umem = umem
+	for i, p := range owners {
+		bind, err := xdp.ParseBindMode(p.cfg.Bind)
+		if err != nil {
+			return err
+		}
+		s, err := bindSocket(umem, xdp.SocketConfig{Ifindex: p.ifindex, Queue: qidx[i], RxSize: ring, TxSize: ring, Bind: bind, NeedWakeup: true, TxBudget: min(256, ring)})
+		if err != nil {
+			return &portError{p, err}
+		}
+		w.sockets = append(w.sockets, s)
+		w.refs = append(w.refs, queueRef{p, qidx[i]})
+		p.sockets[qidx[i]] = s
+		p.zeroCopy, p.txBudget = s.ZeroCopy(), s.TxBudgetApplied()
+		// A queue the device cannot transmit on only receives.
+		queues = append(queues, fastpath.PortQueue{Port: p.id, Queue: s, RxOnly: qidx[i] >= p.txQueues})
+	}
+	var err error
+	w.fw, err = fastpath.NewWorker(fastpath.WorkerConfig{Umem: umem, Queues: queues, Pipeline: w.pipe, IdleTimeout: idleTimeout})
+	if err != nil {
+		return fmt.Errorf("worker %d: %w", wi, err)
+	}
+	for _, p := range owners {
+		if p.state == stateDown {
+			w.fw.SetPortDown(p.id, true)
+		}
+	}
+	// One poll before Run gives every fill ring its frames, so the
+	// first frames redirected below find room.
+	w.fw.Poll()
+	return nil
+}
+
+// portError is a failure to bind a socket of one port.
+type portError struct {
+	p   *port
+	err error
+}
+
+func (e *portError) Error() string { return fmt.Sprintf("port %s: %v", e.p.cfg.Interface, e.err) }
+func (e *portError) Unwrap() error { return e.err }
+
+// bindSocket opens a socket on umem. The kernel releases a closed socket's
+// hold on its device queue a little after close (deferred work), so a
+// bind to a queue whose socket was just closed, in a rebuild, may answer
+// EBUSY for a while: it is tried again for up to a second.
+func bindSocket(umem *xdp.Umem, cfg xdp.SocketConfig) (*xdp.Socket, error) {
+	s, err := umem.NewSocket(cfg)
+	for deadline := time.Now().Add(time.Second); errors.Is(err, unix.EBUSY) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		s, err = umem.NewSocket(cfg)
+	}
+	return s, err
+}
+
+// plan lists the queues w binds: queue q of every active port with
+// q mod workers = w's index.
+func (d *Daemon) plan(w *worker) (owners []*port, qidx []int) {
+	for _, p := range d.ports {
+		if !p.active {
+			continue
+		}
+		for q := w.idx; q < p.queues; q += d.nworkers {
+			owners, qidx = append(owners, p), append(qidx, q)
+		}
+	}
+	return owners, qidx
+}
+
+// newUmem makes the UMEM of worker w for sockets sockets.
+func (d *Daemon) newUmem(w *worker, sockets int) (*xdp.Umem, error) {
+	ring := uint32(d.cfg.Options.RingSize)
+	// Enough frames to fill every fill ring and every TX ring at once.
+	frames := uint32(sockets) * 2 * ring
+	umem, err := xdp.NewUmem(xdp.UmemConfig{FrameCount: frames, FrameSize: uint32(d.cfg.Options.FrameSize), FillSize: ring, CompletionSize: ring})
+	if err != nil {
+		return nil, fmt.Errorf("worker %d: %w", w.idx, err)
+	}
+	return umem, nil
+}
+
+// setSockets puts p's sockets into its XSKMAP: frames start to come.
+func (d *Daemon) setSockets(p *port) error {
+	for q, s := range p.sockets {
+		if s == nil {
+			continue
+		}
+		if err := p.prog.SetSocket(q, s.FD()); err != nil {
+			return fmt.Errorf("port %s queue %d: %w", p.cfg.Interface, q, err)
+		}
+	}
+	return nil
+}
+
+// startWorker runs w's fastpath worker on its own goroutine, if it has one.
+func (d *Daemon) startWorker(w *worker) {
+	if w.fw == nil || w.done != nil {
+		return
+	}
+	done, fw := make(chan struct{}), w.fw
+	w.done = done
+	go func() {
+		defer close(done)
+		if err := fw.Run(); err != nil {
+			d.runErr <- err
+		}
+	}()
+}
+
+// stopWorker stops w's worker goroutine and waits for it (at most the
+// worker's IdleTimeout).
+func (d *Daemon) stopWorker(w *worker) {
+	if w.done == nil {
+		return
+	}
+	w.fw.Stop()
+	<-w.done
+	w.done = nil
+}
+
+// closeWorker closes the sockets and UMEM of a stopped worker, keeping its
+// counters in w.base, and leaves w ready for openWorker. Every frame of
+// the UMEM goes with it, those a stalled or dead socket held included.
+func (d *Daemon) closeWorker(w *worker) error {
+	var errs []error
+	if w.fw != nil {
+		w.base.Add(w.fw.Counters())
+		w.fw = nil
+	}
+	// Shared sockets before the UMEM's owner, the owner before the UMEM.
+	for i := len(w.sockets) - 1; i >= 0; i-- {
+		errs = append(errs, w.sockets[i].Close())
+	}
+	for _, r := range w.refs {
+		r.p.sockets[r.q] = nil
+	}
+	w.sockets, w.refs = nil, nil
+	if w.umem != nil {
+		errs = append(errs, w.umem.Close())
+		w.umem = nil
+	}
+	return errors.Join(errs...)
 }
 
 // Wait blocks until ctx is done or a worker fails.
@@ -343,6 +568,11 @@ func (d *Daemon) Wait(ctx context.Context) error {
 // workers, sockets, UMEMs and XDP programs. It returns the first error
 // but undoes everything it can.
 func (d *Daemon) Close() error {
+	// The link watch first, outside the lock: it takes the lock to act.
+	d.links.close()
+	d.state.Lock()
+	defer d.state.Unlock()
+	d.closed = true
 	var errs []error
 	for _, p := range d.ports {
 		if p.prog == nil {
@@ -356,8 +586,11 @@ func (d *Daemon) Close() error {
 	}
 	for _, w := range d.workers {
 		if w.fw != nil {
-			w.fw.Stop()
+			w.fw.Stop() // all at once: each takes up to idleTimeout to see it
 		}
+	}
+	for _, w := range d.workers {
+		d.stopWorker(w)
 	}
 	if d.sweepStop != nil {
 		close(d.sweepStop)
@@ -365,11 +598,11 @@ func (d *Daemon) Close() error {
 	}
 	d.wg.Wait()
 	for _, w := range d.workers {
-		// Shared sockets before the UMEM's owner, the owner before the UMEM.
-		for i := len(w.sockets) - 1; i >= 0; i-- {
-			errs = append(errs, w.sockets[i].Close())
+		errs = append(errs, d.closeWorker(w))
+		if w.next != nil {
+			errs = append(errs, w.next.Close())
+			w.next = nil
 		}
-		errs = append(errs, w.umem.Close())
 	}
 	d.workers = nil
 	for _, p := range d.ports {
@@ -385,5 +618,6 @@ func (d *Daemon) Close() error {
 func (d *Daemon) Handlers() map[string]control.Handler {
 	return map[string]control.Handler{
 		"stats": func(json.RawMessage) (any, error) { return d.Stats() },
+		"fdb":   d.fdbVerb,
 	}
 }

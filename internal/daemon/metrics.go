@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +23,7 @@ func metricDesc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
+	descPortState   = metricDesc("port_state", "1 for the state the port is in: up, down, absent or failed (with the reason).", "port", "state", "reason")
 	descPortInfo    = metricDesc("port_info", "A port: its XDP mode, socket bind mode and queues.", "port", "xdp_mode", "bind", "queues")
 	descRxPackets   = metricDesc("port_rx_packets_total", "Frames the fast path received on the port.", "port")
 	descRxBytes     = metricDesc("port_rx_bytes_total", "Bytes of the frames the fast path received on the port.", "port")
@@ -32,7 +35,8 @@ var (
 	descBridge      = metricDesc("bridge_frames_total", "Frames a bridge forwarded to one port or flooded.", "bridge", "action")
 	descLearned     = metricDesc("bridge_learned_total", "New and moved FDB entries.", "bridge")
 	descFDBFull     = metricDesc("bridge_fdb_full_total", "Source MACs not learned because the FDB was full.", "bridge")
-	descFDBEntries  = metricDesc("bridge_fdb_entries", "Live FDB entries.", "bridge")
+	descFDBEvicted  = metricDesc("bridge_fdb_evicted_total", "Dynamic FDB entries evicted for a new MAC whose probe window was full.", "bridge")
+	descFDBEntries  = metricDesc("bridge_fdb_entries", "FDB slots in use: live entries, and expired ones until the sweeper clears them.", "bridge")
 	descStagePkts   = metricDesc("stage_packets_total", "Packets each pipeline stage ran over (options.profile).", "stage")
 	descStageSecond = metricDesc("stage_seconds_total", "Time spent in each pipeline stage (options.profile).", "stage")
 )
@@ -44,7 +48,7 @@ type collector struct{ d *Daemon }
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPortInfo, descRxPackets, descRxBytes, descTxPackets, descTxBytes, descDrops,
-		descXDP, descXSK, descBridge, descLearned, descFDBFull, descFDBEntries, descStagePkts, descStageSecond} {
+		descXDP, descXSK, descBridge, descLearned, descFDBFull, descFDBEvicted, descFDBEntries, descStagePkts, descStageSecond, descPortState} {
 		ch <- d
 	}
 }
@@ -65,6 +69,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			bind = "zerocopy"
 		}
 		ch <- prometheus.MustNewConstMetric(descPortInfo, prometheus.GaugeValue, 1, p.Name, p.XDPMode, bind, strconv.Itoa(p.Queues))
+		state, reason, _ := strings.Cut(p.State, ": ")
+		ch <- prometheus.MustNewConstMetric(descPortState, prometheus.GaugeValue, 1, p.Name, state, reason)
 		counter(descRxPackets, p.RxPackets, p.Name)
 		counter(descRxBytes, p.RxBytes, p.Name)
 		counter(descTxPackets, p.TxPackets, p.Name)
@@ -84,7 +90,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descBridge, b.Flooded, b.Name, "flooded")
 		counter(descLearned, b.Learned, b.Name)
 		counter(descFDBFull, b.FDBFull, b.Name)
-		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(len(b.FDB)), b.Name)
+		counter(descFDBEvicted, b.Evicted, b.Name)
+		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(b.FDBEntries), b.Name)
 	}
 	for _, s := range st.Stages {
 		counter(descStagePkts, s.Packets, s.Name)
@@ -99,7 +106,8 @@ type namedCount struct {
 
 func xdpVerdicts(x control.XDPCounters) []namedCount {
 	return []namedCount{{"redirected", x.Redirected}, {"pass_no_socket", x.PassNoSocket}, {"pass_host", x.PassHost},
-		{"drop_malformed", x.DropMalformed}, {"redirect_failed", x.RedirectFailed}, {"drop_too_big", x.DropTooBig}}
+		{"drop_malformed", x.DropMalformed}, {"redirect_failed", x.RedirectFailed}, {"drop_too_big", x.DropTooBig},
+		{"vlan_restored", x.VLANRestored}}
 }
 
 func xskCounters(x control.XSKCounters) []namedCount {
@@ -107,8 +115,48 @@ func xskCounters(x control.XSKCounters) []namedCount {
 		{"rx_ring_full", x.RxRingFull}, {"rx_fill_ring_empty_descs", x.RxFillRingEmptyDescs}, {"tx_ring_empty_descs", x.TxRingEmptyDescs}}
 }
 
-// ServeMetrics serves /metrics on addr until ctx is done. The listener is
-// opened before it returns, so a bad or busy address is an error at start.
+// Scrapes are bounded: at most maxScrapes are answered at once, and one
+// that waits longer than scrapeWait for its turn gets 503.
+const (
+	maxScrapes = 2
+	scrapeWait = 5 * time.Second
+)
+
+// limitScrapes lets at most n requests into h at once; a request that
+// waits longer than wait for its turn is answered 503 Service Unavailable.
+func limitScrapes(h http.Handler, n int, wait time.Duration) http.Handler {
+	sem := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case sem <- struct{}{}:
+		case <-t.C:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("too many concurrent scrapes (at most %d at once): try again later", n), http.StatusServiceUnavailable)
+			return
+		case <-r.Context().Done():
+			return
+		}
+		defer func() { <-sem }()
+		h.ServeHTTP(w, r)
+	})
+}
+
+// warnBeyondLoopback logs a warning if the metrics listener at bound (for
+// options.metrics addr) is reachable from beyond loopback.
+func warnBeyondLoopback(log *slog.Logger, addr string, bound net.Addr) {
+	if ta, ok := bound.(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+		log.Warn("metrics are served beyond loopback: anyone who can reach this address reads the counters; bind 127.0.0.1 or [::1] unless that is what you want",
+			"options.metrics", addr, "listening", bound.String())
+	}
+}
+
+// ServeMetrics serves /metrics on addr until ctx is done; done is closed
+// once the server has shut down. The listener is opened before it
+// returns, so a bad or busy address is an error at start. An address
+// beyond loopback is served, with a warning: the counters name the ports
+// and show their traffic to whoever can reach it.
 func (d *Daemon) ServeMetrics(ctx context.Context, addr string) (done <-chan struct{}, err error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(collector{d}); err != nil {
@@ -118,21 +166,39 @@ func (d *Daemon) ServeMetrics(ctx context.Context, addr string) (done <-chan str
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s (options.metrics): %w", addr, err)
 	}
+	warnBeyondLoopback(d.log, addr, ln.Addr())
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	c := make(chan struct{})
+	mux.Handle("/metrics", limitScrapes(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), maxScrapes, scrapeWait))
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      scrapeWait + 10*time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+	}
+	served := make(chan struct{})
 	go func() {
-		defer close(c)
+		defer close(served)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("metrics server stopped", "err", err)
 		}
 	}()
+	c := make(chan struct{})
 	go func() {
-		<-ctx.Done()
+		defer close(c)
+		select {
+		case <-ctx.Done():
+		case <-served:
+		}
+		// Idle connections close at once; a scrape in progress gets a
+		// second, then its connection is closed.
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
+		if srv.Shutdown(sctx) != nil {
+			srv.Close()
+		}
+		<-served
 	}()
 	d.log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	return c, nil

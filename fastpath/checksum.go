@@ -1,0 +1,261 @@
+package fastpath
+
+import (
+	"sync/atomic"
+
+	"github.com/xdpfwd/xdpfwd/fastpath/header"
+)
+
+// ChecksumFinish is an egress stage: it finishes, on every packet about to
+// be sent, the checksums that a Linux sender left for its device to
+// compute (CHECKSUM_PARTIAL; a veth has TX checksum offload on by
+// default), so receivers do not drop them. A frame carries no csum_start,
+// so the stage finds the unfinished field from the frame's structure, as
+// the kernel's own offloads would have placed it:
+//
+//   - TCP and UDP over IPv4 or IPv6 (extension headers included; with a
+//     routing header, the pseudo-header uses the final destination),
+//     after up to two 802.1Q/802.1ad tags: the field holds only the
+//     pseudo-header sum (header.FinishChecksum). A UDP checksum of 0
+//     (none, over IPv4) stays 0.
+//   - SCTP: the CRC32c field holds 0 (header.FinishSCTP).
+//   - VXLAN (UDP 4789, or Linux's default 8472), GENEVE (UDP 6081) and
+//     GRE (with or without key, sequence number and checksum; Ethernet
+//     or IP inside): the inner TCP or UDP checksum is partial. When the outer checksum (UDP, or
+//     GRE with its C flag) is present, Linux computed it as if the inner
+//     one were finished (local checksum offload), so the inner one is
+//     finished only if that turns an outer checksum that does not verify
+//     into one that does; with no outer checksum, only if the inner field
+//     holds the inner pseudo-header sum. An outer checksum that is itself
+//     partial (the inner one complete) is finished instead.
+//
+// A checksum that is already correct is never changed, and fragments are
+// left alone. Only one level of tunnel is looked into.
+type ChecksumFinish struct {
+	finished atomic.Uint64
+}
+
+// Name returns "checksum".
+func (*ChecksumFinish) Name() string { return "checksum" }
+
+// Process finishes the checksums of b's forwarded and flooded packets.
+func (c *ChecksumFinish) Process(b *Batch, _ Time) {
+	var n uint64
+	for i := range b.Packets[:b.Len] {
+		p := &b.Packets[i]
+		if (p.Verdict != VerdictForward && p.Verdict != VerdictFlood) || p.L4Off == 0 || p.Fragment {
+			continue
+		}
+		d := p.Data[:p.L3End]
+		switch proto := p.L4Proto; proto {
+		case header.ProtocolTCP, header.ProtocolUDP:
+			// The common case inline: no tunnel, no IPv6 extension header.
+			seg := d[p.L4Off:]
+			if proto == header.ProtocolUDP && isTunnelPort(header.UDP(seg).DstPort()) {
+				if finishL4(d, p.EtherType, int(p.L3Off), int(p.L4Off), proto) {
+					n++
+				}
+				continue
+			}
+			var ps uint16
+			if p.EtherType == header.EtherTypeIPv4 {
+				ps = header.IPv4(d[p.L3Off:]).PseudoHeaderChecksum(proto, uint16(len(seg)))
+			} else {
+				var ok bool
+				if ps, ok = pseudoSum(d, p.EtherType, int(p.L3Off), int(p.L4Off), proto); !ok {
+					continue
+				}
+			}
+			if header.FinishChecksum(proto, ps, seg) {
+				n++
+			}
+		case header.ProtocolSCTP, header.ProtocolGRE:
+			if finishL4(d, p.EtherType, int(p.L3Off), int(p.L4Off), proto) {
+				n++
+			}
+		}
+	}
+	if n != 0 {
+		c.finished.Add(n)
+	}
+}
+
+// Finished returns how many packets the stage has finished a checksum of.
+func (c *ChecksumFinish) Finished() uint64 { return c.finished.Load() }
+
+// finishL4 finishes the checksum of the transport header of protocol proto
+// at l4Off of the IP packet at l3Off (EtherType et) in d, which ends where
+// the IP packet does. It reports whether it changed the frame.
+func finishL4(d []byte, et uint16, l3Off, l4Off int, proto uint8) bool {
+	seg := d[l4Off:]
+	switch proto {
+	case header.ProtocolTCP:
+		return finishInet(d, et, l3Off, l4Off, proto)
+	case header.ProtocolUDP:
+		switch header.UDP(seg).DstPort() {
+		case header.UDPPortVXLAN, header.UDPPortVXLANLinux:
+			if header.VXLAN(seg[header.UDPSize:]).IsValid() {
+				return finishUDPTunnel(d, et, l3Off, l4Off, header.EtherTypeTEB, l4Off+header.UDPSize+header.VXLANSize)
+			}
+		case header.UDPPortGENEVE:
+			if g := header.GENEVE(seg[header.UDPSize:]); g.IsValid() {
+				return finishUDPTunnel(d, et, l3Off, l4Off, g.ProtocolType(), l4Off+header.UDPSize+g.HeaderLength())
+			}
+		}
+		return finishInet(d, et, l3Off, l4Off, proto)
+	case header.ProtocolSCTP:
+		return header.FinishSCTP(seg)
+	case header.ProtocolGRE:
+		return finishGRE(seg)
+	}
+	return false
+}
+
+// isTunnelPort reports whether a UDP destination port is one whose
+// payload finishL4 looks into.
+func isTunnelPort(port uint16) bool {
+	return port == header.UDPPortVXLAN || port == header.UDPPortGENEVE || port == header.UDPPortVXLANLinux
+}
+
+// finishInet finishes a partial TCP or UDP checksum (header.FinishChecksum).
+func finishInet(d []byte, et uint16, l3Off, l4Off int, proto uint8) bool {
+	ps, ok := pseudoSum(d, et, l3Off, l4Off, proto)
+	return ok && header.FinishChecksum(proto, ps, d[l4Off:])
+}
+
+// pseudoSum returns the pseudo-header sum of the transport segment
+// d[l4Off:] of protocol proto in the IP packet at l3Off. ok is false for
+// an IPv6 packet whose routing header does not tell the final
+// destination.
+func pseudoSum(d []byte, et uint16, l3Off, l4Off int, proto uint8) (sum uint16, ok bool) {
+	n := len(d) - l4Off
+	if et == header.EtherTypeIPv4 {
+		return header.IPv4(d[l3Off:]).PseudoHeaderChecksum(proto, uint16(n)), true
+	}
+	ip := header.IPv6(d[l3Off:])
+	nh := ip.NextHeader()
+	if nh == proto && l4Off == l3Off+header.IPv6Size {
+		return ip.PseudoHeaderChecksum(proto, uint32(n)), true
+	}
+	// Extension headers: the walk decodeL3 made, again, to find a routing
+	// header (rare; costs a few compares).
+	dst := ip.Dst()
+	for o := l3Off + header.IPv6Size; o < l4Off && header.IsIPv6ExtHeader(nh); {
+		if nh == header.IPv6Routing {
+			if dst, ok = header.IPv6RoutingHeader(d[o:l4Off]).FinalDst(dst); !ok {
+				return 0, false
+			}
+		}
+		nh, o = d[o], o+header.IPv6ExtLength(nh, d[o:])
+	}
+	return header.PseudoHeaderChecksum6(proto, ip.Src(), dst, uint32(n)), true
+}
+
+// finishUDPTunnel finishes a VXLAN or GENEVE packet: the UDP segment at
+// l4Off of the outer IP packet at l3Off carries a payload of type inner
+// (header.EtherTypeTEB: an Ethernet frame; or IPv4/IPv6) at innerOff.
+func finishUDPTunnel(d []byte, et uint16, l3Off, l4Off int, inner uint16, innerOff int) bool {
+	u := header.UDP(d[l4Off:])
+	ps, ok := pseudoSum(d, et, l3Off, l4Off, header.ProtocolUDP)
+	if !ok {
+		return false
+	}
+	outer := u.Checksum()
+	field, sum, innerOK := innerPartial(d, inner, innerOff)
+	switch {
+	case innerOK && outer == 0:
+		// No outer checksum (UDP over IPv4, or a zero-checksum tunnel
+		// over IPv6).
+	case innerOK && fixesOuter(header.Checksum(u, ps), be16(d[field:]), sum):
+	case outer == ps:
+		// The outer checksum is the partial one: the inner is complete.
+		return header.FinishChecksum(header.ProtocolUDP, ps, u)
+	default:
+		return false
+	}
+	put16(d[field:], sum)
+	return true
+}
+
+// finishGRE finishes a GRE packet g (header and payload): a partial inner
+// TCP/UDP checksum, or a partial GRE checksum (C flag, field 0: Linux's
+// gre_build_header leaves 0 for the device when the payload's checksums
+// are complete).
+func finishGRE(g []byte) bool {
+	gre := header.GRE(g)
+	if !gre.IsValid() {
+		return false
+	}
+	field, sum, innerOK := innerPartial(g, gre.ProtocolType(), gre.HeaderLength())
+	if !gre.HasChecksum() {
+		if !innerOK {
+			return false
+		}
+		put16(g[field:], sum)
+		return true
+	}
+	gsum := header.Checksum(g, 0)
+	if innerOK && fixesOuter(gsum, be16(g[field:]), sum) {
+		put16(g[field:], sum)
+		return true
+	}
+	if gre.Checksum() == 0 && gsum != 0xffff {
+		gre.SetChecksum(^gsum)
+		return true
+	}
+	return false
+}
+
+// fixesOuter reports whether an outer packet whose data sums (with its
+// pseudo-header, if any) to outerSum, which does not verify, verifies once
+// an inner word old is replaced by new: Linux's local checksum offload
+// computes the outer checksum of a packet with an unfinished inner one as
+// if the inner one were finished.
+func fixesOuter(outerSum, old, new uint16) bool {
+	return outerSum != 0xffff && header.OnesAdd(header.OnesAdd(outerSum, ^old), new) == 0xffff
+}
+
+// innerPartial decodes the tunnelled payload of type typ (header.EtherTypeTEB
+// for an Ethernet frame, with up to two VLAN tags; IPv4 or IPv6) at off of
+// d, which ends with the outer packet. If it holds a TCP or UDP segment
+// (not a fragment) whose checksum field holds the pseudo-header sum, it
+// returns the field's offset in d and the finished checksum, without
+// writing it.
+func innerPartial(d []byte, typ uint16, off int) (field int, sum uint16, ok bool) {
+	if typ == header.EtherTypeTEB {
+		if off+header.EthernetSize > len(d) {
+			return 0, 0, false
+		}
+		var typeOff int
+		if typ, typeOff, _, ok = skipTags(d, off+header.EthernetSize-2); !ok {
+			return 0, 0, false
+		}
+		off = typeOff + 2
+	}
+	l, ok := decodeL3(d, typ, off)
+	if !ok || l.fragment || l.l4Off == 0 {
+		return 0, 0, false
+	}
+	seg := d[l.l4Off:l.l3End]
+	switch l.proto {
+	case header.ProtocolTCP:
+		field = l.l4Off + header.TCPChecksumOffset
+	case header.ProtocolUDP:
+		field = l.l4Off + header.UDPChecksumOffset
+	default:
+		return 0, 0, false
+	}
+	ps, ok := pseudoSum(d[:l.l3End], typ, l.l3Off, l.l4Off, l.proto)
+	if !ok || be16(d[field:]) != ps {
+		return 0, 0, false
+	}
+	sum = ^header.Checksum(seg, 0)
+	if sum == 0 && l.proto == header.ProtocolUDP {
+		sum = 0xffff
+	}
+	return field, sum, true
+}
+
+func be16(b []byte) uint16 { return uint16(b[0])<<8 | uint16(b[1]) }
+
+func put16(b []byte, v uint16) { b[0], b[1] = byte(v>>8), byte(v) }
