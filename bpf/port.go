@@ -4,7 +4,8 @@
 // xdpfwd_bpfel.o) redirects every frame that arrives on RX queue q of a port
 // into the AF_XDP socket in slot q of its XSKMAP. Frames for one of the
 // port's pass MACs, ARP requests and neighbour solicitations for its pass
-// addresses, and frames on a queue with no socket, go to the kernel stack.
+// addresses (untagged: a tag in the bytes or beside them makes them
+// bridged), and frames on a queue with no socket, go to the kernel stack.
 // Before a redirect it puts back into the frame the VLAN tag that the driver
 // kept beside it, where the driver lets XDP read it. A Port is one loaded
 // copy of the program and its maps, attached to one interface through a
@@ -23,6 +24,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
+	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -117,9 +119,9 @@ type Counters struct {
 	// set for their RX queue.
 	PassNoSocket uint64
 	// PassHost counts frames passed to the kernel because their
-	// destination MAC is one of the pass MACs, or because they are ARP
-	// requests or IPv6 neighbour solicitations for one of the pass
-	// addresses.
+	// destination MAC is one of the pass MACs, or because they are
+	// untagged ARP requests or IPv6 neighbour solicitations for one of the
+	// pass addresses.
 	PassHost uint64
 	// DropMalformed counts frames dropped because they are shorter than an
 	// Ethernet header.
@@ -146,6 +148,8 @@ type Port struct {
 	link link.Link
 	mode Mode
 	name string
+	// ifindex is the interface the program is attached to.
+	ifindex int
 	// tagged: the program restores out-of-band VLAN tags.
 	tagged bool
 }
@@ -213,7 +217,7 @@ func attachIn(opts Options, name string, mode Mode, vf vlanFeatures) (*Port, err
 		objs.close()
 		return nil, err
 	}
-	return &Port{objs: objs, link: l, mode: mode, name: name, tagged: tagged}, nil
+	return &Port{objs: objs, link: l, mode: mode, name: name, ifindex: opts.Ifindex, tagged: tagged}, nil
 }
 
 // attachMode links prog to ifindex in native or generic mode.
@@ -251,6 +255,47 @@ func (p *Port) Mode() Mode { return p.mode }
 // keeps beside the frame back into the frames it redirects; where it does
 // not, the interface cannot receive such tags (Attach checked).
 func (p *Port) RestoresVLANTags() bool { return p.tagged }
+
+// CheckVLAN makes again, on the interface as it is now, the check by which
+// Attach refuses a port that could receive VLAN tags beside its frames that
+// the program in use cannot put back: rx-vlan-offload turned on after
+// Attach, or a device enslaved to a generic-mode port, makes it fail. It
+// returns nil while the port still fits, a *VLANError (saying why and
+// what to do) when it no longer does, and another error when the interface
+// cannot be read (in the calling thread's network
+// namespace).
+func (p *Port) CheckVLAN() error {
+	if p.tagged {
+		// The program reads the tags through the driver's kfunc, which
+		// does not come and go with settings: nothing to read again.
+		return nil
+	}
+	link, err := netlink.LinkByIndex(p.ifindex)
+	if err != nil {
+		return fmt.Errorf("checking the VLAN features of %s: %w", p.name, err)
+	}
+	name := link.Attrs().Name
+	f, err := readVLANFeatures(p.ifindex, name)
+	if err != nil {
+		return fmt.Errorf("checking the VLAN features of %s: %w", name, err)
+	}
+	return p.recheck(name, f)
+}
+
+// recheck is CheckVLAN's decision over features f of the port's interface,
+// now named name: checkVLAN for the mode in use. A port whose program
+// restores tags keeps fitting (its driver's kfunc does not come and go); one
+// whose program does not must not now need it.
+func (p *Port) recheck(name string, f vlanFeatures) error {
+	tagged, err := checkVLAN(name, p.mode, f)
+	if err != nil {
+		return err
+	}
+	if tagged && !p.tagged {
+		return &VLANError{Reason: fmt.Sprintf("%s now offers XDP its VLAN tags but its program was loaded without reading them: detach and attach again", name)}
+	}
+	return nil
+}
 
 // SetSocket puts the AF_XDP socket fd into the slot of RX queue queue, so
 // that the frames of that queue are redirected to it. The map holds its own

@@ -153,12 +153,13 @@ func TestAttachNative(t *testing.T) {
 	p3.Close()
 }
 
-// TestAttachGeneric attaches in generic mode to a bridge device (a veth is
-// refused in generic mode: TestAttachVLANRefusal).
+// TestAttachGeneric attaches in generic mode to an ifb device (a veth, and
+// a device with lower devices such as a bridge, are refused in generic mode:
+// TestAttachVLANRefusal).
 func TestAttachGeneric(t *testing.T) {
 	tn := newTestNS(t)
-	if err := tn.h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "xfd"}}); err != nil {
-		t.Fatalf("adding bridge: %v", err)
+	if err := tn.h.LinkAdd(&netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: "xfd"}}); err != nil {
+		t.Fatalf("adding ifb: %v", err)
 	}
 	l, err := tn.h.LinkByName("xfd")
 	if err != nil {
@@ -211,13 +212,12 @@ func TestAttachAutoPrefersNative(t *testing.T) {
 	}
 }
 
-// A bridge device has no native XDP: auto mode falls back to generic, native
+// An ifb device has no native XDP: auto mode falls back to generic, native
 // mode fails and says so.
 func TestAttachAutoFallsBackToGeneric(t *testing.T) {
 	tn := newTestNS(t)
-	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "xfd"}}
-	if err := tn.h.LinkAdd(br); err != nil {
-		t.Fatalf("adding bridge: %v", err)
+	if err := tn.h.LinkAdd(&netlink.Ifb{LinkAttrs: netlink.LinkAttrs{Name: "xfd"}}); err != nil {
+		t.Fatalf("adding ifb: %v", err)
 	}
 	l, err := tn.h.LinkByName("xfd")
 	if err != nil {
@@ -225,11 +225,11 @@ func TestAttachAutoFallsBackToGeneric(t *testing.T) {
 	}
 	_, err = tn.attach(t, Options{Ifindex: l.Attrs().Index, Mode: ModeNative})
 	if err == nil || !strings.Contains(err.Error(), "attaching XDP to xfd in native mode") || !errors.Is(err, unix.EOPNOTSUPP) {
-		t.Errorf("native attach to a bridge: got %v, want 'attaching XDP to xfd in native mode' and EOPNOTSUPP", err)
+		t.Errorf("native attach to an ifb: got %v, want 'attaching XDP to xfd in native mode' and EOPNOTSUPP", err)
 	}
 	p, err := tn.attach(t, Options{Ifindex: l.Attrs().Index, Mode: ModeAuto})
 	if err != nil {
-		t.Fatalf("auto attach to a bridge: %v", err)
+		t.Fatalf("auto attach to an ifb: %v", err)
 	}
 	if p.Mode() != ModeGeneric {
 		t.Errorf("Mode() = %v, want generic", p.Mode())

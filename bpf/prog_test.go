@@ -350,7 +350,10 @@ func model(frame []byte, socket bool) (uint32, Counters) {
 		return xdpDrop, Counters{DropTooBig: 1}
 	}
 	// The test-run program reads no out-of-band tag (there is none), so
-	// VLANRestored never moves.
+	// VLANRestored never moves and the host rules above apply to every
+	// frame. (The tagged program skips the ARP and neighbour solicitation
+	// rules for a frame whose tag is beside its bytes, as a frame with the
+	// tag in its bytes never matches them: TestRestoreVLANTag.)
 	return xdpRedirect, Counters{Redirected: 1}
 }
 

@@ -26,6 +26,17 @@ import (
 // xdpfwd refuses the port unless nothing can carry a tag out of band:
 // checkVLAN decides.
 
+// VLANError is the error by which Attach and Port.CheckVLAN refuse a port
+// because VLAN tags could arrive beside its frames that the program in use
+// cannot put back: tagged frames would leave xdpfwd untagged and cross VLAN
+// isolation.
+type VLANError struct {
+	// Reason says why, naming the interface, and what to do.
+	Reason string
+}
+
+func (e *VLANError) Error() string { return e.Reason }
+
 // vlanFeatures is what decides whether a port's out-of-band VLAN tags can
 // reach its AF_XDP sockets.
 type vlanFeatures struct {
@@ -39,13 +50,34 @@ type vlanFeatures struct {
 	// Veth tells whether the device is a veth, whose peer passes tags on
 	// out of band whatever its own offload settings.
 	Veth bool
+	// Kind is the link type as rtnetlink names it (IFLA_INFO_KIND:
+	// "macvlan", "bond", ...; "device" for a NIC without one).
+	Kind string
+	// Lower names, comma-separated, the devices whose receive path a frame
+	// takes before it reaches this one: the device it is stacked on
+	// (IFLA_LINK of a macvlan, ipvlan or VLAN device) and those enslaved
+	// to it (IFLA_MASTER: a bond's, team's or bridge's ports). "" for
+	// none. The kernel takes the tag out of the bytes there (the lower
+	// driver's offload, or its own skb_vlan_untag) before generic XDP on
+	// this device runs.
+	Lower string
+}
+
+// aggregate tells whether kind is a device that receives the frames of
+// devices enslaved to it: it has lower devices as soon as one is added.
+func aggregate(kind string) bool {
+	switch kind {
+	case "bond", "team", "bridge", "openvswitch":
+		return true
+	}
+	return false
 }
 
 // checkVLAN decides, for interface name attached in mode (native or
 // generic), whether the program must restore out-of-band tags (the
 // device-bound xdpfwd_redirect_tagged), may run without (xdpfwd_redirect),
 // or whether the port must be refused because tagged frames would leave
-// xdpfwd untagged and cross VLAN isolation.
+// xdpfwd untagged and cross VLAN isolation (a *VLANError).
 func checkVLAN(name string, mode Mode, f vlanFeatures) (tagged bool, err error) {
 	if mode == ModeNative && f.MetadataVLANTag {
 		return true, nil
@@ -53,7 +85,17 @@ func checkVLAN(name string, mode Mode, f vlanFeatures) (tagged bool, err error) 
 	if f.Veth {
 		// The receiving veth's rx-vlan-offload changes nothing: the tag
 		// travels in the peer's socket buffer.
-		return false, fmt.Errorf("%s is a veth in %v XDP mode, where the XDP program cannot read the VLAN tags its peer passes beside the frame (a VLAN device or tc on the peer): such frames would leave xdpfwd untagged; use xdp_mode native (or auto), which restores them", name, mode)
+		return false, &VLANError{Reason: fmt.Sprintf("%s is a veth in %v XDP mode, where the XDP program cannot read the VLAN tags its peer passes beside the frame (a VLAN device or tc on the peer): such frames would leave xdpfwd untagged; use xdp_mode native (or auto), which restores them", name, mode)}
+	}
+	if mode == ModeGeneric && (f.Lower != "" || aggregate(f.Kind)) {
+		// Generic XDP on an upper device runs after the lower device's
+		// receive path has moved the tag out of the bytes, whatever this
+		// device's own offload flags say.
+		from := f.Lower
+		if from == "" {
+			from = "the devices enslaved to it"
+		}
+		return false, &VLANError{Reason: fmt.Sprintf("%s (%s) receives its frames from %s, whose receive path takes VLAN tags out of the frame before generic XDP on %s runs: tagged frames would leave xdpfwd untagged; make the lower device the port instead (in native mode where its driver has XDP)", name, f.Kind, from, name)}
 	}
 	var off []string
 	if f.RxCTag {
@@ -69,8 +111,8 @@ func checkVLAN(name string, mode Mode, f vlanFeatures) (tagged bool, err error) 
 	if mode == ModeGeneric && f.MetadataVLANTag {
 		why = "generic XDP cannot read the tags it strips (its driver offers them to native XDP only)"
 	}
-	return false, fmt.Errorf("%s strips VLAN tags on receive (rx-vlan-offload) and %s: tagged frames would leave xdpfwd untagged; turn the offload off: ethtool -K %s %s",
-		name, why, name, strings.Join(off, " "))
+	return false, &VLANError{Reason: fmt.Sprintf("%s strips VLAN tags on receive (rx-vlan-offload) and %s: tagged frames would leave xdpfwd untagged; turn the offload off: ethtool -K %s %s",
+		name, why, name, strings.Join(off, " "))}
 }
 
 // readVLANFeatures reads what checkVLAN needs about the interface ifindex,
@@ -81,7 +123,11 @@ func readVLANFeatures(ifindex int, name string) (vlanFeatures, error) {
 	if err != nil {
 		return f, fmt.Errorf("reading the link of %s: %w", name, err)
 	}
-	f.Veth = link.Type() == "veth"
+	f.Kind = link.Type()
+	f.Veth = f.Kind == "veth"
+	if f.Lower, err = lowerDevices(link); err != nil {
+		return f, fmt.Errorf("reading the lower devices of %s: %w", name, err)
+	}
 	meta, err := xdpRxMetadataFeatures(ifindex)
 	if err != nil {
 		return f, fmt.Errorf("reading the XDP RX metadata features of %s: %w", name, err)
@@ -93,6 +139,35 @@ func readVLANFeatures(ifindex int, name string) (vlanFeatures, error) {
 	}
 	f.RxCTag, f.RxSTag = active[0], active[1]
 	return f, nil
+}
+
+// lowerDevices names, comma-separated, the device link is stacked on
+// (IFLA_LINK; a veth's is its peer, not a lower device) and the devices
+// enslaved to it (IFLA_MASTER), in the calling thread's network namespace.
+// A lower device in another namespace is named by its index there.
+func lowerDevices(link netlink.Link) (string, error) {
+	a := link.Attrs()
+	var lower []string
+	if a.ParentIndex != 0 && a.ParentIndex != a.Index && link.Type() != "veth" {
+		switch l, err := netlink.LinkByIndex(a.ParentIndex); {
+		case a.NetNsID >= 0:
+			lower = append(lower, fmt.Sprintf("ifindex %d in another network namespace", a.ParentIndex))
+		case err != nil:
+			lower = append(lower, fmt.Sprintf("ifindex %d", a.ParentIndex))
+		default:
+			lower = append(lower, l.Attrs().Name)
+		}
+	}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return "", err
+	}
+	for _, l := range links {
+		if l.Attrs().MasterIndex == a.Index {
+			lower = append(lower, l.Attrs().Name)
+		}
+	}
+	return strings.Join(lower, ", "), nil
 }
 
 // The netdev generic netlink family (include/uapi/linux/netdev.h).

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
@@ -49,6 +52,32 @@ func TestCheckVLAN(t *testing.T) {
 			[]string{"eth7 is a veth in generic XDP mode"}},
 		{"native veth without metadata (old kernel)", ModeNative, vlanFeatures{Veth: true}, false,
 			[]string{"eth7 is a veth in native XDP mode"}},
+		// Generic XDP on an upper device runs after its lower device
+		// took the tag out of the bytes: refused, with its own offload
+		// off and whatever its lower devices are.
+		{"generic, NIC, no lower device", ModeGeneric, vlanFeatures{Kind: "device"}, false, nil},
+		{"generic ifb", ModeGeneric, vlanFeatures{Kind: "ifb"}, false, nil},
+		{"generic macvlan", ModeGeneric, vlanFeatures{Kind: "macvlan", Lower: "eth0"}, false,
+			[]string{"eth7 (macvlan) receives its frames from eth0, whose receive path takes VLAN tags out of the frame", "before generic XDP on eth7 runs", "make the lower device the port instead"}},
+		{"generic ipvlan", ModeGeneric, vlanFeatures{Kind: "ipvlan", Lower: "eth0"}, false,
+			[]string{"eth7 (ipvlan) receives its frames from eth0", "make the lower device the port"}},
+		{"generic VLAN device", ModeGeneric, vlanFeatures{Kind: "vlan", Lower: "eth0"}, false,
+			[]string{"eth7 (vlan) receives its frames from eth0"}},
+		{"generic device stacked on another namespace's", ModeGeneric, vlanFeatures{Kind: "macvlan", Lower: "ifindex 3 in another network namespace"}, false,
+			[]string{"from ifindex 3 in another network namespace"}},
+		{"generic bond with ports", ModeGeneric, vlanFeatures{Kind: "bond", Lower: "eth0, eth1"}, false,
+			[]string{"eth7 (bond) receives its frames from eth0, eth1,", "make the lower device the port"}},
+		{"generic bond, no ports yet", ModeGeneric, vlanFeatures{Kind: "bond"}, false,
+			[]string{"eth7 (bond) receives its frames from the devices enslaved to it"}},
+		{"generic team", ModeGeneric, vlanFeatures{Kind: "team"}, false, []string{"eth7 (team) receives its frames from the devices enslaved to it"}},
+		{"generic bridge", ModeGeneric, vlanFeatures{Kind: "bridge"}, false, []string{"eth7 (bridge) receives its frames from the devices enslaved to it"}},
+		{"generic device with a device enslaved", ModeGeneric, vlanFeatures{Kind: "vrf", Lower: "eth0"}, false,
+			[]string{"eth7 (vrf) receives its frames from eth0"}},
+		// Native XDP runs in the driver of the device itself: the
+		// offload rules decide.
+		{"native, lower device, offload off", ModeNative, vlanFeatures{Kind: "bond", Lower: "eth0"}, false, nil},
+		{"native, lower device, offload on", ModeNative, vlanFeatures{Kind: "bond", Lower: "eth0", RxCTag: true}, false,
+			[]string{"ethtool -K eth7 rxvlan off"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,6 +90,9 @@ func TestCheckVLAN(t *testing.T) {
 			}
 			if err == nil {
 				t.Fatalf("checkVLAN accepted the port (tagged %v); want it refused", tagged)
+			}
+			if !isVLANError(err) {
+				t.Errorf("error %q is not a *VLANError", err)
 			}
 			for _, s := range tt.errHas {
 				if !strings.Contains(err.Error(), s) {
@@ -88,7 +120,7 @@ func TestReadVLANFeatures(t *testing.T) {
 		}
 	}
 	read()
-	if want := (vlanFeatures{MetadataVLANTag: true, RxCTag: true, RxSTag: true, Veth: true}); f != want {
+	if want := (vlanFeatures{MetadataVLANTag: true, RxCTag: true, RxSTag: true, Veth: true, Kind: "veth"}); f != want {
 		t.Errorf("veth features %+v, want %+v", f, want)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -97,23 +129,47 @@ func TestReadVLANFeatures(t *testing.T) {
 		t.Fatalf("ethtool -K xfa rxvlan off: %v\n%s", err, out)
 	}
 	read()
-	if want := (vlanFeatures{MetadataVLANTag: true, Veth: true}); f != want {
+	if want := (vlanFeatures{MetadataVLANTag: true, Veth: true, Kind: "veth"}); f != want {
 		t.Errorf("after ethtool -K xfa rxvlan off rx-vlan-stag-hw-parse off: features %+v, want %+v", f, want)
 	}
 
-	// A bridge device has neither the kfunc nor the offload.
-	if err := tn.h.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "xfd"}}); err != nil {
+	// A bridge device has neither the kfunc nor the offload; its ports
+	// are its lower devices. A macvlan's lower device is the one it is
+	// stacked on.
+	readOf := func(name string) vlanFeatures {
+		t.Helper()
+		l, err := tn.h.LinkByName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f vlanFeatures
+		if nsErr := tn.inNS(func() { f, err = readVLANFeatures(l.Attrs().Index, name) }); nsErr != nil || err != nil {
+			t.Fatalf("readVLANFeatures(%s): %v %v", name, nsErr, err)
+		}
+		return f
+	}
+	br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "xfd"}}
+	if err := tn.h.LinkAdd(br); err != nil {
 		t.Fatalf("adding bridge: %v", err)
 	}
-	l, err := tn.h.LinkByName("xfd")
-	if err != nil {
-		t.Fatal(err)
+	if f := readOf("xfd"); f != (vlanFeatures{Kind: "bridge"}) {
+		t.Errorf("bridge features %+v, want none but its kind", f)
 	}
-	if nsErr := tn.inNS(func() { f, err = readVLANFeatures(l.Attrs().Index, "xfd") }); nsErr != nil || err != nil {
-		t.Fatalf("readVLANFeatures(xfd): %v %v", nsErr, err)
+	if err := tn.h.LinkAdd(&netlink.Macvlan{LinkAttrs: netlink.LinkAttrs{Name: "xfm", ParentIndex: tn.aIndex}, Mode: netlink.MACVLAN_MODE_BRIDGE}); err != nil {
+		t.Fatalf("adding macvlan on xfa: %v", err)
 	}
-	if f != (vlanFeatures{}) {
-		t.Errorf("bridge features %+v, want none", f)
+	if f := readOf("xfm"); f != (vlanFeatures{Kind: "macvlan", Lower: "xfa"}) {
+		t.Errorf("macvlan features %+v, want kind macvlan, lower xfa", f)
+	}
+	if err := tn.h.LinkSetMaster(tn.b, br); err != nil {
+		t.Fatalf("adding xfb to the bridge: %v", err)
+	}
+	if f := readOf("xfd"); f != (vlanFeatures{Kind: "bridge", Lower: "xfb"}) {
+		t.Errorf("features of a bridge with port xfb: %+v, want kind bridge, lower xfb", f)
+	}
+	// A veth's IFLA_LINK is its peer, not a lower device.
+	if f := readOf("xfa"); f.Lower != "" {
+		t.Errorf("veth xfa has lower devices %q, want none", f.Lower)
 	}
 }
 
@@ -171,8 +227,10 @@ func (tn *testNS) pushVLAN(t *testing.T, tpid, tci uint16) {
 // the bytes into the native (device-bound) program on xfa with a socket in
 // its map: the socket receives each frame with the tag back in its bytes,
 // after the MACs, TPID and TCI as sent; the frame limit counts the 4 tag
-// bytes; a frame for the host goes to the kernel with its tag still beside
-// it.
+// bytes; a frame to the host's MAC goes to the kernel with its tag still
+// beside it. An ARP request and a neighbour solicitation for the host's
+// addresses are tagged, so they are bridged as they would be with the tag in
+// their bytes: they reach the socket with the tag restored.
 func TestRestoreVLANTag(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -185,7 +243,8 @@ func TestRestoreVLANTag(t *testing.T) {
 func testRestoreVLANTag(t *testing.T, tpid, tci uint16) {
 	const maxFrame = 200
 	tn := newTestNS(t)
-	p, err := tn.attach(t, Options{Ifindex: tn.aIndex, Mode: ModeNative, MaxFrame: maxFrame, PassMACs: []net.HardwareAddr{hostMAC}})
+	p, err := tn.attach(t, Options{Ifindex: tn.aIndex, Mode: ModeNative, MaxFrame: maxFrame, PassMACs: []net.HardwareAddr{hostMAC},
+		PassIPv4: []netip.Addr{hostIP}, PassIPv6: []netip.Addr{hostIP6}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,6 +295,27 @@ func testRestoreVLANTag(t *testing.T, tpid, tci uint16) {
 	if err := p.SetSocket(0, sock.FD()); err != nil {
 		t.Fatal(err)
 	}
+	// Untagged, an ARP request for the host's address goes to the host
+	// (the tagged program reads "no tag" as such).
+	c0, err := p.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Sendto(send, arpFor(t, peerMAC, layers.ARPRequest, hostIP.AsSlice()), 0, &unix.SockaddrLinklayer{Ifindex: tn.b.Attrs().Index, Halen: 6}); err != nil {
+		t.Fatalf("sending: %v", err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c, err := p.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.PassHost-c0.PassHost == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("an untagged ARP request for the host moved PassHost by %d, want 1", c.PassHost-c0.PassHost)
+		}
+	}
 	tn.pushVLAN(t, tpid, tci)
 
 	// Frames of a local experimental EtherType, numbered, so that the
@@ -266,7 +346,12 @@ func testRestoreVLANTag(t *testing.T, tpid, tci uint16) {
 	// tag, one more does not.
 	sent := [][]byte{frame(0, 60, otherMAC), frame(1, 100, otherMAC), frame(2, maxFrame-4, otherMAC), frame(3, maxFrame-3, otherMAC), frame(4, 100, hostMAC)}
 	want := map[uint32][]byte{0: tagged(sent[0]), 1: tagged(sent[1]), 2: tagged(sent[2])}
-	for _, f := range sent {
+	// Neighbour requests for the host's addresses, told apart by their
+	// bytes.
+	forHost := [][]byte{arpFor(t, peerMAC, layers.ARPRequest, hostIP.AsSlice()), neighbourSolicitation(t, peerMAC, hostIP6)}
+	wantForHost := [][]byte{tagged(forHost[0]), tagged(forHost[1])}
+	gotForHost := make([]bool, len(forHost))
+	for _, f := range append(sent, forHost...) {
 		if err := unix.Sendto(send, f, 0, &unix.SockaddrLinklayer{Ifindex: tn.b.Attrs().Index, Halen: 6}); err != nil {
 			t.Fatalf("sending: %v", err)
 		}
@@ -274,12 +359,16 @@ func testRestoreVLANTag(t *testing.T, tpid, tci uint16) {
 
 	descs := make([]xdp.Desc, 64)
 	got := map[uint32][]byte{}
-	for deadline := time.Now().Add(5 * time.Second); len(got) < len(want) && time.Now().Before(deadline); {
+	allForHost := func() bool { return !slices.Contains(gotForHost, false) }
+	for deadline := time.Now().Add(5 * time.Second); (len(got) < len(want) || !allForHost()) && time.Now().Before(deadline); {
 		k := sock.Receive(descs)
 		for _, d := range descs[:k] {
 			f := umem.Frame(d.Addr, d.Len)
 			if len(f) >= 22 && binary.BigEndian.Uint16(f[16:]) == 0x88b5 {
 				got[binary.BigEndian.Uint32(f[18:])] = bytes.Clone(f)
+			}
+			for i, w := range wantForHost {
+				gotForHost[i] = gotForHost[i] || bytes.Equal(f, w)
 			}
 			umem.Free(d.Addr)
 		}
@@ -297,6 +386,11 @@ func testRestoreVLANTag(t *testing.T, tpid, tci uint16) {
 	for seq := range got {
 		if _, ok := want[seq]; !ok {
 			t.Errorf("frame %d reached the socket; it should not have", seq)
+		}
+	}
+	for i, ok := range gotForHost {
+		if !ok {
+			t.Errorf("%s for the host's address, tagged beside its bytes, did not reach the socket with its tag restored:\n% x", []string{"ARP request", "neighbour solicitation"}[i], wantForHost[i])
 		}
 	}
 
@@ -348,8 +442,8 @@ func testRestoreVLANTag(t *testing.T, tpid, tci uint16) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// The veths' IPv6 chatter is tagged and redirected too: at least.
-	if d := after.VLANRestored - before.VLANRestored; d < 3 {
-		t.Errorf("VLANRestored rose by %d, want at least 3", d)
+	if d := after.VLANRestored - before.VLANRestored; d < 5 {
+		t.Errorf("VLANRestored rose by %d, want at least 5", d)
 	}
 	if after.VLANRestored-before.VLANRestored > after.Redirected-before.Redirected {
 		t.Errorf("VLANRestored rose by %d, more than Redirected (%d)", after.VLANRestored-before.VLANRestored, after.Redirected-before.Redirected)
@@ -358,7 +452,7 @@ func testRestoreVLANTag(t *testing.T, tpid, tci uint16) {
 		t.Errorf("DropTooBig rose by %d, want 1 (the %d-byte frame, %d with its tag)", d, maxFrame-3, maxFrame+1)
 	}
 	if d := after.PassHost - before.PassHost; d != 1 {
-		t.Errorf("PassHost rose by %d, want 1", d)
+		t.Errorf("PassHost rose by %d, want 1 (the frame to the host's MAC; not the tagged ARP request or neighbour solicitation)", d)
 	}
 }
 

@@ -5,8 +5,10 @@
 // xdpfwd_redirect hands every frame that arrives on a port's RX queue q to
 // the AF_XDP socket in slot q of the xsks map. Frames whose destination MAC
 // is in pass_macs (the host's own addresses on a NIC that xdpfwd has taken
-// over) and frames that arrive on a queue with no socket bound go to the
-// kernel stack instead. Every verdict is counted in exactly one counter.
+// over), ARP requests and neighbour solicitations for the host's addresses
+// without a VLAN tag (in the bytes or beside them), and frames that arrive
+// on a queue with no socket bound go to the kernel stack instead. Every
+// verdict is counted in exactly one counter.
 //
 // A VLAN tag that the kernel carries outside the frame bytes (stripped by
 // the NIC with rx-vlan-offload, or left in the socket buffer by a veth
@@ -238,23 +240,27 @@ static __always_inline int redirect(struct xdp_md *ctx, const int read_tag)
 	if ((void *)(eth + 1) > data_end)
 		return count(COUNTER_DROP_MALFORMED, XDP_DROP);
 
+	// The tag first: a frame is tagged whether its tag is in its bytes or
+	// beside them. -ENODATA means untagged. The loader picks this variant
+	// only for a driver that implements the kfunc, so -EOPNOTSUPP is not
+	// expected here; the frame then goes on as it is.
+	if (read_tag && bpf_xdp_metadata_rx_vlan_tag(ctx, &vlan_proto, &vlan_tci) == 0)
+		extra = VLAN_HLEN;
+
+	// for_host sees the bytes only: an ARP request or neighbour
+	// solicitation whose tag is in its bytes does not match it and is
+	// bridged, so one whose tag is beside them is bridged too (the host
+	// has no device for its VLAN on this port either way).
 	__builtin_memcpy(key.addr, eth->h_dest, ETH_ALEN);
-	if (bpf_map_lookup_elem(&pass_macs, &key) || for_host(eth, data_end))
+	if (bpf_map_lookup_elem(&pass_macs, &key) || (!extra && for_host(eth, data_end)))
 		return count(COUNTER_PASS_HOST, XDP_PASS);
 
 	if (!bpf_map_lookup_elem(&xsks, &q))
 		return count(COUNTER_PASS_NO_SOCKET, XDP_PASS);
 
 	// Frames for the kernel keep their out-of-band tag where it is; only a
-	// frame bound for a socket gets it back in its bytes. -ENODATA means
-	// untagged. The loader picks this variant only for a driver that
-	// implements the kfunc, so -EOPNOTSUPP is not expected here; the frame
-	// then goes on as it is.
-	if (read_tag && bpf_xdp_metadata_rx_vlan_tag(ctx, &vlan_proto, &vlan_tci) == 0)
-		extra = VLAN_HLEN;
-
-	// Only a frame bound for a socket has to fit a UMEM frame, tag
-	// included.
+	// frame bound for a socket gets it back in its bytes, and has to fit a
+	// UMEM frame, tag included.
 	max_len = bpf_map_lookup_elem(&settings, &zero);
 	if (max_len && *max_len && data_end - data + extra > *max_len)
 		return count(COUNTER_DROP_TOO_BIG, XDP_DROP);

@@ -1,6 +1,7 @@
 package fastpath
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
@@ -17,17 +18,21 @@ import (
 //     routing header, the pseudo-header uses the final destination),
 //     after up to two 802.1Q/802.1ad tags: the field holds only the
 //     pseudo-header sum (header.FinishChecksum). A UDP checksum of 0
-//     (none, over IPv4) stays 0.
+//     (none, over IPv4) stays 0. A UDP datagram whose length field is
+//     not the length its IP packet leaves it is left alone, with what it
+//     tunnels: a receiver checks it over the UDP length, and no Linux
+//     sender leaves such a datagram partial.
 //   - SCTP: the CRC32c field holds 0 (header.FinishSCTP).
 //   - VXLAN (UDP 4789, or Linux's default 8472), GENEVE (UDP 6081) and
 //     GRE (with or without key, sequence number and checksum; Ethernet
-//     or IP inside): the inner TCP or UDP checksum is partial. When the outer checksum (UDP, or
-//     GRE with its C flag) is present, Linux computed it as if the inner
-//     one were finished (local checksum offload), so the inner one is
-//     finished only if that turns an outer checksum that does not verify
-//     into one that does; with no outer checksum, only if the inner field
-//     holds the inner pseudo-header sum. An outer checksum that is itself
-//     partial (the inner one complete) is finished instead.
+//     or IP inside): the inner TCP or UDP checksum is partial. When the
+//     outer checksum (UDP, or GRE with its C flag) is present, Linux
+//     computed it as if the inner one were finished (local checksum
+//     offload), so the inner one is finished only if that turns an outer
+//     checksum that does not verify into one that does; with no outer
+//     checksum, only if the inner field holds the inner pseudo-header
+//     sum. An outer checksum that is itself partial (the inner one
+//     complete) is finished instead.
 //
 // A checksum that is already correct is never changed, and fragments are
 // left alone. Only one level of tunnel is looked into.
@@ -46,33 +51,8 @@ func (c *ChecksumFinish) Process(b *Batch, _ Time) {
 		if (p.Verdict != VerdictForward && p.Verdict != VerdictFlood) || p.L4Off == 0 || p.Fragment {
 			continue
 		}
-		d := p.Data[:p.L3End]
-		switch proto := p.L4Proto; proto {
-		case header.ProtocolTCP, header.ProtocolUDP:
-			// The common case inline: no tunnel, no IPv6 extension header.
-			seg := d[p.L4Off:]
-			if proto == header.ProtocolUDP && isTunnelPort(header.UDP(seg).DstPort()) {
-				if finishL4(d, p.EtherType, int(p.L3Off), int(p.L4Off), proto) {
-					n++
-				}
-				continue
-			}
-			var ps uint16
-			if p.EtherType == header.EtherTypeIPv4 {
-				ps = header.IPv4(d[p.L3Off:]).PseudoHeaderChecksum(proto, uint16(len(seg)))
-			} else {
-				var ok bool
-				if ps, ok = pseudoSum(d, p.EtherType, int(p.L3Off), int(p.L4Off), proto); !ok {
-					continue
-				}
-			}
-			if header.FinishChecksum(proto, ps, seg) {
-				n++
-			}
-		case header.ProtocolSCTP, header.ProtocolGRE:
-			if finishL4(d, p.EtherType, int(p.L3Off), int(p.L4Off), proto) {
-				n++
-			}
+		if finishL4(p.Data[:p.L3End], p.EtherType, int(p.L3Off), int(p.L4Off), p.L4Proto) {
+			n++
 		}
 	}
 	if n != 0 {
@@ -90,9 +70,16 @@ func finishL4(d []byte, et uint16, l3Off, l4Off int, proto uint8) bool {
 	seg := d[l4Off:]
 	switch proto {
 	case header.ProtocolTCP:
-		return finishInet(d, et, l3Off, l4Off, proto)
 	case header.ProtocolUDP:
-		switch header.UDP(seg).DstPort() {
+		u := header.UDP(seg)
+		if int(u.Length()) != len(seg) {
+			// A receiver checks the datagram the UDP length gives (Linux
+			// drops a longer one and trims what follows a shorter one),
+			// and no Linux sender leaves such a datagram partial: a
+			// checksum over the IP length could break a correct one.
+			return false
+		}
+		switch u.DstPort() {
 		case header.UDPPortVXLAN, header.UDPPortVXLANLinux:
 			if header.VXLAN(seg[header.UDPSize:]).IsValid() {
 				return finishUDPTunnel(d, et, l3Off, l4Off, header.EtherTypeTEB, l4Off+header.UDPSize+header.VXLANSize)
@@ -102,25 +89,26 @@ func finishL4(d []byte, et uint16, l3Off, l4Off int, proto uint8) bool {
 				return finishUDPTunnel(d, et, l3Off, l4Off, g.ProtocolType(), l4Off+header.UDPSize+g.HeaderLength())
 			}
 		}
-		return finishInet(d, et, l3Off, l4Off, proto)
 	case header.ProtocolSCTP:
 		return header.FinishSCTP(seg)
 	case header.ProtocolGRE:
 		return finishGRE(seg)
+	default:
+		return false
 	}
-	return false
-}
-
-// isTunnelPort reports whether a UDP destination port is one whose
-// payload finishL4 looks into.
-func isTunnelPort(port uint16) bool {
-	return port == header.UDPPortVXLAN || port == header.UDPPortGENEVE || port == header.UDPPortVXLANLinux
-}
-
-// finishInet finishes a partial TCP or UDP checksum (header.FinishChecksum).
-func finishInet(d []byte, et uint16, l3Off, l4Off int, proto uint8) bool {
-	ps, ok := pseudoSum(d, et, l3Off, l4Off, proto)
-	return ok && header.FinishChecksum(proto, ps, d[l4Off:])
+	// TCP, or UDP that carries no tunnel: the field holds the pseudo-
+	// header sum if partial (header.FinishChecksum).
+	var ps uint16
+	if et == header.EtherTypeIPv4 {
+		// The common case, without a call.
+		ps = header.IPv4(d[l3Off:]).PseudoHeaderChecksum(proto, uint16(len(seg)))
+	} else {
+		var ok bool
+		if ps, ok = pseudoSum(d, et, l3Off, l4Off, proto); !ok {
+			return false
+		}
+	}
+	return header.FinishChecksum(proto, ps, seg)
 }
 
 // pseudoSum returns the pseudo-header sum of the transport segment
@@ -166,14 +154,14 @@ func finishUDPTunnel(d []byte, et uint16, l3Off, l4Off int, inner uint16, innerO
 	case innerOK && outer == 0:
 		// No outer checksum (UDP over IPv4, or a zero-checksum tunnel
 		// over IPv6).
-	case innerOK && fixesOuter(header.Checksum(u, ps), be16(d[field:]), sum):
+	case innerOK && fixesOuter(header.Checksum(u, ps), binary.BigEndian.Uint16(d[field:]), sum):
 	case outer == ps:
 		// The outer checksum is the partial one: the inner is complete.
 		return header.FinishChecksum(header.ProtocolUDP, ps, u)
 	default:
 		return false
 	}
-	put16(d[field:], sum)
+	binary.BigEndian.PutUint16(d[field:], sum)
 	return true
 }
 
@@ -191,12 +179,12 @@ func finishGRE(g []byte) bool {
 		if !innerOK {
 			return false
 		}
-		put16(g[field:], sum)
+		binary.BigEndian.PutUint16(g[field:], sum)
 		return true
 	}
 	gsum := header.Checksum(g, 0)
-	if innerOK && fixesOuter(gsum, be16(g[field:]), sum) {
-		put16(g[field:], sum)
+	if innerOK && fixesOuter(gsum, binary.BigEndian.Uint16(g[field:]), sum) {
+		binary.BigEndian.PutUint16(g[field:], sum)
 		return true
 	}
 	if gre.Checksum() == 0 && gsum != 0xffff {
@@ -227,7 +215,7 @@ func innerPartial(d []byte, typ uint16, off int) (field int, sum uint16, ok bool
 			return 0, 0, false
 		}
 		var typeOff int
-		if typ, typeOff, _, ok = skipTags(d, off+header.EthernetSize-2); !ok {
+		if typ, typeOff, ok = skipTags(d, off+header.EthernetSize-2); !ok {
 			return 0, 0, false
 		}
 		off = typeOff + 2
@@ -241,21 +229,16 @@ func innerPartial(d []byte, typ uint16, off int) (field int, sum uint16, ok bool
 	case header.ProtocolTCP:
 		field = l.l4Off + header.TCPChecksumOffset
 	case header.ProtocolUDP:
+		if int(header.UDP(seg).Length()) != len(seg) {
+			return 0, 0, false // as in finishL4
+		}
 		field = l.l4Off + header.UDPChecksumOffset
 	default:
 		return 0, 0, false
 	}
 	ps, ok := pseudoSum(d[:l.l3End], typ, l.l3Off, l.l4Off, l.proto)
-	if !ok || be16(d[field:]) != ps {
+	if !ok || binary.BigEndian.Uint16(d[field:]) != ps {
 		return 0, 0, false
 	}
-	sum = ^header.Checksum(seg, 0)
-	if sum == 0 && l.proto == header.ProtocolUDP {
-		sum = 0xffff
-	}
-	return field, sum, true
+	return field, header.FinishedChecksum(l.proto, seg), true
 }
-
-func be16(b []byte) uint16 { return uint16(b[0])<<8 | uint16(b[1]) }
-
-func put16(b []byte, v uint16) { b[0], b[1] = byte(v>>8), byte(v) }

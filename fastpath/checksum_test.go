@@ -411,3 +411,83 @@ func TestParseFinishAllocs(t *testing.T) {
 		t.Fatalf("finished %d checksums in 101 runs of %d partial frames, want %d", got, b.Len, want)
 	}
 }
+
+// udpTrailer returns a copy of the correct frame f (IPv4 at 14, its UDP
+// header at l4) with n bytes after the UDP datagram inside the IP packet:
+// the IP total length grows, the UDP length does not. The UDP source port
+// is chosen so that the datagram's correct checksum, over its UDP length,
+// equals the pseudo-header sum over the IP length: the field looks
+// partial to a finisher that takes the segment from the IP length.
+func udpTrailer(t testing.TB, f []byte, l4, n int) []byte {
+	g := append(bytes.Clone(f), bytes.Repeat([]byte{0xee}, n)...)
+	ip := header.IPv4(g[14:])
+	binary.BigEndian.PutUint16(ip[2:], ip.TotalLength()+uint16(n))
+	ip.SetChecksum(0)
+	ip.SetChecksum(ip.CalculateChecksum())
+	src, dst := net.IP(g[26:30]), net.IP(g[30:34])
+	ulen := int(binary.BigEndian.Uint16(g[l4+4:]))
+	if ulen+n != len(g)-l4 {
+		t.Fatalf("test bug: UDP length %d, %d bytes after it, %d in the IP packet", ulen, n, len(g)-l4)
+	}
+	looksPartial := refPseudo(src, dst, header.ProtocolUDP, len(g)-l4)
+	for port := range 1 << 16 {
+		binary.BigEndian.PutUint16(g[l4:], uint16(port))
+		binary.BigEndian.PutUint16(g[l4+6:], 0)
+		c := ^refSum(g[l4:l4+ulen], refPseudo(src, dst, header.ProtocolUDP, ulen))
+		if c == 0 {
+			c = 0xffff
+		}
+		if c == looksPartial {
+			binary.BigEndian.PutUint16(g[l4+6:], c)
+			return g
+		}
+	}
+	t.Fatal("test bug: no source port makes the checksum look partial")
+	return nil
+}
+
+// TestChecksumFinishUDPLength: a UDP datagram whose length field is not
+// the length the IP header leaves it is not finished, nor is what it
+// tunnels: a receiver checks the datagram over its UDP length (Linux
+// trims what follows it and drops a datagram longer than its IP packet),
+// so a checksum over the IP length would break a correct one.
+func TestChecksumFinishUDPLength(t *testing.T) {
+	byName := map[string][]byte{}
+	for _, c := range checksumCases(t) {
+		byName[c.name] = c.correct
+	}
+	plain, vxlan := byName["plain udp4"], byName["VXLAN, outer checksum by LCO, port 4789, IPv4 outer, tcp4 inner"]
+	vxlanInner := byName["VXLAN, outer checksum 0, port 4789, IPv4 outer, udp6 inner"]
+	if plain == nil || vxlan == nil || vxlanInner == nil {
+		t.Fatal("test bug: a case is missing")
+	}
+	// A datagram longer than its IP packet, its field the pseudo-header
+	// sum over the IP length.
+	long := bytes.Clone(plain)
+	binary.BigEndian.PutUint16(long[34+4:], uint16(len(long)-34+4))
+	set(34+header.UDPChecksumOffset, refPseudo(ip4A, ip4B, header.ProtocolUDP, len(long)-34))(long)
+	// The inner UDP/IPv6 datagram of a VXLAN packet 2 bytes shorter than
+	// its IP packet, its field the pseudo-header sum over the IP length.
+	short := bytes.Clone(vxlanInner)
+	u := len(short) - payloadLen - header.UDPSize
+	binary.BigEndian.PutUint16(short[u+4:], uint16(header.UDPSize+payloadLen-2))
+	tailL4(false, ip6A, ip6B)(short)
+	for _, c := range []struct {
+		name    string
+		f       []byte
+		correct bool
+	}{
+		{"4 bytes after a correct datagram", udpTrailer(t, plain, 34, 4), true},
+		{"3 bytes after a correct outer VXLAN datagram", udpTrailer(t, vxlan, 34, 3), true},
+		{"datagram longer than its IP packet", long, false},
+		{"inner datagram shorter than its IP packet", short, false},
+	} {
+		if c.correct && !refVerify(c.f) {
+			t.Fatalf("%s: test bug: the reference finds a wrong checksum", c.name)
+		}
+		f := bytes.Clone(c.f)
+		if n := finishOne(f); n != 0 || !bytes.Equal(f, c.f) {
+			t.Errorf("%s: finished %d, frame\n%x\nwant it unchanged\n%x", c.name, n, f, c.f)
+		}
+	}
+}

@@ -93,7 +93,8 @@ func (q *FakeQueue) Inject(frames ...[]byte) int {
 
 // Drain transmits as the kernel does: it takes the frames off the TX ring,
 // returns copies of their bytes, and puts their addresses on the
-// completion ring. It stops when the completion ring is full.
+// completion ring. It stops when the completion ring is full, and moves
+// nothing while the queue is stalled (SetTxStalled).
 func (q *FakeQueue) Drain() [][]byte {
 	var out [][]byte
 	for !q.txStalled && q.tx.len() > 0 && q.comp.len() < q.comp.cap() {

@@ -17,11 +17,15 @@ import (
 // from an entry's home slot), twice as many slots as entries allowed,
 // where each slot is
 //
-//   - word, an atomic.Uint64: key (63..4) | busy (1) | static (0), where
-//     the key is VLAN (12 bits) | MAC (48 bits); 0 for an empty slot,
-//     fdbTombstone for a swept one;
+//   - word, an atomic.Uint64: key (63..4) | tombstone (3) | entry (2) |
+//     busy (1) | static (0), where the key is VLAN (12 bits) | MAC (48
+//     bits). 0 is an empty slot, fdbTombstone (the tombstone bit alone) a
+//     swept one; every entry has the entry bit, so neither is ever taken
+//     for the key 0 (00:00:00:00:00:00 on VLAN 0);
 //   - val, an atomic.Uint64: when the MAC was last seen, in seconds
-//     (63..32) | port (15..0).
+//     (63..32) | tag (31..16) | port (14..0), where the tag is 16 bits of
+//     the key's hash that the home slot does not use (63..48; a table has
+//     at most 2^25 slots).
 //
 // The home slot is a keyed hash of the key (SipHash-1-3, the hash-table
 // hash of Rust's standard library, over the one 64-bit word), keyed by 128
@@ -31,33 +35,48 @@ import (
 // never learned, its traffic flooded to the attacker).
 //
 // Reads are atomic loads: a lookup loads word, then val, then word again,
-// and answers only if word did not change in between. Writers change val
-// in two ways:
+// and answers only if word did not change in between and val carries the
+// key's tag. The tag catches a slot that went from key A to key B and
+// back to A between the two word loads (the same word twice, B's val in
+// between): B's val carries B's tag. Only a B whose tag equals A's (a
+// chance of 1 in 65536 for two keys) can still slip through, and only in
+// that race. Writers change val in two ways:
 //
 //   - a refresh (the station seen again on the same port) is a CAS of val
-//     from the value it read to the same port and a new time. Should the
-//     slot have been given to another entry meanwhile, the CAS fails —
-//     or succeeds only if that entry's val equals the value read, port
-//     included, and then writes that port back: a refresh never moves an
-//     entry to a wrong port;
-//   - everything else — a new entry, a station move, an eviction — claims
-//     the slot first: a CAS of word from the value it read to the new key
-//     with the busy bit, then a store of val, then a store of the word
-//     without the busy bit. Readers skip busy slots (a lookup then floods,
-//     a learner leaves the entry to its writer) and probes go on past
-//     them; nothing else writes a busy slot.
+//     from the value it read, which carries the key's tag, to the same
+//     port and tag and a new time. Should the slot have been given to
+//     another entry meanwhile, that entry's val has its own tag and the
+//     CAS fails: a refresh never writes into another key's entry (but for
+//     a tag collision, and then it writes the port that entry had);
+//   - everything else — a new entry, a station move, an eviction, and an
+//     entry whose val a learner read without the key's tag (the race
+//     above) — claims the slot first: a CAS of word from the value it
+//     read to the new key with the busy bit, then a store of val, then a
+//     store of the word without the busy bit. Readers skip busy slots (a
+//     lookup then floods, a learner leaves the entry to its writer) and
+//     probes go on past them; nothing else writes a busy slot.
 //
 // A MAC learned at the same moment by two workers can take two slots;
 // lookups find the first one, listings show only that one, and the other,
 // never refreshed, ages out.
 //
-// An FDB refuses to learn (LearnFull) when a new entry would need a free
-// slot while it holds its maximum number of entries. When every slot a key
-// may take holds a live entry (its probe window is full), the entry seen
-// longest ago that is not static is evicted for it (LearnEvicted). Expired
-// entries keep their slot until a learner reuses it or Sweep clears it;
-// Sweep also empties the tombstones no probe needs any more, so that
-// lookups of unknown MACs (every flood) stay short after churn.
+// A new key's probe window is the slots from its home up to the first
+// empty one, at most fdbMaxProbe. The key takes, in this order:
+//
+//   - the first slot of the window that is free (empty, a tombstone, or an
+//     expired entry; LearnNew), but once the FDB holds its maximum number
+//     of entries (Len: expired entries count until swept) only an expired
+//     entry's slot, which adds none; with none in the window it is not
+//     learned (LearnFull);
+//   - when the window has no free slot at all, that is fdbMaxProbe slots
+//     of live or busy entries, the slot of the dynamic entry seen longest
+//     ago among them, which is evicted (LearnEvicted), whether or not the
+//     FDB is at its maximum: the count stays the same;
+//   - when they are all static or busy, none (LearnFull).
+//
+// Expired entries keep their slot until a learner reuses it or Sweep
+// clears it; Sweep also empties the tombstones no probe needs any more, so
+// that lookups of unknown MACs (every flood) stay short after churn.
 type FDB struct {
 	slots   []fdbSlot
 	mask    uint64
@@ -75,7 +94,8 @@ type fdbSlot struct {
 const (
 	fdbStatic    = 1 << 0
 	fdbBusy      = 1 << 1
-	fdbTombstone = fdbStatic // key 0 (VLAN 0, MAC 0: never learned), static: no real entry has it
+	fdbEntry     = 1 << 2 // set in the word of every entry
+	fdbTombstone = 1 << 3 // the word of a swept slot
 	fdbMaxProbe  = 32
 )
 
@@ -92,13 +112,23 @@ func macKey(m header.MAC) uint64 {
 func wordKey(w uint64) uint64  { return w >> 4 }
 func wordStatic(w uint64) bool { return w&fdbStatic != 0 }
 func wordBusy(w uint64) bool   { return w&fdbBusy != 0 }
-func wordUsed(w uint64) bool   { return w > fdbTombstone }
+func wordUsed(w uint64) bool   { return w&fdbEntry != 0 }
+
+// entryWord is the word of key's entry, neither static nor busy.
+func entryWord(key uint64) uint64 { return key<<4 | fdbEntry }
 
 func valPort(v uint64) PortID { return PortID(v) & (MaxPorts - 1) }
 func valSeen(v uint64) uint32 { return uint32(v >> 32) }
-func makeVal(port PortID, seen uint32) uint64 {
-	return uint64(seen)<<32 | uint64(port&(MaxPorts-1))
+func valTag(v uint64) uint64  { return v & fdbTagMask }
+func makeVal(port PortID, seen uint32, tag uint64) uint64 {
+	return uint64(seen)<<32 | tag | uint64(port&(MaxPorts-1))
 }
+
+// fdbTagMask covers the tag in a val.
+const fdbTagMask = 0xffff << 16
+
+// hashTag is the tag of a key whose hash is h, in its place in a val.
+func hashTag(h uint64) uint64 { return h >> 48 << 16 }
 
 // fdbSeed keys the FDB hash of every FDB made after it is set: 128 bits
 // from crypto/rand when the process starts. Tests set it to a known value
@@ -113,10 +143,17 @@ var fdbSeed = func() (s [2]uint64) {
 	return [2]uint64{binary.LittleEndian.Uint64(b[:8]), binary.LittleEndian.Uint64(b[8:])}
 }()
 
-// home returns the home slot of key: SipHash-1-3 keyed by the FDB's seed,
-// over the key as its one 8-byte message block (all messages have that one
-// length, so the length block is left out).
-func (f *FDB) home(key uint64) uint64 {
+// home returns the home slot of key.
+func (f *FDB) home(key uint64) uint64 { return f.hash(key) & f.mask }
+
+// tag returns the tag of key, in its place in a val.
+func (f *FDB) tag(key uint64) uint64 { return hashTag(f.hash(key)) }
+
+// hash returns the hash of key: SipHash-1-3 keyed by the FDB's seed, over
+// the key as its one 8-byte message block (all messages have that one
+// length, so the length block is left out). The home slot is in its low
+// bits, the tag in its top 16.
+func (f *FDB) hash(key uint64) uint64 {
 	v0, v1, v2, v3 := f.sip[0], f.sip[1], f.sip[2], f.sip[3]
 	v3 ^= key
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
@@ -125,7 +162,7 @@ func (f *FDB) home(key uint64) uint64 {
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
 	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	return (v0 ^ v1 ^ v2 ^ v3) & f.mask
+	return v0 ^ v1 ^ v2 ^ v3
 }
 
 func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
@@ -175,19 +212,20 @@ func (f *FDB) Lookup(vid uint16, mac header.MAC, now uint32) (PortID, bool) {
 
 // lookup is Lookup by key.
 func (f *FDB) lookup(key uint64, now uint32) (PortID, bool) {
-	want := key << 4
-	i := f.home(key)
+	want := entryWord(key)
+	h := f.hash(key)
+	i, tag := h&f.mask, hashTag(h)
 	for range fdbMaxProbe {
 		s := &f.slots[i]
 		w := s.word.Load()
 		if w == 0 {
 			return 0, false
 		}
-		if w&^fdbStatic == want { // this key, not busy
+		if w&^fdbStatic == want { // this key's entry, not busy
 			v := s.val.Load()
-			if s.word.Load() != w || !(wordStatic(w) || f.fresh(valSeen(v), now)) {
-				// Claimed for another entry since (flood this frame), or
-				// expired.
+			if s.word.Load() != w || valTag(v) != tag || !(wordStatic(w) || f.fresh(valSeen(v), now)) {
+				// Claimed for another entry since, or given to another
+				// and back (flood this frame); or expired.
 				return 0, false
 			}
 			return valPort(v), true
@@ -209,8 +247,10 @@ const (
 	LearnMoved
 	// LearnStatic: the MAC has a static entry, which learning never changes.
 	LearnStatic
-	// LearnFull: the table is full, or every slot the MAC may take holds a
-	// static entry or one being written; nothing was learned.
+	// LearnFull: nothing was learned: the table holds its maximum number
+	// of entries and the MAC's probe window has no expired entry to
+	// replace (and a free slot, so nothing to evict either), or every slot
+	// the MAC may take holds a static entry or one being written.
 	LearnFull
 	// LearnEvicted: the MAC is now on this port, in the slot of the live
 	// dynamic entry seen longest ago within its probe window, which was
@@ -232,9 +272,10 @@ func (f *FDB) Learn(vid uint16, mac header.MAC, port PortID, now uint32) LearnRe
 // Sweep). When a CAS fails, the slot changed since it was read: learn
 // starts over.
 func (f *FDB) learn(key uint64, port PortID, now uint32) LearnResult {
-	want := key << 4
-	nv := makeVal(port, now)
-	home := f.home(key)
+	want := entryWord(key)
+	h := f.hash(key)
+	home, tag := h&f.mask, hashTag(h)
+	nv := makeVal(port, now, tag)
 	for {
 		i := home
 		// free is the first slot a new entry can take (empty, tombstone
@@ -266,7 +307,11 @@ func (f *FDB) learn(key uint64, port PortID, now uint32) LearnResult {
 				}
 				v := s.val.Load()
 				seen := valSeen(v)
-				if valPort(v) == port {
+				// A val without the key's tag is another key's: the slot
+				// went to another key and back since w was loaded. Claim
+				// the slot to write this one's, as for a move.
+				own := valTag(v) == tag
+				if own && valPort(v) == port {
 					// The common case: a known station, seen again.
 					if seen == now {
 						return LearnRefreshed
@@ -287,7 +332,7 @@ func (f *FDB) learn(key uint64, port PortID, now uint32) LearnResult {
 				}
 				s.val.Store(nv)
 				s.word.Store(w)
-				if f.fresh(seen, now) {
+				if own && f.fresh(seen, now) {
 					return LearnMoved
 				}
 				return LearnNew
@@ -360,7 +405,8 @@ func (f *FDB) reachable(home, dist uint64) bool {
 // FDB is shared.
 func (f *FDB) addStatic(vid uint16, mac header.MAC, port PortID) bool {
 	key := fdbKey(vid, mac)
-	i := f.home(key)
+	h := f.hash(key)
+	i := h & f.mask
 	for range fdbMaxProbe {
 		s := &f.slots[i]
 		w := s.word.Load()
@@ -368,8 +414,8 @@ func (f *FDB) addStatic(vid uint16, mac header.MAC, port PortID) bool {
 			if !wordUsed(w) {
 				f.entries.Add(1)
 			}
-			s.val.Store(makeVal(port, 0))
-			s.word.Store(key<<4 | fdbStatic)
+			s.val.Store(makeVal(port, 0, hashTag(h)))
+			s.word.Store(entryWord(key) | fdbStatic)
 			return true
 		}
 		i = (i + 1) & f.mask
@@ -519,11 +565,11 @@ func (f *FDB) Page(now uint32, cursor uint64, limit int) (entries []FDBEntry, ne
 		if !wordUsed(w) || wordBusy(w) {
 			continue
 		}
+		k := wordKey(w)
 		v := s.val.Load()
-		if s.word.Load() != w || !(wordStatic(w) || f.fresh(valSeen(v), now)) || f.copyBefore(i, wordKey(w)) {
+		if s.word.Load() != w || valTag(v) != f.tag(k) || !(wordStatic(w) || f.fresh(valSeen(v), now)) || f.copyBefore(i, k) {
 			continue
 		}
-		k := wordKey(w)
 		e := FDBEntry{VLAN: uint16(k >> 48), Port: valPort(v), Static: wordStatic(w)}
 		for j := range e.MAC {
 			e.MAC[j] = byte(k >> (40 - 8*j))

@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"cmp"
+	"fmt"
 	"runtime"
 	"slices"
 	"strings"
@@ -157,9 +158,11 @@ func TestFDBSweepEmptiesTombstones(t *testing.T) {
 // TestFDBConcurrent runs learners, lookups and sweeps side by side on a
 // clock that advances while they run, with a short ageing time, so the
 // sweeper expires entries that learners are refreshing, moving and
-// retaking; run with -race. Learners share MACs and learn them on their
-// own ports, so the same MAC is learned on several ports at once (the
-// duplicate-slot case). Afterwards the table must be consistent.
+// retaking; run with -race. Learners share MACs and learn each on a port
+// of their own among the MAC's ports (ownPorts), so the same MAC is
+// learned on several ports at once (the duplicate-slot case). Every
+// lookup and listing meanwhile answers one of the MAC's ports or nothing,
+// never another MAC's; afterwards the table must be consistent.
 func TestFDBConcurrent(t *testing.T) {
 	const (
 		learners = 4
@@ -167,9 +170,14 @@ func TestFDBConcurrent(t *testing.T) {
 		ageing   = 2
 	)
 	f := newFDB(1024, ageing)
+	index := make(map[header.MAC]int, macs)
+	for i := range macs {
+		index[macN(i+1)] = i
+	}
 	var clock atomic.Uint32
 	var stop atomic.Bool
-	var swept, passes atomic.Uint64
+	var swept, passes, found atomic.Uint64
+	var bad badAnswers
 	var wg sync.WaitGroup
 	for w := range learners {
 		wg.Go(func() {
@@ -182,8 +190,12 @@ func TestFDBConcurrent(t *testing.T) {
 					if i%8 == int(now/2%8) || (i+round+w)%5 == 0 {
 						continue
 					}
-					f.Learn(0, macN(i+1), PortID(w+1), now)
-					f.Lookup(0, macN((i*7)%macs+1), now)
+					f.Learn(0, macN(i+1), ownPort(i, w, learners), now)
+					j := (i * 7) % macs
+					if p, ok := f.Lookup(0, macN(j+1), now); ok {
+						found.Add(1)
+						bad.check(j, p, learners, "Lookup")
+					}
 				}
 				passes.Add(1)
 			}
@@ -198,28 +210,33 @@ func TestFDBConcurrent(t *testing.T) {
 			}
 			now := clock.Add(1)
 			swept.Add(uint64(f.Sweep(now)))
-			if n := len(allEntries(f, now)); n > macs {
-				t.Errorf("%d entries of %d MACs", n, macs)
+			es := allEntries(f, now)
+			if len(es) > macs {
+				t.Errorf("%d entries of %d MACs", len(es), macs)
 				return
+			}
+			for _, e := range es {
+				bad.check(index[e.MAC], e.Port, learners, "Page")
 			}
 		}
 	})
 	wg.Wait()
+	bad.report(t)
 	if t.Failed() {
 		return
 	}
-	if swept.Load() == 0 {
-		t.Fatal("the sweeper expired nothing: the test raced nothing")
+	if swept.Load() == 0 || found.Load() == 0 {
+		t.Fatalf("the sweeper expired %d entries, lookups found %d: the test raced nothing", swept.Load(), found.Load())
 	}
 	now := clock.Load()
 	checkFDB(t, f, now)
-	// Every MAC learned once more on port 1 is found there.
+	// Every MAC learned once more on its first port is found there.
 	for i := range macs {
-		f.Learn(0, macN(i+1), 1, now)
+		f.Learn(0, macN(i+1), ownPort(i, 0, learners), now)
 	}
 	for i := range macs {
-		if p, ok := f.Lookup(0, macN(i+1), now); !ok || p != 1 {
-			t.Fatalf("MAC %d after relearning: port %d %v", i+1, p, ok)
+		if p, ok := f.Lookup(0, macN(i+1), now); !ok || p != ownPort(i, 0, learners) {
+			t.Fatalf("MAC %d after relearning: port %d %v, want %d", i+1, p, ok, ownPort(i, 0, learners))
 		}
 	}
 	checkFDB(t, f, now)
@@ -485,8 +502,8 @@ func TestFDBPage(t *testing.T) {
 	for f.slots[j].word.Load() != 0 {
 		j = (j + 1) & f.mask
 	}
-	f.slots[j].val.Store(makeVal(9, 150))
-	f.slots[j].word.Store(dupKey << 4)
+	f.slots[j].val.Store(makeVal(9, 150, f.tag(dupKey)))
+	f.slots[j].word.Store(entryWord(dupKey))
 	f.entries.Add(1)
 
 	for _, limit := range []int{1, 7, 1000, 100000} {
@@ -578,19 +595,29 @@ func TestFDBConcurrentEvictions(t *testing.T) {
 	// 48 MACs with one home slot: 16 more than its window holds.
 	set := collide(f, 0, macVictim, 48)
 	macs := len(set)
+	index := make(map[header.MAC]int, macs)
+	for i, m := range set {
+		index[m] = i
+	}
 	var clock atomic.Uint32
 	var stop atomic.Bool
-	var evicted atomic.Uint64
+	var evicted, found atomic.Uint64
+	var bad badAnswers
 	var wg sync.WaitGroup
 	for w := range learners {
 		wg.Go(func() {
 			for round := 0; !stop.Load(); round++ {
 				for i := range macs {
 					now := clock.Load()
-					if f.Learn(0, set[i], PortID(1+(w+round)%learners), now) == LearnEvicted {
+					// Each MAC moves among its own ports.
+					if f.Learn(0, set[i], ownPort(i, w+round, learners), now) == LearnEvicted {
 						evicted.Add(1)
 					}
-					f.Lookup(0, set[(i*13)%macs], now)
+					j := (i * 13) % macs
+					if p, ok := f.Lookup(0, set[j], now); ok {
+						found.Add(1)
+						bad.check(j, p, learners, "Lookup")
+					}
 				}
 			}
 		})
@@ -600,17 +627,55 @@ func TestFDBConcurrentEvictions(t *testing.T) {
 		for range 60 {
 			time.Sleep(2 * time.Millisecond)
 			f.Sweep(clock.Add(1))
-			f.Page(clock.Load(), 0, 50)
+			page, _ := f.Page(clock.Load(), 0, 50)
+			for _, e := range page {
+				bad.check(index[e.MAC], e.Port, learners, "Page")
+			}
 		}
 	})
 	wg.Wait()
-	if evicted.Load() == 0 {
-		t.Fatal("nothing was evicted: the test raced nothing")
+	bad.report(t)
+	if evicted.Load() == 0 || found.Load() == 0 {
+		t.Fatalf("%d evictions, %d lookups found their MAC: the test raced nothing", evicted.Load(), found.Load())
 	}
 	now := clock.Load()
 	checkFDB(t, f, now)
-	if f.Len() > len(f.slots) {
-		t.Fatalf("Len %d of %d slots", f.Len(), len(f.slots))
+	// After the race every MAC is where it was last learned.
+	for i, m := range set {
+		f.Learn(0, m, ownPort(i, 0, learners), now)
+		if p, ok := f.Lookup(0, m, now); !ok || p != ownPort(i, 0, learners) {
+			t.Fatalf("MAC %d learned again: port %d %v, want %d", i, p, ok, ownPort(i, 0, learners))
+		}
+	}
+}
+
+// ownPort returns port k (mod n) of MAC i in a concurrent test, where MAC
+// i is only ever learned on ports i*n+1 .. i*n+n: a lookup or a listing
+// that answers a port outside them answers with another MAC's.
+func ownPort(i, k, n int) PortID { return PortID(i*n + 1 + k%n) }
+
+// badAnswers collects, from any goroutine, answers with another MAC's port.
+type badAnswers struct {
+	n     atomic.Uint64
+	first atomic.Pointer[string]
+}
+
+// check records port p, answered for MAC i (n ports each) by what, if it
+// is not one of the MAC's ports.
+func (b *badAnswers) check(i int, p PortID, n int, what string) {
+	if int(p) > i*n && int(p) <= i*n+n {
+		return
+	}
+	if b.n.Add(1) == 1 {
+		msg := fmt.Sprintf("%s answered port %d for MAC %d, whose ports are %d..%d", what, p, i, i*n+1, i*n+n)
+		b.first.Store(&msg)
+	}
+}
+
+func (b *badAnswers) report(t *testing.T) {
+	t.Helper()
+	if n := b.n.Load(); n != 0 {
+		t.Errorf("%d answers with another MAC's port; the first: %s", n, *b.first.Load())
 	}
 }
 
@@ -630,4 +695,187 @@ func allEntries(f *FDB, now uint32) []FDBEntry {
 		return cmp.Or(cmp.Compare(a.VLAN, b.VLAN), cmp.Compare(macKey(a.MAC), macKey(b.MAC)))
 	})
 	return es
+}
+
+// TestFDBSweptSlotIsNoZeroMACEntry: a slot left by a swept entry is not
+// an entry for 00:00:00:00:00:00 on VLAN 0 (key 0): a lookup of that MAC
+// finds nothing, so its frames flood as on a Linux bridge, instead of
+// going to the swept entry's old port (or being dropped as a hairpin).
+func TestFDBSweptSlotIsNoZeroMACEntry(t *testing.T) {
+	withSeed(t, 21, 22)
+	f := newFDB(64, 10)
+	var zero header.MAC
+	// Two MACs with the zero MAC's home slot: the first takes it, the
+	// second the slot after; once the first is swept its slot stays a
+	// tombstone (the second's probes pass it).
+	set := collide(f, 0, zero, 2)
+	f.Learn(0, set[0], 1, 0)
+	f.Learn(0, set[1], 2, 8)
+	if n := f.Sweep(12); n != 1 {
+		t.Fatalf("Sweep cleared %d, want 1", n)
+	}
+	if w := f.slots[f.home(0)].word.Load(); w == 0 || wordUsed(w) {
+		t.Fatalf("the zero MAC's home slot is %#x after the sweep, want a tombstone", w)
+	}
+	if p, ok := f.Lookup(0, zero, 12); ok {
+		t.Fatalf("Lookup(0, %v) = port %d after a sweep, want not found (flood)", zero, p)
+	}
+	if p, ok := f.Lookup(0, set[1], 12); !ok || p != 2 {
+		t.Fatalf("the live entry behind the tombstone: port %d %v, want 2", p, ok)
+	}
+	if es := allEntries(f, 12); len(es) != 1 || es[0].MAC != set[1] {
+		t.Fatalf("entries %+v, want only %v", es, set[1])
+	}
+	checkFDB(t, f, 12)
+	// The zero MAC is a key like any other for the FDB (the bridge never
+	// learns it: it drops frames from it).
+	if r := f.Learn(0, zero, 3, 12); r != LearnNew {
+		t.Fatalf("learning the zero MAC: %v, want LearnNew", r)
+	}
+	if p, ok := f.Lookup(0, zero, 12); !ok || p != 3 {
+		t.Fatalf("the zero MAC once learned: port %d %v, want 3", p, ok)
+	}
+	checkFDB(t, f, 12)
+}
+
+// TestBridgeFloodsToZeroMACAfterSweep: on a VLAN-unaware bridge, a frame
+// to 00:00:00:00:00:00 floods, as on a Linux bridge, also after an entry
+// that sat in the zero MAC's home slot was swept — and also from the port
+// that entry was on (not a hairpin drop).
+func TestBridgeFloodsToZeroMACAfterSweep(t *testing.T) {
+	withSeed(t, 41, 42)
+	r := newBridgeRig(t, 256, BridgeConfig{Name: "br0", Ports: []PortID{1, 2, 3}, AgeingTime: 10 * time.Second})
+	var zero header.MAC
+	set := collide(r.bs.List()[0].FDB(), 0, zero, 2)
+	r.now = sec(0)
+	r.send(1, ethFrame(bcast, set[0], 1))
+	r.now = sec(8)
+	r.send(2, ethFrame(bcast, set[1], 2))
+	r.now = sec(12)
+	if n := r.bs.Sweep(r.now); n != 1 {
+		t.Fatalf("Sweep cleared %d entries, want 1", n)
+	}
+	for _, in := range []PortID{3, 1} {
+		got := r.send(in, ethFrame(zero, macC, 3))
+		for _, p := range []PortID{1, 2, 3} {
+			want := 1
+			if p == in {
+				want = 0
+			}
+			if len(got[p]) != want {
+				t.Fatalf("frame from port %d to %v: port %d sent %d frames, want %d (a flood)", in, zero, p, len(got[p]), want)
+			}
+		}
+	}
+}
+
+// TestFDBValOfAnotherKey: a lookup loads a slot's word, then its val, then
+// the word again, and answers only if the word did not change. A slot that
+// went from MAC A to MAC B and back to A between the two word loads shows
+// the reader A's word twice and B's val: the state this test builds. The
+// lookup must not answer with B's port (nor list A there), and a learner of
+// A must write A's own val.
+func TestFDBValOfAnotherKey(t *testing.T) {
+	withSeed(t, 31, 32)
+	f := newFDB(1024, 300)
+	set := collide(f, 0, macVictim, 2)
+	a, b := set[0], set[1]
+	if f.tag(fdbKey(0, a)) == f.tag(fdbKey(0, b)) {
+		t.Fatal("A and B have one tag under this seed: pick another")
+	}
+	const portA, portB = 1, 2
+	// A's word, as Learn writes it, from a twin FDB with the same seed.
+	g := newFDB(1024, 300)
+	g.Learn(0, a, portA, 1)
+	h := f.home(fdbKey(0, b))
+	wordA := g.slots[h].word.Load()
+	if !wordUsed(wordA) || wordKey(wordA) != fdbKey(0, a) {
+		t.Fatalf("slot %d of the twin holds %#x, not A", h, wordA)
+	}
+	if r := f.Learn(0, b, portB, 1); r != LearnNew {
+		t.Fatalf("learning B: %v", r)
+	}
+	f.slots[h].word.Store(wordA) // B's val stays
+	if p, ok := f.Lookup(0, a, 1); ok {
+		t.Fatalf("Lookup(A) = port %d %v from B's val, want not found (flood)", p, ok)
+	}
+	if es := allEntries(f, 1); len(es) != 0 {
+		t.Fatalf("Page lists %+v from B's val, want nothing", es)
+	}
+	if r := f.Learn(0, a, portA, 2); r != LearnNew && r != LearnMoved {
+		t.Fatalf("learning A over B's val: %v", r)
+	}
+	if p, ok := f.Lookup(0, a, 2); !ok || p != portA {
+		t.Fatalf("Lookup(A) after learning it: port %d %v, want %d", p, ok, portA)
+	}
+	checkFDB(t, f, 2)
+}
+
+// TestFDBAtMaxEntries: what the README says of a full FDB. At max entries
+// a new MAC whose window has a free slot is not learned (LearnFull); one
+// whose window holds an expired entry takes its slot; one whose window is
+// all live entries evicts the oldest dynamic one. The count never grows.
+func TestFDBAtMaxEntries(t *testing.T) {
+	withSeed(t, 51, 52)
+	const max = 40
+	f := newFDB(max, 300)
+	// 32 MACs fill the victim's window, 8 more go elsewhere.
+	attackers := collide(f, 0, macVictim, fdbMaxProbe)
+	for i, m := range attackers {
+		f.Learn(0, m, 2, uint32(10+i))
+	}
+	home := f.home(fdbKey(0, macVictim))
+	var others []header.MAC
+	for i := 1; len(others) < max-fdbMaxProbe; i++ {
+		if m := macN(i); (f.home(fdbKey(0, m))-home)&f.mask > 2*fdbMaxProbe {
+			others = append(others, m)
+			f.Learn(0, m, 3, 10)
+		}
+	}
+	if f.Len() != max {
+		t.Fatalf("Len %d, want %d", f.Len(), max)
+	}
+	var newcomer header.MAC
+	for i := 1000; ; i++ {
+		if m := macN(i); (f.home(fdbKey(0, m))-home)&f.mask > 3*fdbMaxProbe {
+			newcomer = m
+			break
+		}
+	}
+	if r := f.Learn(0, newcomer, 4, 50); r != LearnFull {
+		t.Fatalf("new MAC with a free slot at max entries: %v, want LearnFull", r)
+	}
+	if r := f.Learn(0, macVictim, 1, 50); r != LearnEvicted {
+		t.Fatalf("new MAC with a full window at max entries: %v, want LearnEvicted", r)
+	}
+	if _, ok := f.Lookup(0, attackers[0], 50); ok {
+		t.Fatal("the oldest entry of the window survived the eviction")
+	}
+	// others[0] expires (seen at 10, ageing 300); a MAC whose window holds it
+	// takes its slot.
+	f.Learn(0, attackers[1], 2, 320)
+	for _, m := range others[1:] {
+		f.Learn(0, m, 3, 320)
+	}
+	for _, m := range attackers[2:] {
+		f.Learn(0, m, 2, 320)
+	}
+	f.Learn(0, macVictim, 1, 320)
+	var reuser header.MAC
+	for i := 2000; ; i++ {
+		if m := macN(i); f.home(fdbKey(0, m)) == f.home(fdbKey(0, others[0])) {
+			reuser = m
+			break
+		}
+	}
+	if r := f.Learn(0, reuser, 5, 320); r != LearnNew {
+		t.Fatalf("new MAC whose window holds an expired entry at max entries: %v, want LearnNew", r)
+	}
+	if p, ok := f.Lookup(0, reuser, 320); !ok || p != 5 {
+		t.Fatalf("the MAC that took the expired slot: port %d %v", p, ok)
+	}
+	if f.Len() != max {
+		t.Fatalf("Len %d after all this, want %d", f.Len(), max)
+	}
+	checkFDB(t, f, 320)
 }

@@ -145,8 +145,6 @@ type Packet struct {
 	// with a third is decoded as far as EtherType = the third TPID, with
 	// L3Off 0.
 
-	// VLANTags is the number of tags Parse stepped over: 0, 1 or 2.
-	VLANTags uint8
 	// OuterTPID is the TPID of the outermost tag in the frame bytes
 	// (header.EtherTypeVLAN or header.EtherTypeQinQ), 0 if the frame is
 	// untagged.
@@ -154,10 +152,6 @@ type Packet struct {
 	// OuterTCI is the outermost tag's tag control information (PCP, DEI,
 	// VID: header.VLANVIDMask selects the VID); 0 if untagged.
 	OuterTCI uint16
-	// EtherTypeOff is the offset of the EtherType field naming the L3
-	// protocol (EtherType): 12 untagged, 16 with one tag, 20 with two. L3
-	// starts 2 bytes after it.
-	EtherTypeOff uint16
 
 	// VLAN-aware bridging (bridge.go), set by the bridge stage of a bridge
 	// with VLANs for the worker, which tags or untags every copy of the
@@ -182,7 +176,7 @@ func (p *Packet) Reset(addr uint64, data []byte, in PortID) {
 	p.Addr, p.Data, p.InPort = addr, data, in
 	p.OutPort, p.Verdict, p.Reason = 0, VerdictPending, DropNone
 	p.EtherType, p.L3Off, p.L3End, p.L4Off, p.L4Proto, p.Fragment = 0, 0, 0, 0, 0, false
-	p.VLANTags, p.OuterTPID, p.OuterTCI, p.EtherTypeOff = 0, 0, 0, 0
+	p.OuterTPID, p.OuterTCI = 0, 0
 	p.VID = 0
 }
 

@@ -1,6 +1,8 @@
 package fastpath
 
 import (
+	"encoding/binary"
+
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
@@ -38,16 +40,16 @@ func parse(p *Packet) {
 		p.drop(DropMalformed)
 		return
 	}
-	et, typeOff, tags, ok := skipTags(d, header.EthernetSize-2)
+	et, typeOff, ok := skipTags(d, header.EthernetSize-2)
 	if !ok {
 		p.drop(DropMalformed)
 		return
 	}
-	if tags > 0 {
+	if typeOff != header.EthernetSize-2 {
 		tag := header.VLAN(d[header.EthernetSize-2:])
 		p.OuterTPID, p.OuterTCI = tag.TPID(), tag.TCI()
 	}
-	p.VLANTags, p.EtherType, p.EtherTypeOff = uint8(tags), et, uint16(typeOff)
+	p.EtherType = et
 	l, ok := decodeL3(d, et, typeOff+2)
 	if !ok {
 		return
@@ -59,21 +61,20 @@ func parse(p *Packet) {
 }
 
 // skipTags reads the EtherType at typeOff of frame d and steps over up to
-// maxVLANTags 802.1Q/802.1ad tags. It returns the EtherType after them,
-// the offset where that EtherType lives and the number of tags. ok is
-// false if d ends inside a tag or the EtherType after it.
-func skipTags(d []byte, typeOff int) (et uint16, off, tags int, ok bool) {
+// maxVLANTags 802.1Q/802.1ad tags. It returns the EtherType after them
+// and the offset where that EtherType lives. ok is false if d ends inside
+// a tag or the EtherType after it.
+func skipTags(d []byte, typeOff int) (et uint16, off int, ok bool) {
 	off = typeOff
-	et = uint16(d[off])<<8 | uint16(d[off+1])
-	for tags < maxVLANTags && header.IsVLANTPID(et) {
+	et = binary.BigEndian.Uint16(d[off:])
+	for tags := 0; tags < maxVLANTags && header.IsVLANTPID(et); tags++ {
 		if off+header.VLANViewSize > len(d) {
-			return 0, 0, 0, false
+			return 0, 0, false
 		}
 		et = header.VLAN(d[off:]).EtherType()
 		off += header.VLANTagSize
-		tags++
 	}
-	return et, off, tags, true
+	return et, off, true
 }
 
 // l3Info is one decoded IP packet inside a frame.

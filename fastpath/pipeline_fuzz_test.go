@@ -175,13 +175,13 @@ func (m *refBridge) process(in PortID, f []byte) map[PortID][]byte {
 	}
 	// Malformed: shorter than an Ethernet header, or than one of the
 	// (first two) tags it announces.
-	if len(f) < 14 || isTPID(be16(f[12:])) && (len(f) < 18 || isTPID(be16(f[16:])) && len(f) < 22) {
+	if len(f) < 14 || isTPID(binary.BigEndian.Uint16(f[12:])) && (len(f) < 18 || isTPID(binary.BigEndian.Uint16(f[16:])) && len(f) < 22) {
 		return nil
 	}
 	m.vid, m.tci = 0, 0
 	if m.cfg.VLANs != nil {
-		if be16(f[12:]) == 0x8100 {
-			m.tci = be16(f[14:])
+		if binary.BigEndian.Uint16(f[12:]) == 0x8100 {
+			m.tci = binary.BigEndian.Uint16(f[14:])
 		}
 		m.vid = m.tci & 0xfff
 		if m.vid == 0 {
@@ -237,7 +237,7 @@ func (m *refBridge) egress(f []byte, p, _ PortID) []byte {
 		return bytes.Clone(f)
 	}
 	var rest []byte // what follows the frame's 802.1Q tag, if any
-	if be16(f[12:]) == 0x8100 {
+	if binary.BigEndian.Uint16(f[12:]) == 0x8100 {
 		rest = f[16:]
 	} else {
 		rest = f[12:]

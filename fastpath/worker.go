@@ -46,6 +46,14 @@ type WorkerConfig struct {
 	// IdleTimeout bounds how long Run blocks in poll(2) when idle, and so
 	// how long Stop takes. 0 means 50ms.
 	IdleTimeout time.Duration
+	// Priority, if above 0, is the SCHED_FIFO priority (1 to MaxPriority)
+	// Run gives its thread, so that the worker runs as soon as traffic
+	// wakes it instead of waiting for the time slice of whatever else
+	// holds its core (see CheckPriority). 0 leaves the thread's policy.
+	Priority int
+	// ThreadName, if set, names Run's thread (at most 15 bytes are kept),
+	// for top -H, ps -L and perf.
+	ThreadName string
 }
 
 // PortCounters are the counters of one port.
@@ -106,6 +114,7 @@ type Worker struct {
 	byPort   [][]int // PortID → indexes into queues
 	idle     time.Duration
 	pollFDs  []unix.PollFd // nil unless every queue has an FD
+	thread   threadConfig  // what Run does to its thread
 
 	batch Batch
 	descs [BatchSize]xdp.Desc
@@ -170,7 +179,11 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.FillTarget < 1 {
 		return nil, fmt.Errorf("worker: fill target %d: a UMEM of %d frames is too small for %d queues", cfg.FillTarget, uc.FrameCount, len(cfg.Queues))
 	}
+	if cfg.Priority < 0 || cfg.Priority > MaxPriority {
+		return nil, fmt.Errorf("worker: SCHED_FIFO priority %d: want 0 (none) or 1 to %d", cfg.Priority, MaxPriority)
+	}
 	w := &Worker{umem: cfg.Umem, pipeline: cfg.Pipeline, clock: cfg.Clock, idle: cfg.IdleTimeout}
+	w.thread = threadConfig{name: cfg.ThreadName, priority: cfg.Priority}
 	maxPort := 0
 	for _, pq := range cfg.Queues {
 		if pq.Queue == nil {
@@ -204,9 +217,20 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 // no work it blocks in poll(2) on the queues' RX sockets for at most
 // IdleTimeout, if every queue has an FD (an *xdp.Socket); otherwise (fake
 // queues) it yields the processor and polls again.
+//
+// With a Priority or a ThreadName, Run first names the thread and makes it
+// real-time, and fails if it cannot; it then leaves the calling goroutine
+// locked to the thread, so that the thread ends with the goroutine rather
+// than serving other goroutines with the worker's name and priority.
 func (w *Worker) Run() error {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	if w.thread.changes() {
+		if err := w.thread.apply(); err != nil {
+			return err
+		}
+	} else {
+		defer runtime.UnlockOSThread()
+	}
 	timeout := int(w.idle / time.Millisecond)
 	for !w.stop.Load() {
 		if w.Poll() {

@@ -107,10 +107,18 @@ func (r *faultRig) waitState(port, want string) string {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		got = portOf(r.t, r.d.stats(), port).State
 		if strings.HasPrefix(got, want) {
-			state, reason, _ := strings.Cut(got, ": ")
-			metric := fmt.Sprintf("xdpfwd_port_state{port=%q,reason=%q,state=%q} 1", port, reason, state)
-			if body := scrape(r.t, r.s.Switch, faultMetrics); !strings.Contains(body, metric) {
-				r.t.Errorf("metrics lack %s", metric)
+			// One series per state: 1 for the port's, 0 for the others;
+			// a failed port's reason is in stats and the log, not a label.
+			state, _, _ := strings.Cut(got, ": ")
+			body := scrape(r.t, r.s.Switch, faultMetrics)
+			for _, s := range []string{"up", "down", "absent", "failed"} {
+				v := 0
+				if s == state {
+					v = 1
+				}
+				if metric := fmt.Sprintf("xdpfwd_port_state{port=%q,state=%q} %d\n", port, s, v); !strings.Contains(body, metric) {
+					r.t.Errorf("port %s in state %q: metrics lack %s", port, got, strings.TrimSpace(metric))
+				}
 			}
 			return got
 		}
@@ -196,6 +204,7 @@ func TestFaultDeleteRecreate(t *testing.T) {
 	r.background()
 	before := r.completed()
 	sw, h3 := r.s.Switch, r.h[2]
+	rx1 := portOf(t, r.d.stats(), "p1").RxPackets
 
 	run(t, sw, "ip", "link", "del", "p3")
 	line := r.waitLog("port absent", "p3")
@@ -220,6 +229,10 @@ func TestFaultDeleteRecreate(t *testing.T) {
 	udpIntact(t, h3, r.h[1], 200, 35)
 	r.assertOthersForward()
 	r.endBackground(before)
+	// The workers were rebuilt twice; their counters carried over.
+	if rx := portOf(t, r.d.stats(), "p1").RxPackets; rx < rx1+200 {
+		t.Errorf("p1 received %d frames in all, %d before the delete: counters were lost in the rebuilds", rx, rx1)
+	}
 }
 
 // TestFaultMovedAway: p3 moved to another network namespace is absent to

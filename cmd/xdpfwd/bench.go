@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,14 +25,25 @@ import (
 
 func benchCmd(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	duration := fs.Duration("duration", 5*time.Second, "how long each path is driven")
+	duration := fs.Duration("duration", 10*time.Second, "how long each run drives traffic (each peak run and each paced run)")
 	size := fs.Int("size", 60, "Ethernet frame size without FCS (60 = 64 bytes on the wire)")
 	flows := fs.Int("flows", 1, "UDP flows (source ports)")
 	xdpMode := fs.String("xdp-mode", "auto", "XDP mode of xdpfwd's ports: auto, native or generic")
-	rate := fs.Float64("rate", 0, "offered packets per second (0: as fast as the generator sends, then again at 90% of the slower path's peak)")
+	rate := fs.Float64("rate", 0, "offered packets per second for a single run per path (0: peak runs, then the paced runs of --paced)")
+	paced := fs.String("paced", "10,25,50,90", "after the peak runs, paced runs at these percentages of each path's peak, on both paths (empty: none)")
 	only := fs.String("only", "", `run one path alone ("kernel" or "xdpfwd"), e.g. under perf`)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	}
+	percents, err := parsePercents(*paced)
+	if err != nil {
+		return err
+	}
+	if *duration <= 0 {
+		return fmt.Errorf("--duration %s: must be positive", *duration)
 	}
 	if os.Geteuid() != 0 {
 		return errors.New("bench builds network namespaces and attaches XDP programs: run it as root")
@@ -40,8 +53,8 @@ func benchCmd(args []string) error {
 
 	fmt.Printf("xdpfwd bench: %d-byte UDP frames (%d on the wire), %d flow(s), h1 -> h2 for %s per run\n",
 		*size, *size+4, *flows, *duration)
-	fmt.Println("generator: xdpfwd's own AF_XDP TX generator in h1 (frames built once; only descriptors move)")
-	fmt.Println("delivered: h2 eth0 rx_packets; CPU: all cores, busy time from /proc/stat")
+	fmt.Println("generator: xdpfwd's own AF_XDP TX generator in h1 (frames built once; only descriptors move); offered = frames the kernel sent")
+	fmt.Println("delivered: UDP datagrams h2's stack received (InDatagrams + RcvbufErrors); CPU: all cores, busy time from /proc/stat")
 	paths := []string{"kernel bridge", "xdpfwd"}
 	switch *only {
 	case "":
@@ -53,7 +66,11 @@ func benchCmd(args []string) error {
 		return fmt.Errorf("--only %q: want kernel or xdpfwd", *only)
 	}
 	o := benchOpts{duration: *duration, size: *size, flows: *flows, xdpMode: *xdpMode, rate: *rate}
-	fmt.Println("\n-- offered load: as fast as the generator sends")
+	if *rate > 0 {
+		fmt.Printf("\n-- offered load: %.0f pps\n", *rate)
+	} else {
+		fmt.Println("\n-- offered load: as fast as the generator sends")
+	}
 	peak, err := benchPaths(ctx, paths, o)
 	if err != nil {
 		return err
@@ -64,19 +81,83 @@ func benchCmd(args []string) error {
 	k, x := peak[0], peak[1]
 	fmt.Printf("xdpfwd / kernel: delivered pps x%.2f, CPU per delivered packet x%.2f\n",
 		x.deliveredPPS()/k.deliveredPPS(), x.cpuPerMillion()/k.cpuPerMillion())
-
-	// At saturation every path burns whole cores and drops the excess, so
-	// CPU per packet is compared again at one load both paths carry.
-	o.rate = 0.9 * min(k.deliveredPPS(), x.deliveredPPS())
-	fmt.Printf("\n-- offered load: %.0f pps on both paths (90%% of the slower one's peak)\n", o.rate)
-	equal, err := benchPaths(ctx, paths, o)
-	if err != nil {
-		return err
+	if len(percents) == 0 {
+		return nil
 	}
-	k, x = equal[0], equal[1]
-	fmt.Printf("xdpfwd / kernel: delivered pps x%.2f, CPU per delivered packet x%.2f\n",
-		x.deliveredPPS()/k.deliveredPPS(), x.cpuPerMillion()/k.cpuPerMillion())
+	return benchPaced(ctx, paths, o, peak, percents)
+}
+
+// parsePercents parses --paced: a comma-separated list of percentages in
+// (0, 100].
+func parsePercents(s string) ([]float64, error) {
+	var out []float64
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v <= 0 || v > 100 {
+			return nil, fmt.Errorf("--paced %q: %q is not a percentage in (0, 100]", s, f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// pacedLoad is one paced run: a percentage of one path's peak.
+type pacedLoad struct {
+	percent float64
+	of      string // the path whose peak it is a share of
+	rate    float64
+}
+
+// benchPaced drives both paths at fixed rates, percentages of each path's
+// delivered peak, and prints a row per rate with both paths side by side:
+// what each was offered, delivered and lost, and its CPU per packet.
+func benchPaced(ctx context.Context, paths []string, o benchOpts, peak []benchResult, percents []float64) error {
+	var loads []pacedLoad
+	for _, p := range peak {
+		for _, pc := range percents {
+			loads = append(loads, pacedLoad{percent: pc, of: p.path, rate: pc / 100 * p.deliveredPPS()})
+		}
+	}
+	slices.SortStableFunc(loads, func(a, b pacedLoad) int { return cmp.Compare(a.rate, b.rate) })
+	fmt.Printf("\n-- paced runs: %d rates x %d paths, %s each; lost = offered - delivered\n", len(loads), len(paths), o.duration)
+	var rows []string
+	header := fmt.Sprintf("%-22s %11s", "load", "target pps")
+	for _, p := range paths {
+		header += fmt.Sprintf(" | %-13s %11s %11s %9s %8s %9s %9s", p, "offered pps", "deliv pps", "deliv/off", "loss %", "lost", "CPU ms/M")
+	}
+	for _, l := range loads {
+		o.rate = l.rate
+		label := fmt.Sprintf("%g%% %s peak", l.percent, shortPath(l.of))
+		row := fmt.Sprintf("%-22s %11.0f", label, l.rate)
+		for _, path := range paths {
+			r, err := benchPath(ctx, path, o)
+			if err != nil {
+				return fmt.Errorf("%s at %.0f pps: %w", path, l.rate, err)
+			}
+			row += fmt.Sprintf(" | %-13s %11.0f %11.0f %9.5f %8.3f %9d %9.1f", r.path, r.offeredPPS(), r.deliveredPPS(),
+				r.deliveredRatio(), r.lossPercent(), r.lost(), r.cpuPerMillion())
+		}
+		rows = append(rows, row)
+	}
+	// The table is printed whole at the end, after the runs' own lines.
+	fmt.Println("\nloss at paced rates (" + o.duration.String() + " per run):")
+	fmt.Println(header)
+	for _, r := range rows {
+		fmt.Println(r)
+	}
 	return nil
+}
+
+// shortPath names a path in a load label.
+func shortPath(path string) string {
+	if path == "kernel bridge" {
+		return "kernel"
+	}
+	return path
 }
 
 type benchOpts struct {
@@ -96,9 +177,9 @@ func benchPaths(ctx context.Context, paths []string, o benchOpts) ([]benchResult
 		}
 		results = append(results, r)
 	}
-	fmt.Printf("%-14s %14s %14s %12s %18s\n", "path", "offered pps", "delivered pps", "CPU busy", "CPU ms / M pkts")
+	fmt.Printf("%-14s %14s %14s %9s %12s %18s\n", "path", "offered pps", "delivered pps", "loss %", "CPU busy", "CPU ms / M pkts")
 	for _, r := range results {
-		fmt.Printf("%-14s %14.0f %14.0f %11.2fs %18.1f\n", r.path, r.offeredPPS(), r.deliveredPPS(), r.cpu.Seconds(), r.cpuPerMillion())
+		fmt.Printf("%-14s %14.0f %14.0f %9.3f %11.2fs %18.1f\n", r.path, r.offeredPPS(), r.deliveredPPS(), r.lossPercent(), r.cpu.Seconds(), r.cpuPerMillion())
 	}
 	return results, nil
 }
@@ -114,6 +195,17 @@ func (r benchResult) deliveredPPS() float64 { return float64(r.delivered) / r.el
 func (r benchResult) cpuPerMillion() float64 {
 	return float64(r.cpu.Milliseconds()) / float64(max(r.delivered, 1)) * 1e6
 }
+
+// lost is the frames offered and not delivered. It is negative only if
+// h2 received more of the flow's datagrams than were sent, which the
+// bench test treats as an error in the counting.
+func (r benchResult) lost() int64 { return int64(r.sent) - int64(r.delivered) }
+
+// deliveredRatio is delivered / offered.
+func (r benchResult) deliveredRatio() float64 { return float64(r.delivered) / float64(max(r.sent, 1)) }
+
+// lossPercent is lost / offered in percent.
+func (r benchResult) lossPercent() float64 { return 100 * float64(r.lost()) / float64(max(r.sent, 1)) }
 
 // benchPath builds two hosts joined by path, drives them and tears them down.
 func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, err error) {
@@ -163,8 +255,9 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 	if out, err := h1.Command(ctx, "ping", "-c", "2", "-i", "0.2", "-W", "1", h2.IP.String()).CombinedOutput(); err != nil {
 		return res, fmt.Errorf("warm-up ping: %v\n%s", err, out)
 	}
-	// The datagrams go to a socket that is never read: the receiver's stack
-	// drops them at the socket without answering with ICMP.
+	// The datagrams go to a socket that is read only after the run: the
+	// receiver's stack drops them at the socket without answering with
+	// ICMP, and counts them.
 	var sink *net.UDPConn
 	if err := h2.Do(func() (err error) {
 		sink, err = net.ListenUDP("udp4", &net.UDPAddr{IP: h2.IP.AsSlice(), Port: 9})
@@ -177,7 +270,7 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 	cfg := pktgen.Config{SrcMAC: h1.HWAddr, DstMAC: h2.HWAddr,
 		Src: netip.AddrPortFrom(h1.IP, 10000), Dst: netip.AddrPortFrom(h2.IP, 9),
 		Size: o.size, Flows: o.flows, Duration: o.duration, Rate: o.rate}
-	rx0, _, err := h2.LinkStats(topo.HostIf)
+	rx0, err := udpReceived(h2)
 	if err != nil {
 		return res, err
 	}
@@ -203,7 +296,12 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 	if err != nil {
 		return res, err
 	}
-	rx1, _, err := h2.LinkStats(topo.HostIf)
+	// InDatagrams counts a datagram when it is read: read what the sink
+	// holds, so that it counts.
+	if err := drain(sink); err != nil {
+		return res, err
+	}
+	rx1, err := udpReceived(h2)
 	if err != nil {
 		return res, err
 	}
@@ -221,6 +319,76 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 		}
 	}
 	return res, nil
+}
+
+// drain reads every datagram queued on c.
+func drain(c *net.UDPConn) error {
+	buf := make([]byte, 1<<16)
+	for {
+		if err := c.SetReadDeadline(time.Now().Add(20 * time.Millisecond)); err != nil {
+			return err
+		}
+		if _, _, err := c.ReadFromUDP(buf); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil
+			}
+			return fmt.Errorf("read the sink socket: %w", err)
+		}
+	}
+}
+
+// udpReceived is the number of UDP datagrams h's stack has received for a
+// socket, from its namespace's /proc/net/snmp: InDatagrams (read by the
+// socket's reader: the bench drains the sink before it counts) plus
+// RcvbufErrors (dropped because the sink was full). Only the
+// generator sends UDP to h, so unlike the interface's rx_packets it counts
+// no ARP or IPv6 neighbour traffic, and a frame with a bad checksum
+// (InCsumErrors) does not count as delivered.
+func udpReceived(h *topo.Host) (n uint64, err error) {
+	err = h.Do(func() error {
+		// thread-self: /proc/self/net is the namespace of the process's
+		// main thread, not of this one.
+		data, err := os.ReadFile("/proc/thread-self/net/snmp")
+		if err != nil {
+			return err
+		}
+		n, err = snmpUDPReceived(string(data))
+		return err
+	})
+	return n, err
+}
+
+// snmpUDPReceived parses the Udp lines of /proc/net/snmp and returns
+// InDatagrams + RcvbufErrors.
+func snmpUDPReceived(snmp string) (uint64, error) {
+	var names, values []string
+	for line := range strings.Lines(snmp) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+		} else {
+			values = f
+		}
+	}
+	if len(names) == 0 || len(names) != len(values) {
+		return 0, errors.New("/proc/net/snmp: no Udp counters")
+	}
+	var sum uint64
+	for _, want := range []string{"InDatagrams", "RcvbufErrors"} {
+		i := slices.Index(names, want)
+		if i < 0 {
+			return 0, fmt.Errorf("/proc/net/snmp: no Udp %s counter", want)
+		}
+		v, err := strconv.ParseUint(values[i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/net/snmp: Udp %s: %w", want, err)
+		}
+		sum += v
+	}
+	return sum, nil
 }
 
 func nonZero(m map[string]uint64) map[string]uint64 {

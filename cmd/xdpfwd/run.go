@@ -79,6 +79,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error
 	if err != nil {
 		return err
 	}
+	srv.SetLogger(log)
 	d, err := daemon.New(cfg, log, version())
 	if err != nil {
 		srv.Close()

@@ -18,10 +18,15 @@ package header
 // FinishChecksum finishes the partial checksum of a TCP or UDP segment
 // (header and payload, as long as the IP header says) whose pseudo-header
 // sum is pseudo (from PseudoHeaderChecksum4 or 6, over len(segment)). If
-// the checksum field equals pseudo it writes the full checksum and returns
-// true; otherwise, or for another protocol or a segment too short for its
-// header, it changes nothing and returns false. A UDP checksum that
-// computes to 0 is written as 0xffff (RFC 768; 0 means "no checksum").
+// the checksum field equals pseudo it writes the full checksum
+// (FinishedChecksum) and returns true; otherwise, or for another protocol,
+// a segment too short for its header or a UDP datagram whose length field
+// is not len(segment), it changes nothing and returns false. A receiver
+// checks a UDP datagram over its length field (Linux trims the bytes after
+// it, and drops a datagram longer than its IP packet), and a Linux sender
+// never leaves partial a datagram whose length field and IP length
+// disagree; finishing one over the IP length could break a correct
+// checksum.
 func FinishChecksum(proto uint8, pseudo uint16, segment []byte) bool {
 	var off int
 	switch proto {
@@ -31,7 +36,7 @@ func FinishChecksum(proto uint8, pseudo uint16, segment []byte) bool {
 		}
 		off = TCPChecksumOffset
 	case ProtocolUDP:
-		if len(segment) < UDPSize {
+		if len(segment) < UDPSize || int(UDP(segment).Length()) != len(segment) {
 			return false
 		}
 		off = UDPChecksumOffset
@@ -41,12 +46,20 @@ func FinishChecksum(proto uint8, pseudo uint16, segment []byte) bool {
 	if be16(segment[off:]) != pseudo {
 		return false
 	}
+	put16(segment[off:], FinishedChecksum(proto, segment))
+	return true
+}
+
+// FinishedChecksum returns the checksum a TCP or UDP (proto) segment must
+// carry whose checksum field holds its pseudo-header sum: the complement
+// of the segment's sum, which then covers the pseudo-header too. A UDP
+// checksum that computes to 0 is 0xffff (RFC 768; 0 means "no checksum").
+func FinishedChecksum(proto uint8, segment []byte) uint16 {
 	c := ^Checksum(segment, 0)
 	if c == 0 && proto == ProtocolUDP {
 		c = 0xffff
 	}
-	put16(segment[off:], c)
-	return true
+	return c
 }
 
 // FinishIPv4 finishes the partial TCP or UDP checksum of the IPv4 packet

@@ -282,6 +282,49 @@ func TestFinishUDPZero(t *testing.T) {
 	}
 }
 
+// TestFinishUDPLength: FinishIPv4 and FinishIPv6 leave alone a UDP
+// datagram whose length field is not the length its IP packet leaves it,
+// even with the pseudo-header sum over the IP length in its field: a
+// receiver checks the datagram over its UDP length (Linux trims what
+// follows it, and drops a datagram longer than its IP packet), so a
+// checksum over the IP length could break a correct one.
+func TestFinishUDPLength(t *testing.T) {
+	for _, c := range finishCases(t) {
+		if c.proto != ProtocolUDP {
+			continue
+		}
+		end := EthernetSize + int(binary.BigEndian.Uint16(c.frame[EthernetSize+2:]))
+		if c.v6 {
+			end = EthernetSize + IPv6Size + int(binary.BigEndian.Uint16(c.frame[EthernetSize+4:]))
+		}
+		ulen := int(binary.BigEndian.Uint16(c.frame[c.l4Off+4:]))
+		// Two bytes after the datagram; then a datagram 2 bytes longer
+		// than its IP packet.
+		trailer := append(bytes.Clone(c.frame[:end]), 0xee, 0xee)
+		if c.v6 {
+			binary.BigEndian.PutUint16(trailer[EthernetSize+4:], uint16(end+2-EthernetSize-IPv6Size))
+		} else {
+			ip := IPv4(trailer[EthernetSize:])
+			binary.BigEndian.PutUint16(ip[2:], uint16(end+2-EthernetSize))
+			ip.SetChecksum(ip.CalculateChecksum())
+		}
+		long := bytes.Clone(c.frame[:end])
+		binary.BigEndian.PutUint16(long[c.l4Off+4:], uint16(ulen+2))
+		for _, f := range []struct {
+			name  string
+			frame []byte
+		}{{"2 bytes after the datagram", trailer}, {"datagram 2 bytes longer than its IP packet", long}} {
+			c := c
+			c.frame = f.frame
+			binary.BigEndian.PutUint16(f.frame[c.l4Off+c.csum:], partialSumLen(c, len(f.frame)-c.l4Off))
+			want := bytes.Clone(f.frame)
+			if finish(c, f.frame) || !bytes.Equal(f.frame, want) {
+				t.Errorf("%s, %d-byte payload: %s: finished, checksum %#x", c.name, ulen-UDPSize, f.name, binary.BigEndian.Uint16(f.frame[c.l4Off+c.csum:]))
+			}
+		}
+	}
+}
+
 // refChecksum computes the checksum the transport segment seg (protocol
 // proto, checksum field at off) of an IP packet with the given pseudo-
 // header addresses should carry, independently of the package: field as
@@ -318,6 +361,8 @@ func FuzzFinish(f *testing.F) {
 		f.Add(partial[EthernetSize:], c.v6, uint8(c.l4Off-EthernetSize), c.proto == ProtocolTCP)
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte, v6 bool, l4Off uint8, tcp bool) {
+		// testing.F forbids changing the input: finish a copy.
+		pkt = bytes.Clone(pkt)
 		proto, field := uint8(ProtocolUDP), UDPChecksumOffset
 		if tcp {
 			proto, field = ProtocolTCP, TCPChecksumOffset
@@ -356,8 +401,8 @@ func FuzzFinish(f *testing.F) {
 		if proto == ProtocolTCP {
 			minLen = TCPMinSize
 		}
-		if len(seg) < minLen {
-			seg = nil
+		if len(seg) < minLen || proto == ProtocolUDP && int(binary.BigEndian.Uint16(seg[4:])) != len(seg) {
+			seg = nil // too short, or a UDP length that is not the IP one's
 		}
 
 		before := bytes.Clone(pkt)

@@ -89,9 +89,10 @@ type Bridge struct {
 	// AgeingTime is how long a learned MAC lives without traffic: whole
 	// seconds, 1s to 2^30s. Default fastpath.DefaultAgeingTime.
 	AgeingTime time.Duration
-	// MaxEntries bounds the FDB, 1 to 2^24; when it is full no new MAC is
-	// learned and frames to unknown MACs are flooded. Default
-	// fastpath.DefaultMaxEntries.
+	// MaxEntries bounds the FDB, 1 to 2^24. When it holds that many, a new
+	// MAC is learned only in place of an expired entry or, when its probe
+	// window is full, of an evicted one (see fastpath.FDB); else it is not
+	// learned and frames to it flood. Default fastpath.DefaultMaxEntries.
 	MaxEntries int
 	// Static are FDB entries that never age and are never relearned; at
 	// most MaxEntries (counting one per VLAN), each MAC at most once per
@@ -155,6 +156,14 @@ type Options struct {
 	// pipeline (two clock reads per stage and batch); the stats verb shows
 	// it.
 	Profile bool
+	// WorkerPriority is the SCHED_FIFO priority (1–99) of the worker
+	// threads, so that a worker woken by traffic runs at once instead of
+	// waiting for the time slice of whatever else holds its core; 0 leaves
+	// them ordinary threads. Default DefaultWorkerPriority.
+	WorkerPriority int
+	// WorkerPriorityPos is where the worker_priority value is; zero if it
+	// is not given (the default applies).
+	WorkerPriorityPos Pos
 }
 
 // Defaults of the options left out of a file. Bridges default to
@@ -166,6 +175,9 @@ const (
 	DefaultRingSize = 2048
 	// DefaultControl is the default Options.Control.
 	DefaultControl = "/run/xdpfwd.sock"
+	// DefaultWorkerPriority is the default Options.WorkerPriority: below
+	// the kernel's threaded interrupt handlers (50), which feed the workers.
+	DefaultWorkerPriority = 10
 )
 
 // Limits of the data plane that a file must respect, so that the daemon
@@ -221,7 +233,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	if doc == nil {
 		return nil, fmt.Errorf("%s: empty configuration: it needs at least one port", file)
 	}
-	c := &Config{File: file, Options: Options{FrameSize: DefaultFrameSize, RingSize: DefaultRingSize, Control: DefaultControl}}
+	c := &Config{File: file, Options: Options{FrameSize: DefaultFrameSize, RingSize: DefaultRingSize, Control: DefaultControl, WorkerPriority: DefaultWorkerPriority}}
 	if err := d.config(doc, c); err != nil {
 		return nil, err
 	}
@@ -613,7 +625,7 @@ func (d *decoder) vlans(n *yaml.Node, path string, b *Bridge, bn *bridgeNodes) e
 }
 
 func (d *decoder) options(n *yaml.Node, path string, o *Options) error {
-	return d.fields(n, path, "frame_size, ring_size, workers, control, profile, metrics", func(key string, v *yaml.Node, field string) (err error) {
+	return d.fields(n, path, "frame_size, ring_size, workers, control, profile, metrics, worker_priority", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {
 		case "frame_size":
 			o.FrameSize, err = d.intRange(v, field, 2048, 4096)
@@ -631,6 +643,9 @@ func (d *decoder) options(n *yaml.Node, path string, o *Options) error {
 			o.Control, err = d.str(v, field)
 		case "profile":
 			o.Profile, err = d.boolean(v, field)
+		case "worker_priority":
+			o.WorkerPriority, err = d.intRange(v, field, 0, 99)
+			o.WorkerPriorityPos = pos(v)
 		case "metrics":
 			if o.Metrics, err = d.str(v, field); err == nil {
 				o.MetricsPos = pos(v)
@@ -702,30 +717,43 @@ func (d *decoder) validate(c *Config, nodes []bridgeNodes) error {
 				}
 			}
 		}
+		// Each static entry is one FDB entry per VLAN it applies to: its
+		// vlan, or every VLAN of its port for vlan 0 on a VLAN-aware
+		// bridge (VLAN 0 on a VLAN-unaware one). A MAC is pinned at most
+		// once per VLAN; pinned maps each (VLAN, MAC) to its entry.
+		type pin struct {
+			vlan int
+			mac  string
+		}
+		pinned := make(map[pin]int)
 		statics := 0
 		for j, s := range b.Static {
 			if !members[s.Port] {
 				return d.errorf(bn.staticPort[j], fmt.Sprintf("%s.static[%d].port", path, j), "%q is not a port of bridge %q", s.Port, b.Name)
 			}
 			vf := fmt.Sprintf("%s.static[%d].vlan", path, j)
+			vids := []int{s.VLAN}
 			switch {
 			case s.VLAN != 0 && b.VLANs == nil:
 				return d.errorf(bn.staticVLAN[j], vf, "bridge %q has no vlans: only a VLAN-aware bridge takes a vlan here", b.Name)
 			case s.VLAN != 0 && !slices.Contains(portVLANs[s.Port], s.VLAN):
 				return d.errorf(bn.staticVLAN[j], vf, "port %q is not in VLAN %d (its VLANs: %v)", s.Port, s.VLAN, portVLANs[s.Port])
-			case s.VLAN != 0:
-				statics++
-			case b.VLANs != nil:
-				statics += len(portVLANs[s.Port]) // one per VLAN of the port
-			default:
-				statics++
+			case s.VLAN == 0 && b.VLANs != nil:
+				vids = portVLANs[s.Port]
 			}
-			// A MAC is pinned once per VLAN: twice on one VLAN, or on
-			// every VLAN and on one, is twice.
-			for k, o := range b.Static[:j] {
-				if bytes.Equal(o.MAC, s.MAC) && (o.VLAN == s.VLAN || o.VLAN == 0 || s.VLAN == 0) {
-					return d.errorf(bn.staticMAC[j], fmt.Sprintf("%s.static[%d].mac", path, j), "%s is pinned twice (also static[%d])", s.MAC, k)
+			for _, vid := range vids {
+				if statics++; statics > b.MaxEntries {
+					continue // refused below; the map stays within max_entries
 				}
+				k := pin{vid, string(s.MAC)}
+				if o, dup := pinned[k]; dup {
+					on := ""
+					if b.VLANs != nil {
+						on = fmt.Sprintf(" on VLAN %d", vid)
+					}
+					return d.errorf(bn.staticMAC[j], fmt.Sprintf("%s.static[%d].mac", path, j), "%s is pinned twice%s (also static[%d])", s.MAC, on, o)
+				}
+				pinned[k] = j
 			}
 		}
 		if statics > b.MaxEntries {

@@ -75,7 +75,7 @@ func TestParseVLANErrors(t *testing.T) {
 		{"static vlan not on port", "vlan: 20=>vlan: 30", `x.yaml:17:15: bridges[0].static[0].vlan: port "t" is not in VLAN 30`},
 		{"static vlan out of range", "vlan: 20=>vlan: 5000", `x.yaml:17:15: bridges[0].static[0].vlan: 5000 is out of range`},
 		{"static vlan without vlans", "    vlans:\n      a: {pvid: 10}\n      b: {pvid: 10}\n      c: {pvid: 20}\n      t: {tagged: [10, 20]}\n=>", `x.yaml:12:15: bridges[0].static[0].vlan: bridge "br0" has no vlans`},
-		{"static on every VLAN and one", "port: a\n=>port: a\n      - mac: 02:00:00:00:00:02\n        port: a\n        vlan: 10\n", `x.yaml:20:14: bridges[0].static[2].mac: 02:00:00:00:00:02 is pinned twice (also static[1])`},
+		{"static on every VLAN and one", "port: a\n=>port: a\n      - mac: 02:00:00:00:00:02\n        port: a\n        vlan: 10\n", `x.yaml:20:14: bridges[0].static[2].mac: 02:00:00:00:00:02 is pinned twice on VLAN 10 (also static[1])`},
 		{"statics per VLAN over max entries", "        port: a\n=>        port: t\n    max_entries: 2\n", `bridges[0].static: 3 static entries (one per VLAN of the port where no vlan is given): more than max_entries (2)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

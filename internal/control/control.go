@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -42,9 +43,12 @@ type Handler func(args json.RawMessage) (any, error)
 // Server serves the control socket.
 type Server struct {
 	ln       *net.UnixListener
+	accept   func() (*net.UnixConn, error) // ln.AcceptUnix; tests make it fail
 	path     string
 	handlers map[string]Handler
+	log      *slog.Logger
 	wg       sync.WaitGroup
+	stopped  chan struct{} // closed once Serve is stopping
 
 	mu       sync.Mutex
 	conns    map[*net.UnixConn]struct{} // connections being served
@@ -63,6 +67,14 @@ const shutdownGrace = time.Second
 // maxRequest bounds the size of one request.
 const maxRequest = 1 << 20
 
+// After a failed accept (EMFILE, ENFILE, ENOBUFS...) Serve waits before
+// it tries again: minAcceptDelay after the first failure, doubling after
+// each further one up to maxAcceptDelay, as net/http's Server.Serve does.
+const (
+	minAcceptDelay = 5 * time.Millisecond
+	maxAcceptDelay = time.Second
+)
+
 // Listen creates the control socket at path, readable and writable by its
 // owner (root) only. What is already at path is replaced only if it is a
 // socket that nobody answers on (left by a daemon that died); a socket a
@@ -79,7 +91,15 @@ func Listen(path string, handlers map[string]Handler) (*Server, error) {
 		return nil, fmt.Errorf("control socket %s: %w", path, err)
 	}
 	ln.SetUnlinkOnClose(true)
-	return &Server{ln: ln, path: path, handlers: handlers, conns: make(map[*net.UnixConn]struct{})}, nil
+	return &Server{
+		ln:       ln,
+		accept:   ln.AcceptUnix,
+		path:     path,
+		handlers: handlers,
+		log:      slog.Default(),
+		stopped:  make(chan struct{}),
+		conns:    make(map[*net.UnixConn]struct{}),
+	}, nil
 }
 
 // clearStale removes a socket left at path by a process that is gone, and
@@ -134,13 +154,21 @@ func describeMode(m os.FileMode) string {
 // SetHandlers sets the verbs the server answers. Call it before Serve.
 func (s *Server) SetHandlers(h map[string]Handler) { s.handlers = h }
 
+// SetLogger sets where the server logs what goes wrong with the socket
+// itself (accept failures and recoveries); slog.Default() until set. Call
+// it before Serve.
+func (s *Server) SetLogger(l *slog.Logger) { s.log = l }
+
 // Close removes the socket of a server that never served.
 func (s *Server) Close() error { return s.ln.Close() }
 
 // Serve answers connections until ctx is done. Then it closes the socket,
 // closes the connections that have not sent a request yet at once, gives
 // those being answered shutdownGrace to finish, and returns when every
-// connection is closed.
+// connection is closed. A failed accept (out of file descriptors, say)
+// does not end it: the first failure of a run is logged, Serve waits
+// (minAcceptDelay, doubling up to maxAcceptDelay) and tries again, and
+// logs once more when an accept succeeds again.
 func (s *Server) Serve(ctx context.Context) {
 	acceptDone, watchDone := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -151,10 +179,52 @@ func (s *Server) Serve(ctx context.Context) {
 		}
 		s.stop()
 	}()
+	s.acceptLoop()
+	close(acceptDone)
+	<-watchDone
+	s.wg.Wait()
+}
+
+// acceptLoop accepts connections and serves each in its own goroutine
+// until the server is stopping (or its listener was closed under it).
+func (s *Server) acceptLoop() {
+	var (
+		delay      time.Duration // the wait after the last failure; 0 if it succeeded
+		failures   int           // failed accepts in a row
+		firstError time.Time     // when the first of them failed
+	)
 	for {
-		c, err := s.ln.AcceptUnix()
+		c, err := s.accept()
 		if err != nil {
-			break
+			if s.isStopping() {
+				return
+			}
+			if errors.Is(err, net.ErrClosed) {
+				// Nothing but stop should close it; it cannot come back.
+				s.log.Error("control socket closed while serving; the CLI can no longer reach the daemon", "path", s.path, "err", err)
+				return
+			}
+			failures++
+			if delay == 0 {
+				firstError = time.Now()
+				delay = minAcceptDelay
+				s.log.Error("control socket: accept failed; retrying with backoff (logged once until it recovers)",
+					"path", s.path, "err", err, "first_retry_in", delay)
+			} else {
+				delay = min(2*delay, maxAcceptDelay)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-s.stopped:
+				t.Stop()
+			}
+			continue
+		}
+		if failures > 0 {
+			s.log.Info("control socket: accepting again", "path", s.path,
+				"failed_accepts", failures, "after", time.Since(firstError).Round(time.Millisecond))
+			delay, failures = 0, 0
 		}
 		s.wg.Add(1)
 		go func() {
@@ -163,9 +233,6 @@ func (s *Server) Serve(ctx context.Context) {
 			s.serveConn(c)
 		}()
 	}
-	close(acceptDone)
-	<-watchDone
-	s.wg.Wait()
 }
 
 // stop closes the listener and ends the connections: those waiting for a
@@ -177,6 +244,7 @@ func (s *Server) stop() {
 		return
 	}
 	s.stopping = true
+	close(s.stopped)
 	s.ln.Close()
 	now := time.Now()
 	for c := range s.conns {

@@ -205,14 +205,17 @@ func TestListenMissing(t *testing.T) {
 
 // TestIdleClientDoesNotDelayStop connects a client that never sends a
 // request: stopping the server must close it at once, not wait for its
-// 10 s deadline.
+// 10 s deadline. The issue asks for an exit within 1 s; the bound here,
+// from the cancel to Serve's return, leaves room for a loaded machine.
 func TestIdleClientDoesNotDelayStop(t *testing.T) {
+	const bound = 1500 * time.Millisecond
 	path := filepath.Join(t.TempDir(), "ctl.sock")
 	s, err := Listen(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan struct{})
 	go func() { s.Serve(ctx); close(done) }()
 	c, err := net.Dial("unix", path)
@@ -220,17 +223,30 @@ func TestIdleClientDoesNotDelayStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	// Let the server accept it and start waiting for the request.
-	time.Sleep(100 * time.Millisecond)
+	// Wait until the server has accepted it and waits for its request.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		s.mu.Lock()
+		n := len(s.conns)
+		s.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not take the connection within 10s")
+		}
+	}
 	start := time.Now()
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
-		t.Fatalf("Serve still running 5s after its context ended, with an idle client (the connection deadline is %v)", connTimeout)
-		<-done
+	case <-time.After(connTimeout + time.Second):
+		t.Fatalf("Serve still running %v after its context ended, with an idle client", connTimeout+time.Second)
 	}
-	t.Logf("Serve returned %v after its context ended", time.Since(start))
+	if took := time.Since(start); took > bound {
+		t.Errorf("Serve returned %v after its context ended, with an idle client; want within %v", took, bound)
+	} else {
+		t.Logf("Serve returned %v after its context ended", took)
+	}
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	b, err := io.ReadAll(c)
 	if err != nil {
@@ -276,8 +292,10 @@ func TestBusyClientFinishes(t *testing.T) {
 // handler never runs.
 func TestNonRootRefused(t *testing.T) {
 	requireRoot(t)
-	// A directory nobody can enter, holding a copy of this test binary
-	// nobody can run.
+	// A directory of its own, not under t.TempDir (whose top directory
+	// is 0700: uid 65534 could not reach into it), made 0755 so that
+	// uid 65534 can enter it, run the copy of this test binary it holds,
+	// and connect to the socket made there (if the socket's mode lets it).
 	dir, err := os.MkdirTemp("", "xfctl-")
 	if err != nil {
 		t.Fatal(err)

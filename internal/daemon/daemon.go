@@ -48,6 +48,9 @@ type Daemon struct {
 	runErr  chan error
 	// sweepStop ends the FDB sweeper.
 	sweepStop chan struct{}
+	// priority is the workers' SCHED_FIFO priority, 0 for none (see
+	// resolvePriority).
+	priority int
 	// nworkers is the number of workers, fixed at start (workerCount).
 	nworkers int
 	// links follows link events and port faults (links.go).
@@ -352,7 +355,34 @@ func (d *Daemon) workerCount() int {
 	return n
 }
 
+// resolvePriority decides the workers' SCHED_FIFO priority: the
+// configured one if the process may use it. A priority the file asks for
+// and the process may not use is an error; the default one is dropped with
+// a warning, since the daemon still forwards, only with loss under CPU
+// contention.
+func (d *Daemon) resolvePriority() error {
+	o := d.cfg.Options
+	d.priority = o.WorkerPriority
+	if d.priority == 0 {
+		return nil
+	}
+	err := fastpath.CheckPriority(d.priority)
+	if err == nil {
+		return nil
+	}
+	if o.WorkerPriorityPos.Line != 0 {
+		return d.cfg.ErrorAt(o.WorkerPriorityPos, "options.worker_priority", "%v; or set worker_priority: 0 to run the workers as ordinary threads (they then lose frames while other tasks hold their cores)", err)
+	}
+	d.log.Warn("workers run as ordinary threads: they lose frames while other tasks hold their cores; grant CAP_SYS_NICE, or set options.worker_priority: 0 to silence this",
+		"priority", d.priority, "err", err)
+	d.priority = 0
+	return nil
+}
+
 func (d *Daemon) openWorkers() error {
+	if err := d.resolvePriority(); err != nil {
+		return err
+	}
 	d.nworkers = d.workerCount()
 	for wi := range d.nworkers {
 		pipe := fastpath.NewPipeline(fastpath.Parse{}, d.bridges.Stage(), &fastpath.ChecksumFinish{})
@@ -427,7 +457,8 @@ func (d *Daemon) openWorker(w *worker) error {
 		queues = append(queues, fastpath.PortQueue{Port: p.id, Queue: s, RxOnly: qidx[i] >= p.txQueues})
 	}
 	var err error
-	w.fw, err = fastpath.NewWorker(fastpath.WorkerConfig{Umem: umem, Queues: queues, Pipeline: w.pipe, IdleTimeout: idleTimeout})
+	w.fw, err = fastpath.NewWorker(fastpath.WorkerConfig{Umem: umem, Queues: queues, Pipeline: w.pipe, IdleTimeout: idleTimeout,
+		Priority: d.priority, ThreadName: fmt.Sprintf("xdpfwd-w%d", wi)})
 	if err != nil {
 		return fmt.Errorf("worker %d: %w", wi, err)
 	}

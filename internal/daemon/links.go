@@ -162,15 +162,31 @@ func (d *Daemon) noteProg(p *port) {
 	}
 }
 
+// portVLANCheck makes again, on a port's interface as it is now, the check
+// by which bpf.Attach refuses a port whose out-of-band VLAN tags would be
+// lost (bpf.Port.CheckVLAN). A variable so that a test can answer for a
+// device whose offload only a NIC can turn on.
+var portVLANCheck = (*bpf.Port).CheckVLAN
+
 // misfit says why an interface with attributes a no longer fits p as the
-// workers were planned (MTU against the UMEM frame, queue counts against
-// the sockets and workers), or "" if it fits. It also refreshes
-// p.txQueues, and reports whether that changed.
+// workers were planned (MTU against the UMEM frame, VLAN tags that would
+// now arrive beside the frames where its program cannot read them, queue
+// counts against the sockets and workers), or "" if it fits. It also
+// refreshes p.txQueues, and reports whether that changed.
 func (d *Daemon) misfit(p *port, a *netlink.LinkAttrs) (reason string, txChanged bool) {
 	maxFrame := d.cfg.Options.FrameSize - xdpPacketHeadroom
 	if l2 := 18; a.MTU+l2 > maxFrame {
 		return fmt.Sprintf("MTU %d: frames up to %d bytes with a VLAN tag do not fit a %d-byte UMEM frame after the kernel's %d-byte headroom; lower the MTU to %d or raise options.frame_size and restart",
 			a.MTU, a.MTU+l2, d.cfg.Options.FrameSize, xdpPacketHeadroom, maxFrame-l2), false
+	}
+	// rx-vlan-offload turned on (ethtool -K), or a device enslaved, after
+	// the attach. A port not attached yet is checked by bpf.Attach; an
+	// interface that cannot be read now is looked at again later.
+	if p.prog != nil {
+		var ve *bpf.VLANError
+		if err := portVLANCheck(p.prog); errors.As(err, &ve) {
+			return ve.Reason, false
+		}
 	}
 	if rx, ok := xdp.RxQueueCount(a.Name); ok && rx < p.queues {
 		return fmt.Sprintf("%d RX queue(s), xdpfwd binds %d: restore the queue count or restart xdpfwd", rx, p.queues), false
@@ -374,6 +390,12 @@ func (d *Daemon) activate(p *port, link netlink.Link) portEvent {
 		}
 	}
 	if err := d.attach(p); err != nil {
+		// A VLAN refusal in misfit's words: a port that misfit failed is
+		// not failed again, in other words, when it is tried again here.
+		var ve *bpf.VLANError
+		if errors.As(err, &ve) {
+			return fail(ve.Reason)
+		}
 		return fail(err.Error())
 	}
 	p.sockets = make([]*xdp.Socket, p.queues)

@@ -23,7 +23,7 @@ func metricDesc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descPortState   = metricDesc("port_state", "1 for the state the port is in: up, down, absent or failed (with the reason).", "port", "state", "reason")
+	descPortState   = metricDesc("port_state", "1 for the port's state, 0 for the other three (up, down, absent, failed); why a port failed is in `xdpfwd stats` and the log.", "port", "state")
 	descPortInfo    = metricDesc("port_info", "A port: its XDP mode, socket bind mode and queues.", "port", "xdp_mode", "bind", "queues")
 	descRxPackets   = metricDesc("port_rx_packets_total", "Frames the fast path received on the port.", "port")
 	descRxBytes     = metricDesc("port_rx_bytes_total", "Bytes of the frames the fast path received on the port.", "port")
@@ -41,9 +41,18 @@ var (
 	descStageSecond = metricDesc("stage_seconds_total", "Time spent in each pipeline stage (options.profile).", "stage")
 )
 
-// collector turns a stats snapshot into metrics at every scrape, so the
-// metrics and the stats verb never disagree.
-type collector struct{ d *Daemon }
+// portStates are the states xdpfwd_port_state has a series for, one
+// each per port, whatever state the port is in: a series that vanished
+// with the state it names would hide the change from an alert on it.
+// "failed" stands for failedState whatever the reason, which is text
+// without bound and stays out of the labels.
+var portStates = [...]string{stateUp, stateDown, stateAbsent, strings.TrimSuffix(failedState, ": ")}
+
+// collector turns a stats snapshot, from stats, into metrics at every
+// scrape, so the metrics and the stats verb never disagree.
+type collector struct {
+	stats func() (*control.Stats, error)
+}
 
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
@@ -55,7 +64,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	st, err := c.d.Stats()
+	st, err := c.stats()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(descPortInfo, err)
 		return
@@ -69,8 +78,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			bind = "zerocopy"
 		}
 		ch <- prometheus.MustNewConstMetric(descPortInfo, prometheus.GaugeValue, 1, p.Name, p.XDPMode, bind, strconv.Itoa(p.Queues))
-		state, reason, _ := strings.Cut(p.State, ": ")
-		ch <- prometheus.MustNewConstMetric(descPortState, prometheus.GaugeValue, 1, p.Name, state, reason)
+		portState(ch, p)
 		counter(descRxPackets, p.RxPackets, p.Name)
 		counter(descRxBytes, p.RxBytes, p.Name)
 		counter(descTxPackets, p.TxPackets, p.Name)
@@ -96,6 +104,28 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range st.Stages {
 		counter(descStagePkts, s.Packets, s.Name)
 		ch <- prometheus.MustNewConstMetric(descStageSecond, prometheus.CounterValue, float64(s.Nanoseconds)/1e9, s.Name)
+	}
+}
+
+// portState sends p's xdpfwd_port_state series: 1 for its state, 0 for
+// the others. A state none of portStates names is a bug, and an error
+// for the scrape rather than a port that seems to be in no state.
+func portState(ch chan<- prometheus.Metric, p control.PortStats) {
+	state, _, _ := strings.Cut(p.State, ": ")
+	known := false
+	for _, s := range portStates {
+		known = known || s == state
+	}
+	if !known {
+		ch <- prometheus.NewInvalidMetric(descPortState, fmt.Errorf("port %s: unknown state %q", p.Name, p.State))
+		return
+	}
+	for _, s := range portStates {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descPortState, prometheus.GaugeValue, v, p.Name, s)
 	}
 }
 
@@ -159,7 +189,7 @@ func warnBeyondLoopback(log *slog.Logger, addr string, bound net.Addr) {
 // and show their traffic to whoever can reach it.
 func (d *Daemon) ServeMetrics(ctx context.Context, addr string) (done <-chan struct{}, err error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(collector{d}); err != nil {
+	if err := reg.Register(collector{stats: d.Stats}); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	ln, err := net.Listen("tcp", addr)

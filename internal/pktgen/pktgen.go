@@ -44,9 +44,13 @@ type Config struct {
 
 // Result is what one run sent.
 type Result struct {
-	// Sent counts the frames the TX ring took.
+	// Sent counts the frames the kernel sent: those it gave back on the
+	// completion ring. Frames still on the TX ring when the run ends are
+	// kicked out first (for at most a second), so Sent is the load offered
+	// to the link, not what the ring took.
 	Sent uint64
-	// Elapsed is how long the run took.
+	// Elapsed is how long the run took, the final drain not included:
+	// Sent / Elapsed is the offered rate.
 	Elapsed time.Duration
 	// Kicks counts the sendto calls that woke the kernel.
 	Kicks uint64
@@ -72,9 +76,14 @@ func Frame(c Config, sport uint16) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Run sends as fast as the TX ring takes frames until the duration is over
-// or ctx is done. Call it on a thread in the sender's network namespace:
-// the socket is made there.
+// Run sends as fast as the TX ring takes frames, or at Rate, until the
+// duration is over or ctx is done. Call it on a thread in the sender's
+// network namespace: the socket is made there.
+//
+// Pacing is by the clock, not by sleeping a gap per frame: before each
+// batch Run sends what the rate allows by now (at most 64 frames) and
+// sleeps 50µs while nothing is due, so the offered rate over the run is
+// Rate however coarse the sleeps are, and no burst exceeds 64 frames.
 func Run(ctx context.Context, c Config) (Result, error) {
 	if c.Size < 60 {
 		c.Size = 60
@@ -108,6 +117,15 @@ func Run(ctx context.Context, c Config) (Result, error) {
 	length, head, queued := descs[0].Len, 0, len(descs)
 	done := make([]uint64, 256)
 	var res Result
+	var taken uint64 // frames the TX ring took
+	// reap takes completions off the ring and queues their frames again.
+	reap := func() {
+		for _, addr := range done[:sock.Complete(done[:min(len(done), len(descs)-queued)])] {
+			descs[(head+queued)%len(descs)] = xdp.Desc{Addr: addr, Len: length}
+			queued++
+			res.Sent++
+		}
+	}
 	start := time.Now()
 	deadline := start.Add(c.Duration)
 	for i := 0; ; i++ {
@@ -116,25 +134,32 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		}
 		batch := descs[head:min(head+queued, len(descs))]
 		if c.Rate > 0 {
-			// Pace: send only what the rate allows by now, in batches of
-			// up to 64, sleeping while nothing is due.
-			due := int64(c.Rate*time.Since(start).Seconds()) - int64(res.Sent)
+			due := int64(c.Rate*time.Since(start).Seconds()) - int64(taken)
 			if due <= 0 {
+				reap()
 				time.Sleep(50 * time.Microsecond)
 				continue
 			}
 			batch = batch[:min(int64(len(batch)), due, 64)]
 		}
 		sent := sock.Transmit(batch)
-		res.Sent += uint64(sent)
+		taken += uint64(sent)
 		head, queued = (head+sent)%len(descs), queued-sent
-		// Sent frames come back through the completion ring; queue them again.
-		for _, addr := range done[:sock.Complete(done[:min(len(done), len(descs)-queued)])] {
-			descs[(head+queued)%len(descs)] = xdp.Desc{Addr: addr, Len: length}
-			queued++
-		}
+		reap()
 	}
 	res.Elapsed = time.Since(start)
+	// Frames the ring took but the kernel has not sent yet are kicked out
+	// and counted, so that Sent is what was offered.
+	for end := time.Now().Add(time.Second); res.Sent < taken && time.Now().Before(end); {
+		sock.Transmit(nil)
+		reap()
+		if res.Sent < taken {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
 	res.Kicks = sock.Kicks()
+	if res.Sent < taken {
+		return res, fmt.Errorf("generator: %d of %d frames queued for TX never completed within a second of the end", taken-res.Sent, taken)
+	}
 	return res, nil
 }
