@@ -2,6 +2,7 @@ package tests
 
 import (
 	"context"
+	"math"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -63,28 +64,98 @@ func TestDemo(t *testing.T) {
 	assertNamespacesGone(t, ns[1])
 }
 
-// xdpfwd bench runs both paths, at peak and at equal load, prints a row
-// for each with traffic delivered, and cleans up. Speed is not asserted.
+// xdpfwd bench runs both paths at peak, then both paths at paced rates
+// (shares of each path's peak), prints the peak table and the loss table,
+// and cleans up. Speed and loss are not asserted; that the numbers add up
+// is: delivered never exceeds offered, loss and lost agree with them, and
+// no paced run offered more than its target.
 func TestBenchRuns(t *testing.T) {
 	requireRoot(t)
-	out := runCLI(t, 3*time.Minute, "bench", "--duration", "1s")
-	rows := regexp.MustCompile(`(?m)^(kernel bridge|xdpfwd)\s+(\d+)\s+(\d+)\s+[\d.]+s\s+[\d.]+$`).FindAllStringSubmatch(out, -1)
-	if len(rows) != 4 {
-		t.Fatalf("want 4 result rows (2 paths x 2 loads), got %d:\n%s", len(rows), out)
+	out := runCLI(t, 4*time.Minute, "bench", "--duration", "1s", "--paced", "25,90")
+	peak := regexp.MustCompile(`(?m)^(kernel bridge|xdpfwd)\s+(\d+)\s+(\d+)\s+(-?[\d.]+)\s+[\d.]+s\s+[\d.]+$`).FindAllStringSubmatch(out, -1)
+	if len(peak) != 2 {
+		t.Fatalf("want 2 peak rows (one per path), got %d:\n%s", len(peak), out)
 	}
-	for _, r := range rows {
-		if d, _ := strconv.Atoi(r[3]); d == 0 {
-			t.Errorf("%s delivered nothing:\n%s", r[1], out)
+	peakPPS := map[string]float64{}
+	for _, r := range peak {
+		offered, delivered := atof(t, r[2]), atof(t, r[3])
+		if delivered == 0 {
+			t.Errorf("%s delivered nothing at peak:\n%s", r[1], out)
 		}
+		if delivered > offered {
+			t.Errorf("%s at peak: delivered %v pps > offered %v pps", r[1], delivered, offered)
+		}
+		peakPPS[r[1]] = delivered
 	}
 	if !strings.Contains(out, "xdpfwd / kernel: delivered pps x") {
 		t.Errorf("no ratio line:\n%s", out)
 	}
+
+	// The loss table: one row per rate, 2 percentages x 2 paths' peaks,
+	// each with both paths side by side.
+	if !strings.Contains(out, "loss at paced rates (1s per run):") {
+		t.Fatalf("no loss table:\n%s", out)
+	}
+	side := `(kernel bridge|xdpfwd)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+(-?[\d.]+)\s+(-?\d+)\s+([\d.]+)`
+	rows := regexp.MustCompile(`(?m)^(\d+)% (kernel|xdpfwd) peak\s+(\d+) \| `+side+` \| `+side+`$`).FindAllStringSubmatch(out, -1)
+	if len(rows) != 4 {
+		t.Fatalf("want 4 loss-table rows (2 percentages x 2 peaks), got %d:\n%s", len(rows), out)
+	}
+	seen := map[string]bool{}
+	prevTarget := 0.0
+	for _, r := range rows {
+		pct, of, target := atof(t, r[1]), r[2], atof(t, r[3])
+		seen[r[1]+" "+of] = true
+		name := map[string]string{"kernel": "kernel bridge", "xdpfwd": "xdpfwd"}[of]
+		if want := pct / 100 * peakPPS[name]; target < want-1 || target > want+1 {
+			t.Errorf("row %q: target %v pps, want %v%% of %s's peak %v", r[0], target, pct, name, peakPPS[name])
+		}
+		if target < prevTarget {
+			t.Errorf("rows not in rising order of rate: %v after %v", target, prevTarget)
+		}
+		prevTarget = target
+		for i, path := range []string{"kernel bridge", "xdpfwd"} {
+			f := r[4+7*i : 4+7*(i+1)]
+			if f[0] != path {
+				t.Fatalf("row %q: column %d is %q, want %q", r[0], i, f[0], path)
+			}
+			offered, delivered, ratio, loss, lost := atof(t, f[1]), atof(t, f[2]), atof(t, f[3]), atof(t, f[4]), atof(t, f[5])
+			if delivered > offered || lost < 0 || loss < 0 {
+				t.Errorf("row %q, %s: delivered %v > offered %v (lost %v, loss %v%%): counting is wrong", r[0], path, delivered, offered, lost, loss)
+			}
+			// A path may keep the generator from reaching the target (the
+			// kernel bridge forwards on the sender's core), but pacing
+			// must never overshoot it.
+			if offered > 1.02*target+100 {
+				t.Errorf("row %q, %s: offered %v pps for a target of %v: pacing overshoots", r[0], path, offered, target)
+			}
+			if offered > 0 && math.Abs(ratio-delivered/offered) > 0.01 {
+				t.Errorf("row %q, %s: delivered/offered %v, but %v / %v = %v", r[0], path, ratio, delivered, offered, delivered/offered)
+			}
+			if math.Abs(loss-100*(1-ratio)) > 0.01 {
+				t.Errorf("row %q, %s: loss %v%% does not match delivered/offered %v", r[0], path, loss, ratio)
+			}
+		}
+	}
+	for _, k := range []string{"25 kernel", "90 kernel", "25 xdpfwd", "90 xdpfwd"} {
+		if !seen[k] {
+			t.Errorf("no loss-table row for %s peak:\n%s", k, out)
+		}
+	}
 	made := regexp.MustCompile(`namespaces (xdpbench-[0-9a-f]+)-\*`).FindAllStringSubmatch(out, -1)
-	if len(made) != 4 {
-		t.Fatalf("bench named %d topologies, want 4:\n%s", len(made), out)
+	if len(made) != 2+4*2 {
+		t.Fatalf("bench named %d topologies, want %d (2 peak runs, 8 paced runs):\n%s", len(made), 2+4*2, out)
 	}
 	for _, m := range made {
 		assertNamespacesGone(t, m[1])
 	}
+}
+
+func atof(t *testing.T, s string) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		t.Fatalf("%q is not a number: %v", s, err)
+	}
+	return v
 }

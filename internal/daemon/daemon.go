@@ -605,16 +605,7 @@ func (d *Daemon) Close() error {
 	defer d.state.Unlock()
 	d.closed = true
 	var errs []error
-	for _, p := range d.ports {
-		if p.prog == nil {
-			continue
-		}
-		for q, s := range p.sockets {
-			if s != nil {
-				errs = append(errs, p.prog.ClearSocket(q))
-			}
-		}
-	}
+	errs = append(errs, d.clearSockets()...)
 	for _, w := range d.workers {
 		if w.fw != nil {
 			w.fw.Stop() // all at once: each takes up to idleTimeout to see it
@@ -651,4 +642,21 @@ func (d *Daemon) Handlers() map[string]control.Handler {
 		"stats": func(json.RawMessage) (any, error) { return d.Stats() },
 		"fdb":   d.fdbVerb,
 	}
+}
+
+// clearSockets empties every port's XSKMAP slots, so frames go to the
+// kernel stack again instead of to sockets about to close.
+func (d *Daemon) clearSockets() []error {
+	var errs []error
+	for _, p := range d.ports {
+		if p.prog == nil {
+			continue
+		}
+		for q, s := range p.sockets {
+			if s != nil {
+				errs = append(errs, p.prog.ClearSocket(q))
+			}
+		}
+	}
+	return errs
 }

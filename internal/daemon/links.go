@@ -496,16 +496,7 @@ func (d *Daemon) rebuild(closeProgs []*bpf.Port) (pause time.Duration, failed []
 		d.stopWorker(w)
 	}
 	start := time.Now()
-	for _, p := range d.ports {
-		if p.prog == nil {
-			continue
-		}
-		for q, s := range p.sockets {
-			if s != nil {
-				errs = append(errs, p.prog.ClearSocket(q))
-			}
-		}
-	}
+	errs = append(errs, d.clearSockets()...)
 	for _, w := range d.workers {
 		errs = append(errs, d.closeWorker(w))
 	}
