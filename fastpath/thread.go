@@ -91,3 +91,86 @@ func CheckPriority(prio int) error {
 	}
 	return nil
 }
+
+// The kernel lets real-time threads use at most sched_rt_runtime_us of
+// every sched_rt_period_us on a core (950 ms of 1 s by default) and then
+// stops them for the rest of the period, even with the core otherwise idle.
+// A worker near saturation needs more than that: measured at 90 % of its
+// peak rate it ran 95 % of a core, and each second it was stopped for
+// ~50 ms while the fill ring ran dry (2–3 % of the frames lost). So the
+// governor watches the thread's CPU time and makes it an ordinary thread
+// while it uses more than rtBusyHigh of a core, and real-time again once it
+// uses less than rtBusyLow: real-time where latency decides loss (a worker
+// with headroom, woken by traffic), ordinary where the RT budget would.
+const (
+	rtWindow    = 100_000_000 // ns of wall time per measurement
+	rtBusyHigh  = 0.85        // above: leave real-time
+	rtBusyLow   = 0.70        // below: back to real-time
+	rtCheckMask = 63          // look at the clock every 64 loop turns
+)
+
+// rtGovernor switches a worker's thread between SCHED_FIFO and
+// SCHED_OTHER by how busy it is. The zero value (priority 0) does nothing.
+type rtGovernor struct {
+	priority int
+	rt       bool  // the thread is SCHED_FIFO now
+	turns    uint  // loop turns, to read the clock only every few
+	start    int64 // window start: monotonic ns
+	cpu0     int64 // thread CPU ns at the window's start
+	failed   bool  // a sched_setattr failed: stop switching
+}
+
+// newRTGovernor returns a governor for a thread that apply() just made
+// SCHED_FIFO at priority, or one that does nothing if priority is 0.
+func newRTGovernor(priority int) rtGovernor {
+	g := rtGovernor{priority: priority, rt: priority > 0}
+	if priority > 0 {
+		g.start, g.cpu0 = monotonicNS(), threadCPUNS()
+	}
+	return g
+}
+
+// tick is called once per loop turn of Run.
+func (g *rtGovernor) tick() {
+	if g.priority == 0 || g.failed {
+		return
+	}
+	g.turns++
+	if g.turns&rtCheckMask != 0 {
+		return
+	}
+	now := monotonicNS()
+	if now-g.start < rtWindow {
+		return
+	}
+	cpu := threadCPUNS()
+	busy := float64(cpu-g.cpu0) / float64(now-g.start)
+	g.start, g.cpu0 = now, cpu
+	var err error
+	switch {
+	case g.rt && busy > rtBusyHigh:
+		attr := unix.SchedAttr{Policy: unix.SCHED_NORMAL}
+		err = unix.SchedSetAttr(0, &attr, 0)
+	case !g.rt && busy < rtBusyLow:
+		err = setRealtime(g.priority)
+	default:
+		return
+	}
+	if err != nil {
+		g.failed = true
+		return
+	}
+	g.rt = !g.rt
+}
+
+func monotonicNS() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+func threadCPUNS() int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts)
+	return ts.Nano()
+}

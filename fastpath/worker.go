@@ -232,7 +232,9 @@ func (w *Worker) Run() error {
 		defer runtime.UnlockOSThread()
 	}
 	timeout := int(w.idle / time.Millisecond)
+	gov := newRTGovernor(w.thread.priority)
 	for !w.stop.Load() {
+		gov.tick()
 		if w.Poll() {
 			continue
 		}
