@@ -42,13 +42,16 @@ type faults struct {
 	since   []Time // by queue: when the queue last had no frames in flight or completed one
 	armed   []bool // by queue: since is valid
 
-	// down is written by SetPortDown from any goroutine; downSeen is the
-	// version the worker thread last applied.
+	// down and maxLen are written by SetPortDown and SetPortMaxFrame
+	// from any goroutine; downSeen is the version the worker thread last
+	// applied.
 	mu       sync.Mutex
-	down     []bool // by PortID
+	down     []bool   // by PortID
+	maxLen   []uint32 // by PortID; 0: no limit
 	version  atomic.Uint64
 	downSeen uint64
-	portDown []bool // the worker thread's copy of down
+	portDown []bool   // the worker thread's copy of down
+	portMax  []uint32 // the worker thread's copy of maxLen
 
 	// report holds stalls not yet taken by TxStalls.
 	reportMu sync.Mutex
@@ -69,6 +72,8 @@ func (w *Worker) initFaults(qs []PortQueue) {
 	f.armed = make([]bool, n)
 	f.down = make([]bool, len(w.byPort))
 	f.portDown = make([]bool, len(w.byPort))
+	f.maxLen = make([]uint32, len(w.byPort))
+	f.portMax = make([]uint32, len(w.byPort))
 	w.retarget()
 }
 
@@ -109,6 +114,33 @@ func (w *Worker) SetPortDown(port PortID, down bool) {
 	f.version.Add(1)
 }
 
+// SetPortMaxFrame sets the longest frame, in bytes from the Ethernet
+// header on, that port's device accepts for transmission; 0 means no
+// limit. A longer frame (a full-size frame that gained a VLAN tag on a
+// VLAN-aware bridge, or one with two tags in its bytes where the kernel
+// would keep the outer one beside them) is dropped as DropTooBigForEgress
+// instead of being handed to a device that discards it uncounted. The
+// kernel's own limit for a forwarded frame is the MTU plus the Ethernet
+// header plus one VLAN tag (is_skb_forwardable). The worker applies it at
+// its next Poll. It is safe to call from any goroutine.
+func (w *Worker) SetPortMaxFrame(port PortID, n int) {
+	f := &w.faults
+	if int(port) >= len(f.maxLen) {
+		return
+	}
+	f.mu.Lock()
+	f.maxLen[port] = uint32(max(n, 0))
+	f.mu.Unlock()
+	f.version.Add(1)
+}
+
+// fits reports whether an n-byte frame may leave on port (see
+// SetPortMaxFrame).
+func (w *Worker) fits(port PortID, n int) bool {
+	m := w.faults.portMax[port]
+	return m == 0 || uint32(n) <= m
+}
+
 // TxStalls returns the TX stalls found since the last call, each once. It
 // is safe to call from any goroutine.
 func (w *Worker) TxStalls() []TxStall {
@@ -137,6 +169,7 @@ func (w *Worker) watch() {
 	if v := f.version.Load(); v != f.downSeen {
 		f.mu.Lock()
 		copy(f.portDown, f.down)
+		copy(f.portMax, f.maxLen)
 		f.mu.Unlock()
 		f.downSeen = v
 		w.retarget()

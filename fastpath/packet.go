@@ -74,6 +74,9 @@ const (
 	// DropVLANNoRoom: the UMEM frame had no room for the 802.1Q tag the
 	// egress port needs.
 	DropVLANNoRoom
+	// DropTooBigForEgress: the frame is longer than the egress device
+	// accepts (Worker.SetPortMaxFrame), counted on the egress port.
+	DropTooBigForEgress
 
 	// NumDropReasons is the number of drop reasons, for arrays indexed by
 	// DropReason.
@@ -81,19 +84,20 @@ const (
 )
 
 var dropReasonNames = [NumDropReasons]string{
-	DropNone:          "none",
-	DropMalformed:     "malformed frame",
-	DropNoBridge:      "no bridge on ingress port",
-	DropHairpin:       "hairpin",
-	DropInvalidSrcMAC: "invalid source MAC",
-	DropLinkLocal:     "link-local destination",
-	DropNoEgress:      "no egress port",
-	DropNoVerdict:     "no verdict",
-	DropTxRingFull:    "TX ring full",
-	DropNoFreeFrame:   "no free frame",
-	DropTxStalled:     "TX stalled",
-	DropVLANFiltered:  "VLAN filtered",
-	DropVLANNoRoom:    "no room for VLAN tag",
+	DropNone:            "none",
+	DropMalformed:       "malformed frame",
+	DropNoBridge:        "no bridge on ingress port",
+	DropHairpin:         "hairpin",
+	DropInvalidSrcMAC:   "invalid source MAC",
+	DropLinkLocal:       "link-local destination",
+	DropNoEgress:        "no egress port",
+	DropNoVerdict:       "no verdict",
+	DropTxRingFull:      "TX ring full",
+	DropNoFreeFrame:     "no free frame",
+	DropTxStalled:       "TX stalled",
+	DropVLANFiltered:    "VLAN filtered",
+	DropVLANNoRoom:      "no room for VLAN tag",
+	DropTooBigForEgress: "too big for egress",
 }
 
 // String returns the reason as metrics and the stats verb show it.

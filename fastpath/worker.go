@@ -434,6 +434,12 @@ func (w *Worker) send(p *Packet, out PortID, qi int) {
 		w.drop(p, DropVLANNoRoom)
 		return
 	}
+	if !w.fits(out, len(p.Data)) {
+		w.umem.Free(p.Addr)
+		w.held--
+		w.local[out].Drops[DropTooBigForEgress]++
+		return
+	}
 	w.stage(qi, p.Addr, len(p.Data))
 }
 
@@ -449,6 +455,11 @@ func (w *Worker) floodCopy(p *Packet, out PortID, qi int) {
 	if !ok {
 		w.umem.Free(addr)
 		w.local[out].Drops[DropVLANNoRoom]++
+		return
+	}
+	if !w.fits(out, n) {
+		w.umem.Free(addr)
+		w.local[out].Drops[DropTooBigForEgress]++
 		return
 	}
 	w.held++

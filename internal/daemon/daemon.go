@@ -71,6 +71,9 @@ type port struct {
 	id      fastpath.PortID
 	ifindex int
 	mac     net.HardwareAddr
+	// mtu is the device's MTU as last seen: the workers drop frames longer
+	// than maxFrame(mtu) for it rather than let the device discard them.
+	mtu     int
 	queues  int
 	prog    *bpf.Port
 	sockets []*xdp.Socket // by queue index
@@ -230,7 +233,7 @@ func (d *Daemon) resolvePorts() error {
 			return d.cfg.ErrorAt(pc.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "no interface %q in this network namespace: %v", pc.Interface, err)
 		}
 		a := link.Attrs()
-		p := &port{cfg: pc, id: fastpath.PortID(i), ifindex: a.Index, mac: a.HardwareAddr}
+		p := &port{cfg: pc, id: fastpath.PortID(i), ifindex: a.Index, mac: a.HardwareAddr, mtu: a.MTU}
 		var known bool
 		if p.queues, known = rxQueues(pc.Interface); !known && pc.Queues == 0 {
 			d.log.Warn("the driver does not report its queue count: binding queue 0 only; set queues if it has more", "port", pc.Interface)
@@ -467,6 +470,9 @@ func (d *Daemon) openWorker(w *worker) error {
 			w.fw.SetPortDown(p.id, true)
 		}
 	}
+	for _, p := range d.ports {
+		w.fw.SetPortMaxFrame(p.id, egressMaxFrame(p.mtu))
+	}
 	// One poll before Run gives every fill ring its frames, so the
 	// first frames redirected below find room.
 	w.fw.Poll()
@@ -660,3 +666,10 @@ func (d *Daemon) clearSockets() []error {
 	}
 	return errs
 }
+
+// egressMaxFrame is the longest frame a device with this MTU transmits
+// when the kernel forwards to it: the MTU plus the Ethernet header plus
+// one VLAN tag (is_skb_forwardable). A veth's peer drops longer ones
+// without a counter xdpfwd could read, so the workers drop them first,
+// counted.
+func egressMaxFrame(mtu int) int { return mtu + header.EthernetSize + 4 }

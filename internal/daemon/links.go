@@ -339,6 +339,15 @@ func (d *Daemon) look(p *port, closeProgs *[]*bpf.Port) portEvent {
 	if x := a.Xdp; x == nil || !x.Attached || x.ProgId != p.progID {
 		return d.reattach(p, closeProgs)
 	}
+	if a.MTU != p.mtu {
+		p.mtu = a.MTU
+		for _, w := range d.workers {
+			if w.fw != nil {
+				w.fw.SetPortMaxFrame(p.id, egressMaxFrame(p.mtu))
+			}
+		}
+		return portEvent{p: p, msg: "port MTU changed: longer frames to it are dropped (too big for egress)", attrs: []any{"mtu", p.mtu, "max_frame", egressMaxFrame(p.mtu)}}
+	}
 	if txChanged {
 		return portEvent{p: p, msg: "port TX queues changed: the workers are rebuilt to transmit on those that exist", attrs: []any{"tx_queues", p.txQueues, "egress_queues", d.egressQueues(p)}, rebuild: true}
 	}
@@ -375,7 +384,7 @@ func (d *Daemon) activate(p *port, link netlink.Link) portEvent {
 		return portEvent{} // failed for good on this interface (see port.stuckOn)
 	}
 	p.stuckOn, p.stalls = 0, 0
-	p.ifindex, p.mac = a.Index, a.HardwareAddr
+	p.ifindex, p.mac, p.mtu = a.Index, a.HardwareAddr, a.MTU
 	if reason, _ := d.misfit(p, a); reason != "" {
 		return fail(reason)
 	}
