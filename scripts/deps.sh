@@ -14,6 +14,7 @@ need=(
 	llvm-strip-14:llvm-14
 	bpftool:bpftool
 	make:make
+	sysctl:procps
 )
 missing=()
 for pair in "${need[@]}"; do
