@@ -2,9 +2,13 @@
 // between the AF_XDP queues of ports, and the pipeline of stages that
 // decides where each frame goes.
 //
-// One packet's walk through the code (DESIGN.md, "The packet walk"):
+// One packet's walk through the code (the README's "The packet walk"):
 //
+//	Worker.Run                       worker.go, thread.go: one locked OS thread,
+//	                                 SCHED_FIFO while it has headroom
 //	Worker.Poll                      worker.go
+//	  watch                          faults.go: ports down, TX rings that stopped
+//	                                 completing, egress frame limits
 //	  complete, refill               completion ring → free list → fill ring
 //	  receive                        RX ring → Batch (Packet: Addr, Data, InPort)
 //	    Pipeline.Run                 pipeline.go: each Stage in order, then drop counts
@@ -16,7 +20,8 @@
 //	                                 tagged and tunnelled ones too
 //	    dispatch                     by Verdict: stage for an egress queue,
 //	                                 copy for a flood, or free and count; each
-//	                                 copy VLAN-tagged for its port (vlan_egress.go)
+//	                                 copy VLAN-tagged for its port (vlan_egress.go),
+//	                                 dropped if longer than the egress device takes
 //	    transmit                     one Transmit per egress queue; refused → free
 //
 // Stages only write verdicts into packet metadata. The Pipeline owns cost
