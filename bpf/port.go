@@ -514,3 +514,18 @@ func (o *objects) counters() (Counters, error) {
 	}
 	return c, nil
 }
+
+// ProgramID returns the kernel's ID of the program attached through the
+// port's link, as `ip link` and netlink show it on the interface.
+func (p *Port) ProgramID() (uint32, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.objs == nil {
+		return 0, fmt.Errorf("port %s: closed", p.name)
+	}
+	info, err := p.link.Info()
+	if err != nil {
+		return 0, fmt.Errorf("port %s: read the XDP link's info: %w", p.name, err)
+	}
+	return uint32(info.Program), nil
+}

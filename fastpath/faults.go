@@ -41,6 +41,7 @@ type faults struct {
 	stalled []bool // by queue: TX ring stalled; never transmitted on again
 	since   []Time // by queue: when the queue last had no frames in flight or completed one
 	armed   []bool // by queue: since is valid
+	kicks   []int  // by queue: kicks Poll gave the TX ring since since
 
 	// down and maxLen are written by SetPortDown and SetPortMaxFrame
 	// from any goroutine; downSeen is the version the worker thread last
@@ -70,6 +71,7 @@ func (w *Worker) initFaults(qs []PortQueue) {
 	f.stalled = make([]bool, n)
 	f.since = make([]Time, n)
 	f.armed = make([]bool, n)
+	f.kicks = make([]int, n)
 	f.down = make([]bool, len(w.byPort))
 	f.portDown = make([]bool, len(w.byPort))
 	f.maxLen = make([]uint32, len(w.byPort))
@@ -97,6 +99,11 @@ func (w *Worker) retarget() {
 		}
 	}
 }
+
+// txStallKicks is how many kicks (sendto) a TX ring with frames in flight
+// must have had, with no completion, within TxStallTimeout before it is
+// stalled.
+const txStallKicks = 3
 
 // SetPortDown tells the worker that port is down (its link or carrier is
 // off) or up again. While it is down, frames to it are not transmitted:
@@ -178,7 +185,7 @@ func (w *Worker) watch() {
 	clocked := false
 	for i := range w.queues {
 		q := &w.queues[i]
-		if q.inTx <= 0 || f.stalled[i] {
+		if q.inTx <= 0 || f.stalled[i] || f.portDown[q.port] {
 			f.armed[i] = false
 			continue
 		}
@@ -186,10 +193,14 @@ func (w *Worker) watch() {
 			now, clocked = w.clock(), true
 		}
 		if w.complete(q) || !f.armed[i] {
-			f.since[i], f.armed[i] = now, true
+			f.since[i], f.armed[i], f.kicks[i] = now, true, 0
 			continue
 		}
-		if now-f.since[i] < Time(TxStallTimeout) {
+		// A ring is stalled only if it was kicked and still gave nothing
+		// back: after a pause of the whole process (SIGSTOP, a frozen
+		// cgroup) the first look must not call a ring nobody kicked
+		// stalled.
+		if now-f.since[i] < Time(TxStallTimeout) || f.kicks[i] < txStallKicks {
 			continue
 		}
 		stall := TxStall{Queue: i, Port: q.port, Frames: q.inTx}

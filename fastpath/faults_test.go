@@ -96,7 +96,9 @@ func TestWorkerTxStall(t *testing.T) {
 		t.Fatal("frames on B's ring are not in flight")
 	}
 	r.now += Time(TxStallTimeout) - 1
-	r.w.Poll()
+	for range txStallKicks {
+		r.w.Poll() // each kicks B's ring
+	}
 	if s := r.w.TxStalls(); len(s) != 0 {
 		t.Fatalf("stall reported before TxStallTimeout: %+v", s)
 	}
@@ -220,4 +222,27 @@ func TestWorkerRxOnlyQueue(t *testing.T) {
 	if b0.TxLen() != 8 || b1.TxLen() != 0 {
 		t.Fatalf("B's queue 0 has %d frames to send, its RX-only queue 1 %d; want 8 and 0", b0.TxLen(), b1.TxLen())
 	}
+}
+
+// TestWorkerTxStallNeedsKicks: a ring that nobody kicked while the clock
+// ran on (the whole process was paused: SIGSTOP, a frozen cgroup) is not
+// stalled at the first look; only one that was kicked and still gave
+// nothing back is.
+func TestWorkerTxStallNeedsKicks(t *testing.T) {
+	r := newStallRig(t)
+	r.inject(2, arpRequest(t, macB, 1))
+	r.q[2].SetTxStalled(true)
+	r.inject(1, udp4(t, macB, macA, 60))
+	r.now += 10 * Time(TxStallTimeout) // a long pause, no Poll
+	r.w.Poll()
+	if s := r.w.TxStalls(); len(s) != 0 {
+		t.Fatalf("a ring not kicked during a pause was called stalled: %+v", s)
+	}
+	for range txStallKicks {
+		r.w.Poll()
+	}
+	if s := r.w.TxStalls(); len(s) != 1 {
+		t.Fatalf("after %d kicks without a completion: stalls %+v, want one", txStallKicks, s)
+	}
+	r.conserved("after the stall")
 }

@@ -62,8 +62,10 @@ type PortCounters struct {
 	RxPackets, RxBytes uint64
 	// TxPackets and TxBytes count frames the TX ring accepted.
 	TxPackets, TxBytes uint64
-	// Drops counts dropped frames by reason: pipeline drops on the ingress
-	// port, DropTxRingFull and DropNoFreeFrame on the egress port.
+	// Drops counts dropped frames by reason: pipeline drops (and
+	// DropNoEgress) on the ingress port; what the egress port causes on
+	// the egress port: DropTxRingFull, DropNoFreeFrame, DropTxStalled,
+	// DropVLANNoRoom and DropTooBigForEgress.
 	Drops [NumDropReasons]uint64
 }
 
@@ -239,7 +241,14 @@ func (w *Worker) Run() error {
 			continue
 		}
 		if w.pollFDs == nil {
-			runtime.Gosched()
+			// Fake queues: nothing to block on. A real-time thread
+			// sleeps instead of yielding, which would not let an
+			// ordinary thread of its core run.
+			if w.thread.priority > 0 {
+				time.Sleep(50 * time.Microsecond)
+			} else {
+				runtime.Gosched()
+			}
 			continue
 		}
 		wait := timeout
@@ -291,6 +300,7 @@ func (w *Worker) Poll() (busy bool) {
 			// or EAGAIN) get another kick; with the ring drained this makes
 			// no syscall.
 			q.q.Transmit(nil)
+			w.faults.kicks[i]++
 		}
 	}
 	for i := range w.queues {
@@ -431,13 +441,11 @@ func (w *Worker) flood(p *Packet, qi int) {
 // out (see retag).
 func (w *Worker) send(p *Packet, out PortID, qi int) {
 	if !w.retag(p, out) {
-		w.drop(p, DropVLANNoRoom)
+		w.dropOn(p, out, DropVLANNoRoom)
 		return
 	}
 	if !w.fits(out, len(p.Data)) {
-		w.umem.Free(p.Addr)
-		w.held--
-		w.local[out].Drops[DropTooBigForEgress]++
+		w.dropOn(p, out, DropTooBigForEgress)
 		return
 	}
 	w.stage(qi, p.Addr, len(p.Data))
@@ -472,10 +480,14 @@ func (w *Worker) stage(qi int, addr uint64, n int) {
 }
 
 // drop frees the packet's frame and counts it on the ingress port.
-func (w *Worker) drop(p *Packet, r DropReason) {
+func (w *Worker) drop(p *Packet, r DropReason) { w.dropOn(p, p.InPort, r) }
+
+// dropOn frees the packet's frame and counts it on port (see
+// PortCounters.Drops for which reasons count on which port).
+func (w *Worker) dropOn(p *Packet, port PortID, r DropReason) {
 	w.umem.Free(p.Addr)
 	w.held--
-	w.local[p.InPort].Drops[r]++
+	w.local[port].Drops[r]++
 }
 
 // transmit makes one Transmit call per queue with staged frames; frames

@@ -196,9 +196,9 @@ func (r benchResult) cpuPerMillion() float64 {
 	return float64(r.cpu.Milliseconds()) / float64(max(r.delivered, 1)) * 1e6
 }
 
-// lost is the frames offered and not delivered. It is negative only if
-// h2 received more of the flow's datagrams than were sent, which the
-// bench test treats as an error in the counting.
+// lost is the frames offered and not delivered. It is never negative:
+// benchPath fails a run where h2 received more of the flow's datagrams
+// than were sent (an error in the counting).
 func (r benchResult) lost() int64 { return int64(r.sent) - int64(r.delivered) }
 
 // deliveredRatio is delivered / offered.
@@ -306,7 +306,10 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 		return res, err
 	}
 	res.sent, res.delivered, res.elapsed, res.cpu = gr.Sent, rx1-rx0, gr.Elapsed, cpu1-cpu0
-	fmt.Printf("  %-14s sent %d, delivered %d (namespaces %s-*)\n", path, res.sent, res.delivered, t.Prefix())
+	fmt.Printf("  %-14s sent %d, delivered %d, generator behind schedule by %d (namespaces %s-*)\n", path, res.sent, res.delivered, gr.Behind, t.Prefix())
+	if res.delivered > res.sent {
+		return res, fmt.Errorf("%s: h2 received %d datagrams of the flow but only %d were sent: the counting is wrong", path, res.delivered, res.sent)
+	}
 	if dm != nil {
 		// Where the frames that did not arrive went.
 		var st control.Stats

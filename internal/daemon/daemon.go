@@ -91,11 +91,13 @@ type port struct {
 	// port has no socket.
 	zeroCopy bool
 	txBudget uint32
-	// stalls counts the port's TX stalls. At maxStalls, or when its
+	// stalls counts the port's TX stalls, each within stallMemory of
+	// lastStall, the one before. At maxStalls, or when its
 	// sockets cannot be bound, it fails, and stays failed while its
 	// interface has index stuckOn: it would only fail again.
-	stalls  int
-	stuckOn int
+	stalls    int
+	lastStall time.Time
+	stuckOn   int
 	// passMACs and passIPv4 are the host's own addresses on the port, for
 	// pass_host_mac: frames to them go to the kernel stack.
 	passMACs           []net.HardwareAddr
@@ -226,7 +228,6 @@ func (d *Daemon) sweep(stop <-chan struct{}) {
 }
 
 func (d *Daemon) resolvePorts() error {
-	maxFrame := d.cfg.Options.FrameSize - xdpPacketHeadroom
 	for i, pc := range d.cfg.Ports {
 		link, err := netlink.LinkByName(pc.Interface)
 		if err != nil {
@@ -268,10 +269,8 @@ func (d *Daemon) resolvePorts() error {
 				"port", pc.Interface, "rx_queues", p.queues, "tx_queues", p.txQueues)
 		}
 		p.state = operState(a)
-		// Ethernet header and one 802.1Q tag on top of the MTU.
-		if l2 := 18; a.MTU+l2 > maxFrame {
-			return d.cfg.ErrorAt(pc.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "%s has MTU %d: its frames (up to %d bytes with a VLAN tag) do not fit a %d-byte UMEM frame after the kernel's %d-byte headroom; lower the MTU to %d or raise options.frame_size",
-				pc.Interface, a.MTU, a.MTU+l2, d.cfg.Options.FrameSize, xdpPacketHeadroom, maxFrame-l2)
+		if why := d.mtuMisfit(a.MTU); why != "" {
+			return d.cfg.ErrorAt(pc.InterfacePos, fmt.Sprintf("ports[%d].interface", i), "%s has %s", pc.Interface, why)
 		}
 		d.ports = append(d.ports, p)
 	}
@@ -626,11 +625,7 @@ func (d *Daemon) Close() error {
 	}
 	d.wg.Wait()
 	for _, w := range d.workers {
-		errs = append(errs, d.closeWorker(w))
-		if w.next != nil {
-			errs = append(errs, w.next.Close())
-			w.next = nil
-		}
+		errs = append(errs, d.closeWorker(w), w.dropNext())
 	}
 	d.workers = nil
 	for _, p := range d.ports {
@@ -673,3 +668,27 @@ func (d *Daemon) clearSockets() []error {
 // without a counter xdpfwd could read, so the workers drop them first,
 // counted.
 func egressMaxFrame(mtu int) int { return mtu + header.EthernetSize + 4 }
+
+// dropNext closes the UMEM made ahead for a rebuild (worker.next) if the
+// rebuild did not get to use it.
+func (w *worker) dropNext() error {
+	if w.next == nil {
+		return nil
+	}
+	err := w.next.Close()
+	w.next = nil
+	return err
+}
+
+// mtuMisfit says why a device with this MTU cannot be a port with the
+// configured frame size ("" if it can): its frames, with the Ethernet
+// header and one 802.1Q tag on top of the MTU, must fit a UMEM frame after
+// the kernel's XDP headroom.
+func (d *Daemon) mtuMisfit(mtu int) string {
+	maxFrame := d.cfg.Options.FrameSize - xdpPacketHeadroom
+	if n := egressMaxFrame(mtu); n > maxFrame {
+		return fmt.Sprintf("MTU %d: its frames (up to %d bytes with a VLAN tag) do not fit a %d-byte UMEM frame after the kernel's %d-byte headroom; lower the MTU to %d or raise options.frame_size",
+			mtu, n, d.cfg.Options.FrameSize, xdpPacketHeadroom, maxFrame-(n-mtu))
+	}
+	return ""
+}

@@ -155,10 +155,20 @@ func operState(a *netlink.LinkAttrs) string {
 
 // noteProg records the ID of the XDP program now on p's interface, so
 // that a later look can tell it was detached or replaced.
+// If the interface cannot be read now, the ID is asked of the program
+// itself rather than left 0, which a later look would take for a detach.
 func (d *Daemon) noteProg(p *port) {
-	p.progID = 0
-	if l, err := netlink.LinkByIndex(p.ifindex); err == nil && l.Attrs().Xdp != nil && l.Attrs().Xdp.Attached {
-		p.progID = l.Attrs().Xdp.ProgId
+	if l, err := netlink.LinkByIndex(p.ifindex); err == nil {
+		p.progID = 0
+		if x := l.Attrs().Xdp; x != nil && x.Attached {
+			p.progID = x.ProgId
+		}
+		return
+	}
+	if p.prog != nil {
+		if id, err := p.prog.ProgramID(); err == nil {
+			p.progID = id
+		}
 	}
 }
 
@@ -174,10 +184,8 @@ var portVLANCheck = (*bpf.Port).CheckVLAN
 // counts against the sockets and workers), or "" if it fits. It also
 // refreshes p.txQueues, and reports whether that changed.
 func (d *Daemon) misfit(p *port, a *netlink.LinkAttrs) (reason string, txChanged bool) {
-	maxFrame := d.cfg.Options.FrameSize - xdpPacketHeadroom
-	if l2 := 18; a.MTU+l2 > maxFrame {
-		return fmt.Sprintf("MTU %d: frames up to %d bytes with a VLAN tag do not fit a %d-byte UMEM frame after the kernel's %d-byte headroom; lower the MTU to %d or raise options.frame_size and restart",
-			a.MTU, a.MTU+l2, d.cfg.Options.FrameSize, xdpPacketHeadroom, maxFrame-l2), false
+	if why := d.mtuMisfit(a.MTU); why != "" {
+		return why, false
 	}
 	// rx-vlan-offload turned on (ethtool -K), or a device enslaved, after
 	// the attach. A port not attached yet is checked by bpf.Attach; an
@@ -239,7 +247,13 @@ func (d *Daemon) reconcile() {
 	for _, st := range stalled {
 		// A ring that stalls again and again will not get better by
 		// rebuilding every other second: fail the port until its
-		// interface is made anew.
+		// interface is made anew. Stalls far apart (a process paused
+		// now and then) are not "again and again": the count starts
+		// over after stallMemory without one.
+		if now := time.Now(); now.Sub(st.p.lastStall) > stallMemory {
+			st.p.stalls = 0
+		}
+		st.p.lastStall = time.Now()
 		if st.p.stalls++; st.p.stalls >= maxStalls && st.p.active {
 			d.deactivate(st.p, &closeProgs)
 			st.p.stuckOn = st.p.ifindex
@@ -336,8 +350,12 @@ func (d *Daemon) look(p *port, closeProgs *[]*bpf.Port) portEvent {
 		p.state = failedState + reason
 		return portEvent{p: p, msg: "port failed: it no longer fits; its sockets are closed and XDP detached", warn: true, rebuild: true}
 	}
+	// misfit has taken in a TX queue change (p.txQueues): whatever else is
+	// reported, it must reach the workers.
 	if x := a.Xdp; x == nil || !x.Attached || x.ProgId != p.progID {
-		return d.reattach(p, closeProgs)
+		ev := d.reattach(p, closeProgs)
+		ev.rebuild = ev.rebuild || txChanged
+		return ev
 	}
 	if a.MTU != p.mtu {
 		p.mtu = a.MTU
@@ -346,7 +364,7 @@ func (d *Daemon) look(p *port, closeProgs *[]*bpf.Port) portEvent {
 				w.fw.SetPortMaxFrame(p.id, egressMaxFrame(p.mtu))
 			}
 		}
-		return portEvent{p: p, msg: "port MTU changed: longer frames to it are dropped (too big for egress)", attrs: []any{"mtu", p.mtu, "max_frame", egressMaxFrame(p.mtu)}}
+		return portEvent{p: p, msg: "port MTU changed: longer frames to it are dropped (too big for egress)", attrs: []any{"mtu", p.mtu, "max_frame", egressMaxFrame(p.mtu)}, rebuild: txChanged}
 	}
 	if txChanged {
 		return portEvent{p: p, msg: "port TX queues changed: the workers are rebuilt to transmit on those that exist", attrs: []any{"tx_queues", p.txQueues, "egress_queues", d.egressQueues(p)}, rebuild: true}
@@ -450,8 +468,12 @@ func (d *Daemon) deactivate(p *port, closeProgs *[]*bpf.Port) {
 	}
 }
 
-// maxStalls is how many TX stalls fail a port.
+// maxStalls is how many TX stalls, each within stallMemory of the one
+// before, fail a port.
 const maxStalls = 3
+
+// stallMemory is how long a port's TX stall counts towards maxStalls.
+const stallMemory = 10 * time.Minute
 
 // stalledQueue is a TX stall a worker reported, by port and queue.
 type stalledQueue struct {
@@ -490,7 +512,7 @@ func (d *Daemon) rebuild(closeProgs []*bpf.Port) (pause time.Duration, failed []
 	for _, w := range d.workers {
 		if owners, _ := d.plan(w); len(owners) > 0 {
 			u, err := d.newUmem(w, len(owners))
-			errs = append(errs, err)
+			errs = append(errs, err, w.dropNext())
 			w.next = u
 		}
 	}
@@ -530,7 +552,10 @@ func (d *Daemon) rebuild(closeProgs []*bpf.Port) (pause time.Duration, failed []
 			break
 		}
 		for _, w := range d.workers {
-			errs = append(errs, d.closeWorker(w))
+			// The UMEMs made ahead that were not used go too: a later
+			// attempt makes them anew, and a broken rebuild must not
+			// keep them mapped until the next one overwrites them.
+			errs = append(errs, d.closeWorker(w), w.dropNext())
 		}
 		var pe *portError
 		if !errors.As(openErr, &pe) || !pe.p.active || attempt >= len(d.ports) {

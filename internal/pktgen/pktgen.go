@@ -54,7 +54,17 @@ type Result struct {
 	Elapsed time.Duration
 	// Kicks counts the sendto calls that woke the kernel.
 	Kicks uint64
+	// Behind counts frames a paced run left out because it fell more than
+	// maxBacklog frames behind its schedule (the generator was not run for
+	// a while): they are not sent later in one burst, which would measure
+	// the path's tolerance to bursts instead of the paced rate. Sent does
+	// not include them.
+	Behind uint64
 }
+
+// maxBacklog is how far behind its schedule a paced run may fall before it
+// leaves frames out (Result.Behind) rather than catch up in a burst.
+const maxBacklog = 256
 
 // Frame builds the UDP frame with source port sport: correct checksums,
 // zero padding up to size.
@@ -83,7 +93,9 @@ func Frame(c Config, sport uint16) ([]byte, error) {
 // Pacing is by the clock, not by sleeping a gap per frame: before each
 // batch Run sends what the rate allows by now (at most 64 frames) and
 // sleeps 50µs while nothing is due, so the offered rate over the run is
-// Rate however coarse the sleeps are, and no burst exceeds 64 frames.
+// Rate however coarse the sleeps are; no sendto carries more than 64
+// frames, and a generator that was not run for a while catches up at most
+// maxBacklog frames (the rest are counted in Result.Behind).
 func Run(ctx context.Context, c Config) (Result, error) {
 	if c.Size < 60 {
 		c.Size = 60
@@ -134,7 +146,11 @@ func Run(ctx context.Context, c Config) (Result, error) {
 		}
 		batch := descs[head:min(head+queued, len(descs))]
 		if c.Rate > 0 {
-			due := int64(c.Rate*time.Since(start).Seconds()) - int64(taken)
+			due := int64(c.Rate*time.Since(start).Seconds()) - int64(taken) - int64(res.Behind)
+			if due > maxBacklog {
+				res.Behind += uint64(due - maxBacklog)
+				due = maxBacklog
+			}
 			if due <= 0 {
 				reap()
 				time.Sleep(50 * time.Microsecond)
