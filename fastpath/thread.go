@@ -118,14 +118,25 @@ type rtGovernor struct {
 	start    int64 // window start: monotonic ns
 	cpu0     int64 // thread CPU ns at the window's start
 	failed   bool  // a sched_setattr failed: stop switching
+
+	// The clocks and the policy switch, replaced in tests.
+	now, cpu func() int64
+	setRT    func(rt bool) error
 }
 
 // newRTGovernor returns a governor for a thread that apply() just made
 // SCHED_FIFO at priority, or one that does nothing if priority is 0.
 func newRTGovernor(priority int) rtGovernor {
-	g := rtGovernor{priority: priority, rt: priority > 0}
+	g := rtGovernor{priority: priority, rt: priority > 0, now: monotonicNS, cpu: threadCPUNS}
+	g.setRT = func(rt bool) error {
+		if rt {
+			return setRealtime(priority)
+		}
+		attr := unix.SchedAttr{Policy: unix.SCHED_NORMAL}
+		return unix.SchedSetAttr(0, &attr, 0)
+	}
 	if priority > 0 {
-		g.start, g.cpu0 = monotonicNS(), threadCPUNS()
+		g.start, g.cpu0 = g.now(), g.cpu()
 	}
 	return g
 }
@@ -139,24 +150,21 @@ func (g *rtGovernor) tick() {
 	if g.turns&rtCheckMask != 0 {
 		return
 	}
-	now := monotonicNS()
+	now := g.now()
 	if now-g.start < rtWindow {
 		return
 	}
-	cpu := threadCPUNS()
+	cpu := g.cpu()
 	busy := float64(cpu-g.cpu0) / float64(now-g.start)
 	g.start, g.cpu0 = now, cpu
-	var err error
 	switch {
-	case g.rt && busy > rtBusyHigh:
-		attr := unix.SchedAttr{Policy: unix.SCHED_NORMAL}
-		err = unix.SchedSetAttr(0, &attr, 0)
-	case !g.rt && busy < rtBusyLow:
-		err = setRealtime(g.priority)
+	case g.rt && busy > rtBusyHigh, !g.rt && busy < rtBusyLow:
 	default:
 		return
 	}
-	if err != nil {
+	if err := g.setRT(!g.rt); err != nil {
+		// Stop switching; if a demotion failed the thread stays
+		// real-time, still bounded by the kernel's RT budget.
 		g.failed = true
 		return
 	}

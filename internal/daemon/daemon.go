@@ -447,7 +447,7 @@ func (d *Daemon) openWorker(w *worker) error {
 		if err != nil {
 			return err
 		}
-		s, err := bindSocket(umem, xdp.SocketConfig{Ifindex: p.ifindex, Queue: qidx[i], RxSize: ring, TxSize: ring, Bind: bind, NeedWakeup: true, TxBudget: min(256, ring)})
+		s, err := d.bindSocket(umem, xdp.SocketConfig{Ifindex: p.ifindex, Queue: qidx[i], RxSize: ring, TxSize: ring, Bind: bind, NeedWakeup: true, TxBudget: min(256, ring)})
 		if err != nil {
 			return &portError{p, err}
 		}
@@ -491,10 +491,21 @@ func (e *portError) Unwrap() error { return e.err }
 // hold on its device queue a little after close (deferred work), so a
 // bind to a queue whose socket was just closed, in a rebuild, may answer
 // EBUSY for a while: it is tried again for up to a second.
-func bindSocket(umem *xdp.Umem, cfg xdp.SocketConfig) (*xdp.Socket, error) {
+//
+// The retries end at once when the daemon is closing (its link watch is
+// stopped), so a rebuild never holds up shutdown.
+func (d *Daemon) bindSocket(umem *xdp.Umem, cfg xdp.SocketConfig) (*xdp.Socket, error) {
+	var stop <-chan struct{} // nil before the link watch: never ready
+	if d.links != nil {
+		stop = d.links.stop
+	}
 	s, err := umem.NewSocket(cfg)
 	for deadline := time.Now().Add(time.Second); errors.Is(err, unix.EBUSY) && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
+		select {
+		case <-stop:
+			return s, err
+		case <-time.After(time.Millisecond):
+		}
 		s, err = umem.NewSocket(cfg)
 	}
 	return s, err
