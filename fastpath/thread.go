@@ -27,10 +27,11 @@ const MaxPriority = 99
 type threadConfig struct {
 	name     string
 	priority int
+	cpus     []int // allowed CPUs; empty: as inherited
 }
 
 // changes reports whether Run changes the thread at all.
-func (t threadConfig) changes() bool { return t.name != "" || t.priority > 0 }
+func (t threadConfig) changes() bool { return t.name != "" || t.priority > 0 || len(t.cpus) > 0 }
 
 // apply names the calling thread and sets its scheduling policy. The
 // caller has locked the goroutine to the thread and never unlocks it
@@ -40,6 +41,15 @@ func (t threadConfig) apply() error {
 	if t.name != "" {
 		if err := setThreadName(t.name); err != nil {
 			return fmt.Errorf("worker: name thread %q: %w", t.name, err)
+		}
+	}
+	if len(t.cpus) > 0 {
+		var set unix.CPUSet
+		for _, c := range t.cpus {
+			set.Set(c)
+		}
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			return fmt.Errorf("worker: pin thread to CPU(s) %v: %w", t.cpus, err)
 		}
 	}
 	if t.priority > 0 {

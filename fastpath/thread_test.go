@@ -35,8 +35,8 @@ func threadNamed(t *testing.T, name string) int {
 }
 
 // A worker with a Priority runs on a thread of its ThreadName at that
-// SCHED_FIFO priority, and the thread ends with Run instead of going back
-// to the runtime with its priority.
+// SCHED_FIFO priority, pinned to its CPUs, and the thread ends with Run
+// instead of going back to the runtime with its priority.
 func TestWorkerRunRealtimeThread(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SCHED_FIFO needs CAP_SYS_NICE: run as root")
@@ -48,7 +48,7 @@ func TestWorkerRunRealtimeThread(t *testing.T) {
 	bs, _ := NewBridges(BridgeConfig{Name: "br0", Ports: []PortID{1}})
 	const name = "xdpfwd-wtest"
 	w, err := NewWorker(WorkerConfig{Umem: umem, Queues: []PortQueue{{Port: 1, Queue: NewFakeQueue(umem, 16)}},
-		Pipeline: NewPipeline(Parse{}, bs.Stage()), Priority: 7, ThreadName: name})
+		Pipeline: NewPipeline(Parse{}, bs.Stage()), Priority: 7, ThreadName: name, CPUs: []int{0}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,12 @@ func TestWorkerRunRealtimeThread(t *testing.T) {
 		t.Fatalf("no thread named %q while the worker runs (Run: %v)", name, <-done)
 	}
 	attr, err := unix.SchedGetAttr(tid, 0)
+	var cpus unix.CPUSet
+	cpuErr := unix.SchedGetaffinity(tid, &cpus)
 	w.Stop()
+	if cpuErr != nil || cpus.Count() != 1 || !cpus.IsSet(0) {
+		t.Errorf("worker thread's CPUs: %d of them, CPU 0 %v (err %v); want CPU 0 alone", cpus.Count(), cpus.IsSet(0), cpuErr)
+	}
 	if err != nil {
 		t.Fatalf("sched_getattr of the worker's thread %d: %v", tid, err)
 	}

@@ -54,6 +54,11 @@ type WorkerConfig struct {
 	// ThreadName, if set, names Run's thread (at most 15 bytes are kept),
 	// for top -H, ps -L and perf.
 	ThreadName string
+	// CPUs, if not empty, are the CPUs Run's thread may run on
+	// (sched_setaffinity), as OVS pins its PMD threads: the worker then
+	// never shares a core with what the scheduler would otherwise move
+	// onto it, such as a local sender's softirq work.
+	CPUs []int
 }
 
 // PortCounters are the counters of one port.
@@ -160,6 +165,9 @@ type atomicPortCounters struct {
 	drops                                  [NumDropReasons]atomic.Uint64
 }
 
+// maxCPU bounds CPU numbers: a CPU set (unix.CPUSet) holds 1024.
+const maxCPU = 1024
+
 // NewWorker returns a worker for cfg.
 func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Umem == nil || cfg.Pipeline == nil {
@@ -185,7 +193,12 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		return nil, fmt.Errorf("worker: SCHED_FIFO priority %d: want 0 (none) or 1 to %d", cfg.Priority, MaxPriority)
 	}
 	w := &Worker{umem: cfg.Umem, pipeline: cfg.Pipeline, clock: cfg.Clock, idle: cfg.IdleTimeout}
-	w.thread = threadConfig{name: cfg.ThreadName, priority: cfg.Priority}
+	for _, c := range cfg.CPUs {
+		if c < 0 || c >= maxCPU {
+			return nil, fmt.Errorf("worker: CPU %d: out of range", c)
+		}
+	}
+	w.thread = threadConfig{name: cfg.ThreadName, priority: cfg.Priority, cpus: cfg.CPUs}
 	maxPort := 0
 	for _, pq := range cfg.Queues {
 		if pq.Queue == nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpfwd/xdpfwd/internal/control"
 	"github.com/xdpfwd/xdpfwd/internal/pktgen"
@@ -242,7 +243,11 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 			return res, err
 		}
 		defer os.RemoveAll(dir)
-		dm, err = startDaemon(ctx, star.Switch, dir, []byte(fmt.Sprintf("ports:\n  - interface: p1\n    xdp_mode: %[1]s\n  - interface: p2\n    xdp_mode: %[1]s\nbridges:\n  - name: br0\n    ports: [p1, p2]\n", o.xdpMode)))
+		config := fmt.Sprintf("ports:\n  - interface: p1\n    xdp_mode: %[1]s\n  - interface: p2\n    xdp_mode: %[1]s\nbridges:\n  - name: br0\n    ports: [p1, p2]\n", o.xdpMode)
+		if cpu := workerCPU(); cpu > 0 {
+			config += fmt.Sprintf("options:\n  worker_cpus: [%d]\n", cpu)
+		}
+		dm, err = startDaemon(ctx, star.Switch, dir, []byte(config))
 		if err != nil {
 			return res, err
 		}
@@ -285,6 +290,13 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 			return err
 		}
 		cfg.Ifindex = ifc.Index
+		// The generator on CPU 0, on both paths; xdpfwd's worker on
+		// another (workerCPU), as a deployment would place them.
+		restore, err := pinThread(0)
+		if err != nil {
+			return err
+		}
+		defer restore()
 		gr, err = pktgen.Run(ctx, cfg)
 		return err
 	})
@@ -431,4 +443,34 @@ func cpuBusy() (time.Duration, error) {
 	}
 	const userHZ = 100 // USER_HZ, fixed at 100 on Linux
 	return time.Duration(busy) * time.Second / userHZ, nil
+}
+
+// workerCPU is the CPU the bench pins xdpfwd's worker to: the last one
+// this process may use, apart from CPU 0 where the generator runs; 0 if
+// there is no other (the worker is then not pinned).
+func workerCPU() int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return 0
+	}
+	for c := 1023; c > 0; c-- {
+		if set.IsSet(c) {
+			return c
+		}
+	}
+	return 0
+}
+
+// pinThread pins the calling (locked) thread to cpu and returns what
+// restores its former CPU set.
+func pinThread(cpu int) (restore func(), err error) {
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return nil, fmt.Errorf("read the generator thread's CPUs: %w", err)
+	}
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return nil, fmt.Errorf("pin the generator to CPU %d: %w", cpu, err)
+	}
+	return func() { _ = unix.SchedSetaffinity(0, &old) }, nil
 }

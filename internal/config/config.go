@@ -165,6 +165,11 @@ type Options struct {
 	// WorkerPriorityPos is where the worker_priority value is; zero if it
 	// is not given (the default applies).
 	WorkerPriorityPos Pos
+	// WorkerCPUs pins the workers' threads: worker i runs on CPU
+	// WorkerCPUs[i mod len]. Empty: the scheduler places them.
+	WorkerCPUs []int
+	// WorkerCPUsPos is where the worker_cpus value is.
+	WorkerCPUsPos Pos
 }
 
 // Defaults of the options left out of a file. Bridges default to
@@ -629,7 +634,7 @@ func (d *decoder) vlans(n *yaml.Node, path string, b *Bridge, bn *bridgeNodes) e
 }
 
 func (d *decoder) options(n *yaml.Node, path string, o *Options) error {
-	return d.fields(n, path, "frame_size, ring_size, workers, control, profile, metrics, worker_priority", func(key string, v *yaml.Node, field string) (err error) {
+	return d.fields(n, path, "frame_size, ring_size, workers, control, profile, metrics, worker_priority, worker_cpus", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {
 		case "frame_size":
 			o.FrameSize, err = d.intRange(v, field, 2048, 4096)
@@ -650,6 +655,18 @@ func (d *decoder) options(n *yaml.Node, path string, o *Options) error {
 		case "worker_priority":
 			o.WorkerPriority, err = d.intRange(v, field, 0, 99)
 			o.WorkerPriorityPos = pos(v)
+		case "worker_cpus":
+			o.WorkerCPUsPos = pos(v)
+			seen := map[int]bool{}
+			err = d.seq(v, field, func(_ int, el *yaml.Node, field string) error {
+				c, err := d.intRange(el, field, 0, 1023)
+				if err == nil && seen[c] {
+					err = d.errorf(el, field, "CPU %d is listed twice", c)
+				}
+				seen[c] = true
+				o.WorkerCPUs = append(o.WorkerCPUs, c)
+				return err
+			})
 		case "metrics":
 			if o.Metrics, err = d.str(v, field); err == nil {
 				o.MetricsPos = pos(v)

@@ -35,3 +35,25 @@ func TestParseWorkerPriority(t *testing.T) {
 		}
 	}
 }
+
+func TestParseWorkerCPUs(t *testing.T) {
+	const base = "ports:\n  - interface: a\nbridges:\n  - name: b\n    ports: [a]\n"
+	c, err := Parse("x.yaml", []byte(base+"options:\n  worker_cpus: [3, 1]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Options.WorkerCPUs; len(got) != 2 || got[0] != 3 || got[1] != 1 || c.Options.WorkerCPUsPos.Line != 7 {
+		t.Errorf("worker_cpus [3, 1]: %v at %+v, want [3 1] at line 7", got, c.Options.WorkerCPUsPos)
+	}
+	for bad, want := range map[string]string{
+		"[1, 1]": "x.yaml:7:20: options.worker_cpus[1]: CPU 1 is listed twice",
+		"[-1]":   "x.yaml:7:17: options.worker_cpus[0]: -1 is out of range [0, 1023]",
+		"[1024]": "x.yaml:7:17: options.worker_cpus[0]: 1024 is out of range [0, 1023]",
+		"two":    "x.yaml:7:16: options.worker_cpus: must be a list",
+	} {
+		_, err := Parse("x.yaml", []byte(base+"options:\n  worker_cpus: "+bad+"\n"))
+		if err == nil || err.Error() != want {
+			t.Errorf("worker_cpus %s: err %v, want %q", bad, err, want)
+		}
+	}
+}

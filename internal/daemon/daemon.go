@@ -381,7 +381,38 @@ func (d *Daemon) resolvePriority() error {
 	return nil
 }
 
+// checkCPUs refuses worker_cpus that name a CPU the process may not run
+// on (offline, or outside its cpuset), at its place in the file.
+func (d *Daemon) checkCPUs() error {
+	o := d.cfg.Options
+	if len(o.WorkerCPUs) == 0 {
+		return nil
+	}
+	var allowed unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &allowed); err != nil {
+		return fmt.Errorf("read the CPUs this process may use: %w", err)
+	}
+	for _, c := range o.WorkerCPUs {
+		if !allowed.IsSet(c) {
+			return d.cfg.ErrorAt(o.WorkerCPUsPos, "options.worker_cpus", "CPU %d is not one this process may run on (%d CPUs allowed)", c, allowed.Count())
+		}
+	}
+	return nil
+}
+
+// workerCPUs are the CPUs worker wi is pinned to (options.worker_cpus),
+// nil if the workers are not pinned.
+func (d *Daemon) workerCPUs(wi int) []int {
+	if cpus := d.cfg.Options.WorkerCPUs; len(cpus) > 0 {
+		return []int{cpus[wi%len(cpus)]}
+	}
+	return nil
+}
+
 func (d *Daemon) openWorkers() error {
+	if err := d.checkCPUs(); err != nil {
+		return err
+	}
 	if err := d.resolvePriority(); err != nil {
 		return err
 	}
@@ -460,7 +491,7 @@ func (d *Daemon) openWorker(w *worker) error {
 	}
 	var err error
 	w.fw, err = fastpath.NewWorker(fastpath.WorkerConfig{Umem: umem, Queues: queues, Pipeline: w.pipe, IdleTimeout: idleTimeout,
-		Priority: d.priority, ThreadName: fmt.Sprintf("xdpfwd-w%d", wi)})
+		Priority: d.priority, ThreadName: fmt.Sprintf("xdpfwd-w%d", wi), CPUs: d.workerCPUs(wi)})
 	if err != nil {
 		return fmt.Errorf("worker %d: %w", wi, err)
 	}
