@@ -151,25 +151,9 @@ func TestGenericMacvlanLosesTag(t *testing.T) {
 	if err := unix.Sendto(send, f, 0, &unix.SockaddrLinklayer{Ifindex: tn.b.Attrs().Index, Halen: 6}); err != nil {
 		t.Fatal(err)
 	}
-	descs := make([]xdp.Desc, 64)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
-		k := sock.Receive(descs)
-		for _, d := range descs[:k] {
-			g := bytes.Clone(umem.Frame(d.Addr, d.Len))
-			umem.Free(d.Addr)
-			if !bytes.Equal(g[:12], f[:12]) {
-				continue // the namespace's own chatter
-			}
-			if !bytes.Equal(g, untagged) {
-				t.Fatalf("generic XDP on a macvlan handed the socket\n% x\nwant the frame as sent without its tag\n% x", g, untagged)
-			}
-			return
-		}
-		if k == 0 {
-			time.Sleep(time.Millisecond)
-		}
+	if g := awaitFrame(t, sock, umem, f[:12]); !bytes.Equal(g, untagged) {
+		t.Fatalf("generic XDP on a macvlan handed the socket\n% x\nwant the frame as sent without its tag\n% x", g, untagged)
 	}
-	t.Fatal("the frame did not reach the socket")
 }
 
 // TestPortRecheck is Port.CheckVLAN's decision over features read after
