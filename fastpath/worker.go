@@ -239,6 +239,17 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 // than serving other goroutines with the worker's name and priority.
 func (w *Worker) Run() error {
 	runtime.LockOSThread()
+	if w.thread.changes() && unix.Gettid() == unix.Getpid() {
+		// The process's main thread, which the runtime never ends: it
+		// would keep the worker's name, priority and CPUs after Run.
+		// Run on another thread (this one stays locked to this
+		// goroutine meanwhile, so the new goroutine cannot get it).
+		errc := make(chan error, 1)
+		go func() { errc <- w.Run() }()
+		err := <-errc
+		runtime.UnlockOSThread()
+		return err
+	}
 	if w.thread.changes() {
 		if err := w.thread.apply(); err != nil {
 			return err
@@ -255,10 +266,10 @@ func (w *Worker) Run() error {
 		}
 		if w.pollFDs == nil {
 			// Fake queues: nothing to block on. A real-time thread
-			// sleeps instead of yielding, which would not let an
-			// ordinary thread of its core run.
+			// sleeps in the kernel instead of yielding, which would not
+			// let an ordinary thread of its core run.
 			if w.thread.priority > 0 {
-				time.Sleep(50 * time.Microsecond)
+				_ = unix.Nanosleep(&unix.Timespec{Nsec: 50_000}, nil)
 			} else {
 				runtime.Gosched()
 			}
