@@ -471,47 +471,7 @@ func TestGenericVethLosesTag(t *testing.T) {
 	if out, err := tn.ns.Command(ctx, "ethtool", "-K", "xfa", "rxvlan", "off", "rx-vlan-stag-hw-parse", "off").CombinedOutput(); err != nil {
 		t.Fatalf("ethtool -K xfa rxvlan off: %v\n%s", err, out)
 	}
-	objs, err := loadObjects(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.close() })
-	if err := objs.configure(Options{}); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		umem *xdp.Umem
-		sock *xdp.Socket
-		send int
-	)
-	err = tn.ns.Do(func() error {
-		l, err := attachMode(objs.prog, tn.aIndex, "xfa", ModeGeneric)
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { l.Close() })
-		if umem, err = xdp.NewUmem(xdp.UmemConfig{FrameCount: 256, FillSize: 128, CompletionSize: 64}); err != nil {
-			return err
-		}
-		t.Cleanup(func() { umem.Close() })
-		if sock, err = umem.NewSocket(xdp.SocketConfig{Ifindex: tn.aIndex, RxSize: 128, TxSize: 64, Bind: xdp.BindCopy}); err != nil {
-			return err
-		}
-		t.Cleanup(func() { sock.Close() })
-		send, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(send) })
-	free := make([]uint64, 128)
-	if n := umem.Alloc(free); sock.Fill(free[:n]) != n {
-		t.Fatal("fill ring refused frames")
-	}
-	if err := objs.Xsks.Update(uint32(0), uint32(sock.FD()), ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
-	}
+	umem, sock, send := genericSocket(t, tn, tn.aIndex, "xfa")
 	tn.pushVLAN(t, 0x8100, 10)
 
 	f := make([]byte, 100)
@@ -547,4 +507,49 @@ func awaitFrame(t *testing.T, sock *xdp.Socket, umem *xdp.Umem, macs []byte) []b
 	}
 	t.Fatal("the frame did not reach the socket")
 	return nil
+}
+
+// genericSocket attaches the plain program in generic mode to ifindex
+// (named name) in tn's namespace, with an AF_XDP socket on its queue 0
+// stocked with frames and in the XSKMAP, and opens an AF_PACKET socket to
+// send with; all are closed when t ends.
+func genericSocket(t *testing.T, tn *testNS, ifindex int, name string) (umem *xdp.Umem, sock *xdp.Socket, send int) {
+	t.Helper()
+	objs, err := loadObjects(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { objs.close() })
+	if err := objs.configure(Options{}); err != nil {
+		t.Fatal(err)
+	}
+	err = tn.ns.Do(func() error {
+		l, err := attachMode(objs.prog, ifindex, name, ModeGeneric)
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { l.Close() })
+		if umem, err = xdp.NewUmem(xdp.UmemConfig{FrameCount: 256, FillSize: 128, CompletionSize: 64}); err != nil {
+			return err
+		}
+		t.Cleanup(func() { umem.Close() })
+		if sock, err = umem.NewSocket(xdp.SocketConfig{Ifindex: ifindex, RxSize: 128, TxSize: 64, Bind: xdp.BindCopy}); err != nil {
+			return err
+		}
+		t.Cleanup(func() { sock.Close() })
+		send, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(send) })
+	free := make([]uint64, 128)
+	if n := umem.Alloc(free); sock.Fill(free[:n]) != n {
+		t.Fatal("fill ring refused frames")
+	}
+	if err := objs.Xsks.Update(uint32(0), uint32(sock.FD()), ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	return umem, sock, send
 }

@@ -9,11 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-
-	"github.com/xdpfwd/xdpfwd/xdp"
 )
 
 // isVLANError tells whether err is a refusal by checkVLAN.
@@ -98,47 +95,7 @@ func TestGenericMacvlanLosesTag(t *testing.T) {
 	tn := newTestNS(t)
 	mv := tn.addMacvlan(t)
 	mvIndex := mv.Attrs().Index
-	objs, err := loadObjects(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { objs.close() })
-	if err := objs.configure(Options{}); err != nil {
-		t.Fatal(err)
-	}
-	var (
-		umem *xdp.Umem
-		sock *xdp.Socket
-		send int
-	)
-	err = tn.ns.Do(func() error {
-		l, err := attachMode(objs.prog, mvIndex, "xfm", ModeGeneric)
-		if err != nil {
-			return err
-		}
-		t.Cleanup(func() { l.Close() })
-		if umem, err = xdp.NewUmem(xdp.UmemConfig{FrameCount: 256, FillSize: 128, CompletionSize: 64}); err != nil {
-			return err
-		}
-		t.Cleanup(func() { umem.Close() })
-		if sock, err = umem.NewSocket(xdp.SocketConfig{Ifindex: mvIndex, RxSize: 128, TxSize: 64, Bind: xdp.BindCopy}); err != nil {
-			return err
-		}
-		t.Cleanup(func() { sock.Close() })
-		send, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(send) })
-	free := make([]uint64, 128)
-	if n := umem.Alloc(free); sock.Fill(free[:n]) != n {
-		t.Fatal("fill ring refused frames")
-	}
-	if err := objs.Xsks.Update(uint32(0), uint32(sock.FD()), ebpf.UpdateAny); err != nil {
-		t.Fatal(err)
-	}
+	umem, sock, send := genericSocket(t, tn, mvIndex, "xfm")
 
 	// To the macvlan's MAC, VID 10 in the bytes.
 	f := make([]byte, 100)

@@ -1,14 +1,10 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +67,7 @@ const controlIsConfig = "=config"
 // not wait for the daemon to be ready; the process is stopped when t ends.
 func launch(t *testing.T, sw *topo.Namespace, config, control string, stderr *os.File) *daemon {
 	t.Helper()
+	// A short directory: the control socket's path must fit sun_path.
 	dir, err := os.MkdirTemp("", "xft-")
 	if err != nil {
 		t.Fatal(err)
@@ -369,27 +366,8 @@ func TestScrapeDuringShutdown(t *testing.T) {
 // scrapeOnce fetches /metrics once from addr in the calling thread's
 // namespace.
 func scrapeOnce(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := fmt.Fprintf(c, "GET /metrics HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
-		return err
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %s", resp.Status)
-	}
-	return nil
+	_, err := fetchMetrics(addr, time.Second, 5*time.Second)
+	return err
 }
 
 // TestSIGHUPIgnored sends SIGHUP to a running daemon: it logs that reload

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,36 +80,7 @@ type daemon struct {
 // waiting for it to be ready. The process is stopped when t ends.
 func startDaemon(t *testing.T, sw *topo.Namespace, config string) *daemon {
 	t.Helper()
-	bin := xdpfwdBinary(t)
-	// A short directory: the control socket's path must fit sun_path.
-	dir, err := os.MkdirTemp("", "xft-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	d := &daemon{
-		t:       t,
-		sw:      sw,
-		config:  filepath.Join(dir, "xdpfwd.yaml"),
-		control: filepath.Join(dir, "ctl.sock"),
-		done:    make(chan struct{}),
-	}
-	if err := os.WriteFile(d.config, []byte(config), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	d.cmd = sw.Command(context.Background(), bin, "run", "--config", d.config, "--control", d.control)
-	d.cmd.Stdout = &d.stdout
-	d.cmd.Stderr = &d.stderr
-	d.cmd.WaitDelay = 2 * time.Second
-	if err := d.cmd.Start(); err != nil {
-		t.Fatalf("start xdpfwd run: %v", err)
-	}
-	go func() {
-		_ = d.cmd.Wait()
-		close(d.done)
-	}()
-	t.Cleanup(d.stop)
-	return d
+	return launch(t, sw, config, "", nil)
 }
 
 // runDaemon starts `xdpfwd run` and waits until its control socket answers.

@@ -17,32 +17,39 @@ import (
 func scrape(t *testing.T, ns *topo.Namespace, addr string) string {
 	t.Helper()
 	var body string
-	err := ns.Do(func() error {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := fmt.Fprintf(c, "GET /metrics HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
-			return err
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %s: %s", resp.Status, b)
-		}
-		body = string(b)
+	err := ns.Do(func() (err error) {
+		body, err = fetchMetrics(addr, 5*time.Second, 10*time.Second)
 		return err
 	})
 	if err != nil {
 		t.Fatalf("scrape http://%s/metrics in %s: %v", addr, ns.Name(), err)
 	}
 	return body
+}
+
+// fetchMetrics GETs /metrics from addr in the calling thread's namespace,
+// with a dial timeout and a deadline for the whole exchange, and returns
+// the body of a 200 answer.
+func fetchMetrics(addr string, dial, total time.Duration) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, dial)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(total))
+	if _, err := fmt.Fprintf(c, "GET /metrics HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", addr); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("status %s: %s", resp.Status, b)
+	}
+	return string(b), err
 }
 
 // options.metrics serves Prometheus metrics that say what the stats verb
