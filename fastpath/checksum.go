@@ -7,8 +7,9 @@ import (
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
-// ChecksumFinish is an egress stage: it finishes, on every packet about to
-// be sent, the checksums that a Linux sender left for its device to
+// ChecksumFinish is the device's checksum offload, done in software: it sits
+// last at HookEgress and finishes, on every copy about to be sent, the
+// checksums that a Linux sender left for its device to
 // compute (CHECKSUM_PARTIAL; a veth has TX checksum offload on by
 // default), so receivers do not drop them. A frame carries no csum_start,
 // so the stage finds the unfinished field from the frame's structure, as
@@ -43,12 +44,12 @@ type ChecksumFinish struct {
 // Name returns "checksum".
 func (*ChecksumFinish) Name() string { return "checksum" }
 
-// Process finishes the checksums of b's forwarded and flooded packets.
+// Process finishes the checksums of b's packets not dropped.
 func (c *ChecksumFinish) Process(b *Batch, _ Time) {
 	var n uint64
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
-		if (p.Verdict != VerdictForward && p.Verdict != VerdictFlood) || p.L4Off == 0 || p.Fragment {
+		if p.Action != ActionContinue || p.L4Off == 0 || p.Fragment {
 			continue
 		}
 		if finishL4(p.Data[:p.L3End], p.EtherType, int(p.L3Off), int(p.L4Off), p.L4Proto) {

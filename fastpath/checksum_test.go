@@ -1,4 +1,4 @@
-package fastpath
+package fastpath_test
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/fastpathtest"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
@@ -73,7 +75,7 @@ func outerUDP(v6 bool, port layers.UDPPort) (gopacket.SerializableLayer, *layers
 }
 
 func eth(t layers.EthernetType) *layers.Ethernet {
-	return &layers.Ethernet{SrcMAC: hw(macA), DstMAC: hw(macB), EthernetType: t}
+	return &layers.Ethernet{SrcMAC: fastpathtest.HW(macA), DstMAC: fastpathtest.HW(macB), EthernetType: t}
 }
 
 func ipType(v6 bool) layers.EthernetType {
@@ -190,12 +192,12 @@ func checksumCases(t testing.TB) []csumCase {
 	}
 	for _, c := range []struct{ v6, tcp bool }{{false, false}, {true, true}, {false, true}, {true, false}} {
 		ip, l, src, dst := inner(c.v6, c.tcp)
-		plainLike("plain", c.tcp, src, dst, serialize(t, eth(ipType(c.v6)), ip, l, pl(1)))
+		plainLike("plain", c.tcp, src, dst, fastpathtest.Serialize(t, eth(ipType(c.v6)), ip, l, pl(1)))
 		ip, l, src, dst = inner(c.v6, c.tcp)
-		plainLike("802.1Q", c.tcp, src, dst, serialize(t, eth(layers.EthernetTypeDot1Q),
+		plainLike("802.1Q", c.tcp, src, dst, fastpathtest.Serialize(t, eth(layers.EthernetTypeDot1Q),
 			&layers.Dot1Q{VLANIdentifier: 10, Priority: 3, Type: ipType(c.v6)}, ip, l, pl(2)))
 		ip, l, src, dst = inner(c.v6, c.tcp)
-		plainLike("802.1ad+802.1Q", c.tcp, src, dst, serialize(t, eth(layers.EthernetTypeQinQ),
+		plainLike("802.1ad+802.1Q", c.tcp, src, dst, fastpathtest.Serialize(t, eth(layers.EthernetTypeQinQ),
 			&layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q},
 			&layers.Dot1Q{VLANIdentifier: 10, Type: ipType(c.v6)}, ip, l, pl(3)))
 	}
@@ -208,7 +210,7 @@ func checksumCases(t testing.TB) []csumCase {
 		dopts := gopacket.Payload{header.ProtocolUDP, 0, 1, 4, 0, 0, 0, 0}
 		u := &layers.UDP{SrcPort: 40000, DstPort: 9999}
 		u.SetNetworkLayerForChecksum(ip)
-		plainLike("IPv6 hop-by-hop+dest options", false, ip6A, ip6B, serialize(t, eth(layers.EthernetTypeIPv6), ip, hbh, dopts, u, pl(5)))
+		plainLike("IPv6 hop-by-hop+dest options", false, ip6A, ip6B, fastpathtest.Serialize(t, eth(layers.EthernetTypeIPv6), ip, hbh, dopts, u, pl(5)))
 	}
 	{
 		// IPv6 segment routing header (type 4), one segment left: the
@@ -218,7 +220,7 @@ func checksumCases(t testing.TB) []csumCase {
 		srh := gopacket.Payload(append(append([]byte{header.ProtocolTCP, 4, 4, 1, 1, 0, 0, 0}, final...), ip6B...))
 		tc := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, ACK: true, Window: 500, DataOffset: 5}
 		tc.SetNetworkLayerForChecksum(ip)
-		f := serialize(t, eth(layers.EthernetTypeIPv6), ip, srh, tc, pl(6))
+		f := fastpathtest.Serialize(t, eth(layers.EthernetTypeIPv6), ip, srh, tc, pl(6))
 		copy(f[38:54], ip6B) // the fixed header names the next segment
 		plainLike("IPv6 segment routing header", true, ip6A, final, f)
 	}
@@ -235,7 +237,7 @@ func checksumCases(t testing.TB) []csumCase {
 	} {
 		oip, ou := outerUDP(c.outer6, c.port)
 		ip, l, src, dst := inner(c.inner6, c.tcp)
-		f := serialize(t, eth(ipType(c.outer6)), oip, ou, &layers.VXLAN{ValidIDFlag: true, VNI: 42},
+		f := fastpathtest.Serialize(t, eth(ipType(c.outer6)), oip, ou, &layers.VXLAN{ValidIDFlag: true, VNI: 42},
 			eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 7, Type: ipType(c.inner6)}, ip, l, pl(7))
 		name := "VXLAN, outer checksum by LCO"
 		if c.zero {
@@ -256,7 +258,7 @@ func checksumCases(t testing.TB) []csumCase {
 	{
 		oip, ou := outerUDP(false, header.UDPPortGENEVE)
 		ip, l, src, dst := inner(false, true)
-		f := serialize(t, eth(layers.EthernetTypeIPv4), oip, ou,
+		f := fastpathtest.Serialize(t, eth(layers.EthernetTypeIPv4), oip, ou,
 			&layers.Geneve{Protocol: layers.EthernetType(header.EtherTypeTEB), VNI: 9,
 				Options: []*layers.GeneveOption{{Class: 0x0102, Type: 0x80, Length: 8, Data: []byte{1, 2, 3, 4}}}},
 			eth(layers.EthernetTypeIPv4), ip, l, pl(8))
@@ -264,7 +266,7 @@ func checksumCases(t testing.TB) []csumCase {
 		cs = append(cs, csumCase{"GENEVE, Ethernet inside, outer 0", f, tailL4(true, src, dst), seq(tailL4(true, src, dst), bump(tailField(f, true)))})
 		oip, ou = outerUDP(true, header.UDPPortGENEVE)
 		ip, l, src, dst = inner(false, false)
-		f = serialize(t, eth(layers.EthernetTypeIPv6), oip, ou, &layers.Geneve{Protocol: layers.EthernetTypeIPv4, VNI: 9}, ip, l, pl(9))
+		f = fastpathtest.Serialize(t, eth(layers.EthernetTypeIPv6), oip, ou, &layers.Geneve{Protocol: layers.EthernetTypeIPv4, VNI: 9}, ip, l, pl(9))
 		cs = append(cs, csumCase{"GENEVE, IPv4 inside, outer by LCO", f, tailL4(false, src, dst), seq(tailL4(false, src, dst), bump(outerField(true)))})
 	}
 	// GRE: gretap with key and sequence number (no GRE checksum); IP
@@ -274,12 +276,12 @@ func checksumCases(t testing.TB) []csumCase {
 	}
 	{
 		ip, l, src, dst := inner(true, true)
-		f := serialize(t, eth(layers.EthernetTypeIPv4), greIP(),
+		f := fastpathtest.Serialize(t, eth(layers.EthernetTypeIPv4), greIP(),
 			&layers.GRE{KeyPresent: true, Key: 5, SeqPresent: true, Seq: 77, Protocol: layers.EthernetTypeTransparentEthernetBridging},
 			eth(layers.EthernetTypeIPv6), ip, l, pl(10))
 		cs = append(cs, csumCase{"gretap, key and sequence", f, tailL4(true, src, dst), seq(tailL4(true, src, dst), bump(tailField(f, true)))})
 		ip, l, src, dst = inner(false, false)
-		f = serialize(t, eth(layers.EthernetTypeIPv4), greIP(), &layers.GRE{ChecksumPresent: true, KeyPresent: true, Key: 1, Protocol: layers.EthernetTypeIPv4}, ip, l, pl(11))
+		f = fastpathtest.Serialize(t, eth(layers.EthernetTypeIPv4), greIP(), &layers.GRE{ChecksumPresent: true, KeyPresent: true, Key: 1, Protocol: layers.EthernetTypeIPv4}, ip, l, pl(11))
 		greSum := 14 + 20 + 4
 		cs = append(cs, csumCase{"GRE, IPv4 inside, GRE checksum by LCO", f, tailL4(false, src, dst), seq(tailL4(false, src, dst), bump(greSum))})
 		cs = append(cs, csumCase{"GRE, partial GRE checksum", f, set(greSum, 0), seq(set(greSum, 0), bump(tailField(f, false)), bump(greSum))})
@@ -292,7 +294,7 @@ func checksumCases(t testing.TB) []csumCase {
 		}
 		data := &layers.SCTPData{SCTPChunk: layers.SCTPChunk{Type: layers.SCTPChunkTypeData, Length: 16 + 40},
 			BeginFragment: true, EndFragment: true, TSN: 1, Payload: bytes.Repeat([]byte{0x77}, 40)}
-		f := serialize(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 20, Type: ipType(v6)}, ip,
+		f := fastpathtest.Serialize(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{VLANIdentifier: 20, Type: ipType(v6)}, ip,
 			&layers.SCTP{SrcPort: 5000, DstPort: 6000, VerificationTag: 0xdeadbeef}, data)
 		off := 18 + 20 + header.SCTPChecksumOffset
 		if v6 {
@@ -318,13 +320,12 @@ func l4Name(src net.IP, tcp bool) string {
 // finishOne runs f through Parse and ChecksumFinish as a forwarded packet
 // and returns how many checksums the stage finished.
 func finishOne(f []byte) uint64 {
-	var b Batch
+	var b fastpath.Batch
 	b.Len = 1
 	p := &b.Packets[0]
 	p.Reset(0, f, 0)
-	parse(p)
-	p.Verdict = VerdictForward
-	var c ChecksumFinish
+	fastpath.ParsePacket(p)
+	var c fastpath.ChecksumFinish
 	c.Process(&b, 0)
 	return c.Finished()
 }
@@ -365,7 +366,7 @@ func TestChecksumFinishCases(t *testing.T) {
 // 0, as SO_NO_CHECK sends it) goes out with 0, as the kernel forwards it.
 func TestChecksumFinishUDPZero(t *testing.T) {
 	ip, l, _, _ := inner(false, false)
-	f := serialize(t, eth(layers.EthernetTypeIPv4), ip, l, pl(12))
+	f := fastpathtest.Serialize(t, eth(layers.EthernetTypeIPv4), ip, l, pl(12))
 	set(tailField(f, false), 0)(f)
 	want := bytes.Clone(f)
 	if n := finishOne(f); n != 0 || !bytes.Equal(f, want) {
@@ -377,7 +378,7 @@ func TestChecksumFinishUDPZero(t *testing.T) {
 // kind of frame they handle (tags, tunnels, SCTP, extension headers).
 func TestParseFinishAllocs(t *testing.T) {
 	cases := checksumCases(t)
-	var b Batch
+	var b fastpath.Batch
 	var frames, partials [][]byte
 	for _, c := range cases {
 		if c.partial == nil {
@@ -387,21 +388,18 @@ func TestParseFinishAllocs(t *testing.T) {
 		c.partial(f)
 		partials = append(partials, f)
 		frames = append(frames, bytes.Clone(f))
-		if len(frames) == BatchSize {
+		if len(frames) == fastpath.BatchSize {
 			break
 		}
 	}
 	b.Len = len(frames)
-	var c ChecksumFinish
+	var c fastpath.ChecksumFinish
 	allocs := testing.AllocsPerRun(100, func() {
 		for i, f := range frames {
 			copy(f, partials[i])
 			b.Packets[i].Reset(0, f, 0)
 		}
-		Parse{}.Process(&b, 0)
-		for i := range b.Packets[:b.Len] {
-			b.Packets[i].Verdict = VerdictForward
-		}
+		fastpath.Parse{}.Process(&b, 0)
 		c.Process(&b, 0)
 	})
 	if allocs != 0 {

@@ -204,7 +204,7 @@ func (w *Worker) watch() {
 			continue
 		}
 		stall := TxStall{Queue: i, Port: q.port, Frames: q.inTx}
-		w.local[q.port].Drops[DropTxStalled] += uint64(q.inTx)
+		w.countN(q.port, DropTxStalled, uint64(q.inTx))
 		q.inTx = 0
 		f.stalled[i], f.armed[i] = true, false
 		w.retarget()

@@ -1,132 +1,103 @@
 package fastpath
 
+import "github.com/xdpfwd/xdpfwd/xdp"
+
 // PortID is the index of a port in the dataplane's port table.
 type PortID uint16
 
 // MaxPorts bounds port IDs: the FDB packs a port into 15 bits.
 const MaxPorts = 1 << 15
 
-// Verdict is what the pipeline decided for a packet.
-type Verdict uint8
+// Action is what happens to a packet next: it walks on, or it is dropped.
+// Where it goes is a separate decision (Egress): choosing an egress does
+// not end processing, so stages at later hooks still see the packet.
+type Action uint8
 
 const (
-	// VerdictPending means no stage has decided yet.
-	VerdictPending Verdict = iota
-	// VerdictForward sends the packet out of OutPort.
-	VerdictForward
-	// VerdictFlood sends the packet out of every port in FloodPorts but
-	// InPort.
-	VerdictFlood
-	// VerdictDrop drops the packet and counts it under Reason.
-	VerdictDrop
+	// ActionContinue: the packet walks on to the next stage.
+	ActionContinue Action = iota
+	// ActionDrop: the packet is freed and counted under Meta.Reason, on
+	// its ingress port before the per-output hooks and on its output
+	// port in them.
+	ActionDrop
 )
 
-// String returns the verdict's name.
-func (v Verdict) String() string {
-	switch v {
-	case VerdictPending:
-		return "pending"
-	case VerdictForward:
-		return "forward"
-	case VerdictFlood:
-		return "flood"
-	case VerdictDrop:
+// String returns the action's name.
+func (a Action) String() string {
+	switch a {
+	case ActionContinue:
+		return "continue"
+	case ActionDrop:
 		return "drop"
+	case actionDone:
+		return "done"
 	}
-	return "verdict(" + itoa(int(v)) + ")"
+	return "action(" + itoa(int(a)) + ")"
 }
 
-// DropReason says why a packet was dropped.
-type DropReason uint8
+// Egress is where a packet goes once the hooks before the per-output ones
+// are done (see Hook).
+type Egress uint8
 
 const (
-	// DropNone is the reason of a packet that was not dropped.
-	DropNone DropReason = iota
-	// DropMalformed: the frame is shorter than an Ethernet header, or
-	// than the VLAN tags it announces (Linux drops those too).
-	DropMalformed
-	// DropNoBridge: the ingress port belongs to no bridge.
-	DropNoBridge
-	// DropHairpin: the FDB places the destination on the ingress port.
-	DropHairpin
-	// DropInvalidSrcMAC: the source MAC is multicast or all zeros.
-	DropInvalidSrcMAC
-	// DropLinkLocal: the destination is an IEEE 802.1D reserved group
-	// address, which a bridge does not forward.
-	DropLinkLocal
-	// DropNoEgress: a flood found no port but the ingress port, or the
-	// egress port has no queue on this worker that can transmit (it is
-	// down, or its queue here has no TX queue or stalled).
-	DropNoEgress
-	// DropNoVerdict: the pipeline left the packet undecided.
-	DropNoVerdict
-	// DropTxRingFull: the egress TX ring took fewer frames than offered.
-	DropTxRingFull
-	// DropNoFreeFrame: no free UMEM frame for a flood copy.
-	DropNoFreeFrame
-	// DropTxStalled: the frame was on a TX ring that stopped completing
-	// (fastpath.TxStallTimeout), counted on the egress port.
-	DropTxStalled
-	// DropVLANFiltered: on a VLAN-aware bridge, the frame's VLAN is not
-	// one of the ingress port's (or it came untagged to a port without a
-	// PVID), or the FDB's port for the destination is not in the VLAN.
-	DropVLANFiltered
-	// DropVLANNoRoom: the UMEM frame had no room for the 802.1Q tag the
-	// egress port needs.
-	DropVLANNoRoom
-	// DropTooBigForEgress: the frame is longer than the egress device
-	// accepts (Worker.SetPortMaxFrame), counted on the egress port.
-	DropTooBigForEgress
-
-	// NumDropReasons is the number of drop reasons, for arrays indexed by
-	// DropReason.
-	NumDropReasons
+	// EgressNone: no stage chose an egress; the packet is dropped
+	// ("no verdict").
+	EgressNone Egress = iota
+	// EgressPort: out of port Meta.OutPort.
+	EgressPort
+	// EgressGroup: out of every port of group Meta.Group (PortGroups)
+	// but the ingress port, a copy per port.
+	EgressGroup
 )
 
-var dropReasonNames = [NumDropReasons]string{
-	DropNone:            "none",
-	DropMalformed:       "malformed frame",
-	DropNoBridge:        "no bridge on ingress port",
-	DropHairpin:         "hairpin",
-	DropInvalidSrcMAC:   "invalid source MAC",
-	DropLinkLocal:       "link-local destination",
-	DropNoEgress:        "no egress port",
-	DropNoVerdict:       "no verdict",
-	DropTxRingFull:      "TX ring full",
-	DropNoFreeFrame:     "no free frame",
-	DropTxStalled:       "TX stalled",
-	DropVLANFiltered:    "VLAN filtered",
-	DropVLANNoRoom:      "no room for VLAN tag",
-	DropTooBigForEgress: "too big for egress",
-}
-
-// String returns the reason as metrics and the stats verb show it.
-func (r DropReason) String() string {
-	if r < NumDropReasons {
-		return dropReasonNames[r]
+// String returns the egress kind's name.
+func (e Egress) String() string {
+	switch e {
+	case EgressNone:
+		return "none"
+	case EgressPort:
+		return "port"
+	case EgressGroup:
+		return "group"
 	}
-	return "drop reason(" + itoa(int(r)) + ")"
+	return "egress(" + itoa(int(e)) + ")"
 }
 
-// Packet is the metadata of one frame on its way through the pipeline.
-// Parse fills the decode-once fields; later stages read them instead of
-// parsing again.
-type Packet struct {
-	// Addr is the UMEM address of Data[0].
+// FlowKey is a packet's IP flow, as connection tracking keys it: the
+// addresses (IPv4 ones in the first 4 bytes, the rest zero), the protocol
+// and the transport ports — for TCP, UDP, UDP-Lite and SCTP the ports, for
+// ICMP and ICMPv6 echo requests and replies the identifier in SrcPort (and
+// DstPort 0). It is comparable with ==, pointer-free, and 40 bytes.
+type FlowKey struct {
+	Src, Dst         [16]byte
+	SrcPort, DstPort uint16
+	// Proto is the transport protocol number (0 for none).
+	Proto uint8
+	// Family is 4 or 6; 0 means the packet carries no IP flow.
+	Family uint8
+	_      [2]byte
+}
+
+// Meta is the metadata of one frame on its way through the pipeline. It
+// holds no pointers: a worker resets it with one assignment, with no
+// write barriers, and a field a stage adds starts at zero for every
+// packet.
+type Meta struct {
+	// Addr is the UMEM address of the frame's first byte.
 	Addr uint64
-	// Data is the frame, from the Ethernet header on.
-	Data []byte
 	// InPort is the port the frame came in on.
 	InPort PortID
-	// OutPort is the egress port of a VerdictForward.
+	// OutPort is the egress port of EgressPort; in the per-output hooks,
+	// the port this copy leaves on.
 	OutPort PortID
-	// Verdict is the pipeline's decision so far.
-	Verdict Verdict
-	// Reason says why a VerdictDrop dropped the packet.
-	Reason DropReason
-	// FloodPorts are the ports of a VerdictFlood (InPort among them is
-	// skipped). It aliases the bridge's port list: read only.
-	FloodPorts []PortID
+	// Group is the port group of EgressGroup.
+	Group GroupID
+	// Reason says why an ActionDrop dropped the packet.
+	Reason Reason
+	// Action is what happens to the packet next.
+	Action Action
+	// Egress is where the packet goes (OutPort or Group).
+	Egress Egress
 
 	// EtherType is the EtherType of the frame's payload after any VLAN
 	// tags Parse stepped over (set by Parse): the L3 protocol.
@@ -157,50 +128,80 @@ type Packet struct {
 	// VID: header.VLANVIDMask selects the VID); 0 if untagged.
 	OuterTCI uint16
 
-	// VLAN-aware bridging (bridge.go), set by the bridge stage of a bridge
-	// with VLANs for the worker, which tags or untags every copy of the
-	// frame for its egress port. VID is 0 otherwise (Reset clears it), and
-	// then the frame leaves as it came and the rest is not read.
-
-	// VID is the VLAN the bridge put the frame in.
+	// VID is the VLAN a VLAN-aware bridge put the frame in, 0 on a
+	// VLAN-unaware one (then frames leave as they came).
 	VID uint16
-	// TCI is the tag control information (PCP, DEI, VID) of the 802.1Q tag
-	// the frame carries out of a port that has VID tagged.
+	// TCI is the tag control information (PCP, DEI, VID) of the 802.1Q
+	// tag the frame carries out of a port that has VID tagged.
 	TCI uint16
-	// vlan is the bridge's VLAN VID: which ports it leaves untagged.
-	vlan *bridgeVLAN
+
+	// Flow is the packet's IP flow (set by Parse with FlowKeys; Family 0
+	// if none).
+	Flow FlowKey
 }
 
-// Reset makes p the undecided packet of the frame data at UMEM address
-// addr, received on port in. It writes each field rather than assigning a
-// whole Packet, which would clear and copy all of it with write barriers:
-// this runs once per received packet. FloodPorts is left as it was; it is
-// only read under VerdictFlood, which sets it.
+// Packet is one frame and its metadata.
+type Packet struct {
+	// Data is the frame, from the Ethernet header on.
+	Data []byte
+	Meta
+}
+
+// Reset makes p the packet of the frame data at UMEM address addr,
+// received on port in, with every other field zero.
 func (p *Packet) Reset(addr uint64, data []byte, in PortID) {
-	p.Addr, p.Data, p.InPort = addr, data, in
-	p.OutPort, p.Verdict, p.Reason = 0, VerdictPending, DropNone
-	p.EtherType, p.L3Off, p.L3End, p.L4Off, p.L4Proto, p.Fragment = 0, 0, 0, 0, 0, false
-	p.OuterTPID, p.OuterTCI = 0, 0
-	p.VID = 0
+	p.Data = data
+	p.Meta = Meta{Addr: addr, InPort: in}
 }
 
-// drop sets the packet's verdict to drop for reason r.
-func (p *Packet) drop(r DropReason) {
-	p.Verdict = VerdictDrop
+// Drop drops the packet for reason r.
+func (p *Packet) Drop(r Reason) {
+	p.Action = ActionDrop
 	p.Reason = r
+}
+
+// ToPort sends the packet out of port out.
+func (p *Packet) ToPort(out PortID) {
+	p.Egress, p.OutPort = EgressPort, out
+}
+
+// ToGroup sends the packet out of every port of group g but its ingress
+// port.
+func (p *Packet) ToGroup(g GroupID) {
+	p.Egress, p.Group = EgressGroup, g
 }
 
 // BatchSize is the number of packets a worker takes off an RX ring at once.
 const BatchSize = 64
 
-// Batch is a batch of packets from one RX queue. The pipeline works on
-// Packets[:Len].
+// Batch is a batch of packets. The pipeline works on Packets[:Len].
 type Batch struct {
-	// Packets holds the metadata; only the first Len are in use.
+	// Packets holds the packets; only the first Len are in use.
 	Packets [BatchSize]Packet
 	// Len is the number of packets in the batch.
 	Len int
+	// Frames are the bytes the packets' frames live in (the worker's
+	// UMEM), for a stage that grows a frame toward its chunk's start.
+	Frames *Frames
 }
+
+// Frames gives stages the bytes around a packet's frame: the worker's
+// UMEM.
+type Frames struct {
+	umem *xdp.Umem
+	mask uint64 // chunk size - 1
+}
+
+// NewFrames returns the Frames of umem.
+func NewFrames(umem *xdp.Umem) *Frames {
+	return &Frames{umem: umem, mask: uint64(umem.Config().FrameSize - 1)}
+}
+
+// Frame returns the n bytes at address addr.
+func (f *Frames) Frame(addr uint64, n uint32) []byte { return f.umem.Frame(addr, n) }
+
+// Headroom returns how many bytes of addr's chunk lie before addr.
+func (f *Frames) Headroom(addr uint64) int { return int(addr & f.mask) }
 
 // itoa formats a small non-negative int without fmt, for String methods.
 func itoa(n int) string {

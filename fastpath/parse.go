@@ -14,16 +14,23 @@ import (
 // tags it announces is dropped (DropMalformed): an IP packet with a bad
 // header is still a valid frame for a bridge, which forwards it as the
 // Linux bridge does; it just gets L3Off 0, so no L3 stage touches it.
-type Parse struct{}
+//
+// Parse sits first at HookIngress (PriorityFirst).
+type Parse struct {
+	// FlowKeys makes Parse fill each IP packet's flow key (Meta.Flow), for
+	// the stages that key by flow (connection tracking, per-flow hashes).
+	// A dataplane without them leaves it off: it costs 1–2 ns per packet.
+	FlowKeys bool
+}
 
 // Name returns "parse".
 func (Parse) Name() string { return "parse" }
 
-// Process decodes every undecided packet of b.
-func (Parse) Process(b *Batch, _ Time) {
+// Process decodes every packet of b not dropped.
+func (s Parse) Process(b *Batch, _ Time) {
 	for i := range b.Packets[:b.Len] {
-		if p := &b.Packets[i]; p.Verdict == VerdictPending {
-			parse(p)
+		if p := &b.Packets[i]; p.Action == ActionContinue {
+			parse(p, s.FlowKeys)
 		}
 	}
 }
@@ -34,15 +41,15 @@ const maxIPv6ExtHeaders = 8
 // maxVLANTags is how many stacked tags Parse steps over (QinQ).
 const maxVLANTags = 2
 
-func parse(p *Packet) {
+func parse(p *Packet, flowKeys bool) {
 	d := p.Data
 	if len(d) < header.EthernetSize {
-		p.drop(DropMalformed)
+		p.Drop(DropMalformed)
 		return
 	}
 	et, typeOff, ok := skipTags(d, header.EthernetSize-2)
 	if !ok {
-		p.drop(DropMalformed)
+		p.Drop(DropMalformed)
 		return
 	}
 	if typeOff != header.EthernetSize-2 {
@@ -57,6 +64,56 @@ func parse(p *Packet) {
 	p.L3Off, p.L3End, p.Fragment = uint16(l.l3Off), uint16(l.l3End), l.fragment
 	if l.l4Off != 0 {
 		p.L4Proto, p.L4Off = l.proto, uint16(l.l4Off)
+	}
+	if flowKeys {
+		fillFlow(&p.Flow, d, et, &l)
+	}
+}
+
+// Transport protocols whose first 4 bytes are the source and destination
+// ports, and ICMP echo types, for the flow key.
+const (
+	protoUDPLite        = 136
+	icmpEchoReply       = 0
+	icmpEchoRequest     = 8
+	icmpv6EchoRequest   = 128
+	icmpv6EchoReply     = 129
+	icmpEchoIDOffset    = 4
+	icmpEchoHeaderBytes = 8
+)
+
+// fillFlow fills f from the IP packet l of frame d (EtherType et). The
+// addresses move as whole words: this runs for every IP packet.
+func fillFlow(f *FlowKey, d []byte, et uint16, l *l3Info) {
+	ip := d[l.l3Off:]
+	if et == header.EtherTypeIPv4 {
+		_ = ip[19]
+		f.Family = 4
+		binary.LittleEndian.PutUint32(f.Src[:4], binary.LittleEndian.Uint32(ip[12:]))
+		binary.LittleEndian.PutUint32(f.Dst[:4], binary.LittleEndian.Uint32(ip[16:]))
+	} else {
+		_ = ip[39]
+		f.Family = 6
+		f.Src, f.Dst = [16]byte(ip[8:24]), [16]byte(ip[24:40])
+	}
+	if l.l4Off == 0 {
+		return
+	}
+	f.Proto = l.proto
+	l4 := d[l.l4Off:l.l3End]
+	switch l.proto {
+	case header.ProtocolTCP, header.ProtocolUDP, header.ProtocolSCTP, protoUDPLite:
+		if len(l4) >= 4 {
+			f.SrcPort, f.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+		}
+	case header.ProtocolICMP:
+		if len(l4) >= icmpEchoHeaderBytes && (l4[0] == icmpEchoRequest || l4[0] == icmpEchoReply) {
+			f.SrcPort = binary.BigEndian.Uint16(l4[icmpEchoIDOffset:])
+		}
+	case header.ProtocolICMPv6:
+		if len(l4) >= icmpEchoHeaderBytes && (l4[0] == icmpv6EchoRequest || l4[0] == icmpv6EchoReply) {
+			f.SrcPort = binary.BigEndian.Uint16(l4[icmpEchoIDOffset:])
+		}
 	}
 }
 

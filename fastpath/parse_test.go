@@ -1,4 +1,4 @@
-package fastpath
+package fastpath_test
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/fastpathtest"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
@@ -21,15 +23,15 @@ func init() {
 
 func TestParseVLAN(t *testing.T) {
 	ip, l, _, _ := inner(false, true)
-	untagged := serialize(t, eth(layers.EthernetTypeIPv4), ip, l, pl(1))
+	untagged := fastpathtest.Serialize(t, eth(layers.EthernetTypeIPv4), ip, l, pl(1))
 	ip, l, _, _ = inner(false, true)
-	one := serialize(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{Priority: 5, DropEligible: true, VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}, ip, l, pl(1))
+	one := fastpathtest.Serialize(t, eth(layers.EthernetTypeDot1Q), &layers.Dot1Q{Priority: 5, DropEligible: true, VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}, ip, l, pl(1))
 	ip6, l6, _, _ := inner(true, false)
-	two := serialize(t, eth(layers.EthernetTypeQinQ),
+	two := fastpathtest.Serialize(t, eth(layers.EthernetTypeQinQ),
 		&layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q},
 		&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv6}, ip6, l6, pl(1))
 	ip, l, _, _ = inner(false, true)
-	three := serialize(t, eth(layers.EthernetTypeQinQ),
+	three := fastpathtest.Serialize(t, eth(layers.EthernetTypeQinQ),
 		&layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q},
 		&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeDot1Q},
 		&layers.Dot1Q{VLANIdentifier: 11, Type: layers.EthernetTypeIPv4}, ip, l, pl(1))
@@ -48,13 +50,13 @@ func TestParseVLAN(t *testing.T) {
 		{"802.1ad+802.1Q", two, 2, header.EtherTypeQinQ, 100, 22, header.EtherTypeIPv6, 62, header.ProtocolUDP},
 		{"three tags: not decoded past two", three, 2, header.EtherTypeQinQ, 100, 0, header.EtherTypeVLAN, 0, 0},
 	} {
-		var p Packet
+		var p fastpath.Packet
 		p.Reset(0, c.f, 0)
-		parse(&p)
-		if p.Verdict != VerdictPending || p.OuterTPID != c.tpid || p.OuterTCI != c.tci ||
+		fastpath.ParsePacket(&p)
+		if p.Action != fastpath.ActionContinue || p.OuterTPID != c.tpid || p.OuterTCI != c.tci ||
 			p.EtherType != c.et || p.L3Off != c.l3Off || p.L4Off != c.l4Off || p.L4Proto != c.proto {
-			t.Errorf("%s: verdict %v TPID %#x TCI %#x EtherType %#x, L3 %d, L4 %d proto %d; want TPID %#x TCI %#x EtherType %#x, L3 %d, L4 %d proto %d",
-				c.name, p.Verdict, p.OuterTPID, p.OuterTCI, p.EtherType, p.L3Off, p.L4Off, p.L4Proto,
+			t.Errorf("%s: action %v TPID %#x TCI %#x EtherType %#x, L3 %d, L4 %d proto %d; want TPID %#x TCI %#x EtherType %#x, L3 %d, L4 %d proto %d",
+				c.name, p.Action, p.OuterTPID, p.OuterTCI, p.EtherType, p.L3Off, p.L4Off, p.L4Proto,
 				c.tpid, c.tci, c.et, c.l3Off, c.l4Off, c.proto)
 		}
 		if c.tags > 0 {
@@ -70,11 +72,11 @@ func TestParseVLAN(t *testing.T) {
 	// A frame that ends inside its tag is malformed, as Linux's
 	// skb_vlan_untag finds it.
 	for _, n := range []int{14, 15, 17} {
-		var p Packet
+		var p fastpath.Packet
 		p.Reset(0, bytes.Clone(one[:n]), 0)
-		parse(&p)
-		if p.Verdict != VerdictDrop || p.Reason != DropMalformed {
-			t.Errorf("802.1Q frame cut to %d bytes: verdict %v reason %v, want drop (malformed)", n, p.Verdict, p.Reason)
+		fastpath.ParsePacket(&p)
+		if p.Action != fastpath.ActionDrop || p.Reason != fastpath.DropMalformed {
+			t.Errorf("802.1Q frame cut to %d bytes: action %v reason %v, want drop (malformed)", n, p.Action, p.Reason)
 		}
 	}
 }
@@ -90,18 +92,18 @@ func FuzzParse(f *testing.F) {
 	f.Add(tcp6(f, macB, macA, 10))
 	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x81, 0, 0, 10})
 	f.Fuzz(func(t *testing.T, d []byte) {
-		var p Packet
+		var p fastpath.Packet
 		p.Reset(0, d, 0)
-		parse(&p)
+		fastpath.ParsePacket(&p)
 		if len(d) < header.EthernetSize {
-			if p.Verdict != VerdictDrop || p.Reason != DropMalformed {
-				t.Fatalf("%d-byte frame: verdict %v reason %v, want malformed", len(d), p.Verdict, p.Reason)
+			if p.Action != fastpath.ActionDrop || p.Reason != fastpath.DropMalformed {
+				t.Fatalf("%d-byte frame: action %v reason %v, want malformed", len(d), p.Action, p.Reason)
 			}
 			return
 		}
-		if p.Verdict == VerdictDrop {
+		if p.Action == fastpath.ActionDrop {
 			// Only a frame ending inside a tag it announces.
-			if p.Reason != DropMalformed || !header.IsVLANTPID(binary.BigEndian.Uint16(d[12:])) {
+			if p.Reason != fastpath.DropMalformed || !header.IsVLANTPID(binary.BigEndian.Uint16(d[12:])) {
 				t.Fatalf("dropped (%v) a frame with EtherType %#x", p.Reason, binary.BigEndian.Uint16(d[12:]))
 			}
 			return
@@ -199,7 +201,7 @@ func geneveOptionOverrun(t testing.TB) []byte {
 	ip := &layers.IPv6{Version: 6, FlowLabel: 0x0806, HopLimit: 64, NextHeader: layers.IPProtocolTCP, SrcIP: src, DstIP: dst}
 	tc := &layers.TCP{SrcPort: 40000, DstPort: 80, Seq: 1, ACK: true, PSH: true, Window: 500, DataOffset: 5}
 	tc.SetNetworkLayerForChecksum(ip)
-	f := serialize(t, eth(layers.EthernetTypeIPv4), oip, ou,
+	f := fastpathtest.Serialize(t, eth(layers.EthernetTypeIPv4), oip, ou,
 		&layers.Geneve{Protocol: layers.EthernetType(header.EtherTypeTEB), VNI: 9,
 			Options: []*layers.GeneveOption{{Class: 0x0102, Type: 0x80, Length: 8, Data: []byte{1, 2, 3, 4}}}},
 		eth(layers.EthernetTypeIPv6), ip, tc, pl(8))

@@ -1,6 +1,8 @@
 package fastpath
 
 import (
+	"cmp"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -21,63 +23,57 @@ var monoStart = time.Now()
 // started.
 func MonotonicClock() Time { return Time(time.Since(monoStart)) }
 
-// Stage is one step of the pipeline. Process writes verdicts into the
-// packets' metadata. An ingress stage (parse, bridge, and later router,
-// rules, conntrack, NAT) works only on packets still VerdictPending; an
-// egress stage (checksum finishing) works on packets about to be sent
-// (VerdictForward, VerdictFlood). No stage sends, frees or counts: the
-// Pipeline and the Worker do.
-//
-// A Stage value belongs to one worker's pipeline: Process is never called
-// concurrently on one value. Shared state (the FDB) is behind the stage.
-type Stage interface {
-	// Name names the stage in stage statistics and traces.
-	Name() string
-	// Process runs the stage over b.Packets[:b.Len] at time now.
-	Process(b *Batch, now Time)
-}
-
 // TraceFunc is called, when set, after each stage for each packet of the
-// batch with the stage's name and the packet as the stage left it.
-type TraceFunc func(stage string, p *Packet)
+// batch with the stage's hook and name and the packet as the stage left
+// it.
+type TraceFunc func(h Hook, stage string, p *Packet)
 
 // StageStat is the cost of one stage, accumulated over the batches run
 // while profiling is on. Nanoseconds/Packets is the stage's cost per
 // packet it works on.
 type StageStat struct {
+	// Hook is where the stage sits.
+	Hook Hook
 	// Name is the stage's name.
 	Name string
-	// Packets counts the packets that entered the stage not yet dropped
-	// (pending, forwarded or flooded): every packet the stage may work on,
-	// whether it is an ingress stage (which works on the pending ones) or
-	// an egress stage (the forwarded and flooded ones). Dropped packets
-	// are left out: no stage works on them. One rule for every stage
-	// keeps the Pipeline from needing to know which kind a stage is.
+	// Packets counts the packets that entered the stage not dropped:
+	// every packet the stage may work on.
 	Packets uint64
 	// Nanoseconds is the wall-clock time spent in the stage's Process.
 	Nanoseconds uint64
 }
 
-// Pipeline runs stages over batches, in order. It owns what every stage
-// needs and none should do itself: cost accounting per stage and per-packet
-// tracing. Drops need no stage's help either: a stage only writes
-// VerdictDrop and a reason, and the worker that runs the pipeline counts
-// them per ingress port and reason when it acts on the verdicts. A
-// Pipeline belongs to one worker.
+// Pipeline runs the stages of each hook over batches, hook by hook in walk
+// order and by priority within a hook. It owns what every stage needs and
+// none should do itself: cost accounting per stage and per-packet tracing.
+// The Worker runs the hooks before the copies (RunIngress), makes a copy
+// per output port, runs the per-output hooks over the copies (RunOutput),
+// and counts the drops. A Pipeline belongs to one worker.
 type Pipeline struct {
-	stages  []Stage
+	stages  []Attached // sorted by hook, then priority
+	split   int        // stages[split:] are per-output
 	profile atomic.Bool
 	trace   atomic.Pointer[TraceFunc]
 	packets []atomic.Uint64 // per stage
 	nanos   []atomic.Uint64 // per stage
 }
 
-// NewPipeline returns a pipeline that runs stages in the order given.
-func NewPipeline(stages ...Stage) *Pipeline {
+// NewPipeline returns a pipeline of the stages given, each at its hook and
+// priority; stages of one hook and priority run in the order given.
+func NewPipeline(stages ...Attached) *Pipeline {
+	s := slices.Clone(stages)
+	slices.SortStableFunc(s, func(a, b Attached) int {
+		return cmp.Or(cmp.Compare(a.Hook, b.Hook), cmp.Compare(a.Priority, b.Priority))
+	})
+	split := slices.IndexFunc(s, func(a Attached) bool { return a.Hook.PerOutput() })
+	if split < 0 {
+		split = len(s)
+	}
 	return &Pipeline{
-		stages:  stages,
-		packets: make([]atomic.Uint64, len(stages)),
-		nanos:   make([]atomic.Uint64, len(stages)),
+		stages:  s,
+		split:   split,
+		packets: make([]atomic.Uint64, len(s)),
+		nanos:   make([]atomic.Uint64, len(s)),
 	}
 }
 
@@ -96,24 +92,32 @@ func (p *Pipeline) SetTrace(f TraceFunc) {
 	p.trace.Store(&f)
 }
 
-// Run runs every stage over b at time now.
-func (p *Pipeline) Run(b *Batch, now Time) {
+// RunIngress runs the stages of the hooks before the copies over b, the
+// packets of one RX batch, at time now.
+func (p *Pipeline) RunIngress(b *Batch, now Time) { p.run(b, now, 0, p.split) }
+
+// RunOutput runs the stages of the per-output hooks over b, copies that
+// each have their output port in OutPort, at time now.
+func (p *Pipeline) RunOutput(b *Batch, now Time) { p.run(b, now, p.split, len(p.stages)) }
+
+func (p *Pipeline) run(b *Batch, now Time, from, to int) {
 	profile := p.profile.Load()
 	trace := p.trace.Load()
-	for i, s := range p.stages {
+	for i := from; i < to; i++ {
+		a := &p.stages[i]
 		var start time.Time
 		if profile {
 			p.packets[i].Add(uint64(inFlight(b)))
 			start = time.Now()
 		}
-		s.Process(b, now)
+		a.Stage.Process(b, now)
 		if profile {
 			p.nanos[i].Add(uint64(time.Since(start)))
 		}
 		if trace != nil {
-			name := s.Name()
+			name := a.Stage.Name()
 			for j := range b.Packets[:b.Len] {
-				(*trace)(name, &b.Packets[j])
+				(*trace)(a.Hook, name, &b.Packets[j])
 			}
 		}
 	}
@@ -123,18 +127,18 @@ func (p *Pipeline) Run(b *Batch, now Time) {
 func inFlight(b *Batch) int {
 	n := 0
 	for i := range b.Packets[:b.Len] {
-		if b.Packets[i].Verdict != VerdictDrop {
+		if b.Packets[i].Action == ActionContinue {
 			n++
 		}
 	}
 	return n
 }
 
-// StageStats returns the accumulated cost of each stage, in pipeline order.
+// StageStats returns the accumulated cost of each stage, in walk order.
 func (p *Pipeline) StageStats() []StageStat {
 	st := make([]StageStat, len(p.stages))
-	for i, s := range p.stages {
-		st[i] = StageStat{Name: s.Name(), Packets: p.packets[i].Load(), Nanoseconds: p.nanos[i].Load()}
+	for i, a := range p.stages {
+		st[i] = StageStat{Hook: a.Hook, Name: a.Stage.Name(), Packets: p.packets[i].Load(), Nanoseconds: p.nanos[i].Load()}
 	}
 	return st
 }

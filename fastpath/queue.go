@@ -4,7 +4,8 @@ import "github.com/xdpfwd/xdpfwd/xdp"
 
 // Queue is the batch I/O of one port queue as a worker sees it: the four
 // rings of an AF_XDP socket. *xdp.Socket implements it, and so does
-// FakeQueue, which lets the whole pipeline run in plain unit tests.
+// fastpathtest.FakeQueue, which lets the whole pipeline run in plain unit
+// tests.
 //
 // Every call moves up to len(arg) entries and returns how many it moved; none
 // of them blocks or allocates.

@@ -36,6 +36,9 @@ type WorkerConfig struct {
 	// Pipeline decides what happens to each packet. It must belong to this
 	// worker alone.
 	Pipeline *Pipeline
+	// Groups are the port groups the pipeline's stages send packets to
+	// (EgressGroup). Nil if they send none.
+	Groups *PortGroups
 	// Clock is read once per batch. Nil means MonotonicClock.
 	Clock Clock
 	// FillTarget is how many frames the worker keeps given to each queue
@@ -67,11 +70,12 @@ type PortCounters struct {
 	RxPackets, RxBytes uint64
 	// TxPackets and TxBytes count frames the TX ring accepted.
 	TxPackets, TxBytes uint64
-	// Drops counts dropped frames by reason: pipeline drops (and
-	// DropNoEgress) on the ingress port; what the egress port causes on
-	// the egress port: DropTxRingFull, DropNoFreeFrame, DropTxStalled,
-	// DropVLANNoRoom and DropTooBigForEgress.
-	Drops [NumDropReasons]uint64
+	// Drops counts dropped frames by Reason (its index; NumReasons
+	// long): drops before the copies (and DropNoEgress) on the ingress
+	// port; drops in the per-output hooks, and what the output port
+	// causes (DropTxRingFull, DropNoFreeFrame, DropTxStalled,
+	// DropTooBigForEgress), on the output port.
+	Drops []uint64
 }
 
 // Counters is a snapshot of port counters, indexed by PortID.
@@ -91,8 +95,11 @@ func (c *Counters) Add(o Counters) {
 		q.RxBytes += p.RxBytes
 		q.TxPackets += p.TxPackets
 		q.TxBytes += p.TxBytes
-		for r := range q.Drops {
-			q.Drops[r] += p.Drops[r]
+		if len(q.Drops) < len(p.Drops) {
+			q.Drops = append(q.Drops, make([]uint64, len(p.Drops)-len(q.Drops))...)
+		}
+		for r, n := range p.Drops {
+			q.Drops[r] += n
 		}
 	}
 }
@@ -116,6 +123,7 @@ func SumCounters(ws ...*Worker) Counters {
 type Worker struct {
 	umem     *xdp.Umem
 	pipeline *Pipeline
+	groups   *PortGroups
 	clock    Clock
 	queues   []queueState
 	byPort   [][]int // PortID → indexes into queues
@@ -123,14 +131,25 @@ type Worker struct {
 	pollFDs  []unix.PollFd // nil unless every queue has an FD
 	thread   threadConfig  // what Run does to its thread
 
-	batch Batch
+	batch Batch          // one RX batch, through the hooks before the copies
+	out   Batch          // copies, each for one output port, through the per-output hooks
+	outQ  [BatchSize]int // the queue each copy in out leaves on
 	descs [BatchSize]xdp.Desc
 	addrs [BatchSize]uint64
-	held  int // frames in the batch or staged for TX
+	held  int // frames in the batches or staged for TX
 
-	local []PortCounters       // this thread's counters, by PortID
-	pub   []atomicPortCounters // published once per batch
-	stop  atomic.Bool
+	local   []portTraffic       // this thread's counters, by PortID
+	pub     []atomicPortTraffic // published once per batch
+	reasons int                 // NumReasons when the worker was made
+	// Drops by port and reason, flat: index port*reasons + reason. A
+	// drop marks its counter dirty; publish stores only the dirty ones,
+	// so its cost follows the drops of the batch, not the reasons that
+	// exist.
+	drops    []uint64
+	pubDrops []atomic.Uint64
+	dirty    []bool
+	dirtyIdx []int
+	stop     atomic.Bool
 
 	faults faults // port states, RX-only and stalled queues (faults.go)
 }
@@ -160,9 +179,14 @@ type fillWaker interface {
 	WakeFill()
 }
 
-type atomicPortCounters struct {
+// portTraffic is a port's traffic counters on the worker's thread.
+type portTraffic struct {
+	rxPackets, rxBytes, txPackets, txBytes uint64
+}
+
+// atomicPortTraffic is a port's traffic counters as published.
+type atomicPortTraffic struct {
 	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
-	drops                                  [NumDropReasons]atomic.Uint64
 }
 
 // maxCPU bounds CPU numbers: a CPU set (unix.CPUSet) holds 1024.
@@ -192,7 +216,9 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	if cfg.Priority < 0 || cfg.Priority > MaxPriority {
 		return nil, fmt.Errorf("worker: SCHED_FIFO priority %d: want 0 (none) or 1 to %d", cfg.Priority, MaxPriority)
 	}
-	w := &Worker{umem: cfg.Umem, pipeline: cfg.Pipeline, clock: cfg.Clock, idle: cfg.IdleTimeout}
+	w := &Worker{umem: cfg.Umem, pipeline: cfg.Pipeline, groups: cfg.Groups, clock: cfg.Clock, idle: cfg.IdleTimeout}
+	w.batch.Frames = NewFrames(cfg.Umem)
+	w.out.Frames = w.batch.Frames
 	for _, c := range cfg.CPUs {
 		if c < 0 || c >= maxCPU {
 			return nil, fmt.Errorf("worker: CPU %d: out of range", c)
@@ -207,8 +233,13 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 		maxPort = max(maxPort, int(pq.Port))
 	}
 	w.byPort = make([][]int, maxPort+1)
-	w.local = make([]PortCounters, maxPort+1)
-	w.pub = make([]atomicPortCounters, maxPort+1)
+	w.local = make([]portTraffic, maxPort+1)
+	w.pub = make([]atomicPortTraffic, maxPort+1)
+	w.reasons = NumReasons()
+	w.drops = make([]uint64, (maxPort+1)*w.reasons)
+	w.pubDrops = make([]atomic.Uint64, len(w.drops))
+	w.dirty = make([]bool, len(w.drops))
+	w.dirtyIdx = make([]int, 0, len(w.drops))
 	pollable := true
 	for i, pq := range cfg.Queues {
 		qs := queueState{port: pq.Port, q: pq.Queue, target: cfg.FillTarget, tx: make([]xdp.Desc, 0, BatchSize)}
@@ -376,7 +407,8 @@ func (w *Worker) refill(q *queueState) {
 }
 
 // receive takes one batch off queue qi's RX ring and sends it on its way:
-// RX ring → Batch → Pipeline.Run → dispatch by verdict → transmit.
+// RX ring → Batch → hooks before the copies → a copy per output port →
+// per-output hooks → TX rings.
 func (w *Worker) receive(qi int) bool {
 	q := &w.queues[qi]
 	n := q.q.Receive(w.descs[:])
@@ -391,15 +423,59 @@ func (w *Worker) receive(qi int) bool {
 	b.Len = n
 	for i, d := range w.descs[:n] {
 		b.Packets[i].Reset(d.Addr, w.umem.Frame(d.Addr, d.Len), q.port)
-		in.RxPackets++
-		in.RxBytes += uint64(d.Len)
+		in.rxPackets++
+		in.rxBytes += uint64(d.Len)
 	}
-	w.pipeline.Run(b, w.clock())
-	for i := range b.Packets[:n] {
-		w.dispatch(&b.Packets[i], qi)
+	now := w.clock()
+	w.pipeline.RunIngress(b, now)
+	if toGroup(b) {
+		for i := range b.Packets[:n] {
+			w.expand(&b.Packets[i], qi, now)
+		}
+		w.flush(&w.out, now)
+	} else {
+		w.outputInPlace(b, qi, now)
 	}
 	w.transmit()
 	return true
+}
+
+// toGroup reports whether a packet of b goes to a group of ports.
+func toGroup(b *Batch) bool {
+	for i := range b.Packets[:b.Len] {
+		if p := &b.Packets[i]; p.Action == ActionContinue && p.Egress == EgressGroup {
+			return true
+		}
+	}
+	return false
+}
+
+// actionDone marks a packet the worker already freed and counted before
+// the per-output hooks (outputInPlace): no stage works on it, and flush
+// leaves it alone.
+const actionDone Action = 255
+
+// outputInPlace is expand and flush for a batch without a packet to a
+// group: every packet leaving leaves once, so the batch itself is the
+// output batch, and no packet is copied. Order within each egress queue
+// is the batch's order, as on the copying path.
+func (w *Worker) outputInPlace(b *Batch, qi int, now Time) {
+	for i := range b.Packets[:b.Len] {
+		p := &b.Packets[i]
+		switch {
+		case p.Action == ActionDrop:
+			w.drop(p, p.InPort, p.Reason)
+		case p.Egress != EgressPort:
+			w.drop(p, p.InPort, DropNoVerdict)
+		default:
+			if w.outQ[i] = w.egress(p.OutPort, qi); w.outQ[i] >= 0 {
+				continue
+			}
+			w.drop(p, p.InPort, DropNoEgress)
+		}
+		p.Action = actionDone
+	}
+	w.flush(b, now)
 }
 
 // egress returns the queue that port's frames from ingress queue qi leave
@@ -415,103 +491,136 @@ func (w *Worker) egress(port PortID, qi int) int {
 	return qs[qi%len(qs)]
 }
 
-// dispatch acts on a packet's verdict: stage it for TX, copy it for a
-// flood, or free it.
-func (w *Worker) dispatch(p *Packet, qi int) {
-	switch p.Verdict {
-	case VerdictForward:
+// expand acts on what the hooks before the copies decided for p: it frees
+// and counts a dropped packet, or puts a copy of it per output port into
+// the output batch.
+func (w *Worker) expand(p *Packet, qi int, now Time) {
+	if p.Action == ActionDrop {
+		w.drop(p, p.InPort, p.Reason)
+		return
+	}
+	switch p.Egress {
+	case EgressPort:
 		if e := w.egress(p.OutPort, qi); e >= 0 {
-			w.send(p, p.OutPort, e)
+			w.output(p, p.OutPort, e, now)
 			return
 		}
-		w.drop(p, DropNoEgress)
-	case VerdictFlood:
-		w.flood(p, qi)
-	case VerdictDrop:
-		w.drop(p, p.Reason)
+		w.drop(p, p.InPort, DropNoEgress)
+	case EgressGroup:
+		w.expandGroup(p, qi, now)
 	default:
-		w.drop(p, DropNoVerdict)
+		w.drop(p, p.InPort, DropNoVerdict)
 	}
 }
 
-// flood sends copies of the frame to all ports of p.FloodPorts but one
-// (the ingress port skipped), and the frame itself to the last: a copy is
-// made from the frame as it came, before the frame itself is tagged or
-// untagged in place for its port (see send).
-func (w *Worker) flood(p *Packet, qi int) {
+// expandGroup puts into the output batch a copy of the frame for every
+// port of p's group but the ingress port and the frame itself for the
+// last: every copy is made from the frame as it came, before any
+// per-output stage changes it.
+func (w *Worker) expandGroup(p *Packet, qi int, now Time) {
 	last, lastQ := PortID(0), -1
-	for _, port := range p.FloodPorts {
+	for _, port := range w.groups.Ports(p.Group) {
 		if port == p.InPort {
 			continue
 		}
 		e := w.egress(port, qi)
 		if e < 0 {
-			w.local[p.InPort].Drops[DropNoEgress]++
+			w.count(p.InPort, DropNoEgress)
 			continue
 		}
 		if lastQ >= 0 {
-			w.floodCopy(p, last, lastQ)
+			w.outputCopy(p, last, lastQ, now)
 		}
 		last, lastQ = port, e
 	}
 	if lastQ < 0 {
-		w.drop(p, DropNoEgress)
+		w.drop(p, p.InPort, DropNoEgress)
 		return
 	}
-	w.send(p, last, lastQ)
+	w.output(p, last, lastQ, now)
 }
 
-// send stages the packet's frame on queue qi of port out, VLAN-tagged for
-// out (see retag).
-func (w *Worker) send(p *Packet, out PortID, qi int) {
-	if !w.retag(p, out) {
-		w.dropOn(p, out, DropVLANNoRoom)
-		return
-	}
-	if !w.fits(out, len(p.Data)) {
-		w.dropOn(p, out, DropTooBigForEgress)
-		return
-	}
-	w.stage(qi, p.Addr, len(p.Data))
-}
+// copyOffset is where a copy starts in its chunk: room before it for a
+// stage to push a header (a VLAN tag) in place.
+const copyOffset = 64
 
-// floodCopy stages a copy of the packet's frame, VLAN-tagged for out (see
-// copyFrame), on queue qi of port out.
-func (w *Worker) floodCopy(p *Packet, out PortID, qi int) {
+// outputCopy puts a copy of p's frame, in a new chunk, into the output
+// batch for port out, queue qi.
+func (w *Worker) outputCopy(p *Packet, out PortID, qi int, now Time) {
 	if w.umem.Alloc(w.addrs[:1]) == 0 {
-		w.local[out].Drops[DropNoFreeFrame]++
+		w.count(out, DropNoFreeFrame)
 		return
 	}
+	n := uint32(len(p.Data))
 	addr := w.addrs[0]
-	n, ok := w.copyFrame(p, addr, out)
-	if !ok {
-		w.umem.Free(addr)
-		w.local[out].Drops[DropVLANNoRoom]++
-		return
-	}
-	if !w.fits(out, n) {
-		w.umem.Free(addr)
-		w.local[out].Drops[DropTooBigForEgress]++
-		return
+	if n+copyOffset <= w.umem.Config().FrameSize {
+		addr += copyOffset
 	}
 	w.held++
-	w.stage(qi, addr, n)
+	c := w.output(p, out, qi, now)
+	c.Addr, c.Data = addr, w.umem.Frame(addr, n)
+	copy(c.Data, p.Data)
 }
 
-func (w *Worker) stage(qi int, addr uint64, n int) {
-	q := &w.queues[qi]
-	q.tx = append(q.tx, xdp.Desc{Addr: addr, Len: uint32(n)})
+// output puts p into the output batch for port out, queue qi, and returns
+// the copy there. A full output batch goes through the per-output hooks
+// first.
+func (w *Worker) output(p *Packet, out PortID, qi int, now Time) *Packet {
+	o := &w.out
+	if o.Len == BatchSize {
+		w.flush(o, now)
+	}
+	c := &o.Packets[o.Len]
+	*c = *p
+	c.OutPort = out
+	w.outQ[o.Len] = qi
+	o.Len++
+	return c
 }
 
-// drop frees the packet's frame and counts it on the ingress port.
-func (w *Worker) drop(p *Packet, r DropReason) { w.dropOn(p, p.InPort, r) }
+// flush runs the per-output hooks over o, whose packets each have their
+// output port in OutPort and their egress queue in w.outQ, and stages
+// what they leave for the TX rings, or frees and counts it on its output
+// port.
+func (w *Worker) flush(o *Batch, now Time) {
+	if o.Len == 0 {
+		return
+	}
+	w.pipeline.RunOutput(o, now)
+	for i := range o.Packets[:o.Len] {
+		c := &o.Packets[i]
+		switch {
+		case c.Action == actionDone:
+		case c.Action == ActionDrop:
+			w.drop(c, c.OutPort, c.Reason)
+		case !w.fits(c.OutPort, len(c.Data)):
+			w.drop(c, c.OutPort, DropTooBigForEgress)
+		default:
+			q := &w.queues[w.outQ[i]]
+			q.tx = append(q.tx, xdp.Desc{Addr: c.Addr, Len: uint32(len(c.Data))})
+		}
+	}
+	o.Len = 0
+}
 
-// dropOn frees the packet's frame and counts it on port (see
-// PortCounters.Drops for which reasons count on which port).
-func (w *Worker) dropOn(p *Packet, port PortID, r DropReason) {
+// drop frees the packet's frame and counts it on port under reason r.
+func (w *Worker) drop(p *Packet, port PortID, r Reason) {
 	w.umem.Free(p.Addr)
 	w.held--
-	w.local[port].Drops[r]++
+	w.count(port, r)
+}
+
+// count counts a drop on port under reason r.
+func (w *Worker) count(port PortID, r Reason) { w.countN(port, r, 1) }
+
+// countN counts n drops on port under reason r.
+func (w *Worker) countN(port PortID, r Reason, n uint64) {
+	i := int(port)*w.reasons + int(r)
+	w.drops[i] += n
+	if !w.dirty[i] {
+		w.dirty[i] = true
+		w.dirtyIdx = append(w.dirtyIdx, i)
+	}
 }
 
 // transmit makes one Transmit call per queue with staged frames; frames
@@ -526,12 +635,12 @@ func (w *Worker) transmit() {
 		q.inTx += n
 		c := &w.local[q.port]
 		for _, d := range q.tx[:n] {
-			c.TxPackets++
-			c.TxBytes += uint64(d.Len)
+			c.txPackets++
+			c.txBytes += uint64(d.Len)
 		}
 		for _, d := range q.tx[n:] {
 			w.umem.Free(d.Addr)
-			c.Drops[DropTxRingFull]++
+			w.count(q.port, DropTxRingFull)
 		}
 		w.held -= len(q.tx)
 		q.tx = q.tx[:0]
@@ -543,14 +652,16 @@ func (w *Worker) transmit() {
 func (w *Worker) publish() {
 	for i := range w.local {
 		l, p := &w.local[i], &w.pub[i]
-		store(&p.rxPackets, l.RxPackets)
-		store(&p.rxBytes, l.RxBytes)
-		store(&p.txPackets, l.TxPackets)
-		store(&p.txBytes, l.TxBytes)
-		for r := range l.Drops {
-			store(&p.drops[r], l.Drops[r])
-		}
+		store(&p.rxPackets, l.rxPackets)
+		store(&p.rxBytes, l.rxBytes)
+		store(&p.txPackets, l.txPackets)
+		store(&p.txBytes, l.txBytes)
 	}
+	for _, i := range w.dirtyIdx {
+		w.pubDrops[i].Store(w.drops[i])
+		w.dirty[i] = false
+	}
+	w.dirtyIdx = w.dirtyIdx[:0]
 }
 
 func store(a *atomic.Uint64, v uint64) {
@@ -567,8 +678,9 @@ func (w *Worker) Counters() Counters {
 		p, o := &w.pub[i], &c.Ports[i]
 		o.RxPackets, o.RxBytes = p.rxPackets.Load(), p.rxBytes.Load()
 		o.TxPackets, o.TxBytes = p.txPackets.Load(), p.txBytes.Load()
+		o.Drops = make([]uint64, w.reasons)
 		for r := range o.Drops {
-			o.Drops[r] = p.drops[r].Load()
+			o.Drops[r] = w.pubDrops[i*w.reasons+r].Load()
 		}
 	}
 	return c

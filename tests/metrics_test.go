@@ -67,7 +67,7 @@ func TestMetrics(t *testing.T) {
 		`xdpfwd_port_info{bind="copy",port="p1",queues="1",xdp_mode="native"} 1`,
 		`xdpfwd_port_rx_packets_total{port="p1"} `,
 		`xdpfwd_xdp_verdicts_total{port="p1",verdict="redirected"} `,
-		`xdpfwd_drop_count_total{port="p1",reason="hairpin"} `,
+		`xdpfwd_drop_count_total{port="p1",reason="hairpin",stage="bridge"} `,
 		`xdpfwd_bridge_frames_total{action="forwarded",bridge="br0"} `,
 		`xdpfwd_bridge_fdb_entries{bridge="br0"} 2`,
 		`xdpfwd_stage_seconds_total{stage="bridge"} `,

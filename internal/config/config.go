@@ -16,9 +16,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/xdpfwd/xdpfwd/fastpath/bridge"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/xdpfwd/xdpfwd/fastpath"
 )
 
 // Config is a whole configuration file, validated.
@@ -87,12 +86,12 @@ type Bridge struct {
 	// most one bridge.
 	Ports []string
 	// AgeingTime is how long a learned MAC lives without traffic: whole
-	// seconds, 1s to 2^30s. Default fastpath.DefaultAgeingTime.
+	// seconds, 1s to 2^30s. Default bridge.DefaultAgeingTime.
 	AgeingTime time.Duration
 	// MaxEntries bounds the FDB, 1 to 2^24. When it holds that many, a new
 	// MAC is learned only in place of an expired entry or, when its probe
-	// window is full, of an evicted one (see fastpath.FDB); else it is not
-	// learned and frames to it flood. Default fastpath.DefaultMaxEntries.
+	// window is full, of an evicted one (see bridge.FDB); else it is not
+	// learned and frames to it flood. Default bridge.DefaultMaxEntries.
 	MaxEntries int
 	// Static are FDB entries that never age and are never relearned; at
 	// most MaxEntries (counting one per VLAN), each MAC at most once per
@@ -173,7 +172,7 @@ type Options struct {
 }
 
 // Defaults of the options left out of a file. Bridges default to
-// fastpath.DefaultAgeingTime and fastpath.DefaultMaxEntries.
+// bridge.DefaultAgeingTime and bridge.DefaultMaxEntries.
 const (
 	// DefaultFrameSize is the default Options.FrameSize.
 	DefaultFrameSize = 4096
@@ -200,11 +199,11 @@ const (
 	maxQueues = 64
 	// maxPassMACs is bpf.MaxPassMACs, the size of the pass_macs map.
 	maxPassMACs = 64
-	// maxAgeingTime is fastpath's bound on BridgeConfig.AgeingTime.
+	// maxAgeingTime is the bridge package's bound on Config.AgeingTime.
 	maxAgeingTime = 1 << 30 * time.Second
-	// maxEntries is fastpath's bound on BridgeConfig.MaxEntries.
+	// maxEntries is the bridge package's bound on Config.MaxEntries.
 	maxEntries = 1 << 24
-	// maxVID is fastpath.MaxVID, the highest VLAN ID of a bridge port.
+	// maxVID is bridge.MaxVID, the highest VLAN ID of a bridge port.
 	maxVID = 4094
 )
 
@@ -500,7 +499,7 @@ func (d *decoder) port(n *yaml.Node, path string) (Port, error) {
 }
 
 func (d *decoder) bridge(n *yaml.Node, path string) (Bridge, bridgeNodes, error) {
-	b := Bridge{AgeingTime: fastpath.DefaultAgeingTime, MaxEntries: fastpath.DefaultMaxEntries, Pos: pos(n)}
+	b := Bridge{AgeingTime: bridge.DefaultAgeingTime, MaxEntries: bridge.DefaultMaxEntries, Pos: pos(n)}
 	var bn bridgeNodes
 	err := d.fields(n, path, "name, ports, ageing_time, max_entries, static, vlans", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {

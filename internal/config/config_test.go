@@ -9,7 +9,7 @@ import (
 	"time"
 	"unicode/utf16"
 
-	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/bridge"
 )
 
 const good = `ports:
@@ -44,7 +44,7 @@ func TestParseGood(t *testing.T) {
 		t.Errorf("port 2 = %+v", c.Ports[2])
 	}
 	b := c.Bridges[0]
-	if b.Name != "br0" || len(b.Ports) != 3 || b.AgeingTime != 300*time.Second || b.MaxEntries != fastpath.DefaultMaxEntries {
+	if b.Name != "br0" || len(b.Ports) != 3 || b.AgeingTime != 300*time.Second || b.MaxEntries != bridge.DefaultMaxEntries {
 		t.Errorf("bridge = %+v", b)
 	}
 	if b.Static[0].Port != "veth-b" || b.Static[0].MAC.String() != "02:00:00:00:00:01" {
@@ -60,7 +60,7 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Bridges[0].AgeingTime != fastpath.DefaultAgeingTime || c.Bridges[0].MaxEntries != fastpath.DefaultMaxEntries || c.Options.FrameSize != DefaultFrameSize || c.Options.Control != DefaultControl {
+	if c.Bridges[0].AgeingTime != bridge.DefaultAgeingTime || c.Bridges[0].MaxEntries != bridge.DefaultMaxEntries || c.Options.FrameSize != DefaultFrameSize || c.Options.Control != DefaultControl {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 }

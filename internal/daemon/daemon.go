@@ -25,6 +25,7 @@ import (
 
 	"github.com/xdpfwd/xdpfwd/bpf"
 	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/bridge"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 	"github.com/xdpfwd/xdpfwd/internal/config"
 	"github.com/xdpfwd/xdpfwd/internal/control"
@@ -42,10 +43,16 @@ type Daemon struct {
 	version string
 
 	ports   []*port
-	bridges *fastpath.Bridges
-	workers []*worker
-	wg      sync.WaitGroup // workers and the sweeper
-	runErr  chan error
+	bridges *bridge.Set
+	// groups are the port groups of the subsystems (the bridges' floods).
+	groups *fastpath.PortGroups
+	// subsystems are the bridges (and next the router, the rules,
+	// conntrack): each gives every worker its stages, and ages its state
+	// (sweep).
+	subsystems []fastpath.Subsystem
+	workers    []*worker
+	wg         sync.WaitGroup // workers and the sweeper
+	runErr     chan error
 	// sweepStop ends the FDB sweeper.
 	sweepStop chan struct{}
 	// priority is the workers' SCHED_FIFO priority, 0 for none (see
@@ -212,7 +219,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 // slots are free for new MACs.
 const sweepInterval = 5 * time.Second
 
-// sweep clears expired FDB entries until stop is closed (by Close).
+// sweep expires the subsystems' state (FDB entries) every sweepInterval
+// until stop is closed (by Close).
 func (d *Daemon) sweep(stop <-chan struct{}) {
 	defer d.wg.Done()
 	t := time.NewTicker(sweepInterval)
@@ -222,7 +230,10 @@ func (d *Daemon) sweep(stop <-chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			d.bridges.Sweep(fastpath.MonotonicClock())
+			now := fastpath.MonotonicClock()
+			for _, s := range d.subsystems {
+				s.Expire(now)
+			}
 		}
 	}
 }
@@ -282,19 +293,19 @@ func (d *Daemon) buildBridges() error {
 	for _, p := range d.ports {
 		byName[p.cfg.Interface] = p.id
 	}
-	var cfgs []fastpath.BridgeConfig
+	var cfgs []bridge.Config
 	for _, b := range d.cfg.Bridges {
-		bc := fastpath.BridgeConfig{Name: b.Name, AgeingTime: b.AgeingTime, MaxEntries: b.MaxEntries}
+		bc := bridge.Config{Name: b.Name, AgeingTime: b.AgeingTime, MaxEntries: b.MaxEntries}
 		for _, name := range b.Ports {
 			bc.Ports = append(bc.Ports, byName[name])
 		}
 		for _, s := range b.Static {
-			bc.Static = append(bc.Static, fastpath.StaticEntry{MAC: header.MAC(s.MAC), Port: byName[s.Port], VLAN: uint16(s.VLAN)})
+			bc.Static = append(bc.Static, bridge.StaticEntry{MAC: header.MAC(s.MAC), Port: byName[s.Port], VLAN: uint16(s.VLAN)})
 		}
 		if b.VLANs != nil {
-			bc.VLANs = make(map[fastpath.PortID]fastpath.PortVLANs, len(b.VLANs))
+			bc.VLANs = make(map[fastpath.PortID]bridge.PortVLANs, len(b.VLANs))
 			for _, pv := range b.VLANs {
-				v := fastpath.PortVLANs{PVID: uint16(pv.PVID)}
+				v := bridge.PortVLANs{PVID: uint16(pv.PVID)}
 				for _, vid := range pv.Tagged {
 					v.Tagged = append(v.Tagged, uint16(vid))
 				}
@@ -303,11 +314,13 @@ func (d *Daemon) buildBridges() error {
 		}
 		cfgs = append(cfgs, bc)
 	}
-	bs, err := fastpath.NewBridges(cfgs...)
+	d.groups = &fastpath.PortGroups{}
+	bs, err := bridge.NewSet(d.groups, cfgs...)
 	if err != nil {
 		return fmt.Errorf("%s: bridges: %w", d.cfg.File, err)
 	}
 	d.bridges = bs
+	d.subsystems = []fastpath.Subsystem{bs}
 	for _, p := range d.ports {
 		if bs.Of(p.id) == nil {
 			d.log.Warn("port is in no bridge: the frames it receives are dropped (reason \"no bridge on ingress port\")", "port", p.cfg.Interface)
@@ -418,7 +431,11 @@ func (d *Daemon) openWorkers() error {
 	}
 	d.nworkers = d.workerCount()
 	for wi := range d.nworkers {
-		pipe := fastpath.NewPipeline(fastpath.Parse{}, d.bridges.Stage(), &fastpath.ChecksumFinish{})
+		stages := fastpath.CoreStages(&fastpath.ChecksumFinish{})
+		for _, s := range d.subsystems {
+			stages = append(stages, s.Stages()...)
+		}
+		pipe := fastpath.NewPipeline(stages...)
 		pipe.SetProfiling(d.cfg.Options.Profile)
 		w := &worker{idx: wi, pipe: pipe}
 		d.workers = append(d.workers, w)
@@ -490,7 +507,7 @@ func (d *Daemon) openWorker(w *worker) error {
 		queues = append(queues, fastpath.PortQueue{Port: p.id, Queue: s, RxOnly: qidx[i] >= p.txQueues})
 	}
 	var err error
-	w.fw, err = fastpath.NewWorker(fastpath.WorkerConfig{Umem: umem, Queues: queues, Pipeline: w.pipe, IdleTimeout: idleTimeout,
+	w.fw, err = fastpath.NewWorker(fastpath.WorkerConfig{Umem: umem, Queues: queues, Pipeline: w.pipe, Groups: d.groups, IdleTimeout: idleTimeout,
 		Priority: d.priority, ThreadName: fmt.Sprintf("xdpfwd-w%d", wi), CPUs: d.workerCPUs(wi)})
 	if err != nil {
 		return fmt.Errorf("worker %d: %w", wi, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/internal/control"
 )
 
@@ -29,7 +30,7 @@ var (
 	descRxBytes     = metricDesc("port_rx_bytes_total", "Bytes of the frames the fast path received on the port.", "port")
 	descTxPackets   = metricDesc("port_tx_packets_total", "Frames the port's TX rings accepted.", "port")
 	descTxBytes     = metricDesc("port_tx_bytes_total", "Bytes of the frames the port's TX rings accepted.", "port")
-	descDrops       = metricDesc("drop_count_total", "Frames the fast path dropped, by ingress (or egress) port and reason.", "port", "reason")
+	descDrops       = metricDesc("drop_count_total", "Frames the fast path dropped, by ingress (or egress) port, the stage that dropped them, and reason.", "port", "stage", "reason")
 	descXDP         = metricDesc("xdp_verdicts_total", "The XDP program's verdicts on the port.", "port", "verdict")
 	descXSK         = metricDesc("xsk_statistics_total", "The kernel's XDP_STATISTICS, summed over the port's sockets.", "port", "counter")
 	descBridge      = metricDesc("bridge_frames_total", "Frames a bridge forwarded to one port or flooded.", "bridge", "action")
@@ -84,7 +85,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTxPackets, p.TxPackets, p.Name)
 		counter(descTxBytes, p.TxBytes, p.Name)
 		for reason, n := range p.Drops {
-			counter(descDrops, n, p.Name, reason)
+			r, _ := fastpath.LookupReason(reason)
+			counter(descDrops, n, p.Name, r.Stage(), reason)
 		}
 		for _, v := range xdpVerdicts(p.XDP) {
 			counter(descXDP, v.n, p.Name, v.name)

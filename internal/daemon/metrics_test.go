@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/bridge"
 )
 
 // TestLimitScrapes lets one scrape in at a time: a second that waits past
@@ -128,7 +129,7 @@ func TestServeMetricsLoopback(t *testing.T) {
 // the FDB size from its counter.
 func TestScrapeAfterClose(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // first registered: runs after the other cleanups
-	d := testDaemon(t, nil, fastpath.BridgeConfig{Name: "br0", MaxEntries: 64})
+	d := testDaemon(t, nil, bridge.Config{Name: "br0", MaxEntries: 64})
 	now := fastpath.MonotonicClock().Seconds()
 	for i := range 5 {
 		d.bridges.List()[0].FDB().Learn(0, testMAC(i), 0, now)

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/bridge"
 	"github.com/xdpfwd/xdpfwd/internal/control"
 )
 
@@ -54,8 +55,8 @@ func (d *Daemon) Stats() (*control.Stats, error) {
 			c := sum.Ports[p.id]
 			ps.RxPackets, ps.RxBytes, ps.TxPackets, ps.TxBytes = c.RxPackets, c.RxBytes, c.TxPackets, c.TxBytes
 			for r, n := range c.Drops {
-				if r != int(fastpath.DropNone) {
-					ps.Drops[fastpath.DropReason(r).String()] = n
+				if r != int(fastpath.ReasonNone) {
+					ps.Drops[fastpath.Reason(r).String()] = n
 				}
 			}
 		}
@@ -118,7 +119,7 @@ func (d *Daemon) FDBPage(args control.FDBArgs) (*control.FDBPage, error) {
 	if d.closed {
 		return nil, ErrClosed
 	}
-	var br *fastpath.Bridge
+	var br *bridge.Bridge
 	var names []string
 	for _, b := range d.bridges.List() {
 		names = append(names, b.Name())

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/bridge"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 	"github.com/xdpfwd/xdpfwd/internal/config"
 	"github.com/xdpfwd/xdpfwd/internal/control"
@@ -25,9 +26,9 @@ import (
 // attached: enough for the stats and fdb verbs without privileges. Its
 // ports have no XDP program, so Stats may only be called when ports is
 // empty.
-func testDaemon(t *testing.T, ports []string, bridges ...fastpath.BridgeConfig) *Daemon {
+func testDaemon(t *testing.T, ports []string, bridges ...bridge.Config) *Daemon {
 	t.Helper()
-	bs, err := fastpath.NewBridges(bridges...)
+	bs, err := bridge.NewSet(&fastpath.PortGroups{}, bridges...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +55,7 @@ func macString(i int) string {
 func TestStatsCloseRace(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) }) // first registered: runs after the other cleanups
 	const n = 1000
-	d := testDaemon(t, nil, fastpath.BridgeConfig{Name: "br0", MaxEntries: 2 * n})
+	d := testDaemon(t, nil, bridge.Config{Name: "br0", MaxEntries: 2 * n})
 	now := fastpath.MonotonicClock().Seconds()
 	for i := range n {
 		d.bridges.List()[0].FDB().Learn(0, testMAC(i), 0, now)
@@ -105,8 +106,8 @@ func TestStatsCloseRace(t *testing.T) {
 func TestFDBPages(t *testing.T) {
 	const n = 10000
 	d := testDaemon(t, []string{"veth-a", "veth-b"},
-		fastpath.BridgeConfig{Name: "br0", Ports: []fastpath.PortID{0, 1}, MaxEntries: 2 * n, Static: []fastpath.StaticEntry{{MAC: testMAC(n), Port: 1}}},
-		fastpath.BridgeConfig{Name: "br1", MaxEntries: 16})
+		bridge.Config{Name: "br0", Ports: []fastpath.PortID{0, 1}, MaxEntries: 2 * n, Static: []bridge.StaticEntry{{MAC: testMAC(n), Port: 1}}},
+		bridge.Config{Name: "br1", MaxEntries: 16})
 	fdb := d.bridges.List()[0].FDB()
 	now := fastpath.MonotonicClock().Seconds()
 	for i := range n {
@@ -181,7 +182,7 @@ func TestFDBPages(t *testing.T) {
 func BenchmarkStats(b *testing.B) {
 	for _, n := range []int{0, 1 << 20} {
 		b.Run(fmt.Sprintf("fdb=%d", n), func(b *testing.B) {
-			bs, err := fastpath.NewBridges(fastpath.BridgeConfig{Name: "br0", MaxEntries: max(n, 1)})
+			bs, err := bridge.NewSet(&fastpath.PortGroups{}, bridge.Config{Name: "br0", MaxEntries: max(n, 1)})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -204,7 +205,7 @@ func BenchmarkStats(b *testing.B) {
 // entries) on a bridge with a million entries.
 func BenchmarkFDBPage(b *testing.B) {
 	const n = 1 << 20
-	bs, err := fastpath.NewBridges(fastpath.BridgeConfig{Name: "br0", Ports: []fastpath.PortID{0}, MaxEntries: n})
+	bs, err := bridge.NewSet(&fastpath.PortGroups{}, bridge.Config{Name: "br0", Ports: []fastpath.PortID{0}, MaxEntries: n})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package fastpath
+package fastpathtest
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"github.com/xdpfwd/xdpfwd/xdp"
 )
 
-// FakeQueue is an in-memory Queue over a UMEM: the four rings of an AF_XDP
+// FakeQueue is an in-memory fastpath.Queue over a UMEM: the four rings of an AF_XDP
 // socket, and the kernel's side of them played by Inject (reception) and
 // Drain (transmission). Rings are bounded, so full rings can be tested.
 // Receive, Transmit, Complete and Fill do not allocate. A FakeQueue is not

@@ -1,4 +1,4 @@
-package fastpath
+package bridge
 
 import (
 	"crypto/rand"
@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"sync/atomic"
 
+	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
@@ -117,11 +118,11 @@ func wordUsed(w uint64) bool   { return w&fdbEntry != 0 }
 // entryWord is the word of key's entry, neither static nor busy.
 func entryWord(key uint64) uint64 { return key<<4 | fdbEntry }
 
-func valPort(v uint64) PortID { return PortID(v) & (MaxPorts - 1) }
-func valSeen(v uint64) uint32 { return uint32(v >> 32) }
-func valTag(v uint64) uint64  { return v & fdbTagMask }
-func makeVal(port PortID, seen uint32, tag uint64) uint64 {
-	return uint64(seen)<<32 | tag | uint64(port&(MaxPorts-1))
+func valPort(v uint64) fastpath.PortID { return fastpath.PortID(v) & (fastpath.MaxPorts - 1) }
+func valSeen(v uint64) uint32          { return uint32(v >> 32) }
+func valTag(v uint64) uint64           { return v & fdbTagMask }
+func makeVal(port fastpath.PortID, seen uint32, tag uint64) uint64 {
+	return uint64(seen)<<32 | tag | uint64(port&(fastpath.MaxPorts-1))
 }
 
 // fdbTagMask covers the tag in a val.
@@ -206,12 +207,12 @@ func (f *FDB) live(s *fdbSlot, w uint64, now uint32) bool {
 
 // Lookup returns the port of mac on VLAN vid (0 on a VLAN-unaware bridge),
 // if it has a live entry at now (seconds).
-func (f *FDB) Lookup(vid uint16, mac header.MAC, now uint32) (PortID, bool) {
+func (f *FDB) Lookup(vid uint16, mac header.MAC, now uint32) (fastpath.PortID, bool) {
 	return f.lookup(fdbKey(vid, mac), now)
 }
 
 // lookup is Lookup by key.
-func (f *FDB) lookup(key uint64, now uint32) (PortID, bool) {
+func (f *FDB) lookup(key uint64, now uint32) (fastpath.PortID, bool) {
 	want := entryWord(key)
 	h := f.hash(key)
 	i, tag := h&f.mask, hashTag(h)
@@ -260,7 +261,7 @@ const (
 
 // Learn records that mac was seen on VLAN vid (0 on a VLAN-unaware bridge)
 // on port at now (seconds).
-func (f *FDB) Learn(vid uint16, mac header.MAC, port PortID, now uint32) LearnResult {
+func (f *FDB) Learn(vid uint16, mac header.MAC, port fastpath.PortID, now uint32) LearnResult {
 	return f.learn(fdbKey(vid, mac), port, now)
 }
 
@@ -271,7 +272,7 @@ func (f *FDB) Learn(vid uint16, mac header.MAC, port PortID, now uint32) LearnRe
 // occupant's expired one, and never clears an entry being learned (see
 // Sweep). When a CAS fails, the slot changed since it was read: learn
 // starts over.
-func (f *FDB) learn(key uint64, port PortID, now uint32) LearnResult {
+func (f *FDB) learn(key uint64, port fastpath.PortID, now uint32) LearnResult {
 	want := entryWord(key)
 	h := f.hash(key)
 	home, tag := h&f.mask, hashTag(h)
@@ -403,7 +404,7 @@ func (f *FDB) reachable(home, dist uint64) bool {
 
 // addStatic adds a static entry for mac on VLAN vid. It runs before the
 // FDB is shared.
-func (f *FDB) addStatic(vid uint16, mac header.MAC, port PortID) bool {
+func (f *FDB) addStatic(vid uint16, mac header.MAC, port fastpath.PortID) bool {
 	key := fdbKey(vid, mac)
 	h := f.hash(key)
 	i := h & f.mask
@@ -526,7 +527,7 @@ type FDBEntry struct {
 	// MAC is the station's address.
 	MAC header.MAC
 	// Port is where the station is.
-	Port PortID
+	Port fastpath.PortID
 	// Age is the seconds since the station was last seen (0 for static).
 	Age uint32
 	// Static marks a configured entry, which never ages.

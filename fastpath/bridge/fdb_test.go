@@ -1,4 +1,4 @@
-package fastpath
+package bridge
 
 import (
 	"cmp"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
@@ -115,7 +116,7 @@ func TestFDBSweepEmptiesTombstones(t *testing.T) {
 		for i := range max - 100 {
 			m := macN(next)
 			next++
-			if r := f.Learn(0, m, PortID(1+i%3), now); r != LearnNew {
+			if r := f.Learn(0, m, fastpath.PortID(1+i%3), now); r != LearnNew {
 				t.Fatalf("round %d MAC %d: %v", round, i, r)
 			}
 			if i%10 == 0 {
@@ -310,21 +311,21 @@ func checkFDB(t *testing.T, f *FDB, now uint32) {
 
 func TestNewBridgesErrors(t *testing.T) {
 	tests := []struct {
-		cfgs []BridgeConfig
+		cfgs []Config
 		want string
 	}{
-		{[]BridgeConfig{{Name: "a", Ports: []PortID{1}}, {Name: "b", Ports: []PortID{1}}}, `port 1 already belongs to bridge "a"`},
-		{[]BridgeConfig{{Name: "a"}, {Name: "a"}}, "name used twice"},
-		{[]BridgeConfig{{Ports: []PortID{1}}}, "no name"},
-		{[]BridgeConfig{{Name: "a", Ports: []PortID{1, 1}}}, "listed twice"},
-		{[]BridgeConfig{{Name: "a", AgeingTime: time.Millisecond}}, "whole seconds"},
-		{[]BridgeConfig{{Name: "a", MaxEntries: -1}}, "max entries"},
-		{[]BridgeConfig{{Name: "a", Ports: []PortID{MaxPorts}}}, "below"},
-		{[]BridgeConfig{{Name: "a", Ports: []PortID{1}, Static: []StaticEntry{{MAC: macA, Port: 2}}}}, "not a port of the bridge"},
-		{[]BridgeConfig{{Name: "a", Ports: []PortID{1}, Static: []StaticEntry{{MAC: bcast, Port: 1}}}}, "not a unicast"},
+		{[]Config{{Name: "a", Ports: []fastpath.PortID{1}}, {Name: "b", Ports: []fastpath.PortID{1}}}, `port 1 already belongs to bridge "a"`},
+		{[]Config{{Name: "a"}, {Name: "a"}}, "name used twice"},
+		{[]Config{{Ports: []fastpath.PortID{1}}}, "no name"},
+		{[]Config{{Name: "a", Ports: []fastpath.PortID{1, 1}}}, "listed twice"},
+		{[]Config{{Name: "a", AgeingTime: time.Millisecond}}, "whole seconds"},
+		{[]Config{{Name: "a", MaxEntries: -1}}, "max entries"},
+		{[]Config{{Name: "a", Ports: []fastpath.PortID{fastpath.MaxPorts}}}, "below"},
+		{[]Config{{Name: "a", Ports: []fastpath.PortID{1}, Static: []StaticEntry{{MAC: macA, Port: 2}}}}, "not a port of the bridge"},
+		{[]Config{{Name: "a", Ports: []fastpath.PortID{1}, Static: []StaticEntry{{MAC: bcast, Port: 1}}}}, "not a unicast"},
 	}
 	for _, tt := range tests {
-		_, err := NewBridges(tt.cfgs...)
+		_, err := NewSet(&fastpath.PortGroups{}, tt.cfgs...)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("NewBridges(%+v) = %v, want an error with %q", tt.cfgs, err, tt.want)
 		}
@@ -470,7 +471,7 @@ func TestFDBVLANs(t *testing.T) {
 	for _, c := range []struct {
 		vid  uint16
 		mac  header.MAC
-		port PortID
+		port fastpath.PortID
 		ok   bool
 	}{{10, macA, 1, true}, {20, macA, 3, true}, {0, macA, 0, false}, {30, macA, 0, false}, {20, macB, 4, true}, {10, macB, 0, false}} {
 		if p, ok := f.Lookup(c.vid, c.mac, 1); p != c.port || ok != c.ok {
@@ -496,7 +497,7 @@ func TestFDBPage(t *testing.T) {
 	const n = 3000
 	f := newFDB(4096, 300) // 8192 slots: two pages of 4096 slots at least
 	for i := range n {
-		f.Learn(uint16(i%3), macN(i+1), PortID(1+i%5), uint32(i%100))
+		f.Learn(uint16(i%3), macN(i+1), fastpath.PortID(1+i%5), uint32(i%100))
 	}
 	// A duplicate copy of one entry further along its probe path, as two
 	// workers learning one MAC at once leave it; lookups answer from the
@@ -577,11 +578,11 @@ func BenchmarkFDB(b *testing.B) {
 	f := newFDB(65536, 300)
 	const n = 10000
 	for i := range n {
-		f.Learn(0, macN(i), PortID(i%4), 0)
+		f.Learn(0, macN(i), fastpath.PortID(i%4), 0)
 	}
 	i := 0
 	for b.Loop() {
-		f.Learn(0, macN(i%n), PortID(i%n%4), 1)
+		f.Learn(0, macN(i%n), fastpath.PortID(i%n%4), 1)
 		f.Lookup(0, macN((i*7)%n), 1)
 		i++
 	}
@@ -656,7 +657,7 @@ func TestFDBConcurrentEvictions(t *testing.T) {
 // ownPort returns port k (mod n) of MAC i in a concurrent test, where MAC
 // i is only ever learned on ports i*n+1 .. i*n+n: a lookup or a listing
 // that answers a port outside them answers with another MAC's.
-func ownPort(i, k, n int) PortID { return PortID(i*n + 1 + k%n) }
+func ownPort(i, k, n int) fastpath.PortID { return fastpath.PortID(i*n + 1 + k%n) }
 
 // badAnswers collects, from any goroutine, answers with another MAC's port.
 type badAnswers struct {
@@ -666,7 +667,7 @@ type badAnswers struct {
 
 // check records port p, answered for MAC i (n ports each) by what, if it
 // is not one of the MAC's ports.
-func (b *badAnswers) check(i int, p PortID, n int, what string) {
+func (b *badAnswers) check(i int, p fastpath.PortID, n int, what string) {
 	if int(p) > i*n && int(p) <= i*n+n {
 		return
 	}
@@ -748,20 +749,20 @@ func TestFDBSweptSlotIsNoZeroMACEntry(t *testing.T) {
 // that entry was on (not a hairpin drop).
 func TestBridgeFloodsToZeroMACAfterSweep(t *testing.T) {
 	withSeed(t, 41, 42)
-	r := newBridgeRig(t, 256, BridgeConfig{Name: "br0", Ports: []PortID{1, 2, 3}, AgeingTime: 10 * time.Second})
+	r, bs := newBridgeRig(t, 256, Config{Name: "br0", Ports: []fastpath.PortID{1, 2, 3}, AgeingTime: 10 * time.Second})
 	var zero header.MAC
-	set := collide(r.bs.List()[0].FDB(), 0, zero, 2)
-	r.now = sec(0)
-	r.send(1, ethFrame(bcast, set[0], 1))
-	r.now = sec(8)
-	r.send(2, ethFrame(bcast, set[1], 2))
-	r.now = sec(12)
-	if n := r.bs.Sweep(r.now); n != 1 {
+	set := collide(bs.List()[0].FDB(), 0, zero, 2)
+	r.Now = sec(0)
+	r.Send(1, ethFrame(bcast, set[0], 1))
+	r.Now = sec(8)
+	r.Send(2, ethFrame(bcast, set[1], 2))
+	r.Now = sec(12)
+	if n := bs.Expire(r.Now); n != 1 {
 		t.Fatalf("Sweep cleared %d entries, want 1", n)
 	}
-	for _, in := range []PortID{3, 1} {
-		got := r.send(in, ethFrame(zero, macC, 3))
-		for _, p := range []PortID{1, 2, 3} {
+	for _, in := range []fastpath.PortID{3, 1} {
+		got := r.Send(in, ethFrame(zero, macC, 3))
+		for _, p := range []fastpath.PortID{1, 2, 3} {
 			want := 1
 			if p == in {
 				want = 0

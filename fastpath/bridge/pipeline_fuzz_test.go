@@ -1,4 +1,4 @@
-package fastpath
+package bridge
 
 import (
 	"bytes"
@@ -7,8 +7,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/fastpathtest"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
-	"github.com/xdpfwd/xdpfwd/xdp"
 )
 
 // FuzzPipeline runs a script of frames (bytes, ingress port) through a
@@ -31,12 +32,12 @@ func FuzzPipeline(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, script []byte, aware bool) {
 		type frame struct {
-			in   PortID
+			in   fastpath.PortID
 			data []byte
 		}
 		var frames []frame
 		for len(script) >= 2 {
-			in, n := PortID(1+script[0]%5), int(script[1])
+			in, n := fastpath.PortID(1+script[0]%5), int(script[1])
 			script = script[2:]
 			n = min(n, len(script))
 			frames = append(frames, frame{in, bytes.Clone(script[:n])})
@@ -47,7 +48,7 @@ func FuzzPipeline(f *testing.F) {
 		model := newRefBridge(cfg)
 		for i, fr := range frames {
 			want := model.process(fr.in, fr.data)
-			got := r.send(fr.in, fr.data)
+			got := r.Send(fr.in, fr.data)
 			if !slices.Equal(slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want))) {
 				t.Fatalf("frame %d (%x in on %d): sent on ports %v, the model on %v", i, fr.data, fr.in, slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 			}
@@ -72,13 +73,10 @@ func FuzzPipeline(f *testing.F) {
 			}
 		}
 		for i, fr := range frames {
-			var b Batch
-			b.Len = 1
-			b.Packets[0] = Packet{Data: bytes.Clone(fr.data), InPort: fr.in}
-			NewPipeline(Parse{}).Run(&b, 0)
-			p := &b.Packets[0]
-			if (p.Verdict == VerdictDrop) != (p.Reason != DropNone) {
-				t.Fatalf("frame %d: verdict %v reason %v", i, p.Verdict, p.Reason)
+			pk := fastpathtest.Parsed(bytes.Clone(fr.data))
+			p := &pk
+			if (p.Action == fastpath.ActionDrop) != (p.Reason != fastpath.ReasonNone) {
+				t.Fatalf("frame %d: action %v (%d) reason %v (%d)", i, p.Action, p.Action, p.Reason, p.Reason)
 			}
 			if int(p.L3End) > len(p.Data) || p.L4Off > p.L3End || (p.L3Off == 0) != (p.L3End == 0) {
 				t.Fatalf("frame %d: offsets L3 %d..%d L4 %d in %d bytes", i, p.L3Off, p.L3End, p.L4Off, len(p.Data))
@@ -90,16 +88,14 @@ func FuzzPipeline(f *testing.F) {
 // checksumAlone returns frame f as the checksum stage alone leaves it
 // (parsed, forwarded), and the offset of its transport header (0: none).
 func checksumAlone(f []byte) ([]byte, int) {
-	var b Batch
+	var b fastpath.Batch
 	b.Len = 1
-	b.Packets[0] = Packet{Data: bytes.Clone(f)}
-	NewPipeline(Parse{}).Run(&b, 0)
+	b.Packets[0] = fastpathtest.Parsed(bytes.Clone(f))
 	p := &b.Packets[0]
-	if p.Verdict == VerdictDrop {
+	if p.Action == fastpath.ActionDrop {
 		return f, 0
 	}
-	p.Verdict = VerdictForward
-	(&ChecksumFinish{}).Process(&b, 0)
+	(&fastpath.ChecksumFinish{}).Process(&b, 0)
 	return p.Data, int(p.L4Off)
 }
 
@@ -109,39 +105,18 @@ var macFuzzStatic = header.MAC{0x02, 0, 0, 0, 0, 0x5f}
 // entry; VLAN-aware: 1 access on 10, 2 access on 10 and trunk for 30, 3
 // access on 20 and trunk for 10 and 30, 4 a trunk for 10, 20 and 30 (so
 // that a flood on 10 has tagged and untagged copies).
-func fuzzBridgeConfig(aware bool) BridgeConfig {
-	c := BridgeConfig{Name: "br0", Ports: []PortID{1, 2, 3, 4}, Static: []StaticEntry{{MAC: macFuzzStatic, Port: 3}}}
+func fuzzBridgeConfig(aware bool) Config {
+	c := Config{Name: "br0", Ports: []fastpath.PortID{1, 2, 3, 4}, Static: []StaticEntry{{MAC: macFuzzStatic, Port: 3}}}
 	if aware {
-		c.VLANs = map[PortID]PortVLANs{1: {PVID: 10}, 2: {PVID: 10, Tagged: []uint16{30}}, 3: {PVID: 20, Tagged: []uint16{10, 30}}, 4: {Tagged: []uint16{10, 20, 30}}}
+		c.VLANs = map[fastpath.PortID]PortVLANs{1: {PVID: 10}, 2: {PVID: 10, Tagged: []uint16{30}}, 3: {PVID: 20, Tagged: []uint16{10, 30}}, 4: {Tagged: []uint16{10, 20, 30}}}
 		c.Static[0].VLAN = 20
 	}
 	return c
 }
 
-// newFuzzRig is a bridgeRig for cfg plus port 5, in no bridge.
-func newFuzzRig(t *testing.T, cfg BridgeConfig) *bridgeRig {
-	const frames = 64
-	umem, err := xdp.NewUmem(xdp.UmemConfig{FrameCount: frames, FrameSize: 2048, Headroom: 256, CheckFrees: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { umem.Close() })
-	bs, err := NewBridges(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &bridgeRig{t: t, umem: umem, bs: bs, q: map[PortID]*FakeQueue{}, frames: frames}
-	var qs []PortQueue
-	for p := PortID(1); p <= 5; p++ {
-		r.q[p] = NewFakeQueue(umem, 8)
-		qs = append(qs, PortQueue{Port: p, Queue: r.q[p]})
-	}
-	r.w, err = NewWorker(WorkerConfig{Umem: umem, Queues: qs, FillTarget: 4,
-		Pipeline: NewPipeline(Parse{}, bs.Stage(), &ChecksumFinish{}), Clock: func() Time { return 0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.w.Poll()
+// newFuzzRig is a rig of cfg plus port 5, in no bridge.
+func newFuzzRig(t *testing.T, cfg Config) *fastpathtest.Rig {
+	r, _ := newRig(t, fastpathtest.RigConfig{Ports: []fastpath.PortID{1, 2, 3, 4, 5}, Frames: 64, Headroom: 256, Ring: 8, FillTarget: 4}, cfg)
 	return r
 }
 
@@ -149,16 +124,16 @@ func newFuzzRig(t *testing.T, cfg BridgeConfig) *bridgeRig {
 // 1, vlan_protocol 802.1Q), one frame at a time, at one moment (nothing
 // ages, the FDB never fills): a map of (VLAN, MAC) to port.
 type refBridge struct {
-	cfg    BridgeConfig
-	fdb    map[[2]uint64]PortID
+	cfg    Config
+	fdb    map[[2]uint64]fastpath.PortID
 	static map[[2]uint64]bool
 	// The frame being processed.
 	vid uint16
 	tci uint16
 }
 
-func newRefBridge(cfg BridgeConfig) *refBridge {
-	m := &refBridge{cfg: cfg, fdb: map[[2]uint64]PortID{}, static: map[[2]uint64]bool{}}
+func newRefBridge(cfg Config) *refBridge {
+	m := &refBridge{cfg: cfg, fdb: map[[2]uint64]fastpath.PortID{}, static: map[[2]uint64]bool{}}
 	for _, s := range cfg.Static {
 		k := [2]uint64{uint64(s.VLAN), macKey(s.MAC)}
 		m.fdb[k], m.static[k] = s.Port, true
@@ -169,7 +144,7 @@ func newRefBridge(cfg BridgeConfig) *refBridge {
 func isTPID(t uint16) bool { return t == 0x8100 || t == 0x88a8 }
 
 // process returns, for frame f in on port in, what each port sends.
-func (m *refBridge) process(in PortID, f []byte) map[PortID][]byte {
+func (m *refBridge) process(in fastpath.PortID, f []byte) map[fastpath.PortID][]byte {
 	if !slices.Contains(m.cfg.Ports, in) {
 		return nil // no bridge
 	}
@@ -202,12 +177,12 @@ func (m *refBridge) process(in PortID, f []byte) map[PortID][]byte {
 	if dst>>4 == 0x0180c2000000>>4 {
 		return nil // link-local
 	}
-	var outs []PortID
+	var outs []fastpath.PortID
 	if p, ok := m.fdb[[2]uint64{uint64(m.vid), dst}]; ok && dst&groupBit == 0 {
 		if p == in {
 			return nil // hairpin
 		}
-		outs = []PortID{p}
+		outs = []fastpath.PortID{p}
 	} else {
 		for _, p := range m.cfg.Ports {
 			if p != in && (m.cfg.VLANs == nil || m.member(p, m.vid)) {
@@ -215,7 +190,7 @@ func (m *refBridge) process(in PortID, f []byte) map[PortID][]byte {
 			}
 		}
 	}
-	got := map[PortID][]byte{}
+	got := map[fastpath.PortID][]byte{}
 	for _, p := range outs {
 		got[p] = m.egress(f, p, in)
 	}
@@ -223,7 +198,7 @@ func (m *refBridge) process(in PortID, f []byte) map[PortID][]byte {
 }
 
 // member reports whether port p is in VLAN vid.
-func (m *refBridge) member(p PortID, vid uint16) bool {
+func (m *refBridge) member(p fastpath.PortID, vid uint16) bool {
 	pv := m.cfg.VLANs[p]
 	return vid != 0 && (pv.PVID == vid || slices.Contains(pv.Tagged, vid))
 }
@@ -232,7 +207,7 @@ func (m *refBridge) member(p PortID, vid uint16) bool {
 // untagged if the frame's VLAN is p's PVID, else with an 802.1Q tag (the
 // frame's own, or one with the ingress PVID pushed in front of whatever
 // the frame carries), as Linux's br_handle_vlan does.
-func (m *refBridge) egress(f []byte, p, _ PortID) []byte {
+func (m *refBridge) egress(f []byte, p, _ fastpath.PortID) []byte {
 	if m.cfg.VLANs == nil {
 		return bytes.Clone(f)
 	}
@@ -253,7 +228,7 @@ func (m *refBridge) egress(f []byte, p, _ PortID) []byte {
 // pipelineSeeds are scripts of frames that exercise learning, flooding,
 // tags and checksums.
 func pipelineSeeds(tb testing.TB) [][]byte {
-	rec := func(in PortID, f []byte) []byte { return append([]byte{byte(in - 1), byte(len(f))}, f...) }
+	rec := func(in fastpath.PortID, f []byte) []byte { return append([]byte{byte(in - 1), byte(len(f))}, f...) }
 	partial := udp4(tb, macA, macB, 10)
 	makePartial(tb, partial)
 	tcp := tcp6(tb, macB, macA, 10)

@@ -1,48 +1,72 @@
-package fastpath
+package bridge
 
 import (
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
+
+// verdict is what the pipeline decided for a packet, as the tests state
+// it.
+type verdict uint8
+
+const (
+	vForward verdict = iota + 1
+	vFlood
+	vDrop
+)
+
+// decided returns the verdict of p, its port and its group's ports.
+func decided(p *fastpath.Packet, groups *fastpath.PortGroups) (verdict, fastpath.PortID, []fastpath.PortID) {
+	switch {
+	case p.Action == fastpath.ActionDrop:
+		return vDrop, 0, nil
+	case p.Egress == fastpath.EgressPort:
+		return vForward, p.OutPort, nil
+	case p.Egress == fastpath.EgressGroup:
+		return vFlood, 0, groups.Ports(p.Group)
+	}
+	return 0, 0, nil
+}
 
 // step sends one frame in on a port at a time and says what the pipeline
 // must decide.
 type step struct {
 	frame   []byte
-	in      PortID
+	in      fastpath.PortID
 	at      int // seconds
-	verdict Verdict
-	out     PortID     // VerdictForward
-	flood   []PortID   // VerdictFlood: the bridge's ports
-	reason  DropReason // VerdictDrop
+	verdict verdict
+	out     fastpath.PortID   // vForward
+	flood   []fastpath.PortID // vFlood: the bridge's ports
+	reason  fastpath.Reason   // vDrop
 }
 
-func fwd(f []byte, in PortID, at int, out PortID) step {
-	return step{frame: f, in: in, at: at, verdict: VerdictForward, out: out}
+func fwd(f []byte, in fastpath.PortID, at int, out fastpath.PortID) step {
+	return step{frame: f, in: in, at: at, verdict: vForward, out: out}
 }
 
-func flood(f []byte, in PortID, at int, ports ...PortID) step {
-	return step{frame: f, in: in, at: at, verdict: VerdictFlood, flood: ports}
+func flood(f []byte, in fastpath.PortID, at int, ports ...fastpath.PortID) step {
+	return step{frame: f, in: in, at: at, verdict: vFlood, flood: ports}
 }
 
-func drop(f []byte, in PortID, at int, r DropReason) step {
-	return step{frame: f, in: in, at: at, verdict: VerdictDrop, reason: r}
+func drop(f []byte, in fastpath.PortID, at int, r fastpath.Reason) step {
+	return step{frame: f, in: in, at: at, verdict: vDrop, reason: r}
 }
 
 func TestBridgePipeline(t *testing.T) {
-	br := func(name string, ports ...PortID) BridgeConfig { return BridgeConfig{Name: name, Ports: ports} }
+	br := func(name string, ports ...fastpath.PortID) Config { return Config{Name: name, Ports: ports} }
 	f := rawFrame
 	tests := []struct {
 		name    string
-		bridges []BridgeConfig
+		bridges []Config
 		steps   []step
-		want    map[string]BridgeCounters
+		want    map[string]Counters
 	}{{
 		name:    "learn then forward",
-		bridges: []BridgeConfig{br("br0", 1, 2, 3)},
+		bridges: []Config{br("br0", 1, 2, 3)},
 		steps: []step{
 			flood(f(macB, macA), 1, 0, 1, 2, 3), // B unknown
 			flood(f(bcast, macB), 2, 0, 1, 2, 3),
@@ -51,19 +75,19 @@ func TestBridgePipeline(t *testing.T) {
 			flood(f(macC, macA), 1, 1, 1, 2, 3),
 			flood(f(mcast, macA), 1, 1, 1, 2, 3),
 		},
-		want: map[string]BridgeCounters{"br0": {Forwarded: 2, Flooded: 4, Learned: 2}},
+		want: map[string]Counters{"br0": {Forwarded: 2, Flooded: 4, Learned: 2}},
 	}, {
 		name:    "hairpin",
-		bridges: []BridgeConfig{br("br0", 1, 2)},
+		bridges: []Config{br("br0", 1, 2)},
 		steps: []step{
 			flood(f(bcast, macA), 1, 0, 1, 2),
 			flood(f(bcast, macB), 1, 0, 1, 2), // B is also behind port 1
 			drop(f(macB, macA), 1, 0, DropHairpin),
 		},
-		want: map[string]BridgeCounters{"br0": {Flooded: 2, Learned: 2}},
+		want: map[string]Counters{"br0": {Flooded: 2, Learned: 2}},
 	}, {
 		name:    "invalid source",
-		bridges: []BridgeConfig{br("br0", 1, 2)},
+		bridges: []Config{br("br0", 1, 2)},
 		steps: []step{
 			drop(f(macB, mcast), 1, 0, DropInvalidSrcMAC),
 			drop(f(macB, bcast), 1, 0, DropInvalidSrcMAC),
@@ -71,21 +95,21 @@ func TestBridgePipeline(t *testing.T) {
 			flood(f(mcast, macB), 2, 0, 1, 2), // nothing was learned: B still floods...
 			flood(f(header.MAC{}, macA), 1, 0, 1, 2),
 		},
-		want: map[string]BridgeCounters{"br0": {Flooded: 2, Learned: 2}},
+		want: map[string]Counters{"br0": {Flooded: 2, Learned: 2}},
 	}, {
 		name:    "malformed, no bridge, link-local",
-		bridges: []BridgeConfig{br("br0", 1, 2)},
+		bridges: []Config{br("br0", 1, 2)},
 		steps: []step{
-			drop(make([]byte, 13), 1, 0, DropMalformed),
-			drop(nil, 1, 0, DropMalformed),
+			drop(make([]byte, 13), 1, 0, fastpath.DropMalformed),
+			drop(nil, 1, 0, fastpath.DropMalformed),
 			drop(f(macB, macA), 7, 0, DropNoBridge),
 			drop(f(header.MAC{0x01, 0x80, 0xc2, 0, 0, 0x0e}, macA), 1, 0, DropLinkLocal), // LLDP
 			flood(f(header.MAC{0x01, 0x80, 0xc2, 0, 0, 0x10}, macA), 1, 0, 1, 2),
 		},
-		want: map[string]BridgeCounters{"br0": {Flooded: 1, Learned: 1}},
+		want: map[string]Counters{"br0": {Flooded: 1, Learned: 1}},
 	}, {
 		name:    "ageing",
-		bridges: []BridgeConfig{{Name: "br0", Ports: []PortID{1, 2}, AgeingTime: 10 * time.Second}},
+		bridges: []Config{{Name: "br0", Ports: []fastpath.PortID{1, 2}, AgeingTime: 10 * time.Second}},
 		steps: []step{
 			flood(f(bcast, macA), 1, 100, 1, 2),
 			fwd(f(macA, macB), 2, 109, 1),
@@ -93,66 +117,66 @@ func TestBridgePipeline(t *testing.T) {
 			flood(f(bcast, macA), 1, 111, 1, 2),
 			fwd(f(macA, macB), 2, 120, 1), // relearned at 111; B, last seen at 110, relearned
 		},
-		want: map[string]BridgeCounters{"br0": {Forwarded: 2, Flooded: 3, Learned: 4}},
+		want: map[string]Counters{"br0": {Forwarded: 2, Flooded: 3, Learned: 4}},
 	}, {
 		name: "static",
-		bridges: []BridgeConfig{{Name: "br0", Ports: []PortID{1, 2, 3}, AgeingTime: time.Second,
+		bridges: []Config{{Name: "br0", Ports: []fastpath.PortID{1, 2, 3}, AgeingTime: time.Second,
 			Static: []StaticEntry{{MAC: macC, Port: 3}}}},
 		steps: []step{
 			fwd(f(macC, macA), 1, 0, 3),
 			flood(f(bcast, macC), 2, 0, 1, 2, 3), // learning does not move C
 			fwd(f(macC, macA), 1, 1000, 3),       // nor does it age
 		},
-		want: map[string]BridgeCounters{"br0": {Forwarded: 2, Flooded: 1, Learned: 2}},
+		want: map[string]Counters{"br0": {Forwarded: 2, Flooded: 1, Learned: 2}},
 	}, {
 		name:    "station move",
-		bridges: []BridgeConfig{br("br0", 1, 2, 3)},
+		bridges: []Config{br("br0", 1, 2, 3)},
 		steps: []step{
 			flood(f(bcast, macA), 1, 0, 1, 2, 3),
 			fwd(f(macA, macB), 2, 0, 1),
 			flood(f(bcast, macA), 3, 1, 1, 2, 3), // A moves to port 3
 			fwd(f(macA, macB), 2, 1, 3),
 		},
-		want: map[string]BridgeCounters{"br0": {Forwarded: 2, Flooded: 2, Learned: 3}},
+		want: map[string]Counters{"br0": {Forwarded: 2, Flooded: 2, Learned: 3}},
 	}, {
 		name:    "fdb full",
-		bridges: []BridgeConfig{{Name: "br0", Ports: []PortID{1, 2}, MaxEntries: 2}},
+		bridges: []Config{{Name: "br0", Ports: []fastpath.PortID{1, 2}, MaxEntries: 2}},
 		steps: []step{
 			flood(f(bcast, macA), 1, 0, 1, 2),
 			flood(f(bcast, macB), 2, 0, 1, 2),
 			fwd(f(macA, macC), 2, 0, 1),      // full: C not learned, A and B kept
 			flood(f(macC, macA), 1, 0, 1, 2), // so C still floods
 		},
-		want: map[string]BridgeCounters{"br0": {Forwarded: 1, Flooded: 3, Learned: 2, FDBFull: 1}},
+		want: map[string]Counters{"br0": {Forwarded: 1, Flooded: 3, Learned: 2, FDBFull: 1}},
 	}, {
 		name:    "several bridges",
-		bridges: []BridgeConfig{br("br0", 1, 2), br("br1", 3, 4)},
+		bridges: []Config{br("br0", 1, 2), br("br1", 3, 4)},
 		steps: []step{
 			flood(f(bcast, macA), 1, 0, 1, 2),
 			flood(f(macA, macB), 3, 0, 3, 4), // A is not known on br1
 			fwd(f(macB, macC), 4, 0, 3),
 			fwd(f(macA, macD), 2, 0, 1),
 		},
-		want: map[string]BridgeCounters{"br0": {Forwarded: 1, Flooded: 1, Learned: 2}, "br1": {Forwarded: 1, Flooded: 1, Learned: 2}},
+		want: map[string]Counters{"br0": {Forwarded: 1, Flooded: 1, Learned: 2}, "br1": {Forwarded: 1, Flooded: 1, Learned: 2}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bs, err := NewBridges(tt.bridges...)
+			groups := &fastpath.PortGroups{}
+			bs, err := NewSet(groups, tt.bridges...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			pl := NewPipeline(Parse{}, bs.Stage(), &ChecksumFinish{})
-			var b Batch
+			pl := pipeline(bs)
+			var b fastpath.Batch
 			for i, s := range tt.steps {
 				b.Len = 1
-				b.Packets[0] = Packet{Data: s.frame, InPort: s.in}
-				pl.Run(&b, sec(s.at))
+				b.Packets[0].Reset(0, s.frame, s.in)
+				pl.RunIngress(&b, sec(s.at))
 				p := &b.Packets[0]
-				if p.Verdict != s.verdict || p.Reason != s.reason ||
-					(s.verdict == VerdictForward && p.OutPort != s.out) ||
-					(s.verdict == VerdictFlood && !slices.Equal(p.FloodPorts, s.flood)) {
+				v, out, flood := decided(p, groups)
+				if v != s.verdict || p.Reason != s.reason || out != s.out || !slices.Equal(flood, s.flood) {
 					t.Fatalf("step %d: verdict %v reason %q out %d flood %v; want %v %q %d %v",
-						i, p.Verdict, p.Reason, p.OutPort, p.FloodPorts, s.verdict, s.reason, s.out, s.flood)
+						i, v, p.Reason, out, flood, s.verdict, s.reason, s.out, s.flood)
 				}
 			}
 			for _, b := range bs.List() {
@@ -168,14 +192,15 @@ func TestBridgePipeline(t *testing.T) {
 // answers for packets of one flow, but never across bridges, and never
 // past learning that changed the FDB.
 func TestBridgeBatchSharesLookups(t *testing.T) {
-	bs, err := NewBridges(BridgeConfig{Name: "br0", Ports: []PortID{1, 2, 3}}, BridgeConfig{Name: "br1", Ports: []PortID{4, 5}})
+	groups := &fastpath.PortGroups{}
+	bs, err := NewSet(groups, Config{Name: "br0", Ports: []fastpath.PortID{1, 2, 3}}, Config{Name: "br1", Ports: []fastpath.PortID{4, 5}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := NewPipeline(Parse{}, bs.Stage())
-	var b Batch
+	pl := pipeline(bs)
+	var b fastpath.Batch
 	frames := []struct {
-		in   PortID
+		in   fastpath.PortID
 		data []byte
 	}{
 		{2, rawFrame(bcast, macB)}, // B on port 2 of br0
@@ -189,23 +214,24 @@ func TestBridgeBatchSharesLookups(t *testing.T) {
 		{1, rawFrame(macB, macA)},  // B now on port 3
 	}
 	want := []struct {
-		v    Verdict
-		out  PortID
-		drop DropReason
+		v    verdict
+		out  fastpath.PortID
+		drop fastpath.Reason
 	}{
-		{VerdictFlood, 0, DropNone}, {VerdictForward, 2, DropNone}, {VerdictForward, 2, DropNone},
-		{VerdictFlood, 0, DropNone}, {VerdictFlood, 0, DropNone}, {VerdictFlood, 0, DropNone},
-		{VerdictDrop, 0, DropHairpin}, {VerdictForward, 1, DropNone}, {VerdictForward, 3, DropNone},
+		{vFlood, 0, fastpath.ReasonNone}, {vForward, 2, fastpath.ReasonNone}, {vForward, 2, fastpath.ReasonNone},
+		{vFlood, 0, fastpath.ReasonNone}, {vFlood, 0, fastpath.ReasonNone}, {vFlood, 0, fastpath.ReasonNone},
+		{vDrop, 0, DropHairpin}, {vForward, 1, fastpath.ReasonNone}, {vForward, 3, fastpath.ReasonNone},
 	}
 	b.Len = len(frames)
 	for i, f := range frames {
-		b.Packets[i] = Packet{Data: f.data, InPort: f.in}
+		b.Packets[i].Reset(0, f.data, f.in)
 	}
-	pl.Run(&b, 0)
+	pl.RunIngress(&b, 0)
 	for i, w := range want {
 		p := &b.Packets[i]
-		if p.Verdict != w.v || p.Reason != w.drop || (w.v == VerdictForward && p.OutPort != w.out) {
-			t.Errorf("packet %d: %v %q out %d, want %v %q out %d", i, p.Verdict, p.Reason, p.OutPort, w.v, w.drop, w.out)
+		v, out, _ := decided(p, groups)
+		if v != w.v || p.Reason != w.drop || out != w.out {
+			t.Errorf("packet %d: %v %q out %d, want %v %q out %d", i, v, p.Reason, out, w.v, w.drop, w.out)
 		}
 	}
 }

@@ -1,4 +1,10 @@
-package fastpath
+// Package bridge is xdpfwd's learning bridge, as the Linux bridge: a
+// lock-free FDB shared by all workers, learning, flooding and ageing,
+// IEEE 802.1Q VLAN filtering (vlan_filtering 1) and per-port tagging. Its
+// stages sit at the bridge hooks of the packet walk: the bridging decision
+// (Forwarding) last at HookBridgePrerouting, and the VLAN tagging of each
+// copy (VLANEgress) first at HookBridgeForward.
+package bridge
 
 import (
 	"encoding/binary"
@@ -7,7 +13,28 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
+)
+
+// The bridge's drop reasons.
+var (
+	// DropNoBridge: the ingress port belongs to no bridge.
+	DropNoBridge = fastpath.NewReason("bridge", "no bridge on ingress port")
+	// DropHairpin: the FDB places the destination on the ingress port.
+	DropHairpin = fastpath.NewReason("bridge", "hairpin")
+	// DropInvalidSrcMAC: the source MAC is multicast or all zeros.
+	DropInvalidSrcMAC = fastpath.NewReason("bridge", "invalid source MAC")
+	// DropLinkLocal: the destination is an IEEE 802.1D reserved group
+	// address, which a bridge does not forward.
+	DropLinkLocal = fastpath.NewReason("bridge", "link-local destination")
+	// DropVLANFiltered: on a VLAN-aware bridge, the frame's VLAN is not
+	// one of the ingress port's (or it came untagged to a port without a
+	// PVID), or the FDB's port for the destination is not in the VLAN.
+	DropVLANFiltered = fastpath.NewReason("bridge", "VLAN filtered")
+	// DropVLANNoRoom: the UMEM frame had no room for the 802.1Q tag the
+	// output port needs (counted on the output port).
+	DropVLANNoRoom = fastpath.NewReason("bridge", "no room for VLAN tag")
 )
 
 // Bridge defaults, as the Linux bridge has them (ageing) or as xdpfwd
@@ -24,12 +51,12 @@ const maxAgeing = 1 << 30 * time.Second
 // no VLAN, or a priority tag; 4095 is reserved).
 const MaxVID = 4094
 
-// BridgeConfig describes one bridge.
-type BridgeConfig struct {
+// Config describes one bridge.
+type Config struct {
 	// Name names the bridge in errors, counters and listings.
 	Name string
 	// Ports are the bridge's ports. A port belongs to at most one bridge.
-	Ports []PortID
+	Ports []fastpath.PortID
 	// AgeingTime is how long a learned entry lives without traffic from
 	// its MAC; whole seconds, at least one. 0 means DefaultAgeingTime.
 	AgeingTime time.Duration
@@ -42,7 +69,7 @@ type BridgeConfig struct {
 	// the VLAN membership of every port of the bridge, each in at least
 	// one VLAN. Nil leaves the bridge VLAN-unaware: frames keep whatever
 	// tags they carry, and the FDB ignores them.
-	VLANs map[PortID]PortVLANs
+	VLANs map[fastpath.PortID]PortVLANs
 }
 
 // StaticEntry places a MAC on a port for good.
@@ -50,7 +77,7 @@ type StaticEntry struct {
 	// MAC is a unicast, non-zero address.
 	MAC header.MAC
 	// Port is one of the bridge's ports.
-	Port PortID
+	Port fastpath.PortID
 	// VLAN is, on a VLAN-aware bridge, the VLAN the entry is for: one of
 	// Port's, or 0 for every VLAN of Port (as `bridge fdb add` without a
 	// vlan does). On a VLAN-unaware bridge it must be 0.
@@ -71,8 +98,8 @@ type PortVLANs struct {
 	Tagged []uint16
 }
 
-// BridgeCounters are a bridge's counters, summed over all workers.
-type BridgeCounters struct {
+// Counters are a bridge's counters, summed over all workers.
+type Counters struct {
 	// Forwarded counts frames sent to one learned port.
 	Forwarded uint64
 	// Flooded counts frames sent to every other port (broadcast,
@@ -92,35 +119,36 @@ type BridgeCounters struct {
 type Bridge struct {
 	name                                          string
 	index                                         int
-	ports                                         []PortID
+	ports                                         []fastpath.PortID
 	fdb                                           *FDB
+	group                                         fastpath.GroupID // all ports: where floods go
 	forwarded, flooded, learned, fdbFull, evicted atomic.Uint64
 
 	// On a VLAN-aware bridge, vlans holds the bridge's VLANs by VID (nil
 	// for a VID no port has; 0 and 4095 never have one) and pvid each
-	// port's PVID by PortID. Both are nil on a VLAN-unaware bridge.
+	// port's PVID by fastpath.PortID. Both are nil on a VLAN-unaware bridge.
 	vlans []*bridgeVLAN
 	pvid  []uint16
 }
 
 // bridgeVLAN is one VLAN of a VLAN-aware bridge.
 type bridgeVLAN struct {
-	// ports are the member ports, in the bridge's port order: where a
+	// group holds the member ports, in the bridge's port order: where a
 	// flood on this VLAN goes.
-	ports []PortID
-	// member and untagged are bitsets by PortID: the members, and those
+	group fastpath.GroupID
+	// member and untagged are bitsets by fastpath.PortID: the members, and those
 	// the VLAN leaves untagged (the ports whose PVID it is).
 	member, untagged []uint64
 }
 
 // has reports whether port p is a member of v.
-func (v *bridgeVLAN) has(p PortID) bool {
+func (v *bridgeVLAN) has(p fastpath.PortID) bool {
 	i := int(p) >> 6
 	return i < len(v.member) && v.member[i]&(1<<(p&63)) != 0
 }
 
 // untags reports whether frames on v leave port p untagged.
-func (v *bridgeVLAN) untags(p PortID) bool {
+func (v *bridgeVLAN) untags(p fastpath.PortID) bool {
 	i := int(p) >> 6
 	return i < len(v.untagged) && v.untagged[i]&(1<<(p&63)) != 0
 }
@@ -129,7 +157,7 @@ func (v *bridgeVLAN) untags(p PortID) bool {
 func (b *Bridge) Name() string { return b.name }
 
 // Ports returns the bridge's ports. The slice must not be modified.
-func (b *Bridge) Ports() []PortID { return b.ports }
+func (b *Bridge) Ports() []fastpath.PortID { return b.ports }
 
 // FDB returns the bridge's forwarding database.
 func (b *Bridge) FDB() *FDB { return b.fdb }
@@ -138,8 +166,8 @@ func (b *Bridge) FDB() *FDB { return b.fdb }
 func (b *Bridge) VLANAware() bool { return b.vlans != nil }
 
 // Counters returns the bridge's counters.
-func (b *Bridge) Counters() BridgeCounters {
-	return BridgeCounters{
+func (b *Bridge) Counters() Counters {
+	return Counters{
 		Forwarded: b.forwarded.Load(),
 		Flooded:   b.flooded.Load(),
 		Learned:   b.learned.Load(),
@@ -148,20 +176,21 @@ func (b *Bridge) Counters() BridgeCounters {
 	}
 }
 
-// Bridges is the set of bridges of a dataplane and the map from ports to
-// them. It is shared by all workers; each worker's pipeline gets its own
-// stage from Stage.
-type Bridges struct {
+// Set is the set of bridges of a dataplane and the map from ports to them:
+// a fastpath.Subsystem. It is shared by all workers; each worker's
+// pipeline gets its own stages from Stages.
+type Set struct {
 	list   []*Bridge
-	byPort []*Bridge // indexed by PortID; nil for a port in no bridge
+	byPort []*Bridge // indexed by fastpath.PortID; nil for a port in no bridge
 }
 
-// NewBridges checks the configurations and builds their bridges.
-func NewBridges(cfgs ...BridgeConfig) (*Bridges, error) {
-	bs := &Bridges{}
+// NewSet checks the configurations and builds their bridges, adding the
+// port groups their floods go to (a bridge's ports, each VLAN's) to groups.
+func NewSet(groups *fastpath.PortGroups, cfgs ...Config) (*Set, error) {
+	bs := &Set{}
 	names := make(map[string]bool)
 	for i, c := range cfgs {
-		b, err := newBridge(c, i)
+		b, err := newBridge(c, i, groups)
 		if err != nil {
 			return nil, fmt.Errorf("bridge %q: %w", c.Name, err)
 		}
@@ -183,7 +212,7 @@ func NewBridges(cfgs ...BridgeConfig) (*Bridges, error) {
 	return bs, nil
 }
 
-func newBridge(c BridgeConfig, index int) (*Bridge, error) {
+func newBridge(c Config, index int, groups *fastpath.PortGroups) (*Bridge, error) {
 	if c.Name == "" {
 		return nil, errors.New("no name")
 	}
@@ -199,10 +228,10 @@ func newBridge(c BridgeConfig, index int) (*Bridge, error) {
 	if c.MaxEntries < 1 || c.MaxEntries > 1<<24 {
 		return nil, fmt.Errorf("max entries %d: must be 1 to %d", c.MaxEntries, 1<<24)
 	}
-	member := make(map[PortID]bool)
+	member := make(map[fastpath.PortID]bool)
 	for _, p := range c.Ports {
-		if p >= MaxPorts {
-			return nil, fmt.Errorf("port %d: port IDs must be below %d", p, MaxPorts)
+		if p >= fastpath.MaxPorts {
+			return nil, fmt.Errorf("port %d: port IDs must be below %d", p, fastpath.MaxPorts)
 		}
 		if member[p] {
 			return nil, fmt.Errorf("port %d listed twice", p)
@@ -212,11 +241,15 @@ func newBridge(c BridgeConfig, index int) (*Bridge, error) {
 	b := &Bridge{
 		name:  c.Name,
 		index: index,
-		ports: append([]PortID(nil), c.Ports...),
+		ports: append([]fastpath.PortID(nil), c.Ports...),
 		fdb:   newFDB(c.MaxEntries, uint32(c.AgeingTime/time.Second)),
 	}
+	var err error
+	if b.group, err = groups.Add(b.ports); err != nil {
+		return nil, err
+	}
 	if c.VLANs != nil {
-		if err := b.setVLANs(c.VLANs, member); err != nil {
+		if err := b.setVLANs(c.VLANs, member, groups); err != nil {
 			return nil, err
 		}
 	}
@@ -260,13 +293,13 @@ func portVIDs(pv PortVLANs) []uint16 {
 
 // setVLANs makes b VLAN-aware with the memberships of vlans, after checking
 // them against the bridge's ports (member).
-func (b *Bridge) setVLANs(vlans map[PortID]PortVLANs, member map[PortID]bool) error {
+func (b *Bridge) setVLANs(vlans map[fastpath.PortID]PortVLANs, member map[fastpath.PortID]bool, groups *fastpath.PortGroups) error {
 	for p := range vlans {
 		if !member[p] {
 			return fmt.Errorf("VLANs: port %d is not a port of the bridge", p)
 		}
 	}
-	maxPort := PortID(0)
+	maxPort := fastpath.PortID(0)
 	for _, p := range b.ports {
 		maxPort = max(maxPort, p)
 		if pv := vlans[p]; pv.PVID == 0 && len(pv.Tagged) == 0 {
@@ -275,6 +308,7 @@ func (b *Bridge) setVLANs(vlans map[PortID]PortVLANs, member map[PortID]bool) er
 	}
 	words := int(maxPort)/64 + 1
 	b.vlans = make([]*bridgeVLAN, MaxVID+2)
+	ports := make(map[*bridgeVLAN][]fastpath.PortID)
 	b.pvid = make([]uint16, int(maxPort)+1)
 	// Ports join their VLANs in the bridge's port order, so floods go out
 	// in that order.
@@ -296,7 +330,7 @@ func (b *Bridge) setVLANs(vlans map[PortID]PortVLANs, member map[PortID]bool) er
 				v = &bridgeVLAN{member: make([]uint64, words), untagged: make([]uint64, words)}
 				b.vlans[vid] = v
 			}
-			v.ports = append(v.ports, p)
+			ports[v] = append(ports[v], p)
 			v.member[p>>6] |= 1 << (p & 63)
 			if vid == pv.PVID {
 				v.untagged[p>>6] |= 1 << (p & 63)
@@ -304,24 +338,33 @@ func (b *Bridge) setVLANs(vlans map[PortID]PortVLANs, member map[PortID]bool) er
 		}
 		b.pvid[p] = pv.PVID
 	}
+	for _, v := range b.vlans {
+		if v == nil {
+			continue
+		}
+		var err error
+		if v.group, err = groups.Add(ports[v]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
 // List returns the bridges in configuration order.
-func (bs *Bridges) List() []*Bridge { return bs.list }
+func (bs *Set) List() []*Bridge { return bs.list }
 
 // Of returns the bridge of port p, or nil.
-func (bs *Bridges) Of(p PortID) *Bridge {
+func (bs *Set) Of(p fastpath.PortID) *Bridge {
 	if int(p) < len(bs.byPort) {
 		return bs.byPort[p]
 	}
 	return nil
 }
 
-// Sweep clears the expired FDB entries of every bridge (see FDB.Sweep) and
-// returns how many it cleared. Call it every few seconds from any
+// Expire clears the expired FDB entries of every bridge (see FDB.Sweep)
+// and returns how many it cleared. Call it every few seconds from any
 // goroutine.
-func (bs *Bridges) Sweep(now Time) int {
+func (bs *Set) Expire(now fastpath.Time) int {
 	n := 0
 	for _, b := range bs.list {
 		n += b.fdb.Sweep(now.Seconds())
@@ -329,12 +372,26 @@ func (bs *Bridges) Sweep(now Time) int {
 	return n
 }
 
-// Stage returns a bridge stage for one worker's pipeline.
-func (bs *Bridges) Stage() *BridgeStage {
-	return &BridgeStage{bridges: bs, local: make([]BridgeCounters, len(bs.list))}
+// Stages returns the bridge stages of one worker's pipeline, each at its
+// hook: the bridging decision last at HookBridgePrerouting, and, if a
+// bridge is VLAN-aware, the VLAN tagging first at HookBridgeForward.
+func (bs *Set) Stages() []fastpath.Attached {
+	st := []fastpath.Attached{fastpath.At(fastpath.HookBridgePrerouting, fastpath.PriorityLast, bs.Forwarding())}
+	for _, b := range bs.list {
+		if b.vlans != nil {
+			st = append(st, fastpath.At(fastpath.HookBridgeForward, fastpath.PriorityFirst, &VLANEgress{set: bs}))
+			break
+		}
+	}
+	return st
 }
 
-// BridgeStage is the bridge ingress stage of one worker. Per packet it
+// Forwarding returns a bridging decision stage for one worker's pipeline.
+func (bs *Set) Forwarding() *Forwarding {
+	return &Forwarding{bridges: bs, local: make([]Counters, len(bs.list))}
+}
+
+// Forwarding is the bridging decision of one worker. Per packet it
 // learns the source MAC and looks up the destination, as the Linux bridge
 // does:
 //
@@ -349,35 +406,35 @@ func (bs *Bridges) Stage() *BridgeStage {
 //   - source MAC multicast or zero: drop (DropInvalidSrcMAC);
 //   - destination 01:80:c2:00:00:0X (IEEE 802.1D reserved): drop
 //     (DropLinkLocal), as a Linux bridge never forwards them by default;
-//   - destination broadcast, multicast or unknown: VerdictFlood, to the
+//   - destination broadcast, multicast or unknown: to the group of the
 //     bridge's ports (on a VLAN-aware bridge, the VLAN's);
 //   - destination learned on the ingress port: drop (DropHairpin);
-//   - otherwise VerdictForward to the learned port (on a VLAN-aware
-//     bridge, if it is a member of the VLAN: else DropVLANFiltered).
+//   - otherwise to the learned port (on a VLAN-aware bridge, if it is a
+//     member of the VLAN: else DropVLANFiltered).
 //
 // On a VLAN-aware bridge it records the VLAN in the packet (VID, TCI) for
-// the worker, which tags or untags each copy for its egress port.
+// VLANEgress, which tags or untags each copy for its output port.
 //
 // It counts per bridge in plain fields and adds them to the bridges'
 // atomic counters once per batch.
-type BridgeStage struct {
-	bridges *Bridges
-	local   []BridgeCounters // indexed by Bridge.index; zero between batches
+type Forwarding struct {
+	bridges *Set
+	local   []Counters // indexed by Bridge.index; zero between batches
 }
 
 // Name returns "bridge".
-func (*BridgeStage) Name() string { return "bridge" }
+func (*Forwarding) Name() string { return "bridge" }
 
 // Process bridges the undecided packets of b.
-func (s *BridgeStage) Process(b *Batch, now Time) {
+func (s *Forwarding) Process(b *fastpath.Batch, now fastpath.Time) {
 	sec := now.Seconds()
 	// A batch comes from one queue, so its packets share an ingress port:
 	// look the bridge up once per port change, not per packet.
 	var (
-		inPort = PortID(MaxPorts) // no port
+		inPort = fastpath.PortID(fastpath.MaxPorts) // no port
 		br     *Bridge
 		fdb    *FDB
-		c      *BridgeCounters
+		c      *Counters
 		pvid   uint16
 	)
 	// Packets of a batch often share a flow. The FDB key last learned on
@@ -386,11 +443,11 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 	// changes the FDB forgets the answer.
 	const noKey = ^uint64(0) // no FDB key (they have 60 bits)
 	lastSrc, lastDst := uint64(noKey), uint64(noKey)
-	var dstPort PortID
+	var dstPort fastpath.PortID
 	var dstFound bool
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
-		if p.Verdict != VerdictPending {
+		if p.Action != fastpath.ActionContinue {
 			continue
 		}
 		if p.InPort != inPort {
@@ -404,7 +461,7 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 			}
 		}
 		if br == nil {
-			p.drop(DropNoBridge)
+			p.Drop(DropNoBridge)
 			continue
 		}
 		// The FDB key's VLAN bits: 0 on a VLAN-unaware bridge.
@@ -424,10 +481,10 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 			}
 			vlan = br.vlans[vid]
 			if vlan == nil || !vlan.has(inPort) {
-				p.drop(DropVLANFiltered)
+				p.Drop(DropVLANFiltered)
 				continue
 			}
-			p.VID, p.TCI, p.vlan = vid, tci, vlan
+			p.VID, p.TCI = vid, tci
 			vk = uint64(vid) << 48
 		}
 		// MACs as 48-bit keys: two loads instead of byte-wise copies.
@@ -435,7 +492,7 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 		dst := binary.BigEndian.Uint64(p.Data[0:8]) >> 16
 		src := binary.BigEndian.Uint64(p.Data[4:12]) & (1<<48 - 1)
 		if src&groupBit != 0 || src == 0 {
-			p.drop(DropInvalidSrcMAC)
+			p.Drop(DropInvalidSrcMAC)
 			continue
 		}
 		if key := vk | src; key != lastSrc {
@@ -454,7 +511,7 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 			}
 		}
 		if dst>>4 == linkLocalPrefix {
-			p.drop(DropLinkLocal)
+			p.Drop(DropLinkLocal)
 			continue
 		}
 		if dst&groupBit == 0 {
@@ -465,30 +522,31 @@ func (s *BridgeStage) Process(b *Batch, now Time) {
 			if port := dstPort; dstFound {
 				switch {
 				case port == p.InPort:
-					p.drop(DropHairpin)
+					p.Drop(DropHairpin)
 					continue
 				case vlan != nil && !vlan.has(port):
-					p.drop(DropVLANFiltered)
+					p.Drop(DropVLANFiltered)
 					continue
 				}
-				p.Verdict, p.OutPort = VerdictForward, port
+				p.ToPort(port)
 				c.Forwarded++
 				continue
 			}
 		}
-		p.Verdict, p.FloodPorts = VerdictFlood, br.ports
 		if vlan != nil {
-			p.FloodPorts = vlan.ports
+			p.ToGroup(vlan.group)
+		} else {
+			p.ToGroup(br.group)
 		}
 		c.Flooded++
 	}
 	s.publish()
 }
 
-func (s *BridgeStage) publish() {
+func (s *Forwarding) publish() {
 	for i := range s.local {
 		c := &s.local[i]
-		if *c == (BridgeCounters{}) {
+		if *c == (Counters{}) {
 			continue
 		}
 		b := s.bridges.list[i]
@@ -497,7 +555,7 @@ func (s *BridgeStage) publish() {
 		b.learned.Add(c.Learned)
 		b.fdbFull.Add(c.FDBFull)
 		b.evicted.Add(c.Evicted)
-		*c = BridgeCounters{}
+		*c = Counters{}
 	}
 }
 

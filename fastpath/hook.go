@@ -1,0 +1,137 @@
+package fastpath
+
+import (
+	"fmt"
+	"math"
+)
+
+// Hook is a point of the packet walk where stages sit, with netfilter's
+// meaning and order, so that nft base chains attach by hook and priority
+// as the kernel attaches them. A packet visits the hooks in this order:
+//
+//	HookIngress            netdev ingress: every frame of a port, parsed
+//	HookBridgePrerouting   bridge prerouting: frames of a bridge's ports;
+//	                       its last stage is the bridging decision (FDB)
+//	  — copies: one per output port of the chosen egress (Meta.Egress) —
+//	HookBridgeForward      bridge forward: each copy, with its output port
+//	HookBridgePostrouting  bridge postrouting: each copy
+//	HookEgress             netdev egress: each copy, last; the device's own
+//	                       work (checksum offload) sits at its end
+//
+// The hooks from HookBridgeForward on run once per output copy (PerOutput):
+// per-output work (VLAN tagging, later SNAT, L2 rewrite, postrouting
+// rules) sees the port the copy leaves on.
+type Hook uint8
+
+// The hooks, in walk order.
+const (
+	HookIngress Hook = iota
+	HookBridgePrerouting
+	HookBridgeForward
+	HookBridgePostrouting
+	HookEgress
+	// NumHooks is the number of hooks.
+	NumHooks
+)
+
+var hookNames = [NumHooks]string{
+	HookIngress:           "netdev ingress",
+	HookBridgePrerouting:  "bridge prerouting",
+	HookBridgeForward:     "bridge forward",
+	HookBridgePostrouting: "bridge postrouting",
+	HookEgress:            "netdev egress",
+}
+
+// String returns the hook's name, netfilter's family and hook.
+func (h Hook) String() string {
+	if h < NumHooks {
+		return hookNames[h]
+	}
+	return "hook(" + itoa(int(h)) + ")"
+}
+
+// PerOutput reports whether stages at h run once per output copy.
+func (h Hook) PerOutput() bool { return h >= HookBridgeForward && h < NumHooks }
+
+// Priorities order the stages of one hook, lowest first, as nft base chain
+// priorities do; stages of equal priority run in the order given.
+const (
+	// PriorityFirst places a stage before any other of its hook.
+	PriorityFirst = math.MinInt32
+	// PriorityLast places a stage after any other of its hook: the
+	// decision a hook leads to (the bridge's FDB lookup) sits there.
+	PriorityLast = math.MaxInt32
+)
+
+// Stage is one step of the packet walk. Process works on the packets of
+// the batch whose Action is ActionContinue, and writes into their metadata
+// what happens (Drop) and where they go (ToPort, ToGroup). No stage sends,
+// frees or counts a frame: the Worker does, after the hooks.
+//
+// A Stage value belongs to one worker's pipeline: Process is never called
+// concurrently on one value. Shared state (the FDB) is behind the stage.
+type Stage interface {
+	// Name names the stage in stage statistics and traces.
+	Name() string
+	// Process runs the stage over b.Packets[:b.Len] at time now.
+	Process(b *Batch, now Time)
+}
+
+// Attached is a stage placed at a hook with a priority.
+type Attached struct {
+	Hook     Hook
+	Priority int32
+	Stage    Stage
+}
+
+// At places stage s at hook h with priority prio.
+func At(h Hook, prio int32, s Stage) Attached { return Attached{Hook: h, Priority: prio, Stage: s} }
+
+// Subsystem is the shared part of a family of stages (the bridges; next
+// the router, the rules, connection tracking): it gives each worker's
+// pipeline its stages, and ages its state on the daemon's clock. The
+// daemon wires every subsystem the same way, in a loop.
+type Subsystem interface {
+	// Stages returns the stages of one worker's pipeline, each at its
+	// hook. Stages of one worker never run concurrently.
+	Stages() []Attached
+	// Expire removes the state that aged out by now (a bounded amount
+	// per call is fine: it is called every few seconds) and returns how
+	// many entries it removed. It is safe to call while workers run.
+	Expire(now Time) int
+}
+
+// CoreStages returns the stages of the core that every pipeline has:
+// Parse first at HookIngress, and csum, the device's checksum offload,
+// last at HookEgress.
+func CoreStages(csum *ChecksumFinish) []Attached {
+	return []Attached{At(HookIngress, PriorityFirst, Parse{}), At(HookEgress, PriorityLast, csum)}
+}
+
+// GroupID names a group of ports in a PortGroups.
+type GroupID uint16
+
+// PortGroups are the port groups packets can be sent to (EgressGroup): a
+// bridge's ports, or one VLAN's. Stages add groups while the dataplane is
+// built; workers only read them.
+type PortGroups struct {
+	lists [][]PortID
+}
+
+// Add adds a group holding ports and returns its ID.
+func (g *PortGroups) Add(ports []PortID) (GroupID, error) {
+	if len(g.lists) > math.MaxUint16 {
+		return 0, fmt.Errorf("port groups: more than %d", math.MaxUint16+1)
+	}
+	g.lists = append(g.lists, append([]PortID(nil), ports...))
+	return GroupID(len(g.lists) - 1), nil
+}
+
+// Ports returns the ports of group id, nil for an unknown one. The slice
+// must not be modified.
+func (g *PortGroups) Ports(id GroupID) []PortID {
+	if g == nil || int(id) >= len(g.lists) {
+		return nil
+	}
+	return g.lists[id]
+}
