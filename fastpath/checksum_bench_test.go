@@ -15,20 +15,20 @@ func BenchmarkChecksumFinishUDP(b *testing.B) {
 	var bt fastpath.Batch
 	bt.Len = fastpath.BatchSize
 	frames := make([][]byte, fastpath.BatchSize)
-	for i := range bt.Packets {
+	for i := range bt.Packets[:bt.Len] {
 		frames[i] = append([]byte(nil), frame...)
 	}
 	var c fastpath.ChecksumFinish
 	off := fastpathtest.MakePartial(b, frames[0])
 	partial := [2]byte{frames[0][off], frames[0][off+1]}
-	for i := range bt.Packets {
+	for i := range bt.Packets[:bt.Len] {
 		p := &bt.Packets[i]
 		p.Reset(0, frames[i], 0)
 		fastpath.ParsePacket(p)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		for i := range bt.Packets {
+		for i := range bt.Packets[:bt.Len] {
 			frames[i][off], frames[i][off+1] = partial[0], partial[1]
 		}
 		c.Process(&bt, 0)

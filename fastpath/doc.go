@@ -28,7 +28,8 @@
 //	    transmit                one Transmit per egress queue; refused → free
 //
 // Stages only write into packet metadata what happens (Action, Reason)
-// and where the packet goes (Egress). The Pipeline owns cost accounting
+// and where the packet goes (Egress); what they send of their own they
+// emit into the batch (Batch.Emit). The Pipeline owns cost accounting
 // and tracing; the Worker owns frames, rings and counters. A frame is
 // always in exactly one place: the UMEM's free list, a queue's ring, or
 // the worker (Worker.Held).

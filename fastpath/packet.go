@@ -98,6 +98,9 @@ type Meta struct {
 	Action Action
 	// Egress is where the packet goes (OutPort or Group).
 	Egress Egress
+	// Local marks a packet a stage emitted (Batch.Emit), as the kernel
+	// marks what the host itself sends: it did not come in on InPort.
+	Local bool
 
 	// EtherType is the EtherType of the frame's payload after any VLAN
 	// tags Parse stepped over (set by Parse): the L3 protocol.
@@ -174,15 +177,59 @@ func (p *Packet) ToGroup(g GroupID) {
 // BatchSize is the number of packets a worker takes off an RX ring at once.
 const BatchSize = 64
 
-// Batch is a batch of packets. The pipeline works on Packets[:Len].
+// MaxEmitted is how many packets stages may emit into one batch: one per
+// received packet.
+const MaxEmitted = BatchSize
+
+// Batch is a batch of packets. The pipeline works on Packets[:Len]: the
+// received ones, then those stages emitted.
 type Batch struct {
 	// Packets holds the packets; only the first Len are in use.
-	Packets [BatchSize]Packet
+	Packets [BatchSize + MaxEmitted]Packet
 	// Len is the number of packets in the batch.
 	Len int
 	// Frames are the bytes the packets' frames live in (the worker's
-	// UMEM), for a stage that grows a frame toward its chunk's start.
+	// UMEM), for a stage that grows a frame toward its chunk's start or
+	// emits a packet.
 	Frames *Frames
+	// emitted and emitFailed count Emit's successes and failures since
+	// the worker last looked.
+	emitted, emitFailed int
+	// canEmit is set by the worker while the hooks before the copies run.
+	canEmit bool
+}
+
+// emitOffset is where an emitted packet starts in its chunk: room before
+// it for a stage to push a header (a VLAN tag) in place.
+const emitOffset = 64
+
+// Emit appends to b a packet of n bytes in a fresh frame, for a stage to
+// fill (Data holds n bytes to write) and send on (ToPort, ToGroup). It
+// stands for what the router itself sends (ARP requests, ICMP errors,
+// echo replies): Local is set, InPort is in, the port whose traffic
+// caused it. The stages after the emitting one see it, as the rest of
+// the pipeline sees any packet, and the worker sends it and counts it as
+// any other. Emit returns nil, and the worker counts a drop (DropNoEmit)
+// on in, if the batch has no room, the UMEM no free frame, n does not fit
+// a frame, or b is not a worker's batch before the copies (emitting is
+// for the hooks before the copies).
+func (b *Batch) Emit(in PortID, n int) *Packet {
+	if !b.canEmit || b.Len == len(b.Packets) || n < 0 || n+emitOffset > int(b.Frames.umem.Config().FrameSize) {
+		b.emitFailed++
+		return nil
+	}
+	var addr [1]uint64
+	if b.Frames.umem.Alloc(addr[:]) == 0 {
+		b.emitFailed++
+		return nil
+	}
+	a := addr[0] + emitOffset
+	p := &b.Packets[b.Len]
+	p.Reset(a, b.Frames.Frame(a, uint32(n)), in)
+	p.Local = true
+	b.Len++
+	b.emitted++
+	return p
 }
 
 // Frames gives stages the bytes around a packet's frame: the worker's

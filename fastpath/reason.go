@@ -37,6 +37,10 @@ var (
 	// DropTooBigForEgress: the frame is longer than the egress device
 	// accepts (Worker.SetPortMaxFrame), counted on the egress port.
 	DropTooBigForEgress = NewReason("worker", "too big for egress")
+	// DropNoEmit: a stage could not emit a packet (Batch.Emit): no room
+	// in the batch or no free frame. Counted on the port whose traffic
+	// caused it.
+	DropNoEmit = NewReason("worker", "no room to emit")
 )
 
 // registry holds the names and stages of the reasons, by Reason.

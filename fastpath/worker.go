@@ -131,9 +131,9 @@ type Worker struct {
 	pollFDs  []unix.PollFd // nil unless every queue has an FD
 	thread   threadConfig  // what Run does to its thread
 
-	batch Batch          // one RX batch, through the hooks before the copies
-	out   Batch          // copies, each for one output port, through the per-output hooks
-	outQ  [BatchSize]int // the queue each copy in out leaves on
+	batch Batch                       // one RX batch, through the hooks before the copies
+	out   Batch                       // copies, each for one output port, through the per-output hooks
+	outQ  [BatchSize + MaxEmitted]int // the queue each packet of the output batch leaves on
 	descs [BatchSize]xdp.Desc
 	addrs [BatchSize]uint64
 	held  int // frames in the batches or staged for TX
@@ -159,7 +159,7 @@ type queueState struct {
 	q      Queue
 	target int        // fill target
 	inFill int        // frames given to Fill and not yet received
-	tx     []xdp.Desc // staged for Transmit; never over BatchSize
+	tx     []xdp.Desc // staged for Transmit; never over BatchSize + MaxEmitted
 	// inTx counts frames handed to Transmit and not yet completed: while
 	// it is above 0 every Poll nudges the TX ring, so frames a busy
 	// sendto left there leave even if no new frame comes for this queue.
@@ -242,7 +242,7 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	w.dirtyIdx = make([]int, 0, len(w.drops))
 	pollable := true
 	for i, pq := range cfg.Queues {
-		qs := queueState{port: pq.Port, q: pq.Queue, target: cfg.FillTarget, tx: make([]xdp.Desc, 0, BatchSize)}
+		qs := queueState{port: pq.Port, q: pq.Queue, target: cfg.FillTarget, tx: make([]xdp.Desc, 0, BatchSize+MaxEmitted)}
 		qs.waker, _ = pq.Queue.(fillWaker)
 		w.queues = append(w.queues, qs)
 		w.byPort[pq.Port] = append(w.byPort[pq.Port], i)
@@ -427,9 +427,16 @@ func (w *Worker) receive(qi int) bool {
 		in.rxBytes += uint64(d.Len)
 	}
 	now := w.clock()
+	b.canEmit = true
 	w.pipeline.RunIngress(b, now)
+	b.canEmit = false
+	w.held += b.emitted
+	if b.emitFailed > 0 {
+		w.countN(q.port, DropNoEmit, uint64(b.emitFailed))
+	}
+	b.emitted, b.emitFailed = 0, 0
 	if toGroup(b) {
-		for i := range b.Packets[:n] {
+		for i := range b.Packets[:b.Len] {
 			w.expand(&b.Packets[i], qi, now)
 		}
 		w.flush(&w.out, now)
@@ -567,7 +574,7 @@ func (w *Worker) outputCopy(p *Packet, out PortID, qi int, now Time) {
 // first.
 func (w *Worker) output(p *Packet, out PortID, qi int, now Time) *Packet {
 	o := &w.out
-	if o.Len == BatchSize {
+	if o.Len == len(o.Packets) {
 		w.flush(o, now)
 	}
 	c := &o.Packets[o.Len]
@@ -587,6 +594,11 @@ func (w *Worker) flush(o *Batch, now Time) {
 		return
 	}
 	w.pipeline.RunOutput(o, now)
+	if o.emitFailed > 0 {
+		// A stage tried to emit in a per-output hook: Emit refuses there.
+		w.countN(o.Packets[0].InPort, DropNoEmit, uint64(o.emitFailed))
+		o.emitFailed = 0
+	}
 	for i := range o.Packets[:o.Len] {
 		c := &o.Packets[i]
 		switch {

@@ -27,7 +27,7 @@ func learnedBatch(tb testing.TB, checksum bool) (run func(now fastpath.Time), b 
 	b.Packets[0].Reset(0, udp4(tb, macA, macB, 18), 2)
 	pl.RunIngress(b, 0)
 	b.Len = fastpath.BatchSize
-	for i := range b.Packets {
+	for i := range b.Packets[:b.Len] {
 		b.Packets[i].Reset(0, udp4(tb, macB, macA, 18), 1)
 	}
 	run = func(now fastpath.Time) {
@@ -51,7 +51,7 @@ func TestPipelineAllocs(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("%v allocations per 64-packet batch", allocs)
 	}
-	for i := range b.Packets {
+	for i := range b.Packets[:b.Len] {
 		if p := &b.Packets[i]; p.Action != fastpath.ActionContinue || p.Egress != fastpath.EgressPort || p.OutPort != 2 {
 			t.Fatalf("packet %d: %v %v to %d", i, p.Action, p.Egress, p.OutPort)
 		}
