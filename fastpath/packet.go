@@ -20,6 +20,15 @@ const (
 	// its ingress port before the per-output hooks and on its output
 	// port in them.
 	ActionDrop
+	// ActionConsumed: a stage used the packet up (the router answered
+	// it, or learned from it): the worker frees it and counts it as
+	// consumed on its ingress port, not as a drop.
+	ActionConsumed
+	// ActionStolen: a stage keeps the frame (a packet waiting for its
+	// next hop's MAC) and gives it back later with Batch.Reinject, or
+	// reinjects it dropped. The worker neither frees nor counts it; it
+	// counts it among the frames stages hold (Worker.Stolen).
+	ActionStolen
 )
 
 // String returns the action's name.
@@ -29,6 +38,10 @@ func (a Action) String() string {
 		return "continue"
 	case ActionDrop:
 		return "drop"
+	case ActionConsumed:
+		return "consumed"
+	case ActionStolen:
+		return "stolen"
 	case actionDone:
 		return "done"
 	}
@@ -193,10 +206,41 @@ type Batch struct {
 	// emits a packet.
 	Frames *Frames
 	// emitted and emitFailed count Emit's successes and failures since
-	// the worker last looked.
-	emitted, emitFailed int
+	// the worker last looked, reinjected Reinject's; emitFailedOn is the
+	// port of the last failure.
+	emitted, emitFailed, reinjected int
+	emitFailedOn                    PortID
 	// canEmit is set by the worker while the hooks before the copies run.
 	canEmit bool
+}
+
+// Reinject gives back a frame a stage took with ActionStolen: the n bytes
+// at UMEM address addr, with the metadata m the stage kept (Meta holds no
+// pointers, so a stage keeps it by value). The packet is appended to b,
+// and the stages after the reinjecting one see it; the stage sets its
+// Action (ActionContinue to send it on, ActionDrop to have it freed and
+// counted). It returns nil if b has no room (the stage keeps the frame
+// and tries again with a later batch) or b is not a worker's batch
+// before the copies.
+func (b *Batch) Reinject(addr uint64, n int, m *Meta) *Packet {
+	if !b.canEmit || b.Len == len(b.Packets) {
+		return nil
+	}
+	p := &b.Packets[b.Len]
+	p.Meta = *m
+	p.Addr = addr
+	p.Data = b.Frames.Frame(addr, uint32(n))
+	b.Len++
+	b.reinjected++
+	return p
+}
+
+// Holder is implemented by a stage that keeps stolen frames (a queue of
+// packets waiting for a neighbour): while Holding reports true, the
+// worker runs the hooks before the copies at least every IdleTimeout,
+// with an empty batch if no frame came, so the stage can reinject them.
+type Holder interface {
+	Holding() bool
 }
 
 // emitOffset is where an emitted packet starts in its chunk: room before
@@ -215,12 +259,12 @@ const emitOffset = 64
 // for the hooks before the copies).
 func (b *Batch) Emit(in PortID, n int) *Packet {
 	if !b.canEmit || b.Len == len(b.Packets) || n < 0 || n+emitOffset > int(b.Frames.umem.Config().FrameSize) {
-		b.emitFailed++
+		b.emitFailed, b.emitFailedOn = b.emitFailed+1, in
 		return nil
 	}
 	var addr [1]uint64
 	if b.Frames.umem.Alloc(addr[:]) == 0 {
-		b.emitFailed++
+		b.emitFailed, b.emitFailedOn = b.emitFailed+1, in
 		return nil
 	}
 	a := addr[0] + emitOffset

@@ -77,6 +77,17 @@ func NewPipeline(stages ...Attached) *Pipeline {
 	}
 }
 
+// Holding reports whether a stage before the copies holds stolen frames
+// (see Holder).
+func (p *Pipeline) Holding() bool {
+	for _, a := range p.stages[:p.split] {
+		if h, ok := a.Stage.(Holder); ok && h.Holding() {
+			return true
+		}
+	}
+	return false
+}
+
 // SetProfiling turns per-stage cost accounting on or off. It is safe to
 // call while the pipeline runs.
 func (p *Pipeline) SetProfiling(on bool) { p.profile.Store(on) }

@@ -70,6 +70,9 @@ type PortCounters struct {
 	RxPackets, RxBytes uint64
 	// TxPackets and TxBytes count frames the TX ring accepted.
 	TxPackets, TxBytes uint64
+	// Consumed counts frames a stage used up (ActionConsumed): the
+	// router's own traffic.
+	Consumed uint64
 	// Drops counts dropped frames by Reason (its index; NumReasons
 	// long): drops before the copies (and DropNoEgress) on the ingress
 	// port; drops in the per-output hooks, and what the output port
@@ -95,6 +98,7 @@ func (c *Counters) Add(o Counters) {
 		q.RxBytes += p.RxBytes
 		q.TxPackets += p.TxPackets
 		q.TxBytes += p.TxBytes
+		q.Consumed += p.Consumed
 		if len(q.Drops) < len(p.Drops) {
 			q.Drops = append(q.Drops, make([]uint64, len(p.Drops)-len(q.Drops))...)
 		}
@@ -137,6 +141,9 @@ type Worker struct {
 	descs [BatchSize]xdp.Desc
 	addrs [BatchSize]uint64
 	held  int // frames in the batches or staged for TX
+	// stolen counts frames stages took (ActionStolen) and have not given
+	// back (Batch.Reinject).
+	stolen int
 
 	local   []portTraffic       // this thread's counters, by PortID
 	pub     []atomicPortTraffic // published once per batch
@@ -181,12 +188,12 @@ type fillWaker interface {
 
 // portTraffic is a port's traffic counters on the worker's thread.
 type portTraffic struct {
-	rxPackets, rxBytes, txPackets, txBytes uint64
+	rxPackets, rxBytes, txPackets, txBytes, consumed uint64
 }
 
 // atomicPortTraffic is a port's traffic counters as published.
 type atomicPortTraffic struct {
-	rxPackets, rxBytes, txPackets, txBytes atomic.Uint64
+	rxPackets, rxBytes, txPackets, txBytes, consumed atomic.Uint64
 }
 
 // maxCPU bounds CPU numbers: a CPU set (unix.CPUSet) holds 1024.
@@ -363,6 +370,9 @@ func (w *Worker) Poll() (busy bool) {
 			busy = true
 		}
 	}
+	if !busy && w.runHeld() {
+		busy = true
+	}
 	if busy {
 		w.publish()
 	}
@@ -417,7 +427,7 @@ func (w *Worker) receive(qi int) bool {
 		return false
 	}
 	q.inFill = max(q.inFill-n, 0)
-	w.held = n
+	w.held += n
 	in := &w.local[q.port]
 	b := &w.batch
 	b.Len = n
@@ -426,15 +436,25 @@ func (w *Worker) receive(qi int) bool {
 		in.rxPackets++
 		in.rxBytes += uint64(d.Len)
 	}
+	w.process(qi)
+	return true
+}
+
+// process runs the worker's batch, received on queue qi (or empty, for the
+// stages that hold frames), through the pipeline and sends it on: hooks
+// before the copies → a copy per output port → per-output hooks → TX.
+func (w *Worker) process(qi int) {
+	b := &w.batch
 	now := w.clock()
 	b.canEmit = true
 	w.pipeline.RunIngress(b, now)
 	b.canEmit = false
-	w.held += b.emitted
+	w.held += b.emitted + b.reinjected
+	w.stolen -= b.reinjected
 	if b.emitFailed > 0 {
-		w.countN(q.port, DropNoEmit, uint64(b.emitFailed))
+		w.countN(b.emitFailedOn, DropNoEmit, uint64(b.emitFailed))
 	}
-	b.emitted, b.emitFailed = 0, 0
+	b.emitted, b.emitFailed, b.reinjected = 0, 0, 0
 	if toGroup(b) {
 		for i := range b.Packets[:b.Len] {
 			w.expand(&b.Packets[i], qi, now)
@@ -444,7 +464,19 @@ func (w *Worker) receive(qi int) bool {
 		w.outputInPlace(b, qi, now)
 	}
 	w.transmit()
-	return true
+}
+
+// runHeld runs an empty batch through the pipeline when a stage holds
+// stolen frames, so that it can reinject them without a frame coming in.
+// It reports whether it sent or dropped anything.
+func (w *Worker) runHeld() bool {
+	if !w.pipeline.Holding() {
+		return false
+	}
+	w.batch.Len = 0
+	stolen := w.stolen
+	w.process(0)
+	return w.stolen != stolen
 }
 
 // toGroup reports whether a packet of b goes to a group of ports.
@@ -470,8 +502,7 @@ func (w *Worker) outputInPlace(b *Batch, qi int, now Time) {
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
 		switch {
-		case p.Action == ActionDrop:
-			w.drop(p, p.InPort, p.Reason)
+		case w.settled(p, p.InPort):
 		case p.Egress != EgressPort:
 			w.drop(p, p.InPort, DropNoVerdict)
 		default:
@@ -502,8 +533,7 @@ func (w *Worker) egress(port PortID, qi int) int {
 // and counts a dropped packet, or puts a copy of it per output port into
 // the output batch.
 func (w *Worker) expand(p *Packet, qi int, now Time) {
-	if p.Action == ActionDrop {
-		w.drop(p, p.InPort, p.Reason)
+	if w.settled(p, p.InPort) {
 		return
 	}
 	switch p.Egress {
@@ -603,8 +633,7 @@ func (w *Worker) flush(o *Batch, now Time) {
 		c := &o.Packets[i]
 		switch {
 		case c.Action == actionDone:
-		case c.Action == ActionDrop:
-			w.drop(c, c.OutPort, c.Reason)
+		case w.settled(c, c.OutPort):
 		case !w.fits(c.OutPort, len(c.Data)):
 			w.drop(c, c.OutPort, DropTooBigForEgress)
 		default:
@@ -613,6 +642,27 @@ func (w *Worker) flush(o *Batch, now Time) {
 		}
 	}
 	o.Len = 0
+}
+
+// settled acts on a packet no longer continuing, counting on port: a drop
+// is freed and counted under its reason, a consumed packet freed and
+// counted as consumed, a stolen one left to its stage. It reports whether
+// the packet was one of those.
+func (w *Worker) settled(p *Packet, port PortID) bool {
+	switch p.Action {
+	case ActionDrop:
+		w.drop(p, port, p.Reason)
+	case ActionConsumed:
+		w.umem.Free(p.Addr)
+		w.held--
+		w.local[port].consumed++
+	case ActionStolen:
+		w.held--
+		w.stolen++
+	default:
+		return false
+	}
+	return true
 }
 
 // drop frees the packet's frame and counts it on port under reason r.
@@ -668,6 +718,7 @@ func (w *Worker) publish() {
 		store(&p.rxBytes, l.rxBytes)
 		store(&p.txPackets, l.txPackets)
 		store(&p.txBytes, l.txBytes)
+		store(&p.consumed, l.consumed)
 	}
 	for _, i := range w.dirtyIdx {
 		w.pubDrops[i].Store(w.drops[i])
@@ -690,6 +741,7 @@ func (w *Worker) Counters() Counters {
 		p, o := &w.pub[i], &c.Ports[i]
 		o.RxPackets, o.RxBytes = p.rxPackets.Load(), p.rxBytes.Load()
 		o.TxPackets, o.TxBytes = p.txPackets.Load(), p.txBytes.Load()
+		o.Consumed = p.consumed.Load()
 		o.Drops = make([]uint64, w.reasons)
 		for r := range o.Drops {
 			o.Drops[r] = w.pubDrops[i*w.reasons+r].Load()
@@ -699,9 +751,13 @@ func (w *Worker) Counters() Counters {
 }
 
 // Held returns how many frames the worker holds: in its batch or staged
-// for TX. Between calls to Poll it is 0; with the free list and the rings
-// it accounts for every frame of the UMEM.
+// for TX. Between calls to Poll it is 0; with the free list, the rings and
+// Stolen it accounts for every frame of the UMEM.
 func (w *Worker) Held() int { return w.held }
+
+// Stolen returns how many frames the worker's stages keep (ActionStolen,
+// not yet reinjected).
+func (w *Worker) Stolen() int { return w.stolen }
 
 // Pipeline returns the worker's pipeline, for its statistics.
 func (w *Worker) Pipeline() *Pipeline { return w.pipeline }

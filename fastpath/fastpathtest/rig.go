@@ -128,10 +128,10 @@ func (r *Rig) Drain() map[fastpath.PortID][][]byte {
 }
 
 // Conserved fails the test unless every frame is on the free list, in a
-// fake ring or held by the worker.
+// fake ring, held by the worker or kept by a stage.
 func (r *Rig) Conserved(when string) {
 	r.T.Helper()
-	n := r.Umem.FreeCount() + r.W.Held()
+	n := r.Umem.FreeCount() + r.W.Held() + r.W.Stolen()
 	for _, q := range r.Q {
 		n += q.Held()
 	}
