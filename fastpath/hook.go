@@ -11,7 +11,18 @@ import (
 //
 //	HookIngress            netdev ingress: every frame of a port, parsed
 //	HookBridgePrerouting   bridge prerouting: frames of a bridge's ports;
-//	                       its last stage is the bridging decision (FDB)
+//	                       its last stage is the bridging decision (FDB),
+//	                       which hands frames for the bridge's router MAC
+//	                       to the router (Meta.Routed)
+//	HookPrerouting         IP prerouting: packets for the router (Routed);
+//	                       its last stage is the routing decision
+//	HookInput              IP input: routed packets for the router itself
+//	HookForward            IP forward: routed packets it forwards
+//	HookOutput             IP output: packets the router sends (Local)
+//	HookPostrouting        IP postrouting: forwarded and sent packets, with
+//	                       their output interface; the neighbour and the
+//	                       L2 rewrite come last, and out of a bridge the
+//	                       bridge's FDB
 //	  — copies: one per output port of the chosen egress (Meta.Egress) —
 //	HookBridgeForward      bridge forward: each copy, with its output port
 //	HookBridgePostrouting  bridge postrouting: each copy
@@ -19,14 +30,20 @@ import (
 //	                       work (checksum offload) sits at its end
 //
 // The hooks from HookBridgeForward on run once per output copy (PerOutput):
-// per-output work (VLAN tagging, later SNAT, L2 rewrite, postrouting
-// rules) sees the port the copy leaves on.
+// per-output work (VLAN tagging, postrouting rules of the bridge family)
+// sees the port the copy leaves on. A stage at an IP hook works on the
+// packets that hook is for (Meta.Routed, Meta.Local) and leaves the rest.
 type Hook uint8
 
 // The hooks, in walk order.
 const (
 	HookIngress Hook = iota
 	HookBridgePrerouting
+	HookPrerouting
+	HookInput
+	HookForward
+	HookOutput
+	HookPostrouting
 	HookBridgeForward
 	HookBridgePostrouting
 	HookEgress
@@ -37,6 +54,11 @@ const (
 var hookNames = [NumHooks]string{
 	HookIngress:           "netdev ingress",
 	HookBridgePrerouting:  "bridge prerouting",
+	HookPrerouting:        "ip prerouting",
+	HookInput:             "ip input",
+	HookForward:           "ip forward",
+	HookOutput:            "ip output",
+	HookPostrouting:       "ip postrouting",
 	HookBridgeForward:     "bridge forward",
 	HookBridgePostrouting: "bridge postrouting",
 	HookEgress:            "netdev egress",

@@ -59,7 +59,8 @@ const (
 	// EgressPort: out of port Meta.OutPort.
 	EgressPort
 	// EgressGroup: out of every port of group Meta.Group (PortGroups)
-	// but the ingress port, a copy per port.
+	// but the ingress port (unless the router sends it: Routed, Local), a
+	// copy per port.
 	EgressGroup
 )
 
@@ -114,6 +115,10 @@ type Meta struct {
 	// Local marks a packet a stage emitted (Batch.Emit), as the kernel
 	// marks what the host itself sends: it did not come in on InPort.
 	Local bool
+	// Routed marks a packet handed to the router (a frame to a router
+	// interface's MAC): the IP hooks work on it, the bridge's decision
+	// does not.
+	Routed bool
 
 	// EtherType is the EtherType of the frame's payload after any VLAN
 	// tags Parse stepped over (set by Parse): the L3 protocol.
@@ -212,6 +217,23 @@ type Batch struct {
 	emitFailedOn                    PortID
 	// canEmit is set by the worker while the hooks before the copies run.
 	canEmit bool
+}
+
+// Clone appends to b a copy of p in a fresh frame, for a packet that must
+// go two ways (a broadcast a bridge floods and its router interface
+// receives too). The copy has p's metadata and bytes; the stages after
+// the cloning one see it. It returns nil, counting DropNoEmit on
+// p.InPort, as Emit does.
+func (b *Batch) Clone(p *Packet) *Packet {
+	c := b.Emit(p.InPort, len(p.Data))
+	if c == nil {
+		return nil
+	}
+	copy(c.Data, p.Data)
+	addr, data := c.Addr, c.Data
+	c.Meta = p.Meta
+	c.Addr, c.Data = addr, data
+	return c
 }
 
 // Reinject gives back a frame a stage took with ActionStolen: the n bytes

@@ -553,11 +553,17 @@ func (w *Worker) expand(p *Packet, qi int, now Time) {
 // expandGroup puts into the output batch a copy of the frame for every
 // port of p's group but the ingress port and the frame itself for the
 // last: every copy is made from the frame as it came, before any
-// per-output stage changes it.
+// per-output stage changes it. A packet the router sends (Routed, Local)
+// goes to every port of the group: it comes from the router, not from
+// its ingress port.
 func (w *Worker) expandGroup(p *Packet, qi int, now Time) {
 	last, lastQ := PortID(0), -1
+	skip := PortID(MaxPorts) // no port
+	if !p.Routed && !p.Local {
+		skip = p.InPort
+	}
 	for _, port := range w.groups.Ports(p.Group) {
-		if port == p.InPort {
+		if port == skip {
 			continue
 		}
 		e := w.egress(port, qi)

@@ -64,6 +64,12 @@ type Config struct {
 	MaxEntries int
 	// Static are entries that never age and that learning never changes.
 	Static []StaticEntry
+	// RouterMAC, if not zero, is the MAC of the bridge's router interface
+	// (a Linux bridge with an IP address): unicast frames to it go to the
+	// router instead of through the FDB, and the router receives a copy
+	// of every broadcast and multicast frame the bridge floods. Only on a
+	// VLAN-unaware bridge.
+	RouterMAC header.MAC
 	// VLANs, when not nil, makes the bridge VLAN-aware, as a Linux bridge
 	// with vlan_filtering 1 and its default vlan_protocol 802.1Q: it holds
 	// the VLAN membership of every port of the bridge, each in at least
@@ -113,6 +119,11 @@ type Counters struct {
 	// Evicted counts dynamic FDB entries evicted for a new MAC because
 	// every slot the new MAC may take held a live entry (see FDB).
 	Evicted uint64
+	// ToRouter counts frames handed to the router interface: to its MAC,
+	// or copies of floods.
+	ToRouter uint64
+	// RoutedOut counts packets the router sent out of the bridge.
+	RoutedOut uint64
 }
 
 // Bridge is one learning bridge: its ports, FDB and counters.
@@ -122,7 +133,9 @@ type Bridge struct {
 	ports                                         []fastpath.PortID
 	fdb                                           *FDB
 	group                                         fastpath.GroupID // all ports: where floods go
+	routerMAC                                     uint64           // 48-bit key; 0: no router interface
 	forwarded, flooded, learned, fdbFull, evicted atomic.Uint64
+	toRouter, routedOut                           atomic.Uint64
 
 	// On a VLAN-aware bridge, vlans holds the bridge's VLANs by VID (nil
 	// for a VID no port has; 0 and 4095 never have one) and pvid each
@@ -173,21 +186,29 @@ func (b *Bridge) Counters() Counters {
 		Learned:   b.learned.Load(),
 		FDBFull:   b.fdbFull.Load(),
 		Evicted:   b.evicted.Load(),
+		ToRouter:  b.toRouter.Load(),
+		RoutedOut: b.routedOut.Load(),
 	}
 }
+
+// Group returns the port group of all the bridge's ports: where the router
+// sends a packet out of the bridge (Output then picks the port the FDB
+// knows).
+func (b *Bridge) Group() fastpath.GroupID { return b.group }
 
 // Set is the set of bridges of a dataplane and the map from ports to them:
 // a fastpath.Subsystem. It is shared by all workers; each worker's
 // pipeline gets its own stages from Stages.
 type Set struct {
-	list   []*Bridge
-	byPort []*Bridge // indexed by fastpath.PortID; nil for a port in no bridge
+	list    []*Bridge
+	byPort  []*Bridge                    // indexed by PortID; nil for a port in no bridge
+	byGroup map[fastpath.GroupID]*Bridge // by the group of all a bridge's ports
 }
 
 // NewSet checks the configurations and builds their bridges, adding the
 // port groups their floods go to (a bridge's ports, each VLAN's) to groups.
 func NewSet(groups *fastpath.PortGroups, cfgs ...Config) (*Set, error) {
-	bs := &Set{}
+	bs := &Set{byGroup: make(map[fastpath.GroupID]*Bridge)}
 	names := make(map[string]bool)
 	for i, c := range cfgs {
 		b, err := newBridge(c, i, groups)
@@ -208,6 +229,7 @@ func NewSet(groups *fastpath.PortGroups, cfgs ...Config) (*Set, error) {
 			bs.byPort[p] = b
 		}
 		bs.list = append(bs.list, b)
+		bs.byGroup[b.group] = b
 	}
 	return bs, nil
 }
@@ -247,6 +269,15 @@ func newBridge(c Config, index int, groups *fastpath.PortGroups) (*Bridge, error
 	var err error
 	if b.group, err = groups.Add(b.ports); err != nil {
 		return nil, err
+	}
+	if m := c.RouterMAC; !m.IsZero() {
+		if m.IsMulticast() {
+			return nil, fmt.Errorf("router MAC %v: not a unicast address", m)
+		}
+		if c.VLANs != nil {
+			return nil, errors.New("a router interface on a VLAN-aware bridge is not supported: give the bridge no vlans, or route on a port")
+		}
+		b.routerMAC = binary.BigEndian.Uint64(append([]byte{0, 0}, m[:]...))
 	}
 	if c.VLANs != nil {
 		if err := b.setVLANs(c.VLANs, member, groups); err != nil {
@@ -373,10 +404,15 @@ func (bs *Set) Expire(now fastpath.Time) int {
 }
 
 // Stages returns the bridge stages of one worker's pipeline, each at its
-// hook: the bridging decision last at HookBridgePrerouting, and, if a
-// bridge is VLAN-aware, the VLAN tagging first at HookBridgeForward.
+// hook: the bridging decision last at HookBridgePrerouting, the FDB
+// lookup for what the router sends out of a bridge last at
+// HookPostrouting, and, if a bridge is VLAN-aware, the VLAN tagging first
+// at HookBridgeForward.
 func (bs *Set) Stages() []fastpath.Attached {
-	st := []fastpath.Attached{fastpath.At(fastpath.HookBridgePrerouting, fastpath.PriorityLast, bs.Forwarding())}
+	st := []fastpath.Attached{
+		fastpath.At(fastpath.HookBridgePrerouting, fastpath.PriorityLast, bs.Forwarding()),
+		fastpath.At(fastpath.HookPostrouting, fastpath.PriorityLast, &Output{set: bs, local: make([]uint64, len(bs.list))}),
+	}
 	for _, b := range bs.list {
 		if b.vlans != nil {
 			st = append(st, fastpath.At(fastpath.HookBridgeForward, fastpath.PriorityFirst, &VLANEgress{set: bs}))
@@ -447,7 +483,7 @@ func (s *Forwarding) Process(b *fastpath.Batch, now fastpath.Time) {
 	var dstFound bool
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
-		if p.Action != fastpath.ActionContinue {
+		if p.Action != fastpath.ActionContinue || p.Routed || p.Local {
 			continue
 		}
 		if p.InPort != inPort {
@@ -514,6 +550,20 @@ func (s *Forwarding) Process(b *fastpath.Batch, now fastpath.Time) {
 			p.Drop(DropLinkLocal)
 			continue
 		}
+		if br.routerMAC != 0 {
+			if dst == br.routerMAC {
+				p.Routed = true
+				c.ToRouter++
+				continue
+			}
+			if dst&groupBit != 0 {
+				// The bridge's own interface receives what it floods.
+				if cl := b.Clone(p); cl != nil {
+					cl.Routed = true
+					c.ToRouter++
+				}
+			}
+		}
 		if dst&groupBit == 0 {
 			if key := vk | dst; key != lastDst {
 				lastDst = key
@@ -555,6 +605,7 @@ func (s *Forwarding) publish() {
 		b.learned.Add(c.Learned)
 		b.fdbFull.Add(c.FDBFull)
 		b.evicted.Add(c.Evicted)
+		b.toRouter.Add(c.ToRouter)
 		*c = Counters{}
 	}
 }
@@ -566,3 +617,47 @@ const (
 	// group addresses (STP, LACP, LLDP, 802.1X...).
 	linkLocalPrefix = 0x0180c2000000 >> 4
 )
+
+// Output is the bridge's stage for what the router sends out of a bridge
+// interface, last at HookPostrouting, after the router wrote the next
+// hop's MAC: as the Linux bridge's br_dev_xmit, it looks the destination
+// up in the FDB (learning nothing) and sends the packet to that port, or
+// floods it to the bridge's ports if the MAC is unknown, broadcast or
+// multicast. It works on routed and router-sent packets (Meta.Routed,
+// Meta.Local) that the router sent to a bridge's group (Bridge.Group).
+type Output struct {
+	set   *Set
+	local []uint64 // RoutedOut by Bridge.index; zero between batches
+}
+
+// Name returns "bridge output".
+func (*Output) Name() string { return "bridge output" }
+
+// Process picks the port of every routed packet sent to a bridge.
+func (s *Output) Process(b *fastpath.Batch, now fastpath.Time) {
+	sec := now.Seconds()
+	for i := range b.Packets[:b.Len] {
+		p := &b.Packets[i]
+		if p.Action != fastpath.ActionContinue || !(p.Routed || p.Local) || p.Egress != fastpath.EgressGroup {
+			continue
+		}
+		br := s.set.byGroup[p.Group]
+		if br == nil {
+			continue
+		}
+		s.local[br.index]++
+		dst := binary.BigEndian.Uint64(p.Data[0:8]) >> 16
+		if dst&groupBit != 0 {
+			continue
+		}
+		if port, ok := br.fdb.lookup(dst, sec); ok {
+			p.ToPort(port)
+		}
+	}
+	for i, n := range s.local {
+		if n != 0 {
+			s.set.list[i].routedOut.Add(n)
+			s.local[i] = 0
+		}
+	}
+}
