@@ -37,12 +37,9 @@ func (t threadConfig) changes() bool { return t.name != "" || t.priority > 0 || 
 // caller has locked the goroutine to the thread and never unlocks it
 // afterwards, so the thread ends with the goroutine and no other goroutine
 // inherits the name or the priority.
+//
+// The name comes last: a thread that carries it has the rest already.
 func (t threadConfig) apply() error {
-	if t.name != "" {
-		if err := setThreadName(t.name); err != nil {
-			return fmt.Errorf("worker: name thread %q: %w", t.name, err)
-		}
-	}
 	if len(t.cpus) > 0 {
 		var set unix.CPUSet
 		for _, c := range t.cpus {
@@ -55,6 +52,11 @@ func (t threadConfig) apply() error {
 	if t.priority > 0 {
 		if err := setRealtime(t.priority); err != nil {
 			return fmt.Errorf("worker: run at SCHED_FIFO priority %d: %w", t.priority, err)
+		}
+	}
+	if t.name != "" {
+		if err := setThreadName(t.name); err != nil {
+			return fmt.Errorf("worker: name thread %q: %w", t.name, err)
 		}
 	}
 	return nil
