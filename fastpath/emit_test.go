@@ -133,3 +133,29 @@ func TestEmitRefusedPerOutput(t *testing.T) {
 		t.Fatalf("%d %q drops, want 3 (one per copy)", d, fastpath.DropNoEmit)
 	}
 }
+
+// TestGroupWithoutEgress: a flood whose group has no port that can send
+// is one drop ("no egress port") for the one frame; with one port down of
+// two, the copy not made is one drop and the other port sends.
+func TestGroupWithoutEgress(t *testing.T) {
+	r := rig3(t, 256, 64, 32)
+	r.W.SetPortDown(2, true)
+	r.W.SetPortDown(3, true)
+	r.Send(1, rawFrame(bcast, macA))
+	if d := r.Drops(1, fastpath.DropNoEgress); d != 1 {
+		t.Fatalf("all ports down: %d no-egress drops for one frame, want 1", d)
+	}
+	r.W.SetPortDown(3, false)
+	out := r.Send(1, rawFrame(bcast, macA))
+	if d := r.Drops(1, fastpath.DropNoEgress); d != 2 || len(out[3]) != 1 {
+		t.Fatalf("port 2 down: %d no-egress drops in all (want 2), port 3 sent %d (want 1)", d, len(out[3]))
+	}
+}
+
+// TestPortGroupsRefuseDuplicates: a group lists each port once.
+func TestPortGroupsRefuseDuplicates(t *testing.T) {
+	var g fastpath.PortGroups
+	if _, err := g.Add([]fastpath.PortID{1, 2, 2}); err == nil {
+		t.Fatal("a group with port 2 twice was accepted")
+	}
+}

@@ -10,8 +10,9 @@ import (
 // as the kernel attaches them. A packet visits the hooks in this order:
 //
 //	HookIngress            netdev ingress: every frame of a port, parsed
-//	HookBridgePrerouting   bridge prerouting: frames of a bridge's ports;
-//	                       its last stage is the bridging decision (FDB),
+//	HookBridgePrerouting   bridge prerouting: received frames not yet
+//	                       handed to the router; its last stage is the
+//	                       bridging decision (FDB) for a bridge's ports,
 //	                       which hands frames for the bridge's router MAC
 //	                       to the router (Meta.Routed)
 //	HookPrerouting         IP prerouting: packets for the router (Routed);
@@ -78,10 +79,12 @@ func (h Hook) PerOutput() bool { return h >= HookBridgeForward && h < NumHooks }
 // Priorities order the stages of one hook, lowest first, as nft base chain
 // priorities do; stages of equal priority run in the order given.
 const (
-	// PriorityFirst places a stage before any other of its hook.
+	// PriorityFirst places a stage before every other of its hook (of
+	// another priority).
 	PriorityFirst = math.MinInt32
-	// PriorityLast places a stage after any other of its hook: the
-	// decision a hook leads to (the bridge's FDB lookup) sits there.
+	// PriorityLast places a stage after every other of its hook (of
+	// another priority): the decision a hook leads to (the bridge's FDB
+	// lookup) sits there.
 	PriorityLast = math.MaxInt32
 )
 
@@ -140,10 +143,17 @@ type PortGroups struct {
 	lists [][]PortID
 }
 
-// Add adds a group holding ports and returns its ID.
+// Add adds a group holding ports, each at most once, and returns its ID.
 func (g *PortGroups) Add(ports []PortID) (GroupID, error) {
 	if len(g.lists) > math.MaxUint16 {
 		return 0, fmt.Errorf("port groups: more than %d", math.MaxUint16+1)
+	}
+	seen := make(map[PortID]bool, len(ports))
+	for _, p := range ports {
+		if seen[p] {
+			return 0, fmt.Errorf("port group: port %d listed twice", p)
+		}
+		seen[p] = true
 	}
 	g.lists = append(g.lists, append([]PortID(nil), ports...))
 	return GroupID(len(g.lists) - 1), nil

@@ -119,6 +119,16 @@ type Meta struct {
 	// interface's MAC): the IP hooks work on it, the bridge's decision
 	// does not.
 	Routed bool
+	// RouteLocal marks a routed packet for the router itself (the
+	// routing decision found one of its addresses): the input hook's.
+	RouteLocal bool
+
+	// InIface and OutIface are the router interfaces (their index + 1;
+	// 0: none) a routed packet came in on and leaves by.
+	InIface, OutIface uint16
+	// RouteHop is the routing decision's next hop, for the stages of the
+	// same batch (route.Result.NextHop).
+	RouteHop uint32
 
 	// EtherType is the EtherType of the frame's payload after any VLAN
 	// tags Parse stepped over (set by Parse): the L3 protocol.

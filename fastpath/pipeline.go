@@ -60,7 +60,14 @@ type Pipeline struct {
 
 // NewPipeline returns a pipeline of the stages given, each at its hook and
 // priority; stages of one hook and priority run in the order given.
+// It panics on a hook that does not exist: a stage's wiring is code, not
+// input.
 func NewPipeline(stages ...Attached) *Pipeline {
+	for _, a := range stages {
+		if a.Hook >= NumHooks {
+			panic("fastpath.NewPipeline: stage " + a.Stage.Name() + " at " + a.Hook.String())
+		}
+	}
 	s := slices.Clone(stages)
 	slices.SortStableFunc(s, func(a, b Attached) int {
 		return cmp.Or(cmp.Compare(a.Hook, b.Hook), cmp.Compare(a.Priority, b.Priority))
@@ -94,7 +101,8 @@ func (p *Pipeline) SetProfiling(on bool) { p.profile.Store(on) }
 
 // SetTrace sets the per-packet trace function; nil turns tracing off. It
 // is safe to call while the pipeline runs. Tracing costs a call per packet
-// per stage; off, it costs one atomic load per batch.
+// per stage; off, it costs one atomic load per run (two per batch: the
+// hooks before the copies, and the per-output ones).
 func (p *Pipeline) SetTrace(f TraceFunc) {
 	if f == nil {
 		p.trace.Store(nil)
@@ -128,7 +136,9 @@ func (p *Pipeline) run(b *Batch, now Time, from, to int) {
 		if trace != nil {
 			name := a.Stage.Name()
 			for j := range b.Packets[:b.Len] {
-				(*trace)(a.Hook, name, &b.Packets[j])
+				if p := &b.Packets[j]; p.Action != actionDone {
+					(*trace)(a.Hook, name, p)
+				}
 			}
 		}
 	}

@@ -562,13 +562,14 @@ func (w *Worker) expandGroup(p *Packet, qi int, now Time) {
 	if !p.Routed && !p.Local {
 		skip = p.InPort
 	}
+	missing := uint64(0) // ports without an egress queue: copies not made
 	for _, port := range w.groups.Ports(p.Group) {
 		if port == skip {
 			continue
 		}
 		e := w.egress(port, qi)
 		if e < 0 {
-			w.count(p.InPort, DropNoEgress)
+			missing++
 			continue
 		}
 		if lastQ >= 0 {
@@ -577,8 +578,12 @@ func (w *Worker) expandGroup(p *Packet, qi int, now Time) {
 		last, lastQ = port, e
 	}
 	if lastQ < 0 {
+		// No port to send to at all: the frame is one drop.
 		w.drop(p, p.InPort, DropNoEgress)
 		return
+	}
+	if missing > 0 {
+		w.countN(p.InPort, DropNoEgress, missing)
 	}
 	w.output(p, last, lastQ, now)
 }

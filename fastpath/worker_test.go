@@ -126,7 +126,6 @@ func TestPipelineTraceAndStats(t *testing.T) {
 	pl := fastpath.NewPipeline(fastpath.At(fastpath.HookEgress, fastpath.PriorityLast, &fastpath.ChecksumFinish{}),
 		fastpath.At(fastpath.HookIngress, fastpath.PriorityFirst, fastpath.Parse{}),
 		fastpathtest.NewMACSwitch(groups, 1, 2))
-	pl.SetProfiling(true)
 	var trace []string
 	pl.SetTrace(func(h fastpath.Hook, stage string, p *fastpath.Packet) {
 		trace = append(trace, h.String()+"/"+stage+":"+p.Action.String()+">"+p.Egress.String())
@@ -135,6 +134,19 @@ func TestPipelineTraceAndStats(t *testing.T) {
 	b.Len = 2
 	b.Packets[0].Reset(0, rawFrame(bcast, macA), 1)
 	b.Packets[1].Reset(0, []byte{1}, 1)
+	pl.RunIngress(&b, 0)
+	pl.RunOutput(&b, 0)
+	for _, s := range pl.StageStats() {
+		if s.Packets != 0 || s.Nanoseconds != 0 {
+			t.Fatalf("profiling off: %+v", s)
+		}
+	}
+	pl.SetProfiling(true)
+	for i := range b.Packets[:b.Len] {
+		p := &b.Packets[i]
+		p.Reset(p.Addr, p.Data, p.InPort)
+	}
+	trace = trace[:0]
 	pl.RunIngress(&b, 0)
 	pl.RunOutput(&b, 0)
 	want := []string{
@@ -149,6 +161,11 @@ func TestPipelineTraceAndStats(t *testing.T) {
 	if len(st) != 3 || st[0].Name != "parse" || st[0].Hook != fastpath.HookIngress || st[0].Packets != 2 ||
 		st[1].Name != "macswitch" || st[1].Packets != 1 || st[2].Name != "checksum" || st[2].Hook != fastpath.HookEgress || st[2].Packets != 1 {
 		t.Fatalf("stage stats %+v", st)
+	}
+	for _, s := range st {
+		if s.Nanoseconds == 0 {
+			t.Errorf("stage %s: no time counted with profiling on", s.Name)
+		}
 	}
 	pl.SetTrace(nil)
 	pl.RunIngress(&b, 0)

@@ -483,7 +483,8 @@ func (s *Forwarding) Process(b *fastpath.Batch, now fastpath.Time) {
 	var dstFound bool
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
-		if p.Action != fastpath.ActionContinue || p.Routed || p.Local {
+		if p.Action != fastpath.ActionContinue || p.Routed || p.Local || p.Egress != fastpath.EgressNone {
+			// Not a bridged frame, or an earlier stage chose its way.
 			continue
 		}
 		if p.InPort != inPort {

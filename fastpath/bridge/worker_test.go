@@ -43,6 +43,11 @@ func TestWorkerBridgesThreePorts(t *testing.T) {
 		if c.Ports[p].RxPackets != w.RxPackets || c.Ports[p].RxBytes != w.RxBytes || c.Ports[p].TxPackets != w.TxPackets || c.Ports[p].TxBytes != w.TxBytes {
 			t.Errorf("port %d counters %+v, want %+v", p, c.Ports[p], w)
 		}
+		for r, n := range c.Ports[p].Drops {
+			if n != 0 {
+				t.Errorf("port %d: %d dropped as %q", p, n, fastpath.Reason(r))
+			}
+		}
 	}
 	if got := bs.List()[0].Counters(); got != (Counters{Forwarded: 2, Flooded: 1, Learned: 2}) {
 		t.Errorf("bridge counters %+v", got)

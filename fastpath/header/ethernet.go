@@ -1,5 +1,9 @@
-// Package header provides typed views over packet bytes: Ethernet, IPv4,
-// IPv6, UDP and TCP headers, and the Internet checksum. A view is a []byte
+// Package header provides typed views over packet bytes — Ethernet,
+// 802.1Q, IPv4, IPv6 (extension headers), UDP, TCP, SCTP, VXLAN, GENEVE,
+// GRE, ARP, ICMPv4, ICMPv6 and NDP — the Internet checksum and its RFC 1624
+// incremental updates (setters that keep checksums right, on partial
+// frames too), and builders for what a router sends (ICMP errors, echo
+// replies, ARP and NDP messages), as Linux writes them. A view is a []byte
 // with accessors at fixed offsets; nothing here allocates or copies, and no
 // accessor checks bounds beyond what the Go runtime does, so callers check a
 // view's length (IsValid, or the size constants) before using it.
