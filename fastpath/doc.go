@@ -1,8 +1,8 @@
 // Package fastpath is the core of xdpfwd's dataplane: workers that move
 // frames between the AF_XDP queues of ports, the hooks where stages sit,
 // and the pipeline that runs them. Subsystems (the bridge in
-// fastpath/bridge; next the router, rules, conntrack, NAT) are packages of
-// their own that give each worker stages at hooks.
+// fastpath/bridge, the router in fastpath/router; next rules, conntrack,
+// NAT) are packages of their own that give each worker stages at hooks.
 //
 // One packet's walk through the code (ARCHITECTURE.md tells it whole):
 //
@@ -15,7 +15,10 @@
 //	  receive                   RX ring → Batch (Packet.Reset: Addr, InPort)
 //	    Pipeline.RunIngress     pipeline.go: the hooks before the copies
 //	      HookIngress           Parse (parse.go): tags, L3/L4, flow key
-//	      HookBridgePrerouting  bridge.Forwarding: learn, FDB → port/group
+//	      HookBridgePrerouting  bridge.Forwarding: learn, FDB → port/group,
+//	                            or to the router (Routed)
+//	      HookPrerouting …      fastpath/router: routing decision, input,
+//	      HookPostrouting       output, neighbour and L2 rewrite
 //	    expand                  drops freed and counted on the ingress port;
 //	                            a copy per output port (the frame itself for
 //	                            the last)

@@ -120,9 +120,10 @@ type Subsystem interface {
 	// Stages returns the stages of one worker's pipeline, each at its
 	// hook. Stages of one worker never run concurrently.
 	Stages() []Attached
-	// Expire removes the state that aged out by now (a bounded amount
-	// per call is fine: it is called every few seconds) and returns how
-	// many entries it removed. It is safe to call while workers run.
+	// Expire ages the subsystem's state by now (timers, removal of what
+	// aged out; a bounded amount of work per call) and returns how many
+	// entries it removed. The daemon calls it from one goroutine about
+	// once a second; it is safe while workers run.
 	Expire(now Time) int
 }
 

@@ -33,6 +33,7 @@ func benchCmd(args []string) error {
 	rate := fs.Float64("rate", 0, "offered packets per second for a single run per path (0: peak runs, then the paced runs of --paced)")
 	paced := fs.String("paced", "10,25,50,90", "after the peak runs, paced runs at these percentages of each path's peak, on both paths (empty: none)")
 	only := fs.String("only", "", `run one path alone ("kernel" or "xdpfwd"), e.g. under perf`)
+	routed := fs.Bool("routed", false, "route between two subnets (kernel router vs xdpfwd's router) instead of bridging")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,6 +58,9 @@ func benchCmd(args []string) error {
 	fmt.Println("generator: xdpfwd's own AF_XDP TX generator in h1 (frames built once; only descriptors move); offered = frames the kernel sent")
 	fmt.Println("delivered: UDP datagrams h2's stack received (InDatagrams + RcvbufErrors); CPU: all cores, busy time from /proc/stat")
 	paths := []string{"kernel bridge", "xdpfwd"}
+	if *routed {
+		paths = []string{"kernel router", "xdpfwd router"}
+	}
 	switch *only {
 	case "":
 	case "kernel":
@@ -66,7 +70,7 @@ func benchCmd(args []string) error {
 	default:
 		return fmt.Errorf("--only %q: want kernel or xdpfwd", *only)
 	}
-	o := benchOpts{duration: *duration, size: *size, flows: *flows, xdpMode: *xdpMode, rate: *rate}
+	o := benchOpts{duration: *duration, size: *size, flows: *flows, xdpMode: *xdpMode, rate: *rate, routed: *routed}
 	if *rate > 0 {
 		fmt.Printf("\n-- offered load: %.0f pps\n", *rate)
 	} else {
@@ -155,8 +159,11 @@ func benchPaced(ctx context.Context, paths []string, o benchOpts, peak []benchRe
 
 // shortPath names a path in a load label.
 func shortPath(path string) string {
-	if path == "kernel bridge" {
+	switch path {
+	case "kernel bridge", "kernel router":
 		return "kernel"
+	case "xdpfwd router":
+		return "xdpfwd"
 	}
 	return path
 }
@@ -166,6 +173,9 @@ type benchOpts struct {
 	size, flows int
 	xdpMode     string
 	rate        float64
+	// routed puts h1 and h2 on two subnets, 10.1.0.0/24 and
+	// 10.2.0.0/24, with the router at .1 of each.
+	routed bool
 }
 
 // benchPaths runs every path with the same options and prints a table.
@@ -219,7 +229,26 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 		return res, err
 	}
 	h1, h2 := star.Hosts[0], star.Hosts[1]
+	dstMAC := h2.HWAddr
+	if o.routed {
+		if h1, h2, err = routedHosts(ctx, star); err != nil {
+			return res, err
+		}
+		if dstMAC, err = star.Switch.MAC("p1"); err != nil {
+			return res, err
+		}
+	}
 	switch path {
+	case "kernel router":
+		for _, c := range [][]string{
+			{"sysctl", "-qw", "net.ipv4.ip_forward=1"},
+			{"ip", "addr", "add", "10.1.0.1/24", "dev", "p1"},
+			{"ip", "addr", "add", "10.2.0.1/24", "dev", "p2"},
+		} {
+			if out, cerr := star.Switch.Command(ctx, c[0], c[1:]...).CombinedOutput(); cerr != nil {
+				return res, fmt.Errorf("%s: %v\n%s", strings.Join(c, " "), cerr, out)
+			}
+		}
 	case "kernel bridge":
 		err = star.Switch.Do(func() error {
 			br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}
@@ -243,7 +272,12 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 			return res, err
 		}
 		defer os.RemoveAll(dir)
-		config := fmt.Sprintf("ports:\n  - interface: p1\n    xdp_mode: %[1]s\n  - interface: p2\n    xdp_mode: %[1]s\nbridges:\n  - name: br0\n    ports: [p1, p2]\n", o.xdpMode)
+		config := fmt.Sprintf("ports:\n  - interface: p1\n    xdp_mode: %[1]s\n  - interface: p2\n    xdp_mode: %[1]s\n", o.xdpMode)
+		if o.routed {
+			config += "router:\n  interfaces:\n    - name: p1\n      addresses: [10.1.0.1/24]\n    - name: p2\n      addresses: [10.2.0.1/24]\n"
+		} else {
+			config += "bridges:\n  - name: br0\n    ports: [p1, p2]\n"
+		}
 		if cpu := workerCPU(); cpu > 0 {
 			config += fmt.Sprintf("options:\n  worker_cpus: [%d]\n", cpu)
 		}
@@ -272,7 +306,7 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 	}
 	defer sink.Close()
 
-	cfg := pktgen.Config{SrcMAC: h1.HWAddr, DstMAC: h2.HWAddr,
+	cfg := pktgen.Config{SrcMAC: h1.HWAddr, DstMAC: dstMAC,
 		Src: netip.AddrPortFrom(h1.IP, 10000), Dst: netip.AddrPortFrom(h2.IP, 9),
 		Size: o.size, Flows: o.flows, Duration: o.duration, Rate: o.rate}
 	rx0, err := udpReceived(h2)
@@ -334,6 +368,29 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 		}
 	}
 	return res, nil
+}
+
+// routedHosts moves the star's two hosts onto two subnets, 10.1.0.2/24
+// and 10.2.0.2/24, with default routes via .1, and returns them with
+// their new addresses.
+func routedHosts(ctx context.Context, s *topo.Star) (h1, h2 *topo.Host, err error) {
+	var hs []*topo.Host
+	for _, h := range s.Hosts[:2] {
+		i := h.Index
+		for _, c := range [][]string{
+			{"ip", "addr", "flush", "dev", topo.HostIf},
+			{"ip", "addr", "add", fmt.Sprintf("10.%d.0.2/24", i), "dev", topo.HostIf},
+			{"ip", "route", "add", "default", "via", fmt.Sprintf("10.%d.0.1", i)},
+		} {
+			if out, err := h.Command(ctx, c[0], c[1:]...).CombinedOutput(); err != nil {
+				return nil, nil, fmt.Errorf("%s in %s: %v\n%s", strings.Join(c, " "), h.Name(), err, out)
+			}
+		}
+		c := *h
+		c.IP = netip.AddrFrom4([4]byte{10, byte(i), 0, 2})
+		hs = append(hs, &c)
+	}
+	return hs[0], hs[1], nil
 }
 
 // drain reads every datagram queued on c.

@@ -26,6 +26,10 @@ commands:
                                             counters of a running daemon
   fdb show [--bridge B] [--limit N] [--json] [--control PATH | --config FILE]
                                             FDB entries of a running daemon (default limit 1000 per bridge)
+  route show [--json] [--control PATH | --config FILE]
+                                            the router's routes, as ip route shows them
+  neigh show [--json] [--control PATH | --config FILE]
+                                            the router's neighbours, as ip neigh shows them
   demo                                      forward through a demo topology, then tear it down
   bench    [--duration 5s] [--size 60]      kernel bridge vs xdpfwd on 64-byte UDP (60 + FCS)
   version                                   print the version
@@ -41,6 +45,8 @@ var commands = map[string]command{
 	"run":     {runCmd},
 	"stats":   {statsCmd},
 	"fdb":     {fdbCmd},
+	"route":   {routeCmd},
+	"neigh":   {neighCmd},
 	"demo":    {demoCmd},
 	"bench":   {benchCmd},
 	"version": {versionCmd},

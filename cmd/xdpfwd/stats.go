@@ -118,6 +118,11 @@ func printStats(w io.Writer, st *control.Stats) {
 	if len(st.Bridges) > 0 {
 		fmt.Fprintln(w, "\n(the FDB entries: xdpfwd fdb show)")
 	}
+	if r := st.Router; r != nil {
+		fmt.Fprintf(w, "\nrouter: forwarded %d, local %d; sent %d echo replies, %d ARP replies, %d neighbour advertisements, %d solicitations, %d ICMP errors (%d held back by the rate limit); %d routes, %d neighbours\n",
+			r.Forwarded, r.Local, r.EchoReplies, r.ARPReplies, r.NASent, r.Solicits, r.ICMPErrors, r.ICMPLimited, r.Routes, r.Neighbours)
+		fmt.Fprintln(w, "(xdpfwd route show, xdpfwd neigh show)")
+	}
 }
 
 // shortState is a port's state for the table: a failed port's reason is

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -203,6 +204,9 @@ type Set struct {
 	list    []*Bridge
 	byPort  []*Bridge                    // indexed by PortID; nil for a port in no bridge
 	byGroup map[fastpath.GroupID]*Bridge // by the group of all a bridge's ports
+
+	swept     bool          // Expire swept once
+	lastSweep fastpath.Time // when Expire last swept
 }
 
 // NewSet checks the configurations and builds their bridges, adding the
@@ -392,10 +396,18 @@ func (bs *Set) Of(p fastpath.PortID) *Bridge {
 	return nil
 }
 
-// Expire clears the expired FDB entries of every bridge (see FDB.Sweep)
-// and returns how many it cleared. Call it every few seconds from any
-// goroutine.
+// sweepEvery is how often Expire sweeps the FDBs: a sweep reads every
+// slot, and an expired entry is dead to lookups already.
+const sweepEvery = 5 * time.Second
+
+// Expire clears the expired FDB entries of every bridge (see FDB.Sweep),
+// at most every sweepEvery of now, and returns how many it cleared. Call
+// it as often as you like from one goroutine.
 func (bs *Set) Expire(now fastpath.Time) int {
+	if bs.swept && now-bs.lastSweep < fastpath.Time(sweepEvery) {
+		return 0
+	}
+	bs.swept, bs.lastSweep = true, now
 	n := 0
 	for _, b := range bs.list {
 		n += b.fdb.Sweep(now.Seconds())
@@ -404,20 +416,17 @@ func (bs *Set) Expire(now fastpath.Time) int {
 }
 
 // Stages returns the bridge stages of one worker's pipeline, each at its
-// hook: the bridging decision last at HookBridgePrerouting, the FDB
-// lookup for what the router sends out of a bridge last at
-// HookPostrouting, and, if a bridge is VLAN-aware, the VLAN tagging first
-// at HookBridgeForward.
+// hook: the bridging decision last at HookBridgePrerouting; if a bridge
+// has a router interface, the FDB lookup for what the router sends out of
+// it last at HookPostrouting; if a bridge is VLAN-aware, the VLAN tagging
+// first at HookBridgeForward.
 func (bs *Set) Stages() []fastpath.Attached {
-	st := []fastpath.Attached{
-		fastpath.At(fastpath.HookBridgePrerouting, fastpath.PriorityLast, bs.Forwarding()),
-		fastpath.At(fastpath.HookPostrouting, fastpath.PriorityLast, &Output{set: bs, local: make([]uint64, len(bs.list))}),
+	st := []fastpath.Attached{fastpath.At(fastpath.HookBridgePrerouting, fastpath.PriorityLast, bs.Forwarding())}
+	if slices.ContainsFunc(bs.list, func(b *Bridge) bool { return b.routerMAC != 0 }) {
+		st = append(st, fastpath.At(fastpath.HookPostrouting, fastpath.PriorityLast, &Output{set: bs, local: make([]uint64, len(bs.list))}))
 	}
-	for _, b := range bs.list {
-		if b.vlans != nil {
-			st = append(st, fastpath.At(fastpath.HookBridgeForward, fastpath.PriorityFirst, &VLANEgress{set: bs}))
-			break
-		}
+	if slices.ContainsFunc(bs.list, func(b *Bridge) bool { return b.vlans != nil }) {
+		st = append(st, fastpath.At(fastpath.HookBridgeForward, fastpath.PriorityFirst, &VLANEgress{set: bs}))
 	}
 	return st
 }

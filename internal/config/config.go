@@ -31,6 +31,8 @@ type Config struct {
 	Bridges []Bridge
 	// Options are the engine options, with defaults filled in.
 	Options Options
+	// Router is the router, nil without one.
+	Router *Router
 }
 
 // Pos is a place in the configuration file: 1-based line and column, as
@@ -417,7 +419,7 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 	}
 	var portsNode *yaml.Node
 	var nodes []bridgeNodes
-	err := d.fields(root, "", "ports, bridges, options", func(key string, v *yaml.Node, field string) error {
+	err := d.fields(root, "", "ports, bridges, router, options", func(key string, v *yaml.Node, field string) error {
 		switch key {
 		case "ports":
 			portsNode = v
@@ -435,6 +437,10 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 			})
 		case "options":
 			return d.options(v, field, &c.Options)
+		case "router":
+			var err error
+			c.Router, err = d.router(v, field)
+			return err
 		}
 		return errUnknown
 	})
@@ -448,7 +454,13 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 		}
 		return d.errorf(n, "ports", "at least one port is needed")
 	}
-	return d.validate(c, nodes)
+	if err := d.validate(c, nodes); err != nil {
+		return err
+	}
+	if c.Router != nil {
+		return validateRouter(c)
+	}
+	return nil
 }
 
 func (d *decoder) port(n *yaml.Node, path string) (Port, error) {

@@ -11,6 +11,8 @@ type Stats struct {
 	Ports []PortStats `json:"ports"`
 	// Bridges are the configured bridges with their FDBs.
 	Bridges []BridgeStats `json:"bridges"`
+	// Router is the router's counters, nil without a router.
+	Router *RouterStats `json:"router,omitempty"`
 	// Profiling tells whether per-stage costs are being measured
 	// (options.profile); Stages count only while it is on.
 	Profiling bool `json:"profiling"`
@@ -167,4 +169,27 @@ type FDBEntry struct {
 	Static bool `json:"static"`
 	// AgeSeconds is the time since the station was last seen (0 for static).
 	AgeSeconds float64 `json:"age_seconds"`
+}
+
+// RouterStats are the router's counters (its drops are counted per port
+// and reason, with the ports').
+type RouterStats struct {
+	// Forwarded counts packets routed to a next hop; Local those for the
+	// router's own addresses.
+	Forwarded uint64 `json:"forwarded"`
+	Local     uint64 `json:"local"`
+	// EchoReplies, ARPReplies and NASent count the answers it sent;
+	// Solicits its ARP requests and neighbour solicitations.
+	EchoReplies uint64 `json:"echo_replies"`
+	ARPReplies  uint64 `json:"arp_replies"`
+	NASent      uint64 `json:"na_sent"`
+	Solicits    uint64 `json:"solicits"`
+	// ICMPErrors counts the ICMP errors it sent; ICMPLimited those the
+	// rate limit held back.
+	ICMPErrors  uint64 `json:"icmp_errors"`
+	ICMPLimited uint64 `json:"icmp_limited"`
+	// Routes and Neighbours are the table sizes (neighbours: IPv4, IPv6
+	// and static entries together).
+	Routes     int `json:"routes"`
+	Neighbours int `json:"neighbours"`
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/bridge"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
+	"github.com/xdpfwd/xdpfwd/fastpath/router"
 	"github.com/xdpfwd/xdpfwd/internal/config"
 	"github.com/xdpfwd/xdpfwd/internal/control"
 	"github.com/xdpfwd/xdpfwd/xdp"
@@ -44,6 +45,8 @@ type Daemon struct {
 
 	ports   []*port
 	bridges *bridge.Set
+	// router is the router, nil without one.
+	router *router.Router
 	// groups are the port groups of the subsystems (the bridges' floods).
 	groups *fastpath.PortGroups
 	// subsystems are the bridges (and next the router, the rules,
@@ -190,6 +193,9 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 	if err := d.buildBridges(); err != nil {
 		return nil, err
 	}
+	if err := d.buildRouter(); err != nil {
+		return nil, err
+	}
 	// Link events from here on: none is missed between the checks below
 	// and the watch.
 	if d.links, err = watchLinks(); err != nil {
@@ -215,9 +221,12 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 	return d, nil
 }
 
-// sweepInterval is how often expired FDB entries are cleared, so that their
-// slots are free for new MACs.
-const sweepInterval = 5 * time.Second
+// sweepInterval is how often the subsystems' state ages (Expire): the
+// neighbour cache's garbage collection and the timers of entries no
+// packet meets (workers apply the others as they use the entries), and,
+// every few seconds of it, the bridges' FDB sweeps. A shorter tick costs
+// wakeups: at 100 ms the idle daemon woke ~130 more times a second.
+const sweepInterval = time.Second
 
 // sweep expires the subsystems' state (FDB entries) every sweepInterval
 // until stop is closed (by Close).
@@ -294,6 +303,7 @@ func (d *Daemon) buildBridges() error {
 		byName[p.cfg.Interface] = p.id
 	}
 	var cfgs []bridge.Config
+	routerMACs := d.bridgeRouterMACs()
 	for _, b := range d.cfg.Bridges {
 		bc := bridge.Config{Name: b.Name, AgeingTime: b.AgeingTime, MaxEntries: b.MaxEntries}
 		for _, name := range b.Ports {
@@ -312,6 +322,7 @@ func (d *Daemon) buildBridges() error {
 				bc.VLANs[byName[pv.Port]] = v
 			}
 		}
+		bc.RouterMAC = routerMACs[b.Name]
 		cfgs = append(cfgs, bc)
 	}
 	d.groups = &fastpath.PortGroups{}
@@ -322,7 +333,7 @@ func (d *Daemon) buildBridges() error {
 	d.bridges = bs
 	d.subsystems = []fastpath.Subsystem{bs}
 	for _, p := range d.ports {
-		if bs.Of(p.id) == nil {
+		if bs.Of(p.id) == nil && !d.routerPort(p.cfg.Interface) {
 			d.log.Warn("port is in no bridge: the frames it receives are dropped (reason \"no bridge on ingress port\")", "port", p.cfg.Interface)
 		}
 	}
@@ -701,6 +712,8 @@ func (d *Daemon) Handlers() map[string]control.Handler {
 	return map[string]control.Handler{
 		"stats": func(json.RawMessage) (any, error) { return d.Stats() },
 		"fdb":   d.fdbVerb,
+		"route": d.routeVerb,
+		"neigh": d.neighVerb,
 	}
 }
 

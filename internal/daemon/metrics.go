@@ -33,6 +33,9 @@ var (
 	descDrops       = metricDesc("drop_count_total", "Frames the fast path dropped, by ingress (or egress) port, the stage that dropped them, and reason.", "port", "stage", "reason")
 	descXDP         = metricDesc("xdp_verdicts_total", "The XDP program's verdicts on the port.", "port", "verdict")
 	descXSK         = metricDesc("xsk_statistics_total", "The kernel's XDP_STATISTICS, summed over the port's sockets.", "port", "counter")
+	descRouter      = metricDesc("router_packets_total", "Packets the router routed (forwarded) or took for itself (local).", "action")
+	descRouterSent  = metricDesc("router_sent_total", "Packets the router sent of its own, by kind.", "kind")
+	descRouterSize  = metricDesc("router_entries", "Entries of the router's tables.", "table")
 	descBridge      = metricDesc("bridge_frames_total", "Frames a bridge forwarded to one port or flooded.", "bridge", "action")
 	descLearned     = metricDesc("bridge_learned_total", "New and moved FDB entries.", "bridge")
 	descFDBFull     = metricDesc("bridge_fdb_full_total", "Source MACs not learned because the FDB was full.", "bridge")
@@ -58,7 +61,7 @@ type collector struct {
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPortInfo, descRxPackets, descRxBytes, descTxPackets, descTxBytes, descDrops,
-		descXDP, descXSK, descBridge, descLearned, descFDBFull, descFDBEvicted, descFDBEntries, descStagePkts, descStageSecond, descPortState} {
+		descXDP, descXSK, descBridge, descRouter, descRouterSent, descRouterSize, descLearned, descFDBFull, descFDBEvicted, descFDBEntries, descStagePkts, descStageSecond, descPortState} {
 		ch <- d
 	}
 }
@@ -102,6 +105,19 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFDBFull, b.FDBFull, b.Name)
 		counter(descFDBEvicted, b.Evicted, b.Name)
 		ch <- prometheus.MustNewConstMetric(descFDBEntries, prometheus.GaugeValue, float64(b.FDBEntries), b.Name)
+	}
+	if r := st.Router; r != nil {
+		counter(descRouter, r.Forwarded, "forwarded")
+		counter(descRouter, r.Local, "local")
+		for _, v := range []struct {
+			n    uint64
+			kind string
+		}{{r.EchoReplies, "echo_reply"}, {r.ARPReplies, "arp_reply"}, {r.NASent, "neighbour_advertisement"}, {r.Solicits, "solicitation"},
+			{r.ICMPErrors, "icmp_error"}, {r.ICMPLimited, "icmp_error_rate_limited"}} {
+			counter(descRouterSent, v.n, v.kind)
+		}
+		ch <- prometheus.MustNewConstMetric(descRouterSize, prometheus.GaugeValue, float64(r.Routes), "routes")
+		ch <- prometheus.MustNewConstMetric(descRouterSize, prometheus.GaugeValue, float64(r.Neighbours), "neighbours")
 	}
 	for _, s := range st.Stages {
 		counter(descStagePkts, s.Packets, s.Name)

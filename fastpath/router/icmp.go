@@ -1,0 +1,249 @@
+package router
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/header"
+)
+
+// ICMPLimit bounds the ICMP errors the router sends, as the kernel's
+// sysctls do (defaults read on this kernel, 6.18): a global token bucket
+// (net.ipv4.icmp_msgs_per_sec 1000, icmp_msgs_burst 50, shared by IPv4
+// and IPv6) and one per destination (net.ipv4.icmp_ratelimit 1000 ms,
+// net.ipv6.icmp.ratelimit 100 ms, each with a burst of 6 as the kernel's
+// XRLIM_BURST_FACTOR), for the types the kernel limits
+// (net.ipv4.icmp_ratemask: destination unreachable but fragmentation
+// needed, source quench, time exceeded, parameter problem;
+// net.ipv6.icmp.ratemask: every error but packet too big). Zero fields
+// take those defaults.
+type ICMPLimit struct {
+	MsgsPerSec, Burst int
+	PerDest4          time.Duration
+	PerDest6          time.Duration
+	// Off sends every error.
+	Off bool
+}
+
+// Kernel defaults.
+const (
+	DefaultICMPMsgsPerSec = 1000
+	DefaultICMPBurst      = 50
+	DefaultICMPPerDest4   = time.Second
+	DefaultICMPPerDest6   = 100 * time.Millisecond
+	perDestBurst          = 6    // XRLIM_BURST_FACTOR
+	perDestSlots          = 4096 // destinations tracked (hashed; a collision limits both)
+)
+
+// limiter is the ICMP rate limit, shared by the workers: generic cell rate
+// buckets (a theoretical arrival time each) advanced with one
+// compare-and-swap, no lock.
+type limiter struct {
+	off bool
+	// The global bucket: one message per globalInterval ns, globalBurst
+	// ahead at most.
+	global                      gcra
+	globalInterval, globalBurst int64
+	// Per destination (hashed into slots), IPv4 and IPv6.
+	slots4, slots6       []atomic.Int64
+	interval4, interval6 int64
+}
+
+// gcra is one bucket: tat is the theoretical arrival time of the next
+// message on the workers' clock.
+type gcra struct{ tat atomic.Int64 }
+
+func newLimiter(c ICMPLimit) *limiter {
+	if c.MsgsPerSec == 0 {
+		c.MsgsPerSec = DefaultICMPMsgsPerSec
+	}
+	if c.Burst == 0 {
+		c.Burst = DefaultICMPBurst
+	}
+	if c.PerDest4 == 0 {
+		c.PerDest4 = DefaultICMPPerDest4
+	}
+	if c.PerDest6 == 0 {
+		c.PerDest6 = DefaultICMPPerDest6
+	}
+	return &limiter{
+		off:            c.Off,
+		globalInterval: int64(time.Second) / int64(c.MsgsPerSec), globalBurst: int64(c.Burst),
+		interval4: int64(c.PerDest4), interval6: int64(c.PerDest6),
+		slots4: make([]atomic.Int64, perDestSlots), slots6: make([]atomic.Int64, perDestSlots),
+	}
+}
+
+// take advances bucket tat by interval if a message fits the burst at
+// now.
+func take(tat *atomic.Int64, now, interval, burst int64) bool {
+	for {
+		t := tat.Load()
+		next := max(t, now) + interval
+		if next-now > burst*interval {
+			return false
+		}
+		if tat.CompareAndSwap(t, next) {
+			return true
+		}
+	}
+}
+
+// allow reports whether an error of type typ/code (IPv4 when v4) to dst
+// may be sent at now.
+func (l *limiter) allow(v4 bool, typ, code uint8, dst [16]byte, now fastpath.Time) bool {
+	if l.off || !limited(v4, typ, code) {
+		return true
+	}
+	// As the kernel: the global bucket must have room, the destination's
+	// must give a token, and only then is the global token spent.
+	if !room(&l.global.tat, int64(now), l.globalInterval, l.globalBurst) {
+		return false
+	}
+	h := uint32(0)
+	for i := 0; i < 16; i += 4 {
+		h = mix(h, uint32(dst[i])<<24|uint32(dst[i+1])<<16|uint32(dst[i+2])<<8|uint32(dst[i+3]))
+	}
+	slot, interval := &l.slots4[h%perDestSlots], l.interval4
+	if !v4 {
+		slot, interval = &l.slots6[h%perDestSlots], l.interval6
+	}
+	if !take(slot, int64(now), interval, perDestBurst) {
+		return false
+	}
+	return take(&l.global.tat, int64(now), l.globalInterval, l.globalBurst)
+}
+
+// room reports whether bucket tat would give a token at now.
+func room(tat *atomic.Int64, now, interval, burst int64) bool {
+	return max(tat.Load(), now)+interval-now <= burst*interval
+}
+
+// limited reports whether the kernel rate-limits an error of type typ and
+// code (icmp_ratemask 0x1818, icmpv6 ratemask 0-1,3-127; fragmentation
+// needed is never limited, as icmpv4_mask_allow exempts it for PMTU).
+func limited(v4 bool, typ, code uint8) bool {
+	if v4 {
+		if typ == header.ICMPv4DestUnreachable && code == header.ICMPv4FragmentationNeeded {
+			return false
+		}
+		return typ < 32 && 0x1818&(1<<typ) != 0
+	}
+	return typ != header.ICMPv6PacketTooBig && typ < 128
+}
+
+// icmp4Error sends the kernel's ICMP error about IPv4 packet p, as
+// __icmp_send does: never about an ICMP error, a fragment other than the
+// first, a broadcast or multicast; from the address it was sent to if that
+// is the router's, else from the address of the interface it came in on;
+// within the rate limit.
+func (w *worker) icmp4Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uint8, rest uint32) {
+	ip := header.IPv4(p.Data[p.L3Off:p.L3End])
+	if !header.ShouldSendICMPError4(ip, p.Data[0]&1 != 0) {
+		return
+	}
+	src, ok := w.errorSource4(p, ip)
+	if !ok {
+		return
+	}
+	if !w.r.limit.allow(true, typ, code, mapped4(ip.Src()), w.now) {
+		w.r.c.icmpLimited.Add(1)
+		return
+	}
+	e := b.Emit(p.InPort, header.EthernetSize+header.ICMPv4ErrorMaxSize)
+	if e == nil {
+		return
+	}
+	w.ipID++
+	n, err := header.ICMPv4Error{Type: typ, Code: code, Rest: rest, Src: src, ID: w.ipID}.Build(e.Data[header.EthernetSize:], ip)
+	if err != nil {
+		e.Drop(DropBadIP)
+		return
+	}
+	w.emitted(e, p, n, header.EtherTypeIPv4)
+}
+
+// icmp6Error is icmp4Error for IPv6 (icmp6_send).
+func (w *worker) icmp6Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uint8, rest uint32) {
+	ip := header.IPv6(p.Data[p.L3Off:p.L3End])
+	if !header.ShouldSendICMPError6(ip, p.Data[0]&1 != 0, typ, code, rest) {
+		return
+	}
+	src := w.errorSource6(p, ip)
+	if !w.r.limit.allow(false, typ, code, ip.Src(), w.now) {
+		w.r.c.icmpLimited.Add(1)
+		return
+	}
+	e := b.Emit(p.InPort, header.EthernetSize+header.IPv6MinMTU)
+	if e == nil {
+		return
+	}
+	n, err := header.ICMPv6Error{Type: typ, Code: code, Rest: rest, Src: src}.Build(e.Data[header.EthernetSize:], ip)
+	if err != nil {
+		e.Drop(DropBadIP)
+		return
+	}
+	w.emitted(e, p, n, header.EtherTypeIPv6)
+}
+
+// emitted finishes an emitted IP packet of n bytes after the Ethernet
+// header, the router's own, and routes it (a stage after the output hook,
+// the neighbour's, emits errors too).
+func (w *worker) emitted(e, about *fastpath.Packet, n int, etherType uint16) {
+	e.Data = e.Data[:header.EthernetSize+n]
+	header.Ethernet(e.Data).SetEtherType(etherType)
+	e.EtherType = etherType
+	e.L3Off, e.L3End = header.EthernetSize, uint16(header.EthernetSize+n)
+	e.InIface = about.InIface
+	w.routeOut(e)
+	if etherType == header.EtherTypeIPv4 && header.IPv4(e.Data[header.EthernetSize:]).Protocol() == header.ProtocolICMP ||
+		etherType == header.EtherTypeIPv6 && header.IPv6(e.Data[header.EthernetSize:]).NextHeader() == header.ProtocolICMPv6 {
+		w.r.c.icmpErrors.Add(1)
+	}
+}
+
+// errorSource4 picks an ICMP error's source: the offending packet's
+// destination if it is the router's, else an address of the interface it
+// came in on (on the sender's subnet if there is one), else any of the
+// router's.
+func (w *worker) errorSource4(p *fastpath.Packet, ip header.IPv4) ([4]byte, bool) {
+	if dst := ip.Dst(); w.r.local4(dst) {
+		return dst, true
+	}
+	if p.InIface != 0 {
+		if a, ok := w.iface(p.InIface).source4(ip.Src()); ok {
+			return a, true
+		}
+	}
+	for i := range w.r.ifaces {
+		if f := &w.r.ifaces[i]; len(f.v4) > 0 {
+			return f.v4[0], true
+		}
+	}
+	return [4]byte{}, false
+}
+
+// errorSource6 is errorSource4 for IPv6: the destination if the router's,
+// else a global address of the interface the packet came in on, else its
+// link-local one.
+func (w *worker) errorSource6(p *fastpath.Packet, ip header.IPv6) [16]byte {
+	dst := ip.Dst()
+	for i := range w.r.ifaces {
+		if w.r.ifaces[i].has6(dst) {
+			return dst
+		}
+	}
+	f := w.iface(p.InIface)
+	src := netip.AddrFrom16(ip.Src())
+	for _, a := range f.Addrs {
+		if a.Addr().Is6() && a.Masked().Contains(src) {
+			return a.Addr().As16()
+		}
+	}
+	if len(f.v6) > 0 {
+		return f.v6[0]
+	}
+	return f.linkLocal
+}

@@ -1,0 +1,69 @@
+package router
+
+import (
+	"testing"
+	"time"
+
+	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/header"
+)
+
+// TestICMPLimit: the kernel's limits with its defaults: per destination a
+// burst of 6 errors, then one a second (100 ms for IPv6); fragmentation
+// needed and echo replies unlimited; over all destinations 50 at once,
+// then one a millisecond.
+func TestICMPLimit(t *testing.T) {
+	l := newLimiter(ICMPLimit{})
+	dst := mapped4([4]byte{10, 1, 0, 2})
+	now := fastpath.Time(time.Hour)
+	sent := 0
+	for range 20 {
+		if l.allow(true, header.ICMPv4TimeExceeded, 0, dst, now) {
+			sent++
+		}
+	}
+	if sent != 6 {
+		t.Fatalf("%d errors to one destination at once, want the burst of 6", sent)
+	}
+	if l.allow(true, header.ICMPv4TimeExceeded, 0, dst, now+fastpath.Time(500*time.Millisecond)) {
+		t.Fatal("an error half a second after the burst")
+	}
+	if !l.allow(true, header.ICMPv4TimeExceeded, 0, dst, now+fastpath.Time(1001*time.Millisecond)) {
+		t.Fatal("no error a second after the burst")
+	}
+	for range 100 {
+		if !l.allow(true, header.ICMPv4DestUnreachable, header.ICMPv4FragmentationNeeded, dst, now) {
+			t.Fatal("fragmentation needed was limited")
+		}
+	}
+	var dst6 [16]byte
+	dst6[0], dst6[15] = 0xfd, 2
+	sent = 0
+	later := now + fastpath.Time(2*time.Second)
+	for range 10 {
+		if l.allow(false, header.ICMPv6TimeExceeded, 0, dst6, later) {
+			sent++
+		}
+	}
+	if sent != 6 || !l.allow(false, header.ICMPv6TimeExceeded, 0, dst6, later+fastpath.Time(101*time.Millisecond)) {
+		t.Fatalf("IPv6: %d at once (want 6), then none 100 ms later", sent)
+	}
+
+	g := newLimiter(ICMPLimit{})
+	sent = 0
+	for i := range 200 {
+		d := mapped4([4]byte{10, 2, byte(i >> 8), byte(i)})
+		if g.allow(true, header.ICMPv4DestUnreachable, header.ICMPv4HostUnreachable, d, now) {
+			sent++
+		}
+	}
+	if sent != 50 { // icmp_msgs_burst
+		t.Fatalf("%d errors to 200 destinations at once, want the global burst (50)", sent)
+	}
+	if !g.allow(true, header.ICMPv4DestUnreachable, header.ICMPv4HostUnreachable, mapped4([4]byte{10, 3, 0, 1}), now+fastpath.Time(2*time.Millisecond)) {
+		t.Fatal("the global bucket did not refill in 2 ms")
+	}
+	if !newLimiter(ICMPLimit{Off: true}).allow(true, header.ICMPv4TimeExceeded, 0, dst, now) {
+		t.Fatal("Off limited")
+	}
+}

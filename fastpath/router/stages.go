@@ -1,0 +1,604 @@
+package router
+
+import (
+	"encoding/binary"
+
+	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/header"
+	"github.com/xdpfwd/xdpfwd/fastpath/neigh"
+	"github.com/xdpfwd/xdpfwd/fastpath/route"
+)
+
+// The router's drop reasons.
+var (
+	// DropNotForRouter: a frame on a port interface to another unicast
+	// MAC (the kernel's PACKET_OTHERHOST).
+	DropNotForRouter = fastpath.NewReason("router", "not for the router's MAC")
+	// DropTagged: an 802.1Q/802.1ad tagged frame to a router interface
+	// (the router has no VLAN interfaces).
+	DropTagged = fastpath.NewReason("router", "tagged frame to router")
+	// DropBadIP: a frame to the router that is not valid IPv4, IPv6 or
+	// ARP for IPv4 over Ethernet.
+	DropBadIP = fastpath.NewReason("router", "bad IP header")
+	// DropNotRouted: a packet the router does not route: an unknown
+	// EtherType, a multicast destination, a link-local one not its own.
+	DropNotRouted = fastpath.NewReason("router", "not routable")
+	// DropNoRoute: no route to the destination (ICMP network
+	// unreachable, ICMPv6 no route).
+	DropNoRoute = fastpath.NewReason("router", "no route")
+	// DropTTL: TTL or hop limit exhausted (ICMP time exceeded).
+	DropTTL = fastpath.NewReason("router", "TTL exceeded")
+	// DropUnreachable, DropProhibit, DropBlackhole: the route's type.
+	DropUnreachable = fastpath.NewReason("router", "unreachable route")
+	DropProhibit    = fastpath.NewReason("router", "prohibited route")
+	DropBlackhole   = fastpath.NewReason("router", "blackhole route")
+	// DropTooBig: longer than the output interface's MTU (ICMP
+	// fragmentation needed with DF, ICMPv6 packet too big); without DF
+	// the kernel fragments, which xdpfwd does not do yet.
+	DropTooBig = fastpath.NewReason("router", "longer than the output MTU")
+	// DropNeighbour: the next hop's MAC could not be had: its
+	// resolution failed (ICMP host unreachable), the neighbour table is
+	// full, or the packet's entry went away.
+	DropNeighbour = fastpath.NewReason("router", "neighbour unresolved")
+	// DropHeldOverflow: a packet waiting for its neighbour pushed out
+	// by newer ones (unres_qlen_bytes), or no room to hold it.
+	DropHeldOverflow = fastpath.NewReason("router", "neighbour queue full")
+)
+
+// heldSlot is a packet a worker holds for its neighbour: its frame and
+// the metadata to walk on with.
+type heldSlot struct {
+	addr uint64
+	n    uint32
+	meta fastpath.Meta
+}
+
+// worker is one worker's router state, shared by its stages (which run in
+// turn on the worker's thread).
+type worker struct {
+	r       *Router
+	view    route.View    // taken once per batch, by the first stage
+	now     fastpath.Time // the batch's time
+	nw      *neigh.Worker
+	slots   []heldSlot
+	free    []uint32 // free slots
+	events  []neigh.Event
+	pending []neigh.Event // events a full batch could not take
+	dropped []uint64
+	ipID    uint16
+
+	// Per batch (reset by the first stage): the last IPv4 routing
+	// decision, and the last neighbour resolved.
+	last4     last4
+	lastNeigh lastNeigh
+}
+
+// last4 is the last IPv4 lookup of a batch.
+type last4 struct {
+	ok, hopOK bool
+	dst, src  [4]byte
+	res       route.Result
+	hop       route.Hop
+}
+
+// lastNeigh is the last neighbour a batch's packets were sent to.
+type lastNeigh struct {
+	ok    bool
+	iface uint16
+	hop   uint32 // RouteHop
+	ip    [16]byte
+	mac   header.MAC
+}
+
+// iface returns interface id (index + 1).
+func (w *worker) iface(id uint16) *iface { return &w.r.ifaces[id-1] }
+
+// inIface returns the router interface of port p, 0 for none.
+func (w *worker) inIface(p fastpath.PortID) uint16 {
+	if int(p) < len(w.r.byPort) {
+		return w.r.byPort[p]
+	}
+	return 0
+}
+
+// ingress hands a port interface's frames to the router: those to the
+// interface's MAC, broadcast or multicast; others (to another host) are
+// dropped. Frames of a bridge's ports are the bridge's to hand over.
+type ingress worker
+
+func (*ingress) Name() string { return "router ingress" }
+
+func (s *ingress) Process(b *fastpath.Batch, now fastpath.Time) {
+	w := (*worker)(s)
+	w.view, w.now = w.r.table.FIB().View(), now
+	w.last4.ok, w.last4.hopOK, w.lastNeigh.ok = false, false, false
+	for i := range b.Packets[:b.Len] {
+		p := &b.Packets[i]
+		if p.Action != fastpath.ActionContinue || p.Routed || p.Local {
+			continue
+		}
+		id := w.inIface(p.InPort)
+		if id == 0 || w.iface(id).Bridge {
+			continue
+		}
+		d := p.Data
+		if d[0]&1 == 0 && header.MAC(d[0:6]) != w.iface(id).MAC {
+			p.Drop(DropNotForRouter)
+			continue
+		}
+		p.Routed, p.InIface = true, id
+	}
+}
+
+// decide is the routing decision, last at HookPrerouting: ARP is answered
+// and learned from; an IP packet for one of the router's addresses goes to
+// the input hook (RouteLocal); one to forward is checked (TTL, MTU), its
+// TTL decremented and its next hop recorded; one without a usable route
+// gets the kernel's ICMP error.
+type decide worker
+
+func (*decide) Name() string { return "route" }
+
+func (s *decide) Process(b *fastpath.Batch, now fastpath.Time) {
+	w := (*worker)(s)
+	n := b.Len
+	for i := range b.Packets[:n] {
+		p := &b.Packets[i]
+		if p.Action != fastpath.ActionContinue || !p.Routed || p.RouteLocal || p.OutIface != 0 {
+			continue
+		}
+		if p.InIface == 0 {
+			if p.InIface = w.inIface(p.InPort); p.InIface == 0 {
+				p.Drop(DropNotForRouter)
+				continue
+			}
+		}
+		if p.OuterTPID != 0 {
+			p.Drop(DropTagged)
+			continue
+		}
+		switch p.EtherType {
+		case header.EtherTypeARP:
+			w.arp(b, p, now)
+		case header.EtherTypeIPv4:
+			w.route4(b, p)
+		case header.EtherTypeIPv6:
+			w.route6(b, p)
+		default:
+			p.Drop(DropNotRouted)
+		}
+	}
+}
+
+// hash4 and hash6 are the ECMP flow hash of fib_multipath_hash_policy 0
+// (addresses only): the same flow takes the same path on every worker.
+func hash4(ip header.IPv4) uint32 {
+	return mix(binary.BigEndian.Uint32(ip[12:16]), binary.BigEndian.Uint32(ip[16:20]))
+}
+
+func hash6(ip header.IPv6) uint32 {
+	var h uint32
+	for o := 8; o < 40; o += 4 {
+		h = mix(h, binary.BigEndian.Uint32(ip[o:]))
+	}
+	return h
+}
+
+func mix(a, b uint32) uint32 {
+	h := uint64(a)<<32 | uint64(b)
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	return uint32(h)
+}
+
+func (w *worker) route4(b *fastpath.Batch, p *fastpath.Packet) {
+	if p.L3Off == 0 {
+		p.Drop(DropBadIP)
+		return
+	}
+	ip := header.IPv4(p.Data[p.L3Off:p.L3End])
+	dst := ip.Dst()
+	if dst[0]&0xf0 == 0xe0 || dst == [4]byte{255, 255, 255, 255} {
+		p.RouteLocal = true // multicast, broadcast: to the router itself
+		return
+	}
+	// Packets of a batch mostly share a flow: the last lookup's answer
+	// serves the next packet to the same destination (and source: ECMP
+	// hashes both).
+	src := ip.Src()
+	var res route.Result
+	if w.last4.ok && w.last4.dst == dst && w.last4.src == src {
+		res = w.last4.res
+	} else {
+		res = w.view.Lookup4(dst, hash4(ip))
+		w.last4 = last4{ok: true, dst: dst, src: src, res: res}
+	}
+	switch res.Type {
+	case route.Local:
+		p.RouteLocal = true
+		w.r.c.local.Add(1)
+		return
+	case route.Unicast:
+	case route.NoRoute:
+		w.icmp4Error(b, p, header.ICMPv4DestUnreachable, header.ICMPv4NetUnreachable, 0)
+		p.Drop(DropNoRoute)
+		return
+	default:
+		w.dropByType4(b, p, res.Type)
+		return
+	}
+	if ip.TTL() <= 1 {
+		w.icmp4Error(b, p, header.ICMPv4TimeExceeded, header.ICMPv4TTLExceeded, 0)
+		p.Drop(DropTTL)
+		return
+	}
+	if !w.last4.hopOK {
+		w.last4.hop, w.last4.hopOK = w.view.Hop(res), true
+	}
+	hop := w.last4.hop
+	out := w.iface(hop.Port)
+	if int(ip.TotalLength()) > out.MTU {
+		if ip[6]&0x40 != 0 { // DF
+			w.icmp4Error(b, p, header.ICMPv4DestUnreachable, header.ICMPv4FragmentationNeeded, uint32(out.MTU))
+		}
+		p.Drop(DropTooBig)
+		return
+	}
+	ip.DecTTL()
+	p.OutIface, p.RouteHop = hop.Port, res.NextHop
+	w.r.c.forwarded.Add(1)
+}
+
+// dropByType4 drops a packet whose route is unreachable, prohibit or
+// blackhole, with the ICMP error the kernel's fib_validate_source... the
+// kernel's ip_error sends for the type.
+func (w *worker) dropByType4(b *fastpath.Batch, p *fastpath.Packet, t route.Type) {
+	switch t {
+	case route.Unreachable:
+		w.icmp4Error(b, p, header.ICMPv4DestUnreachable, header.ICMPv4HostUnreachable, 0)
+		p.Drop(DropUnreachable)
+	case route.Prohibit:
+		w.icmp4Error(b, p, header.ICMPv4DestUnreachable, header.ICMPv4AdminProhibited, 0)
+		p.Drop(DropProhibit)
+	default:
+		p.Drop(DropBlackhole)
+	}
+}
+
+func (w *worker) route6(b *fastpath.Batch, p *fastpath.Packet) {
+	if p.L3Off == 0 {
+		p.Drop(DropBadIP)
+		return
+	}
+	ip := header.IPv6(p.Data[p.L3Off:p.L3End])
+	dst := ip.Dst()
+	switch {
+	case dst[0] == 0xff: // multicast: NDP to the solicited-node address, all-nodes, ...
+		p.RouteLocal = true
+		return
+	case dst[0] == 0xfe && dst[1]&0xc0 == 0x80: // link-local: ours, or not routed
+		if dst == w.iface(p.InIface).linkLocal {
+			p.RouteLocal = true
+			return
+		}
+		p.Drop(DropNotRouted)
+		return
+	}
+	res := w.view.Lookup6(dst, hash6(ip))
+	switch res.Type {
+	case route.Local:
+		p.RouteLocal = true
+		w.r.c.local.Add(1)
+		return
+	case route.Unicast:
+	case route.NoRoute, route.Unreachable:
+		w.icmp6Error(b, p, header.ICMPv6DestUnreachable, header.ICMPv6NoRoute, 0)
+		p.Drop(DropNoRoute)
+		return
+	case route.Prohibit:
+		w.icmp6Error(b, p, header.ICMPv6DestUnreachable, header.ICMPv6AdminProhibited, 0)
+		p.Drop(DropProhibit)
+		return
+	default:
+		p.Drop(DropBlackhole)
+		return
+	}
+	if ip.HopLimit() <= 1 {
+		w.icmp6Error(b, p, header.ICMPv6TimeExceeded, header.ICMPv6HopLimitExceeded, 0)
+		p.Drop(DropTTL)
+		return
+	}
+	hop := w.view.Hop(res)
+	out := w.iface(hop.Port)
+	if len(ip) > out.MTU {
+		w.icmp6Error(b, p, header.ICMPv6PacketTooBig, 0, uint32(out.MTU))
+		p.Drop(DropTooBig)
+		return
+	}
+	ip.DecHopLimit()
+	p.OutIface, p.RouteHop = hop.Port, res.NextHop
+	w.r.c.forwarded.Add(1)
+}
+
+// arp learns from an ARP packet to the router (neigh.Table.Confirm, by the
+// kernel's arp_process rules) and answers a request for one of the
+// interface's addresses.
+func (w *worker) arp(b *fastpath.Batch, p *fastpath.Packet, now fastpath.Time) {
+	if len(p.Data) < header.EthernetSize+header.ARPSize {
+		p.Drop(DropBadIP)
+		return
+	}
+	a := header.ARP(p.Data[header.EthernetSize:])
+	if !a.IsValid() {
+		p.Drop(DropBadIP)
+		return
+	}
+	f := w.iface(p.InIface)
+	sip, tip := a.SenderIP(), a.TargetIP()
+	tipLocal := f.has4(tip)
+	toUs := header.MAC(p.Data[0:6]) == f.MAC
+	sipUnicast := sip[0]&0xf0 != 0xe0 && sip != [4]byte{255, 255, 255, 255} && !w.r.local4(sip)
+	if how, ok := neigh.ClassifyARP(a.Op(), sip, tip, a.SenderMAC(), a.TargetMAC(), toUs, tipLocal, sipUnicast); ok {
+		w.r.neigh.Confirm(p.InIface, mapped4(sip), a.SenderMAC(), how, int64(now))
+	}
+	p.Action = fastpath.ActionConsumed
+	if a.Op() != header.ARPRequest || !tipLocal {
+		return
+	}
+	e := b.Emit(p.InPort, header.EthernetSize+header.ARPSize)
+	if e == nil {
+		return
+	}
+	if _, err := header.BuildARPReply(e.Data[header.EthernetSize:], a, f.MAC); err != nil {
+		e.Drop(DropBadIP)
+		return
+	}
+	eth := header.Ethernet(e.Data)
+	eth.SetDst(a.SenderMAC())
+	eth.SetSrc(f.MAC)
+	eth.SetEtherType(header.EtherTypeARP)
+	e.EtherType = header.EtherTypeARP
+	e.ToPort(p.InPort)
+	w.r.c.arpReplies.Add(1)
+}
+
+// has4 reports whether a is one of the interface's IPv4 addresses.
+func (f *iface) has4(a [4]byte) bool {
+	for _, x := range f.v4 {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// has6 reports whether a is one of the interface's IPv6 addresses, its
+// link-local one included.
+func (f *iface) has6(a [16]byte) bool {
+	if a == f.linkLocal {
+		return true
+	}
+	for _, x := range f.v6 {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// local4 reports whether a is an address of the router's.
+func (r *Router) local4(a [4]byte) bool {
+	for i := range r.ifaces {
+		if r.ifaces[i].has4(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// mapped4 returns a in its IPv4-mapped IPv6 form, as the neighbour cache
+// keys IPv4 addresses.
+func mapped4(a [4]byte) [16]byte {
+	return [16]byte{10: 0xff, 11: 0xff, 12: a[0], 13: a[1], 14: a[2], 15: a[3]}
+}
+
+// input answers what the routing decision found for the router itself,
+// last at HookInput: ICMP echo requests (the reply, made in place, walks
+// on as the router's own packet), NDP (solicitations for its addresses
+// answered, advertisements learned from), UDP (ICMP port unreachable) and
+// TCP (a reset) to ports where nothing listens; the rest is consumed, as
+// by a host that listens on nothing.
+type input worker
+
+func (*input) Name() string { return "router input" }
+
+func (s *input) Process(b *fastpath.Batch, now fastpath.Time) {
+	w := (*worker)(s)
+	n := b.Len
+	for i := range b.Packets[:n] {
+		p := &b.Packets[i]
+		if p.Action != fastpath.ActionContinue || !p.RouteLocal {
+			continue
+		}
+		switch p.EtherType {
+		case header.EtherTypeIPv4:
+			w.input4(b, p)
+		case header.EtherTypeIPv6:
+			w.input6(b, p, now)
+		default:
+			p.Action = fastpath.ActionConsumed
+		}
+	}
+}
+
+func (w *worker) input4(b *fastpath.Batch, p *fastpath.Packet) {
+	ip := header.IPv4(p.Data[p.L3Off:p.L3End])
+	bcast := ip.Dst()[0]&0xf0 == 0xe0 || ip.Dst() == [4]byte{255, 255, 255, 255} || p.Data[0]&1 != 0
+	switch {
+	case p.L4Proto == header.ProtocolICMP && p.L4Off != 0 && p.Data[p.L4Off] == header.ICMPv4Echo && !bcast:
+		w.ipID++
+		if header.ICMPv4EchoReplyInPlace(ip, 0, w.ipID) == nil {
+			w.becomeLocal(p)
+			w.r.c.echoReplies.Add(1)
+			return
+		}
+	case p.L4Proto == header.ProtocolUDP && !bcast:
+		w.icmp4Error(b, p, header.ICMPv4DestUnreachable, header.ICMPv4PortUnreachable, 0)
+	case p.L4Proto == header.ProtocolTCP && p.L4Off != 0 && !bcast:
+		w.tcpReset(b, p)
+	}
+	p.Action = fastpath.ActionConsumed
+}
+
+func (w *worker) input6(b *fastpath.Batch, p *fastpath.Packet, now fastpath.Time) {
+	ip := header.IPv6(p.Data[p.L3Off:p.L3End])
+	mcast := ip.Dst()[0] == 0xff
+	if p.L4Proto == header.ProtocolICMPv6 && p.L4Off != 0 {
+		msg := p.Data[p.L4Off:p.L3End]
+		switch msg[0] {
+		case header.ICMPv6EchoRequest:
+			if !mcast && header.ICMPv6EchoReplyInPlace(ip, 0, 0) == nil {
+				w.becomeLocal(p)
+				w.r.c.echoReplies.Add(1)
+				return
+			}
+		case header.ICMPv6NeighborSolicit:
+			w.solicited(b, p, ip, msg, now)
+		case header.ICMPv6NeighborAdvert:
+			w.advertised(p, ip, msg, now)
+		}
+		p.Action = fastpath.ActionConsumed
+		return
+	}
+	switch {
+	case p.L4Proto == header.ProtocolUDP && !mcast:
+		w.icmp6Error(b, p, header.ICMPv6DestUnreachable, header.ICMPv6PortUnreachable, 0)
+	case p.L4Proto == header.ProtocolTCP && p.L4Off != 0 && !mcast:
+		w.tcpReset(b, p)
+	}
+	p.Action = fastpath.ActionConsumed
+}
+
+// becomeLocal makes a packet the router answered in place its own: it
+// walks on through the output hook, which routes it.
+func (w *worker) becomeLocal(p *fastpath.Packet) {
+	p.Routed, p.RouteLocal, p.Local = false, false, true
+	p.OutIface, p.RouteHop, p.Egress = 0, 0, fastpath.EgressNone
+}
+
+// solicited answers a neighbour solicitation for one of the interface's
+// addresses with an advertisement (ndisc_recv_ns) and learns the
+// solicitor's address.
+func (w *worker) solicited(b *fastpath.Batch, p *fastpath.Packet, ip header.IPv6, msg []byte, now fastpath.Time) {
+	if header.ValidateNDP(ip, msg) != nil {
+		return
+	}
+	ns := header.NDPNeighborSolicit(msg)
+	f := w.iface(p.InIface)
+	if !f.has6(ns.Target()) {
+		return
+	}
+	mac, hasLL, err := ns.Options().LinkLayerAddr(header.NDPOptSourceLinkLayer)
+	if err != nil {
+		return
+	}
+	src := ip.Src()
+	if hasLL && src != ([16]byte{}) {
+		w.r.neigh.Confirm(p.InIface, src, mac, neigh.NS, int64(now))
+	}
+	dstMAC := header.MAC(p.Data[6:12])
+	if hasLL {
+		dstMAC = mac
+	}
+	if src == ([16]byte{}) {
+		dstMAC = header.IPv6MulticastMAC(header.IPv6AllNodes)
+	}
+	e := b.Emit(p.InPort, header.EthernetSize+header.IPv6Size+header.NDPNeighborSize+8)
+	if e == nil {
+		return
+	}
+	n, err := header.BuildNeighborAdvert(e.Data[header.EthernetSize:], ip, ns, f.MAC, true)
+	if err != nil {
+		e.Drop(DropBadIP)
+		return
+	}
+	e.Data = e.Data[:header.EthernetSize+n]
+	eth := header.Ethernet(e.Data)
+	eth.SetDst(dstMAC)
+	eth.SetSrc(f.MAC)
+	eth.SetEtherType(header.EtherTypeIPv6)
+	e.EtherType = header.EtherTypeIPv6
+	e.ToPort(p.InPort)
+	w.r.c.naSent.Add(1)
+}
+
+// advertised learns from a neighbour advertisement (RFC 4861 7.2.5).
+func (w *worker) advertised(p *fastpath.Packet, ip header.IPv6, msg []byte, now fastpath.Time) {
+	if header.ValidateNDP(ip, msg) != nil {
+		return
+	}
+	na := header.NDPNeighborAdvert(msg)
+	how := neigh.NA
+	if na.Solicited() {
+		how |= neigh.Solicited
+	}
+	if na.Override() {
+		how |= neigh.Override
+	}
+	if na.Router() {
+		how |= neigh.IsRouter
+	}
+	mac, ok, err := na.Options().LinkLayerAddr(header.NDPOptTargetLinkLayer)
+	if err != nil {
+		return
+	}
+	if !ok {
+		how |= neigh.NoLinkAddr
+	}
+	w.r.neigh.Confirm(p.InIface, na.Target(), mac, how, int64(now))
+}
+
+// output routes what the router sends itself (Local IP packets without an
+// output interface: echo replies, ICMP errors), first at HookOutput.
+type output worker
+
+func (*output) Name() string { return "router output" }
+
+func (s *output) Process(b *fastpath.Batch, _ fastpath.Time) {
+	w := (*worker)(s)
+	for i := range b.Packets[:b.Len] {
+		p := &b.Packets[i]
+		if p.Action != fastpath.ActionContinue || !p.Local || p.OutIface != 0 || p.Egress != fastpath.EgressNone || p.L3Off == 0 {
+			continue
+		}
+		w.routeOut(p)
+	}
+}
+
+// routeOut routes a packet the router sends: its output interface and
+// next hop, or a drop if it has no unicast route.
+func (w *worker) routeOut(p *fastpath.Packet) {
+	var res route.Result
+	switch p.EtherType {
+	case header.EtherTypeIPv4:
+		ip := header.IPv4(p.Data[p.L3Off:p.L3End])
+		res = w.view.Lookup4(ip.Dst(), hash4(ip))
+	case header.EtherTypeIPv6:
+		ip := header.IPv6(p.Data[p.L3Off:p.L3End])
+		if dst := ip.Dst(); dst[0] == 0xfe && dst[1]&0xc0 == 0x80 && p.InIface != 0 {
+			// Link-local: back out of the interface it came from
+			// (the kernel's fe80::/64 route per interface).
+			p.OutIface, p.RouteHop = p.InIface, 0
+			return
+		}
+		res = w.view.Lookup6(ip.Dst(), hash6(ip))
+	default:
+		return
+	}
+	if res.Type != route.Unicast {
+		p.Drop(DropNoRoute)
+		return
+	}
+	p.OutIface, p.RouteHop = w.view.Hop(res).Port, res.NextHop
+}
