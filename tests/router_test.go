@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,4 +146,57 @@ func TestRouterOnBridge(t *testing.T) {
 	if br.Forwarded == 0 {
 		t.Errorf("bridge counters %+v: nothing forwarded between h1 and h2", br)
 	}
+}
+
+// TestRouterKernelSync: with kernel_sync, routes and permanent neighbours
+// the switch namespace's kernel has (before the start, and added or
+// deleted later, as a routing daemon would) are xdpfwd's too.
+func TestRouterKernelSync(t *testing.T) {
+	t.Parallel()
+	s := star(t, topo.VethOptions{}, topo.VethOptions{})
+	hosts, routerCfg := routedStar(t, s)
+	h1, h2 := hosts[0], hosts[1]
+	sw := s.Switch
+	run(t, h2.Namespace, "ip", "addr", "add", "10.5.0.1/32", "dev", "lo")
+	run(t, h2.Namespace, "ip", "addr", "add", "10.6.0.1/32", "dev", "lo")
+	// One route before the start, one after.
+	run(t, sw, "ip", "link", "set", "p2", "up")
+	run(t, sw, "ip", "route", "add", "10.5.0.0/24", "via", "10.2.0.2", "dev", "p2", "onlink")
+	d := runDaemon(t, sw, "ports:\n  - interface: p1\n  - interface: p2\n"+routerCfg+"  kernel_sync: true\n")
+	ping(t, h1, netip.MustParseAddr("10.5.0.1"))
+	pingSays(t, h1, "10.6.0.1", "Destination Net Unreachable")
+	run(t, sw, "ip", "route", "add", "10.6.0.0/24", "via", "10.2.0.2", "dev", "p2", "onlink", "metric", "7")
+	waitFor(t, "the route to 10.6.0.0/24 mirrored", func() bool {
+		var routes []string
+		return control.Call(d.control, "route", nil, &routes) == nil && strings.Contains(strings.Join(routes, "\n"), "10.6.0.0/24 via 10.2.0.2 dev p2 metric 7")
+	})
+	ping(t, h1, netip.MustParseAddr("10.6.0.1"))
+	run(t, sw, "ip", "route", "del", "10.5.0.0/24")
+	waitFor(t, "the route to 10.5.0.0/24 gone", func() bool {
+		var routes []string
+		return control.Call(d.control, "route", nil, &routes) == nil && !strings.Contains(strings.Join(routes, "\n"), "10.5.0.0/24")
+	})
+	pingSays(t, h1, "10.5.0.1", "Destination Net Unreachable")
+
+	run(t, sw, "ip", "neigh", "add", "10.2.0.9", "lladdr", "02:00:00:00:00:09", "dev", "p2", "nud", "permanent")
+	waitFor(t, "the permanent neighbour mirrored", func() bool {
+		var lines []string
+		return control.Call(d.control, "neigh", nil, &lines) == nil && slices.Contains(lines, "10.2.0.9 dev p2 lladdr 02:00:00:00:00:09 PERMANENT")
+	})
+	run(t, sw, "ip", "neigh", "del", "10.2.0.9", "dev", "p2")
+	waitFor(t, "the permanent neighbour gone", func() bool {
+		var lines []string
+		return control.Call(d.control, "neigh", nil, &lines) == nil && !strings.Contains(strings.Join(lines, "\n"), "10.2.0.9 ")
+	})
+}
+
+// waitFor polls cond for up to 5 s and fails t if it never holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("%s: not within 5 s", what)
 }

@@ -21,11 +21,13 @@ type resolve worker
 
 func (*resolve) Name() string { return "neighbour" }
 
-// Holding reports whether packets wait for their neighbour.
-func (s *resolve) Holding() bool { return s.nw.Held() > 0 || len(s.pending) > 0 }
+// Holding reports whether packets wait for their neighbour, or addresses
+// for their announcement: then the worker runs the stage when idle.
+func (s *resolve) Holding() bool { return s.nw.Held() > 0 || len(s.pending) > 0 || len(s.announce) > 0 }
 
 func (s *resolve) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := (*worker)(s)
+	w.announceAddrs(b)
 	w.release(b, now)
 	n := b.Len
 	for i := range b.Packets[:n] {
@@ -213,6 +215,7 @@ func (w *worker) solicit(b *fastpath.Batch, id uint16, ip [16]byte, mac *header.
 			dst = *mac
 		}
 		w.frame(e, f, dst, header.EtherTypeARP)
+		w.r.c.solicits.Add(1)
 		return
 	}
 	src := f.source6()
@@ -231,6 +234,7 @@ func (w *worker) solicit(b *fastpath.Batch, id uint16, ip [16]byte, mac *header.
 		dst = *mac
 	}
 	w.frame(e, f, dst, header.EtherTypeIPv6)
+	w.r.c.solicits.Add(1)
 }
 
 // frame finishes an emitted frame of interface f: its Ethernet header and
@@ -242,7 +246,6 @@ func (w *worker) frame(e *fastpath.Packet, f *iface, dst header.MAC, etherType u
 	eth.SetEtherType(etherType)
 	e.EtherType = etherType
 	w.toIface(e, f)
-	w.r.c.solicits.Add(1)
 }
 
 // source4 returns the interface's IPv4 address on target's subnet, else
@@ -265,3 +268,46 @@ func (f *iface) source4(target [4]byte) ([4]byte, bool) {
 // link-local address, as the kernel's ndisc_solicit prefers for
 // resolution.
 func (f *iface) source6() [16]byte { return f.linkLocal }
+
+// announceAddrs announces the router's addresses once, at start, so that
+// neighbours that cached another MAC for them (a router xdpfwd replaces)
+// learn its own: a gratuitous ARP request for each IPv4 address (RFC
+// 5227's announcement, as Linux sends with arp_notify) and an unsolicited
+// neighbour advertisement for each IPv6 one (RFC 4861 7.2.6, as Linux's
+// ndisc_notify). What the batch has no room for waits for the next run.
+func (w *worker) announceAddrs(b *fastpath.Batch) {
+	for len(w.announce) > 0 {
+		a := w.announce[0]
+		f := w.iface(a.iface)
+		in := f.Port
+		if f.Bridge && len(f.Ports) > 0 {
+			in = f.Ports[0]
+		}
+		if a.v4 {
+			e := b.Emit(in, header.EthernetSize+header.ARPSize)
+			if e == nil {
+				return
+			}
+			ip := [4]byte(a.addr[12:16])
+			if _, err := header.BuildARPRequest(e.Data[header.EthernetSize:], f.MAC, ip, ip); err != nil {
+				e.Drop(DropBadIP)
+			} else {
+				w.frame(e, f, header.BroadcastMAC, header.EtherTypeARP)
+			}
+		} else {
+			e := b.Emit(in, header.EthernetSize+header.IPv6Size+header.NDPNeighborSize+8)
+			if e == nil {
+				return
+			}
+			n, err := header.BuildUnsolicitedNeighborAdvert(e.Data[header.EthernetSize:], a.addr, f.MAC, true)
+			if err != nil {
+				e.Drop(DropBadIP)
+			} else {
+				e.Data = e.Data[:header.EthernetSize+n]
+				w.frame(e, f, header.IPv6MulticastMAC(header.IPv6AllNodes), header.EtherTypeIPv6)
+			}
+		}
+		w.r.c.announced.Add(1)
+		w.announce = w.announce[1:]
+	}
+}

@@ -101,6 +101,9 @@ type Router struct {
 	maxHeld int
 	limit   *limiter
 	c       counters
+	// announcer is claimed by the first worker's stages: they announce
+	// the router's addresses once, at start.
+	announcer atomic.Bool
 }
 
 // iface is an Interface with its addresses in lookup form.
@@ -117,7 +120,7 @@ type iface struct {
 // counters are the router's answers; drops are counted per port and
 // reason by the workers.
 type counters struct {
-	forwarded, local, echoReplies, arpReplies, naSent, solicits, icmpErrors, icmpLimited atomic.Uint64
+	forwarded, local, echoReplies, arpReplies, naSent, solicits, icmpErrors, icmpLimited, announced atomic.Uint64
 }
 
 // Counters are the router's counters, summed over the workers.
@@ -133,6 +136,9 @@ type Counters struct {
 	// ICMPErrors counts ICMP errors sent; ICMPLimited those the rate
 	// limit suppressed.
 	ICMPErrors, ICMPLimited uint64
+	// Announced counts the gratuitous ARP requests and unsolicited
+	// neighbour advertisements sent at start.
+	Announced uint64
 }
 
 // ConfigError is an error of New about one item of its Config: Kind is
@@ -310,12 +316,23 @@ func (r *Router) InterfaceName(id uint16) string {
 	return r.ifaces[id-1].Name
 }
 
+// InterfaceID returns the id (index + 1) of the interface named name.
+func (r *Router) InterfaceID(name string) (uint16, bool) {
+	for i := range r.ifaces {
+		if r.ifaces[i].Name == name {
+			return uint16(i + 1), true
+		}
+	}
+	return 0, false
+}
+
 // Counters returns the router's counters.
 func (r *Router) Counters() Counters {
 	return Counters{
 		Forwarded: r.c.forwarded.Load(), Local: r.c.local.Load(),
 		EchoReplies: r.c.echoReplies.Load(), ARPReplies: r.c.arpReplies.Load(), NASent: r.c.naSent.Load(),
 		Solicits: r.c.solicits.Load(), ICMPErrors: r.c.icmpErrors.Load(), ICMPLimited: r.c.icmpLimited.Load(),
+		Announced: r.c.announced.Load(),
 	}
 }
 
@@ -336,6 +353,9 @@ func (r *Router) Stages() []fastpath.Attached {
 	for i := range r.maxHeld {
 		w.free = append(w.free, uint32(r.maxHeld-1-i))
 	}
+	if r.announcer.CompareAndSwap(false, true) {
+		w.announce = r.announcements()
+	}
 	return []fastpath.Attached{
 		fastpath.At(fastpath.HookIngress, 100, (*ingress)(w)),
 		fastpath.At(fastpath.HookPrerouting, fastpath.PriorityLast, (*decide)(w)),
@@ -343,4 +363,25 @@ func (r *Router) Stages() []fastpath.Attached {
 		fastpath.At(fastpath.HookOutput, fastpath.PriorityFirst, (*output)(w)),
 		fastpath.At(fastpath.HookPostrouting, fastpath.PriorityLast-1, (*resolve)(w)),
 	}
+}
+
+// announcement is one address to announce at start on an interface.
+type announcement struct {
+	iface uint16
+	v4    bool
+	addr  [16]byte
+}
+
+// announcements lists the router's addresses, each to announce once.
+func (r *Router) announcements() []announcement {
+	var as []announcement
+	for i, f := range r.ifaces {
+		for _, a := range f.v4 {
+			as = append(as, announcement{iface: uint16(i + 1), v4: true, addr: mapped4(a)})
+		}
+		for _, a := range f.v6 {
+			as = append(as, announcement{iface: uint16(i + 1), addr: a})
+		}
+	}
+	return as
 }

@@ -62,6 +62,9 @@ func newRouterRigChecked(t testing.TB, checked bool, routes ...StaticRoute) *rou
 	}
 	rig := fastpathtest.NewRig(t, fastpathtest.RigConfig{Ports: []fastpath.PortID{portLAN, portWAN}, Stages: r.Stages(), Checksum: true,
 		Frames: 1024, Ring: 256, FillTarget: 192, FrameSize: 4096, UncheckedFrees: !checked})
+	// The first poll announced the router's addresses: take them off.
+	rig.Drain()
+	rig.W.Poll()
 	return &routerRig{Rig: rig, r: r}
 }
 
@@ -331,4 +334,35 @@ func TestRouterIPv6(t *testing.T) {
 	if s := sol.Layer(layers.LayerTypeICMPv6NeighborSolicitation); s == nil || !s.(*layers.ICMPv6NeighborSolicitation).TargetAddress.Equal(net.ParseIP("fd00:2::5")) {
 		t.Fatalf("neighbour solicitation %v", sol)
 	}
+}
+
+// TestRouterAnnounces: at start, with no traffic, the router sends a
+// gratuitous ARP request for each IPv4 address and an unsolicited
+// neighbour advertisement for each IPv6 one, out of its interface, once.
+func TestRouterAnnounces(t *testing.T) {
+	r, err := New(Config{Interfaces: []Interface{
+		{Name: "lan", Port: portLAN, MAC: macLAN, Addrs: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/24"), netip.MustParsePrefix("fd00:1::1/64")}},
+		{Name: "wan", Port: portWAN, MAC: macWAN, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := fastpathtest.NewRig(t, fastpathtest.RigConfig{Ports: []fastpath.PortID{portLAN, portWAN}, Stages: r.Stages(), Frames: 256, FrameSize: 4096})
+	out := rig.Drain()
+	if len(out[portLAN]) != 2 || len(out[portWAN]) != 1 {
+		t.Fatalf("announced %d on lan, %d on wan; want 2 and 1", len(out[portLAN]), len(out[portWAN]))
+	}
+	garp := decode(t, out[portWAN][0]).Layer(layers.LayerTypeARP).(*layers.ARP)
+	if garp.Operation != layers.ARPRequest || !net.IP(garp.SourceProtAddress).Equal(ipWAN) || !net.IP(garp.DstProtAddress).Equal(ipWAN) {
+		t.Fatalf("gratuitous ARP %+v", garp)
+	}
+	na := decode(t, out[portLAN][1]).Layer(layers.LayerTypeICMPv6NeighborAdvertisement)
+	if na == nil || !na.(*layers.ICMPv6NeighborAdvertisement).TargetAddress.Equal(ip6LAN) || na.(*layers.ICMPv6NeighborAdvertisement).Solicited() {
+		t.Fatalf("unsolicited NA %v", na)
+	}
+	rig.W.Poll()
+	if len(rig.Drain()) != 0 || r.Counters().Announced != 3 {
+		t.Fatalf("announced again, or %d counted", r.Counters().Announced)
+	}
+	rig.Conserved("after announcing")
 }

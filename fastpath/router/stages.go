@@ -66,6 +66,8 @@ type worker struct {
 	pending []neigh.Event // events a full batch could not take
 	dropped []uint64
 	ipID    uint16
+	// announce are the addresses still to announce (the first worker's).
+	announce []announcement
 
 	// Per batch (reset by the first stage): the last IPv4 routing
 	// decision, and the last neighbour resolved.

@@ -20,8 +20,9 @@ type Router struct {
 	Routes []Route
 	// Neighbours are static (PERMANENT) neighbour entries.
 	Neighbours []Neighbour
-	// KernelSync would mirror the routes and neighbours of the daemon's
-	// network namespace; it is refused until it exists.
+	// KernelSync mirrors the routes and permanent neighbours of the
+	// daemon's network namespace (those on router interfaces that are
+	// ports) into the router, as they change.
 	KernelSync bool
 	// Pos is where the router mapping starts.
 	Pos Pos
@@ -96,9 +97,7 @@ func (d *decoder) router(n *yaml.Node, path string) (*Router, error) {
 				return err
 			})
 		case "kernel_sync":
-			if r.KernelSync, err = d.boolean(v, field); err == nil && r.KernelSync {
-				err = d.errorf(v, field, "mirroring the kernel's routes and neighbours is not supported yet: leave it false and list routes here")
-			}
+			r.KernelSync, err = d.boolean(v, field)
 			return err
 		}
 		return errUnknown

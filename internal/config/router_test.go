@@ -63,7 +63,7 @@ func TestParseRouter(t *testing.T) {
 
 func TestParseRouterErrors(t *testing.T) {
 	for _, tc := range []struct{ name, edit, want string }{
-		{"kernel sync", "kernel_sync: false=>kernel_sync: true", `r.yaml:29:16: router.kernel_sync: mirroring the kernel's routes`},
+		{"kernel sync", "kernel_sync: false=>kernel_sync: maybe", `r.yaml:29:16: router.kernel_sync: "maybe" is not true or false`},
 		{"bad address", "[192.0.2.1/24]=>[192.0.2.1]", `r.yaml:14:19: router.interfaces[1].addresses[0]: "192.0.2.1" is not an address with a prefix length`},
 		{"no interfaces", "router:\n  interfaces:=>router:\n  neighbours: []\n  interfacez:", `router.interfacez: unknown field`},
 		{"unknown interface", "- name: wan0=>- name: wan9", `router.interfaces[1].name: "wan9" is neither a port defined under ports nor a bridge`},

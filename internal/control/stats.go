@@ -188,6 +188,9 @@ type RouterStats struct {
 	// rate limit held back.
 	ICMPErrors  uint64 `json:"icmp_errors"`
 	ICMPLimited uint64 `json:"icmp_limited"`
+	// Announced counts the gratuitous ARP requests and unsolicited
+	// neighbour advertisements sent at start.
+	Announced uint64 `json:"announced"`
 	// Routes and Neighbours are the table sizes (neighbours: IPv4, IPv6
 	// and static entries together).
 	Routes     int `json:"routes"`

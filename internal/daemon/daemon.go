@@ -58,6 +58,8 @@ type Daemon struct {
 	runErr     chan error
 	// sweepStop ends the FDB sweeper.
 	sweepStop chan struct{}
+	// syncStop ends kernel_sync, nil without it.
+	syncStop chan struct{}
 	// priority is the workers' SCHED_FIFO priority, 0 for none (see
 	// resolvePriority).
 	priority int
@@ -217,6 +219,11 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 	d.sweepStop = make(chan struct{})
 	d.wg.Add(1)
 	go d.sweep(d.sweepStop)
+	if d.cfg.Router != nil && d.cfg.Router.KernelSync {
+		if err := d.startKernelSync(); err != nil {
+			return nil, err
+		}
+	}
 	d.links.start(d)
 	return d, nil
 }
@@ -692,6 +699,10 @@ func (d *Daemon) Close() error {
 	if d.sweepStop != nil {
 		close(d.sweepStop)
 		d.sweepStop = nil
+	}
+	if d.syncStop != nil {
+		close(d.syncStop)
+		d.syncStop = nil
 	}
 	d.wg.Wait()
 	for _, w := range d.workers {

@@ -113,7 +113,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			n    uint64
 			kind string
 		}{{r.EchoReplies, "echo_reply"}, {r.ARPReplies, "arp_reply"}, {r.NASent, "neighbour_advertisement"}, {r.Solicits, "solicitation"},
-			{r.ICMPErrors, "icmp_error"}, {r.ICMPLimited, "icmp_error_rate_limited"}} {
+			{r.ICMPErrors, "icmp_error"}, {r.ICMPLimited, "icmp_error_rate_limited"}, {r.Announced, "announcement"}} {
 			counter(descRouterSent, v.n, v.kind)
 		}
 		ch <- prometheus.MustNewConstMetric(descRouterSize, prometheus.GaugeValue, float64(r.Routes), "routes")
