@@ -285,6 +285,7 @@ func TestRouterDifferential(t *testing.T) {
 		{"no route: net unreachable", udp4("10.8.0.1", 64, false, 20)},
 		{"prohibit route: admin prohibited", udp4("10.9.0.1", 64, false, 20)},
 		{"DF over the egress MTU: fragmentation needed", udp4("10.2.0.2", 64, true, 1450)},
+		{"over the egress MTU without DF: fragments", udp4("10.2.0.2", 64, false, 1450)},
 		{"TCP SYN across, RST back", tcp4("10.2.0.2", true, false, 0)},
 		{"TCP SYN to the router: RST", tcp4("10.1.0.1", true, false, 0)},
 		{"TCP data with ACK to the router: RST", tcp4("10.2.0.1", false, true, 10)},

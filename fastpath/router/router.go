@@ -120,7 +120,7 @@ type iface struct {
 // counters are the router's answers; drops are counted per port and
 // reason by the workers.
 type counters struct {
-	forwarded, local, echoReplies, arpReplies, naSent, solicits, icmpErrors, icmpLimited, announced atomic.Uint64
+	forwarded, local, echoReplies, arpReplies, naSent, solicits, icmpErrors, icmpLimited, announced, fragmented atomic.Uint64
 }
 
 // Counters are the router's counters, summed over the workers.
@@ -139,6 +139,9 @@ type Counters struct {
 	// Announced counts the gratuitous ARP requests and unsolicited
 	// neighbour advertisements sent at start.
 	Announced uint64
+	// Fragmented counts IPv4 packets cut into fragments for their output
+	// MTU.
+	Fragmented uint64
 }
 
 // ConfigError is an error of New about one item of its Config: Kind is
@@ -332,7 +335,7 @@ func (r *Router) Counters() Counters {
 		Forwarded: r.c.forwarded.Load(), Local: r.c.local.Load(),
 		EchoReplies: r.c.echoReplies.Load(), ARPReplies: r.c.arpReplies.Load(), NASent: r.c.naSent.Load(),
 		Solicits: r.c.solicits.Load(), ICMPErrors: r.c.icmpErrors.Load(), ICMPLimited: r.c.icmpLimited.Load(),
-		Announced: r.c.announced.Load(),
+		Announced: r.c.announced.Load(), Fragmented: r.c.fragmented.Load(),
 	}
 }
 

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"testing"
@@ -232,9 +233,8 @@ func TestRouterICMPErrors(t *testing.T) {
 	if icmp.Seq != 1400 { // gopacket puts the next-hop MTU's 16 bits in Seq
 		t.Fatalf("fragmentation needed: MTU %d, want 1400", icmp.Seq)
 	}
-	out = r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 1400))
-	if len(out) != 0 || r.Drops(portLAN, DropTooBig) != 2 {
-		t.Fatalf("DF clear, too big: sent %v, %d too-big drops", out, r.Drops(portLAN, DropTooBig))
+	if r.Drops(portLAN, DropTooBig) != 1 {
+		t.Fatalf("%d too-big drops, want 1", r.Drops(portLAN, DropTooBig))
 	}
 
 	// A frame to another MAC on a port interface is not the router's.
@@ -365,4 +365,41 @@ func TestRouterAnnounces(t *testing.T) {
 		t.Fatalf("announced again, or %d counted", r.Counters().Announced)
 	}
 	rig.Conserved("after announcing")
+}
+
+// TestRouterFragments: a packet over the output MTU without DF is cut
+// into fragments, as the kernel cuts it: 1376 bytes (1400 - 20, a
+// multiple of 8) then the rest, offsets and MF set, TTL decremented, and
+// together they hold the datagram with its checksum finished.
+func TestRouterFragments(t *testing.T) {
+	r := newRouterRig(t, defaultRoute)
+	r.Send(portWAN, arpFrame(t, layers.ARPRequest, header.BroadcastMAC, macG, ipG, ipWAN, header.MAC{}))
+	orig := udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 1450)
+	partial := append([]byte(nil), orig...)
+	fastpathtest.MakePartial(t, partial)
+	out := r.Send(portLAN, partial)
+	if len(out[portWAN]) != 2 {
+		t.Fatalf("%d frames on wan, want 2 fragments", len(out[portWAN]))
+	}
+	var payload []byte
+	for i, f := range out[portWAN] {
+		ip := decode(t, f).Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		wantLen, wantOff, wantMF := 1396, uint16(0), true
+		if i == 1 {
+			wantLen, wantOff, wantMF = 20+1458-1376, 1376/8, false
+		}
+		if int(ip.Length) != wantLen || ip.FragOffset != wantOff || (ip.Flags&layers.IPv4MoreFragments != 0) != wantMF || ip.TTL != 63 || ip.Id != 7 {
+			t.Fatalf("fragment %d: %+v", i, ip)
+		}
+		if header.Checksum(f[14:34], 0) != 0xffff {
+			t.Fatalf("fragment %d: header checksum %#x does not verify", i, header.IPv4(f[14:]).Checksum())
+		}
+		payload = append(payload, f[34:34+wantLen-20]...)
+	}
+	if want := orig[34:]; !bytes.Equal(payload, want) {
+		t.Fatalf("reassembled payload differs from the datagram (checksum finished): %x", payload[:8])
+	}
+	if r.r.Counters().Fragmented != 1 {
+		t.Fatal("not counted")
+	}
 }

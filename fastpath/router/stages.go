@@ -32,9 +32,10 @@ var (
 	DropUnreachable = fastpath.NewReason("router", "unreachable route")
 	DropProhibit    = fastpath.NewReason("router", "prohibited route")
 	DropBlackhole   = fastpath.NewReason("router", "blackhole route")
-	// DropTooBig: longer than the output interface's MTU (ICMP
-	// fragmentation needed with DF, ICMPv6 packet too big); without DF
-	// the kernel fragments, which xdpfwd does not do yet.
+	// DropTooBig: longer than the output interface's MTU with DF (ICMP
+	// fragmentation needed) or in IPv6 (ICMPv6 packet too big); without
+	// DF, a packet with IP options or whose fragments find no room in the
+	// batch (it is fragmented otherwise).
 	DropTooBig = fastpath.NewReason("router", "longer than the output MTU")
 	// DropNeighbour: the next hop's MAC could not be had: its
 	// resolution failed (ICMP host unreachable), the neighbour table is
@@ -240,16 +241,87 @@ func (w *worker) route4(b *fastpath.Batch, p *fastpath.Packet) {
 	}
 	hop := w.last4.hop
 	out := w.iface(hop.Port)
-	if int(ip.TotalLength()) > out.MTU {
-		if ip[6]&0x40 != 0 { // DF
-			w.icmp4Error(b, p, header.ICMPv4DestUnreachable, header.ICMPv4FragmentationNeeded, uint32(out.MTU))
-		}
+	tooBig := int(ip.TotalLength()) > out.MTU
+	if tooBig && ip[6]&0x40 != 0 { // DF
+		w.icmp4Error(b, p, header.ICMPv4DestUnreachable, header.ICMPv4FragmentationNeeded, uint32(out.MTU))
 		p.Drop(DropTooBig)
 		return
 	}
 	ip.DecTTL()
 	p.OutIface, p.RouteHop = hop.Port, res.NextHop
 	w.r.c.forwarded.Add(1)
+	if tooBig {
+		w.fragment4(b, p, out.MTU)
+	}
+}
+
+// fragment4 cuts IPv4 packet p, longer than mtu and without DF, into
+// fragments as the kernel's ip_fragment does: each but the last carries
+// (mtu - header) rounded down to 8 bytes of the payload; every one gets
+// the header (options that are not to be copied left out of all but the
+// first: the kernel's ip_options_fragment), its offset, MF and checksum;
+// a checksum the sender left to its device is finished first
+// (skb_checksum_help). The packet itself becomes the first fragment; the
+// others are emitted after it, in order, and walk on with its route. With
+// no room to emit one, the packet is dropped (DropTooBig): a datagram
+// missing a fragment is lost anyway.
+func (w *worker) fragment4(b *fastpath.Batch, p *fastpath.Packet, mtu int) {
+	l3 := int(p.L3Off)
+	ip := header.IPv4(p.Data[l3:p.L3End])
+	hl := ip.HeaderLength()
+	if p.L4Off != 0 && !p.Fragment {
+		seg := p.Data[p.L4Off:p.L3End]
+		header.FinishChecksum(p.L4Proto, ip.PseudoHeaderChecksum(p.L4Proto, uint16(len(seg))), seg)
+	}
+	if hl != header.IPv4MinSize {
+		// Options: the kernel copies to later fragments only those with
+		// the copy bit; xdpfwd does not edit them out yet.
+		p.Drop(DropTooBig)
+		return
+	}
+	step := (mtu - hl) &^ 7
+	payload := ip[hl:]
+	baseOff := ip.FragmentOffset() // a fragment fragmented again
+	moreAfter := ip.MoreFragments()
+	need := (len(payload) + step - 1) / step
+	if b.Len+need-1 > len(b.Packets) {
+		p.Drop(DropTooBig)
+		return
+	}
+	hdr := [header.IPv4MinSize]byte(ip[:header.IPv4MinSize])
+	for off := step; off < len(payload); off += step {
+		n := min(step, len(payload)-off)
+		e := b.Emit(p.InPort, l3+hl+n)
+		if e == nil {
+			p.Drop(DropTooBig)
+			return
+		}
+		copy(e.Data[:l3], p.Data[:l3])
+		copy(e.Data[l3:], hdr[:])
+		copy(e.Data[l3+hl:], payload[off:off+n])
+		addr, data := e.Addr, e.Data
+		e.Meta = p.Meta
+		e.Addr, e.Data = addr, data
+		e.L3End, e.L4Off, e.Fragment = uint16(l3+hl+n), 0, true
+		setFragment(header.IPv4(e.Data[l3:]), hl+n, baseOff+off, moreAfter || off+n < len(payload))
+	}
+	setFragment(ip, hl+step, baseOff, true)
+	p.Data = p.Data[:l3+hl+step]
+	p.L3End, p.Fragment = uint16(l3+hl+step), true
+	w.r.c.fragmented.Add(1)
+}
+
+// setFragment writes a fragment's total length, offset (bytes) and MF
+// flag into its header, keeping DF clear, and its checksum.
+func setFragment(ip header.IPv4, total, off int, more bool) {
+	binary.BigEndian.PutUint16(ip[2:4], uint16(total))
+	fo := uint16(off / 8)
+	if more {
+		fo |= 0x2000
+	}
+	binary.BigEndian.PutUint16(ip[6:8], fo)
+	ip.SetChecksum(0)
+	ip.SetChecksum(ip.CalculateChecksum())
 }
 
 // dropByType4 drops a packet whose route is unreachable, prohibit or

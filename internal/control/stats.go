@@ -191,6 +191,9 @@ type RouterStats struct {
 	// Announced counts the gratuitous ARP requests and unsolicited
 	// neighbour advertisements sent at start.
 	Announced uint64 `json:"announced"`
+	// Fragmented counts IPv4 packets cut into fragments for their
+	// output MTU.
+	Fragmented uint64 `json:"fragmented"`
 	// Routes and Neighbours are the table sizes (neighbours: IPv4, IPv6
 	// and static entries together).
 	Routes     int `json:"routes"`

@@ -109,6 +109,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	if r := st.Router; r != nil {
 		counter(descRouter, r.Forwarded, "forwarded")
 		counter(descRouter, r.Local, "local")
+		counter(descRouter, r.Fragmented, "fragmented")
 		for _, v := range []struct {
 			n    uint64
 			kind string

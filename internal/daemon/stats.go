@@ -107,7 +107,7 @@ func (d *Daemon) Stats() (*control.Stats, error) {
 		c := d.router.Counters()
 		v4, v6, static := d.router.Neighbours().Len()
 		st.Router = &control.RouterStats{Forwarded: c.Forwarded, Local: c.Local, EchoReplies: c.EchoReplies, ARPReplies: c.ARPReplies,
-			NASent: c.NASent, Solicits: c.Solicits, ICMPErrors: c.ICMPErrors, ICMPLimited: c.ICMPLimited, Announced: c.Announced,
+			NASent: c.NASent, Solicits: c.Solicits, ICMPErrors: c.ICMPErrors, ICMPLimited: c.ICMPLimited, Announced: c.Announced, Fragmented: c.Fragmented,
 			Routes: d.router.Table().Len(), Neighbours: v4 + v6 + static}
 	}
 	return st, nil
