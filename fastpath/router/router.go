@@ -58,9 +58,13 @@ type Interface struct {
 type StaticRoute struct {
 	// To is the destination prefix (0.0.0.0/0 for the default route).
 	To netip.Prefix
-	// Via is the gateway: it must be on a connected prefix of an
-	// interface. Not valid for the types without a next hop.
-	Via netip.Addr
+	// Via are the gateways: one, or several for ECMP (a flow keeps its
+	// gateway, by a hash of its addresses); each on a connected prefix
+	// of an interface. None for the types without a next hop.
+	Via []netip.Addr
+	// Weights, if given, are the gateways' shares of the flows (1 to
+	// route.MaxWeight), as `ip route ... nexthop weight`.
+	Weights []int
 	// Type is the route's type; zero means unicast.
 	Type route.Type
 	// Metric orders routes to one prefix, lowest first.
@@ -266,17 +270,29 @@ func (r *Router) addStatic(s StaticRoute) error {
 	rt := route.Route{Prefix: s.To, Type: s.Type, Metric: s.Metric}
 	switch s.Type {
 	case route.NoRoute, route.Unicast:
-		if !s.Via.IsValid() {
+		if len(s.Via) == 0 {
 			return errors.New("a unicast route needs a gateway (via)")
 		}
-		id, ok := r.connected(s.Via)
-		if !ok {
-			return fmt.Errorf("gateway %v: on no interface's connected prefix", s.Via)
+		if len(s.Weights) != 0 && len(s.Weights) != len(s.Via) {
+			return fmt.Errorf("%d weights for %d gateways", len(s.Weights), len(s.Via))
 		}
 		rt.Type = route.Unicast
-		rt.NextHops = []route.NextHop{{Port: id, Gateway: s.Via.Unmap()}}
+		for i, via := range s.Via {
+			id, ok := r.connected(via)
+			if !ok {
+				return fmt.Errorf("gateway %v: on no interface's connected prefix", via)
+			}
+			nh := route.NextHop{Port: id, Gateway: via.Unmap()}
+			if len(s.Weights) > 0 {
+				if s.Weights[i] < 1 || s.Weights[i] > route.MaxWeight {
+					return fmt.Errorf("gateway %v: weight %d out of 1 to %d", via, s.Weights[i], route.MaxWeight)
+				}
+				nh.Weight = uint16(s.Weights[i])
+			}
+			rt.NextHops = append(rt.NextHops, nh)
+		}
 	default:
-		if s.Via.IsValid() {
+		if len(s.Via) > 0 {
 			return fmt.Errorf("a %v route has no gateway", s.Type)
 		}
 	}

@@ -69,7 +69,7 @@ func newRouterRigChecked(t testing.TB, checked bool, routes ...StaticRoute) *rou
 	return &routerRig{Rig: rig, r: r}
 }
 
-var defaultRoute = StaticRoute{To: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("192.0.2.254")}
+var defaultRoute = StaticRoute{To: netip.MustParsePrefix("0.0.0.0/0"), Via: []netip.Addr{netip.MustParseAddr("192.0.2.254")}}
 
 func ser(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	return fastpathtest.Serialize(t, ls...)
@@ -401,5 +401,43 @@ func TestRouterFragments(t *testing.T) {
 	}
 	if r.r.Counters().Fragmented != 1 {
 		t.Fatal("not counted")
+	}
+}
+
+// TestRouterECMP: a route over two gateways spreads flows over both by a
+// hash of the addresses, each flow always to the same one.
+func TestRouterECMP(t *testing.T) {
+	g1, g2 := netip.MustParseAddr("192.0.2.254"), netip.MustParseAddr("192.0.2.253")
+	mac1, mac2 := header.MAC{2, 0xcc, 0, 0, 0, 1}, header.MAC{2, 0xcc, 0, 0, 0, 2}
+	r, err := New(Config{
+		Interfaces: []Interface{
+			{Name: "lan", Port: portLAN, MAC: macLAN, Addrs: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/24")}},
+			{Name: "wan", Port: portWAN, MAC: macWAN, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}},
+		},
+		Routes:     []StaticRoute{{To: netip.MustParsePrefix("0.0.0.0/0"), Via: []netip.Addr{g1, g2}}},
+		Neighbours: []StaticNeighbour{{Iface: "wan", IP: g1, MAC: mac1}, {Iface: "wan", IP: g2, MAC: mac2}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := fastpathtest.NewRig(t, fastpathtest.RigConfig{Ports: []fastpath.PortID{portLAN, portWAN}, Stages: r.Stages(), Frames: 1024, Ring: 256, FillTarget: 128, FrameSize: 4096})
+	rig.Drain()
+	rig.W.Poll()
+	via := map[byte]header.MAC{}
+	count := map[header.MAC]int{}
+	for round := range 2 {
+		for i := byte(2); i < 66; i++ {
+			out := rig.Send(portLAN, udp4(t, macLAN, net.IP{10, 1, 0, i}, net.IP{198, 51, 100, 7}, 64, false, 10))
+			f := one(t, out, portWAN)
+			mac := header.MAC(f[0:6])
+			if round == 1 && via[i] != mac {
+				t.Fatalf("flow from 10.1.0.%d went via %v, then %v", i, via[i], mac)
+			}
+			via[i] = mac
+			count[mac]++
+		}
+	}
+	if count[mac1] < 20 || count[mac2] < 20 || count[mac1]+count[mac2] != 128 {
+		t.Fatalf("flows per gateway: %v", count)
 	}
 }

@@ -51,9 +51,13 @@ type Route struct {
 	// To is the destination prefix, masked (0.0.0.0/0: the default
 	// route).
 	To netip.Prefix
-	// Via is the gateway; required for a unicast route, refused for the
+	// Via are the gateways: one (via: ADDR), or several for ECMP (via:
+	// [ADDR, ADDR]); required for a unicast route, refused for the
 	// others.
-	Via netip.Addr
+	Via []netip.Addr
+	// Weights are the gateways' shares of the flows, one per gateway;
+	// none means equal shares.
+	Weights []int
 	// Type is unicast (default), blackhole, unreachable or prohibit.
 	Type string
 	// Metric orders routes to one prefix, lowest first.
@@ -140,7 +144,7 @@ func (d *decoder) routerInterface(n *yaml.Node, path string) (RouterInterface, e
 
 func (d *decoder) route(n *yaml.Node, path string) (Route, error) {
 	r := Route{Pos: pos(n), Type: "unicast"}
-	err := d.fields(n, path, "to, via, type, metric", func(key string, v *yaml.Node, field string) (err error) {
+	err := d.fields(n, path, "to, via, weights, type, metric", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {
 		case "to":
 			p, perr := netip.ParsePrefix(v.Value)
@@ -152,11 +156,24 @@ func (d *decoder) route(n *yaml.Node, path string) (Route, error) {
 			}
 			r.To = p
 		case "via":
-			a, perr := netip.ParseAddr(v.Value)
-			if v.Kind != yaml.ScalarNode || perr != nil || a.Zone() != "" {
-				err = d.errorf(v, field, "%q is not an IP address", v.Value)
+			one := func(el *yaml.Node, field string) error {
+				a, perr := netip.ParseAddr(el.Value)
+				if el.Kind != yaml.ScalarNode || perr != nil || a.Zone() != "" {
+					return d.errorf(el, field, "%q is not an IP address", el.Value)
+				}
+				r.Via = append(r.Via, a)
+				return nil
 			}
-			r.Via = a
+			if v.Kind == yaml.SequenceNode {
+				return d.seq(v, field, func(_ int, el *yaml.Node, field string) error { return one(el, field) })
+			}
+			return one(v, field)
+		case "weights":
+			return d.seq(v, field, func(_ int, el *yaml.Node, field string) error {
+				w, err := d.intRange(el, field, 1, 256)
+				r.Weights = append(r.Weights, w)
+				return err
+			})
 		case "type":
 			r.Type, err = d.oneOf(v, field, "unicast", "blackhole", "unreachable", "prohibit")
 		case "metric":
@@ -170,10 +187,12 @@ func (d *decoder) route(n *yaml.Node, path string) (Route, error) {
 	case err != nil:
 	case !r.To.IsValid():
 		err = d.errorf(n, path+".to", "a route needs a destination (to)")
-	case r.Type == "unicast" && !r.Via.IsValid():
+	case r.Type == "unicast" && len(r.Via) == 0:
 		err = d.errorf(n, path+".via", "a unicast route needs a gateway (via)")
-	case r.Type != "unicast" && r.Via.IsValid():
+	case r.Type != "unicast" && len(r.Via) > 0:
 		err = d.errorf(n, path+".via", "a %s route has no gateway", r.Type)
+	case len(r.Weights) > 0 && len(r.Weights) != len(r.Via):
+		err = d.errorf(n, path+".weights", "%d weights for %d gateways: one per gateway", len(r.Weights), len(r.Via))
 	}
 	return r, err
 }

@@ -53,10 +53,10 @@ func TestParseRouter(t *testing.T) {
 	if r.Interfaces[1].MTU != 1400 || r.Interfaces[2].MAC.String() != "02:00:00:00:03:01" {
 		t.Fatalf("interfaces %+v", r.Interfaces)
 	}
-	if rt := r.Routes[0]; rt.To != netip.MustParsePrefix("0.0.0.0/0") || rt.Via != netip.MustParseAddr("192.0.2.254") || rt.Type != "unicast" {
+	if rt := r.Routes[0]; rt.To != netip.MustParsePrefix("0.0.0.0/0") || len(rt.Via) != 1 || rt.Via[0] != netip.MustParseAddr("192.0.2.254") || rt.Type != "unicast" {
 		t.Fatalf("route %+v", rt)
 	}
-	if rt := r.Routes[1]; rt.Type != "blackhole" || rt.Metric != 5 || rt.Via.IsValid() {
+	if rt := r.Routes[1]; rt.Type != "blackhole" || rt.Metric != 5 || len(rt.Via) != 0 {
 		t.Fatalf("route %+v", rt)
 	}
 }
@@ -76,6 +76,8 @@ func TestParseRouterErrors(t *testing.T) {
 		{"mtu", "mtu: 1400=>mtu: 100", `router.interfaces[1].mtu: 100 is out of range [576, 65535]`},
 		{"neighbour interface", "- interface: lan0\n      ip=>- interface: wan9\n      ip", `router.neighbours[0].interface: "wan9" is not a router interface`},
 		{"unknown key", "kernel_sync: false=>kernel_sink: false", `router.kernel_sink: unknown field`},
+		{"weights count", "via: 192.0.2.254=>via: [192.0.2.254, 192.0.2.253]\n      weights: [1]", `router.routes[0].weights: 1 weights for 2 gateways`},
+		{"bad via in list", "via: 192.0.2.254=>via: [192.0.2.254, x]", `router.routes[0].via[1]: "x" is not an IP address`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			old, repl, _ := strings.Cut(tc.edit, "=>")
@@ -95,5 +97,15 @@ func TestParseRouterNeedsInterfaces(t *testing.T) {
 	_, err := Parse("n.yaml", []byte("ports:\n  - interface: a\nrouter:\n  routes: []\n"))
 	if err == nil || !strings.Contains(err.Error(), "n.yaml:4:3: router.interfaces: a router needs at least one interface") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseRouterECMP(t *testing.T) {
+	c, err := Parse("r.yaml", []byte(strings.Replace(goodRouter, "via: 192.0.2.254", "via: [192.0.2.254, 192.0.2.253]\n      weights: [3, 1]", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt := c.Router.Routes[0]; len(rt.Via) != 2 || rt.Via[1] != netip.MustParseAddr("192.0.2.253") || len(rt.Weights) != 2 || rt.Weights[0] != 3 {
+		t.Fatalf("route %+v", rt)
 	}
 }

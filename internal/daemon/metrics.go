@@ -33,7 +33,7 @@ var (
 	descDrops       = metricDesc("drop_count_total", "Frames the fast path dropped, by ingress (or egress) port, the stage that dropped them, and reason.", "port", "stage", "reason")
 	descXDP         = metricDesc("xdp_verdicts_total", "The XDP program's verdicts on the port.", "port", "verdict")
 	descXSK         = metricDesc("xsk_statistics_total", "The kernel's XDP_STATISTICS, summed over the port's sockets.", "port", "counter")
-	descRouter      = metricDesc("router_packets_total", "Packets the router routed (forwarded) or took for itself (local).", "action")
+	descRouter      = metricDesc("router_packets_total", "Packets the router routed (forwarded), took for itself (local), or cut into fragments (fragmented).", "action")
 	descRouterSent  = metricDesc("router_sent_total", "Packets the router sent of its own, by kind.", "kind")
 	descRouterSize  = metricDesc("router_entries", "Entries of the router's tables.", "table")
 	descBridge      = metricDesc("bridge_frames_total", "Frames a bridge forwarded to one port or flooded.", "bridge", "action")
