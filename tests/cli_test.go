@@ -48,14 +48,18 @@ func TestDemo(t *testing.T) {
 		"sent 2000, arrived intact 2000, corrupt 0",
 		"SHA-256 equal",
 		"bridge br0 [p1 p2 p3]",
+		"From 10.77.0.254 icmp_seq=1 Time to live exceeded",
+		"sent 500, arrived intact 500, corrupt 0",
+		"10.78.0.0/24 dev p4 proto kernel scope link src 10.78.0.1",
+		"10.78.0.2 dev p4 lladdr",
 		"== tearing down",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
-	if n := strings.Count(out, " 0% packet loss"); n != 3 {
-		t.Errorf("%d pings without loss, want 3:\n%s", n, out)
+	if n := strings.Count(out, " 0% packet loss"); n != 4 {
+		t.Errorf("%d pings without loss, want 4:\n%s", n, out)
 	}
 	ns := regexp.MustCompile(`forwarding in namespace (xdpdemo-[0-9a-f]+)-sw`).FindStringSubmatch(out)
 	if ns == nil {

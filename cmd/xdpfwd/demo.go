@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -36,7 +37,8 @@ func demoCmd(args []string) error {
 	defer stop()
 
 	fmt.Println("== building the demo topology: namespaces h1, h2, h3, each with eth0 (10.77.0.1-3/24),")
-	fmt.Println("   veth peers p1, p2, p3 in namespace sw; no kernel bridge anywhere")
+	fmt.Println("   and h4 on another subnet (10.78.0.2/24); veth peers p1-p4 in namespace sw;")
+	fmt.Println("   no kernel bridge or router anywhere")
 	t := topo.New("xdpdemo")
 	defer func() {
 		fmt.Println("== tearing down: namespaces, veths")
@@ -44,7 +46,11 @@ func demoCmd(args []string) error {
 			fmt.Fprintln(os.Stderr, "teardown:", err)
 		}
 	}()
-	star, err := t.Star(make([]topo.VethOptions, 3))
+	star, err := t.Star(make([]topo.VethOptions, 4))
+	if err != nil {
+		return err
+	}
+	h4, err := demoRoutedHost(ctx, star)
 	if err != nil {
 		return err
 	}
@@ -92,16 +98,79 @@ func demoCmd(args []string) error {
 	}
 	fmt.Printf("   %d MiB in %.2fs: %.2f Gbit/s, SHA-256 equal\n", *tcpMiB, tr.Elapsed.Seconds(), tr.Gbps())
 
+	fmt.Println("\n== routed: ping h1 -> h4 across subnets (xdpfwd's router on br0 and p4 resolves both by ARP),")
+	fmt.Println("   then a ping with TTL 1 (the router answers time exceeded)")
+	out, err = h1.Command(ctx, "ping", "-c", "3", "-i", "0.2", "-W", "1", h4.IP.String()).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ping %s: %v\n%s", h4.IP, err, out)
+	}
+	fmt.Print(indent(lastLines(string(out), 2)))
+	out, _ = h1.Command(ctx, "ping", "-c", "1", "-W", "1", "-t", "1", h4.IP.String()).CombinedOutput()
+	fmt.Print(indent(firstLine(string(out), "From ")))
+	fmt.Printf("\n== UDP: %d datagrams h4 -> h2, routed, checked byte for byte\n", *udpCount/4)
+	ur4, err := traffic.UDP(h4, h2, *udpCount/4, 1472, 3)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   sent %d, arrived intact %d, corrupt %d\n", ur4.Sent, ur4.Received, ur4.Corrupt)
+	for _, verb := range []string{"route", "neigh"} {
+		var lines []string
+		if err := control.Call(d.control, verb, nil, &lines); err != nil {
+			return err
+		}
+		fmt.Printf("\n== xdpfwd %s show\n", verb)
+		fmt.Print(indent(strings.Join(lines, "\n") + "\n"))
+	}
+
 	var st control.Stats
 	if err := control.Call(d.control, "stats", nil, &st); err != nil {
 		return err
 	}
 	fmt.Println("\n== xdpfwd stats")
 	printStats(os.Stdout, &st)
-	if ur.Received != ur.Sent {
-		return fmt.Errorf("%d of %d UDP datagrams did not arrive intact", ur.Sent-ur.Received, ur.Sent)
+	if ur.Received != ur.Sent || ur4.Received != ur4.Sent {
+		return fmt.Errorf("%d of %d UDP datagrams did not arrive intact", ur.Sent-ur.Received+ur4.Sent-ur4.Received, ur.Sent+ur4.Sent)
 	}
 	return nil
+}
+
+// demoRoutedHost puts h4 on its own subnet, 10.78.0.2/24 via the router
+// at 10.78.0.1, and routes h1-h3 to it via the bridge's router interface,
+// 10.77.0.254.
+func demoRoutedHost(ctx context.Context, s *topo.Star) (*topo.Host, error) {
+	h4 := *s.Hosts[3]
+	h4.IP = netip.MustParseAddr("10.78.0.2")
+	cmds := []struct {
+		h    *topo.Host
+		args []string
+	}{
+		{s.Hosts[3], []string{"ip", "addr", "flush", "dev", topo.HostIf}},
+		{s.Hosts[3], []string{"ip", "addr", "add", "10.78.0.2/24", "dev", topo.HostIf}},
+		{s.Hosts[3], []string{"ip", "route", "add", "default", "via", "10.78.0.1"}},
+	}
+	for _, h := range s.Hosts[:3] {
+		cmds = append(cmds, struct {
+			h    *topo.Host
+			args []string
+		}{h, []string{"ip", "route", "add", "10.78.0.0/24", "via", "10.77.0.254"}})
+	}
+	for _, c := range cmds {
+		if out, err := c.h.Command(ctx, c.args[0], c.args[1:]...).CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("%s in %s: %v\n%s", strings.Join(c.args, " "), c.h.Name(), err, out)
+		}
+	}
+	return &h4, nil
+}
+
+// firstLine returns the first line of s that starts with prefix, with
+// its newline, or "".
+func firstLine(s, prefix string) string {
+	for line := range strings.Lines(s) {
+		if strings.HasPrefix(line, prefix) {
+			return line
+		}
+	}
+	return ""
 }
 
 // daemonProc is an `xdpfwd run` started in a namespace.
