@@ -95,7 +95,7 @@ func udp4(t testing.TB, dstMAC header.MAC, src, dst net.IP, ttl uint8, df bool, 
 	return ser(t, eth(dstMAC, macH, layers.EthernetTypeIPv4), ip, u, gopacket.Payload(make([]byte, payload)))
 }
 
-func ping4(t *testing.T, dstMAC header.MAC, src, dst net.IP, ttl uint8) []byte {
+func ping4(t testing.TB, dstMAC header.MAC, src, dst net.IP, ttl uint8) []byte {
 	return ser(t, eth(dstMAC, macH, layers.EthernetTypeIPv4),
 		&layers.IPv4{Version: 4, TTL: ttl, Protocol: layers.IPProtocolICMPv4, SrcIP: src, DstIP: dst, Id: 9},
 		&layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x77, Seq: 1},

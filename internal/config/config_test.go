@@ -265,6 +265,7 @@ func yamlLines(data []byte) int {
 
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(good))
+	f.Add([]byte(goodRouter))
 	f.Add([]byte("ports:\n  - interface: a\n"))
 	f.Add([]byte(good + "---\nports:\n  - interface: z\n"))
 	f.Add([]byte("\xff\xfe( 00")) // UTF-16: a line separator, then 00
