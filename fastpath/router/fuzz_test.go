@@ -60,7 +60,9 @@ func FuzzRouter(f *testing.F) {
 
 // routerSeeds are scripts of valid frames of every kind the router reads.
 func routerSeeds(tb testing.TB) [][]byte {
-	rec := func(port, step byte, f []byte) []byte { return append([]byte{port, step, byte(min(len(f), 255))}, f[:min(len(f), 255)]...) }
+	rec := func(port, step byte, f []byte) []byte {
+		return append([]byte{port, step, byte(min(len(f), 255))}, f[:min(len(f), 255)]...)
+	}
 	arpReq := arpFrame(tb, layers.ARPRequest, header.BroadcastMAC, macH, ipH, ipLAN, header.MAC{})
 	arpRep := arpFrame(tb, layers.ARPReply, macWAN, macG, ipG, ipWAN, macWAN)
 	fwd := udp4(tb, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 40)
