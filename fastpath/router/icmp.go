@@ -247,3 +247,49 @@ func (w *worker) errorSource6(p *fastpath.Packet, ip header.IPv6) [16]byte {
 	}
 	return f.linkLocal
 }
+
+// The kernel's redirect backoff (net/ipv4/route.c): after the first
+// redirect to a sender, the next waits redirectLoad << n (n redirects
+// sent), at most redirectNumber of them; after redirectSilence without
+// redirecting, it starts again.
+const (
+	redirectLoad    = 20 * time.Millisecond // ip_rt_redirect_load, HZ/50
+	redirectNumber  = 9                     // ip_rt_redirect_number
+	redirectSilence = redirectLoad << (redirectNumber + 1)
+)
+
+// redirectLimiter is the redirect backoff per sender, hashed into slots
+// shared by the workers (a collision makes two senders share one).
+type redirectLimiter struct {
+	slots []redirectPeer
+}
+
+type redirectPeer struct {
+	last atomic.Int64 // rate_last
+	n    atomic.Int32 // n_redirects
+}
+
+func newRedirectLimiter() *redirectLimiter {
+	return &redirectLimiter{slots: make([]redirectPeer, perDestSlots)}
+}
+
+// allow reports whether a redirect may go to src at now, and counts it,
+// as ip_rt_send_redirect decides.
+func (l *redirectLimiter) allow(src [4]byte, now fastpath.Time) bool {
+	p := &l.slots[mix(uint32(src[0])<<24|uint32(src[1])<<16|uint32(src[2])<<8|uint32(src[3]), 0x5edd)%perDestSlots]
+	t := int64(now)
+	if t-p.last.Load() > int64(redirectSilence) {
+		p.n.Store(0)
+	}
+	n := p.n.Load()
+	if n >= redirectNumber {
+		p.last.Store(t)
+		return false
+	}
+	if n != 0 && t-p.last.Load() <= int64(redirectLoad)<<n {
+		return false
+	}
+	p.last.Store(t)
+	p.n.Add(1)
+	return true
+}

@@ -67,3 +67,30 @@ func TestICMPLimit(t *testing.T) {
 		t.Fatal("Off limited")
 	}
 }
+
+// TestRedirectBackoff: the kernel's per-sender redirect backoff: the
+// first at once, the next after 20 ms << n, nine at most, then silence
+// until 20.48 s without one.
+func TestRedirectBackoff(t *testing.T) {
+	l := newRedirectLimiter()
+	src := [4]byte{10, 1, 0, 2}
+	now := fastpath.Time(time.Hour)
+	if !l.allow(src, now) {
+		t.Fatal("first redirect refused")
+	}
+	if l.allow(src, now+fastpath.Time(30*time.Millisecond)) {
+		t.Fatal("a second redirect within 40 ms")
+	}
+	sent := 1
+	for i := 1; i < 2000; i++ { // 20 s in 10 ms steps
+		if l.allow(src, now+fastpath.Time(time.Duration(i)*10*time.Millisecond)) {
+			sent++
+		}
+	}
+	if sent != redirectNumber {
+		t.Fatalf("%d redirects in 20 s, want %d", sent, redirectNumber)
+	}
+	if !l.allow(src, now+fastpath.Time(50*time.Second)) {
+		t.Fatal("no redirect after the silence")
+	}
+}

@@ -98,13 +98,14 @@ type Config struct {
 // neighbour cache and counters, shared by the workers, each of which gets
 // its stages from Stages.
 type Router struct {
-	ifaces  []iface
-	byPort  []uint16 // PortID → interface index + 1 (a bridge's ports too)
-	table   *route.Table
-	neigh   *neigh.Table
-	maxHeld int
-	limit   *limiter
-	c       counters
+	ifaces    []iface
+	byPort    []uint16 // PortID → interface index + 1 (a bridge's ports too)
+	table     *route.Table
+	neigh     *neigh.Table
+	maxHeld   int
+	limit     *limiter
+	redirects *redirectLimiter
+	c         counters
 	// announcer is claimed by the first worker's stages: they announce
 	// the router's addresses once, at start.
 	announcer atomic.Bool
@@ -166,7 +167,7 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // routes and static neighbours. An error about one item is a
 // *ConfigError.
 func New(cfg Config) (*Router, error) {
-	r := &Router{table: route.NewTable(), maxHeld: cfg.MaxHeld, limit: newLimiter(cfg.ICMP)}
+	r := &Router{table: route.NewTable(), maxHeld: cfg.MaxHeld, limit: newLimiter(cfg.ICMP), redirects: newRedirectLimiter()}
 	if r.maxHeld == 0 {
 		r.maxHeld = 1024
 	}

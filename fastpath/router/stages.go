@@ -2,6 +2,7 @@ package router
 
 import (
 	"encoding/binary"
+	"net/netip"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
@@ -250,6 +251,9 @@ func (w *worker) route4(b *fastpath.Batch, p *fastpath.Packet) {
 	ip.DecTTL()
 	p.OutIface, p.RouteHop = hop.Port, res.NextHop
 	w.r.c.forwarded.Add(1)
+	if hop.Port == p.InIface {
+		w.redirect4(b, p, ip, hop)
+	}
 	if tooBig {
 		w.fragment4(b, p, out.MTU)
 	}
@@ -675,4 +679,37 @@ func (w *worker) routeOut(p *fastpath.Packet) {
 		return
 	}
 	p.OutIface, p.RouteHop = w.view.Hop(res).Port, res.NextHop
+}
+
+// redirect4 tells the sender of a packet the router forwards back out of
+// the interface it came in on about the better first hop, as the kernel's
+// ip_forward does (send_redirects, on by default): an ICMP host redirect
+// to the next hop, when the sender and that next hop are both on one of
+// the interface's subnets; sent after the TTL decrement, with the
+// kernel's per-sender backoff (ip_rt_send_redirect). The packet is
+// forwarded all the same.
+func (w *worker) redirect4(b *fastpath.Batch, p *fastpath.Packet, ip header.IPv4, hop route.Hop) {
+	f := w.iface(p.InIface)
+	src := ip.Src()
+	gw := ip.Dst()
+	if hop.Kind == route.Gateway4 {
+		gw = [4]byte(hop.Gateway[:4])
+	} else if hop.Kind != route.Connected {
+		return
+	}
+	if !f.onlink4(src) || !f.onlink4(gw) || !w.r.redirects.allow(src, w.now) {
+		return
+	}
+	w.icmp4Error(b, p, header.ICMPv4Redirect, 1, binary.BigEndian.Uint32(gw[:]))
+}
+
+// onlink4 reports whether a is on one of the interface's IPv4 subnets.
+func (f *iface) onlink4(a [4]byte) bool {
+	addr := netip.AddrFrom4(a)
+	for _, p := range f.Addrs {
+		if p.Addr().Is4() && p.Masked().Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
