@@ -8,6 +8,7 @@ import (
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
+	"github.com/xdpfwd/xdpfwd/internal/siphash"
 )
 
 // FDB is a bridge's forwarding database: (VLAN, MAC) → port, learned from
@@ -81,8 +82,8 @@ import (
 type FDB struct {
 	slots   []fdbSlot
 	mask    uint64
-	sip     [4]uint64 // SipHash state after keying
-	ageing  uint32    // seconds
+	sip     siphash.Key
+	ageing  uint32 // seconds
 	max     int64
 	entries atomic.Int64 // occupied slots (static, live or expired)
 }
@@ -154,35 +155,7 @@ func (f *FDB) tag(key uint64) uint64 { return hashTag(f.hash(key)) }
 // the key as its one 8-byte message block (all messages have that one
 // length, so the length block is left out). The home slot is in its low
 // bits, the tag in its top 16.
-func (f *FDB) hash(key uint64) uint64 {
-	v0, v1, v2, v3 := f.sip[0], f.sip[1], f.sip[2], f.sip[3]
-	v3 ^= key
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	v0 ^= key
-	v2 ^= 0xff
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	return v0 ^ v1 ^ v2 ^ v3
-}
-
-func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
-	v0 += v1
-	v1 = bits.RotateLeft64(v1, 13)
-	v1 ^= v0
-	v0 = bits.RotateLeft64(v0, 32)
-	v2 += v3
-	v3 = bits.RotateLeft64(v3, 16)
-	v3 ^= v2
-	v0 += v3
-	v3 = bits.RotateLeft64(v3, 21)
-	v3 ^= v0
-	v2 += v1
-	v1 = bits.RotateLeft64(v1, 17)
-	v1 ^= v2
-	v2 = bits.RotateLeft64(v2, 32)
-	return v0, v1, v2, v3
-}
+func (f *FDB) hash(key uint64) uint64 { return f.sip.Sum1(key) }
 
 // newFDB returns an FDB for up to max entries that age after ageing
 // seconds, its hash keyed by fdbSeed.
@@ -191,7 +164,7 @@ func newFDB(max int, ageing uint32) *FDB {
 	k0, k1 := fdbSeed[0], fdbSeed[1]
 	return &FDB{
 		slots: make([]fdbSlot, n), mask: n - 1, ageing: ageing, max: int64(max),
-		sip: [4]uint64{k0 ^ 0x736f6d6570736575, k1 ^ 0x646f72616e646f6d, k0 ^ 0x6c7967656e657261, k1 ^ 0x7465646279746573},
+		sip: siphash.NewKey(k0, k1),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
+	"github.com/xdpfwd/xdpfwd/internal/siphash"
 )
 
 // Table is the neighbour cache all workers share: entries keyed by
@@ -46,7 +47,7 @@ type Table struct {
 	buckets []bucket
 	slots   []slot
 	mask    uint32 // buckets - 1
-	sip     [4]uint64
+	sip     siphash.Key
 	tm      timing
 	p       Params
 
@@ -188,7 +189,7 @@ func New(cfg Config) (*Table, error) {
 		t.rnd = randv2.Uint64N
 	}
 	k0, k1 := seed[0], seed[1]
-	t.sip = [4]uint64{k0 ^ 0x736f6d6570736575, k1 ^ 0x646f72616e646f6d, k0 ^ 0x6c7967656e657261, k1 ^ 0x7465646279746573}
+	t.sip = siphash.NewKey(k0, k1)
 	for _, n := range cfg.NoARP {
 		if n.MAC.IsZero() {
 			return nil, fmt.Errorf("neigh: NOARP interface %d: MAC 00:00:00:00:00:00", n.Iface)
@@ -222,39 +223,11 @@ func (t *Table) ReachableTime() time.Duration {
 // low half of the IP with the interface in its top 16 bits (an IPv4-mapped
 // address leaves them 0), then the high half unless it is 0 (IPv4).
 func (t *Table) hash(k key) uint64 {
-	v0, v1, v2, v3 := t.sip[0], t.sip[1], t.sip[2], t.sip[3]
 	m := k.lo ^ uint64(k.iface)<<48
-	v3 ^= m
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	v0 ^= m
 	if k.hi != 0 {
-		v3 ^= k.hi
-		v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-		v0 ^= k.hi
+		return t.sip.Sum2(m, k.hi)
 	}
-	v2 ^= 0xff
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	v0, v1, v2, v3 = sipRound(v0, v1, v2, v3)
-	return v0 ^ v1 ^ v2 ^ v3
-}
-
-func sipRound(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
-	v0 += v1
-	v1 = bits.RotateLeft64(v1, 13)
-	v1 ^= v0
-	v0 = bits.RotateLeft64(v0, 32)
-	v2 += v3
-	v3 = bits.RotateLeft64(v3, 16)
-	v3 ^= v2
-	v0 += v3
-	v3 = bits.RotateLeft64(v3, 21)
-	v3 ^= v0
-	v2 += v1
-	v1 = bits.RotateLeft64(v1, 17)
-	v1 ^= v2
-	v2 = bits.RotateLeft64(v2, 32)
-	return v0, v1, v2, v3
+	return t.sip.Sum1(m)
 }
 
 // buckets2 returns key's two buckets (distinct) and its tag.
