@@ -118,34 +118,10 @@ func TestARPFlooded(t *testing.T) {
 	}
 }
 
-// arpSocket opens a packet socket receiving ARP frames on h's eth0.
+// arpSocket opens a packet socket receiving ARP frames on h's eth0, with
+// a 200 ms read timeout.
 func arpSocket(t *testing.T, h *topo.Host) int {
-	t.Helper()
-	proto := int(htons(unix.ETH_P_ARP))
-	fd := -1
-	err := h.Do(func() error {
-		var err error
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
-		if err != nil {
-			return fmt.Errorf("open packet socket: %w", err)
-		}
-		ifi, err := net.InterfaceByName(topo.HostIf)
-		if err != nil {
-			return err
-		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ARP), Ifindex: ifi.Index})
-	})
-	if fd >= 0 {
-		t.Cleanup(func() { unix.Close(fd) })
-	}
-	if err != nil {
-		t.Fatalf("ARP socket in %s: %v", h.Name(), err)
-	}
-	tv := unix.NsecToTimeval(int64(200 * time.Millisecond))
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		t.Fatal(err)
-	}
-	return fd
+	return packetSocket(t, h, unix.ETH_P_ARP, 200*time.Millisecond)
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }

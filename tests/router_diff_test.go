@@ -61,25 +61,25 @@ func newRouterLab(t *testing.T, kernel bool) *routerLab {
 	// Both neighbours known on every side before the probes.
 	ping(t, l.h1, l.h2.IP)
 	ping(t, l.h1, netip.MustParseAddr("fd00:2::2"))
-	l.fd1, l.fd2 = packetSocket(t, l.h1), packetSocket(t, l.h2)
+	l.fd1, l.fd2 = packetSocket(t, l.h1, unix.ETH_P_ALL, 20*time.Millisecond), packetSocket(t, l.h2, unix.ETH_P_ALL, 20*time.Millisecond)
 	return l
 }
 
-// packetSocket opens a packet socket for every frame h's eth0 receives.
-func packetSocket(t *testing.T, h *topo.Host) int {
+// packetSocket opens a packet socket receiving the frames of protocol
+// proto (unix.ETH_P_ALL: every one) on h's eth0, with a read timeout.
+func packetSocket(t *testing.T, h *topo.Host, proto uint16, timeout time.Duration) int {
 	t.Helper()
-	proto := htons(unix.ETH_P_ALL)
 	fd := -1
 	err := h.Do(func() error {
 		var err error
-		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto)); err != nil {
+		if fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(proto))); err != nil {
 			return fmt.Errorf("open packet socket: %w", err)
 		}
 		ifi, err := net.InterfaceByName(topo.HostIf)
 		if err != nil {
 			return err
 		}
-		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index})
+		return unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(proto), Ifindex: ifi.Index})
 	})
 	if fd >= 0 {
 		t.Cleanup(func() { unix.Close(fd) })
@@ -87,7 +87,7 @@ func packetSocket(t *testing.T, h *topo.Host) int {
 	if err != nil {
 		t.Fatalf("packet socket in %s: %v", h.Name(), err)
 	}
-	tv := unix.NsecToTimeval(int64(20 * time.Millisecond))
+	tv := unix.NsecToTimeval(int64(timeout))
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		t.Fatal(err)
 	}

@@ -228,18 +228,24 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 	return d, nil
 }
 
-// sweepInterval is how often the subsystems' state ages (Expire): the
-// neighbour cache's garbage collection and the timers of entries no
-// packet meets (workers apply the others as they use the entries), and,
-// every few seconds of it, the bridges' FDB sweeps. A shorter tick costs
-// wakeups: at 100 ms the idle daemon woke ~130 more times a second.
-const sweepInterval = time.Second
+// sweepInterval is how often the subsystems' state ages (Expire): every
+// few seconds for the bridges' FDB sweeps; every second with a router, for
+// its neighbour cache's garbage collection and the timers of entries no
+// packet meets (workers apply the others as they use the entries). A
+// shorter tick costs wakeups: at 100 ms the idle daemon woke ~130 more
+// times a second.
+func (d *Daemon) sweepInterval() time.Duration {
+	if d.router != nil {
+		return time.Second
+	}
+	return 5 * time.Second
+}
 
 // sweep expires the subsystems' state (FDB entries) every sweepInterval
 // until stop is closed (by Close).
 func (d *Daemon) sweep(stop <-chan struct{}) {
 	defer d.wg.Done()
-	t := time.NewTicker(sweepInterval)
+	t := time.NewTicker(d.sweepInterval())
 	defer t.Stop()
 	for {
 		select {

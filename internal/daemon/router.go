@@ -127,17 +127,29 @@ func (d *Daemon) portNamed(name string) *port {
 	return nil
 }
 
+// lockRouter read-locks the daemon's state for a router verb; on success
+// the caller unlocks it. It fails while the daemon closes and without a
+// router.
+func (d *Daemon) lockRouter() error {
+	d.state.RLock()
+	switch {
+	case d.closed:
+		d.state.RUnlock()
+		return ErrClosed
+	case d.router == nil:
+		d.state.RUnlock()
+		return errors.New("no router in this configuration")
+	}
+	return nil
+}
+
 // routeVerb answers `xdpfwd route show`: the routes, one line each as
 // `ip route` prints them, with interface names.
 func (d *Daemon) routeVerb(json.RawMessage) (any, error) {
-	d.state.RLock()
+	if err := d.lockRouter(); err != nil {
+		return nil, err
+	}
 	defer d.state.RUnlock()
-	if d.closed {
-		return nil, ErrClosed
-	}
-	if d.router == nil {
-		return nil, errors.New("no router in this configuration")
-	}
 	var lines []string
 	for _, rt := range d.router.Table().Routes() {
 		lines = append(lines, d.routeLine(rt))
@@ -194,14 +206,10 @@ func (d *Daemon) routeLine(rt route.Route) string {
 // neighVerb answers `xdpfwd neigh show`: the neighbour cache as `ip
 // neigh` prints it.
 func (d *Daemon) neighVerb(json.RawMessage) (any, error) {
-	d.state.RLock()
+	if err := d.lockRouter(); err != nil {
+		return nil, err
+	}
 	defer d.state.RUnlock()
-	if d.closed {
-		return nil, ErrClosed
-	}
-	if d.router == nil {
-		return nil, errors.New("no router in this configuration")
-	}
 	now := int64(fastpath.MonotonicClock())
 	var lines []string
 	var cursor uint64
