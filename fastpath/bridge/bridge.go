@@ -45,8 +45,14 @@ const (
 	DefaultMaxEntries = 65536
 )
 
-// maxAgeing keeps ages within the FDB's signed 32-bit second arithmetic.
-const maxAgeing = 1 << 30 * time.Second
+// Limits of a bridge's configuration.
+const (
+	// MaxAgeingTime keeps ages within the FDB's signed 32-bit second
+	// arithmetic.
+	MaxAgeingTime = 1 << 30 * time.Second
+	// MaxMaxEntries bounds Config.MaxEntries.
+	MaxMaxEntries = 1 << 24
+)
 
 // MaxVID is the highest VLAN ID a bridge port can be a member of (0 means
 // no VLAN, or a priority tag; 4095 is reserved).
@@ -245,14 +251,14 @@ func newBridge(c Config, index int, groups *fastpath.PortGroups) (*Bridge, error
 	if c.AgeingTime == 0 {
 		c.AgeingTime = DefaultAgeingTime
 	}
-	if c.AgeingTime < time.Second || c.AgeingTime > maxAgeing || c.AgeingTime%time.Second != 0 {
-		return nil, fmt.Errorf("ageing time %v: must be whole seconds, 1s to %v", c.AgeingTime, maxAgeing)
+	if c.AgeingTime < time.Second || c.AgeingTime > MaxAgeingTime || c.AgeingTime%time.Second != 0 {
+		return nil, fmt.Errorf("ageing time %v: must be whole seconds, 1s to %v", c.AgeingTime, MaxAgeingTime)
 	}
 	if c.MaxEntries == 0 {
 		c.MaxEntries = DefaultMaxEntries
 	}
-	if c.MaxEntries < 1 || c.MaxEntries > 1<<24 {
-		return nil, fmt.Errorf("max entries %d: must be 1 to %d", c.MaxEntries, 1<<24)
+	if c.MaxEntries < 1 || c.MaxEntries > MaxMaxEntries {
+		return nil, fmt.Errorf("max entries %d: must be 1 to %d", c.MaxEntries, MaxMaxEntries)
 	}
 	member := make(map[fastpath.PortID]bool)
 	for _, p := range c.Ports {

@@ -201,12 +201,10 @@ const (
 	maxQueues = 64
 	// maxPassMACs is bpf.MaxPassMACs, the size of the pass_macs map.
 	maxPassMACs = 64
-	// maxAgeingTime is the bridge package's bound on Config.AgeingTime.
-	maxAgeingTime = 1 << 30 * time.Second
-	// maxEntries is the bridge package's bound on Config.MaxEntries.
-	maxEntries = 1 << 24
-	// maxVID is bridge.MaxVID, the highest VLAN ID of a bridge port.
-	maxVID = 4094
+	// The bridge's limits, which the engine owns.
+	maxAgeingTime = bridge.MaxAgeingTime
+	maxEntries    = bridge.MaxMaxEntries
+	maxVID        = bridge.MaxVID
 )
 
 // Load reads and validates the configuration file at path.
