@@ -7,6 +7,7 @@ import (
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
+	"github.com/xdpfwd/xdpfwd/fastpath/route"
 )
 
 // ICMPLimit bounds the ICMP errors the router sends, as the kernel's
@@ -92,8 +93,11 @@ func take(tat *atomic.Int64, now, interval, burst int64) bool {
 }
 
 // allow reports whether an error of type typ/code (IPv4 when v4) to dst
-// may be sent at now.
-func (l *limiter) allow(v4 bool, typ, code uint8, dst [16]byte, now fastpath.Time) bool {
+// may be sent at now. plen is, for IPv6, the prefix length of the route
+// back to dst: the kernel's icmpv6_xrlim_allow shortens the interval
+// (ratelimit >> ((128 - plen) >> 5)) for destinations behind wider
+// routes.
+func (l *limiter) allow(v4 bool, typ, code uint8, dst [16]byte, plen int, now fastpath.Time) bool {
 	if l.off || !limited(v4, typ, code) {
 		return true
 	}
@@ -109,6 +113,9 @@ func (l *limiter) allow(v4 bool, typ, code uint8, dst [16]byte, now fastpath.Tim
 	slot, interval := &l.slots4[h%perDestSlots], l.interval4
 	if !v4 {
 		slot, interval = &l.slots6[h%perDestSlots], l.interval6
+		if plen < 128 {
+			interval >>= (128 - plen) >> 5
+		}
 	}
 	if !take(slot, int64(now), interval, perDestBurst) {
 		return false
@@ -148,7 +155,7 @@ func (w *worker) icmp4Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 	if !ok {
 		return
 	}
-	if !w.r.limit.allow(true, typ, code, mapped4(ip.Src()), w.now) {
+	if !w.r.limit.allow(true, typ, code, mapped4(ip.Src()), 32, w.now) {
 		w.r.c.icmpLimited.Add(1)
 		return
 	}
@@ -172,7 +179,7 @@ func (w *worker) icmp6Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 		return
 	}
 	src := w.errorSource6(p, ip)
-	if !w.r.limit.allow(false, typ, code, ip.Src(), w.now) {
+	if !w.r.limit.allow(false, typ, code, ip.Src(), w.r.routePrefixLen6(ip.Src()), w.now) {
 		w.r.c.icmpLimited.Add(1)
 		return
 	}
@@ -198,22 +205,48 @@ func (w *worker) emitted(e, about *fastpath.Packet, n int, etherType uint16) {
 	e.L3Off, e.L3End = header.EthernetSize, uint16(header.EthernetSize+n)
 	e.InIface = about.InIface
 	w.routeOut(e)
+	if e.Action != fastpath.ActionContinue {
+		return // no route back
+	}
 	if etherType == header.EtherTypeIPv4 && header.IPv4(e.Data[header.EthernetSize:]).Protocol() == header.ProtocolICMP ||
 		etherType == header.EtherTypeIPv6 && header.IPv6(e.Data[header.EthernetSize:]).NextHeader() == header.ProtocolICMPv6 {
 		w.r.c.icmpErrors.Add(1)
 	}
 }
 
-// errorSource4 picks an ICMP error's source: the offending packet's
-// destination if it is the router's, else an address of the interface it
-// came in on (on the sender's subnet if there is one), else any of the
+// routePrefixLen6 returns the prefix length of the route back to a: of
+// the interface prefix holding it, else of the longest static route, else
+// 0 (the default route).
+func (r *Router) routePrefixLen6(a [16]byte) int {
+	addr := netip.AddrFrom16(a)
+	for i := range r.ifaces {
+		for _, p := range r.ifaces[i].Addrs {
+			if p.Addr().Is6() && p.Masked().Contains(addr) {
+				return p.Bits()
+			}
+		}
+	}
+	return 0
+}
+
+// errorSource4 picks an ICMP error's source as the kernel's icmp_send
+// does (icmp_errors_use_inbound_ifaddr 0): the offending packet's
+// destination if it is the router's; else an address of the interface
+// the route back to the packet's source leaves by (on the source's subnet
+// if it has one), else of the interface it came in on, else any of the
 // router's.
 func (w *worker) errorSource4(p *fastpath.Packet, ip header.IPv4) ([4]byte, bool) {
 	if dst := ip.Dst(); w.r.local4(dst) {
 		return dst, true
 	}
+	src := ip.Src()
+	if res := w.view.Lookup4(src, 0); res.Type == route.Unicast {
+		if a, ok := w.iface(w.view.Hop(res).Port).source4(src); ok {
+			return a, true
+		}
+	}
 	if p.InIface != 0 {
-		if a, ok := w.iface(p.InIface).source4(ip.Src()); ok {
+		if a, ok := w.iface(p.InIface).source4(src); ok {
 			return a, true
 		}
 	}
@@ -225,9 +258,11 @@ func (w *worker) errorSource4(p *fastpath.Packet, ip header.IPv4) ([4]byte, bool
 	return [4]byte{}, false
 }
 
-// errorSource6 is errorSource4 for IPv6: the destination if the router's,
-// else a global address of the interface the packet came in on, else its
-// link-local one.
+// errorSource6 is errorSource4 for IPv6 (icmp6_send, source selection
+// by scope): the destination if the router's; for a link-local source,
+// the link-local address of the interface it came in on; else a global
+// address of the interface the route back leaves by (on the source's
+// prefix if it has one), else that interface's link-local one.
 func (w *worker) errorSource6(p *fastpath.Packet, ip header.IPv6) [16]byte {
 	dst := ip.Dst()
 	for i := range w.r.ifaces {
@@ -235,10 +270,17 @@ func (w *worker) errorSource6(p *fastpath.Packet, ip header.IPv6) [16]byte {
 			return dst
 		}
 	}
+	src := ip.Src()
 	f := w.iface(p.InIface)
-	src := netip.AddrFrom16(ip.Src())
+	if src[0] == 0xfe && src[1]&0xc0 == 0x80 {
+		return f.linkLocal
+	}
+	if res := w.view.Lookup6(src, 0); res.Type == route.Unicast {
+		f = w.iface(w.view.Hop(res).Port)
+	}
+	s := netip.AddrFrom16(src)
 	for _, a := range f.Addrs {
-		if a.Addr().Is6() && a.Masked().Contains(src) {
+		if a.Addr().Is6() && a.Masked().Contains(s) {
 			return a.Addr().As16()
 		}
 	}

@@ -36,15 +36,15 @@ func (s *resolve) Process(b *fastpath.Batch, now fastpath.Time) {
 			(p.EtherType != header.EtherTypeIPv4 && p.EtherType != header.EtherTypeIPv6) || p.L3Off == 0 {
 			continue
 		}
-		if l := &w.lastNeigh; l.ok && l.iface == p.OutIface && l.hop == p.RouteHop && p.RouteHop != 0 {
-			// The same gateway as the packet before: resolved.
+		ip := w.nextHop(p)
+		if l := &w.lastNeigh; l.ok && l.iface == p.OutIface && l.ip == ip {
+			// The same neighbour as the packet before: resolved.
 			w.send(p, p.OutIface, l.mac)
 			continue
 		}
-		ip := w.nextHop(p)
 		mac, act := w.nw.Resolve(p.OutIface, ip, int64(now))
 		if act == neigh.Send {
-			w.lastNeigh = lastNeigh{ok: true, iface: p.OutIface, hop: p.RouteHop, ip: ip, mac: mac}
+			w.lastNeigh = lastNeigh{ok: true, iface: p.OutIface, ip: ip, mac: mac}
 		}
 		switch act {
 		case neigh.Send:

@@ -220,6 +220,11 @@ func (r *Router) addInterface(i int, in Interface, names map[string]int) error {
 	if in.MTU < 576 || in.MTU > 65535 {
 		return fmt.Errorf("MTU %d: must be 576 to 65535", in.MTU)
 	}
+	for _, a := range in.Addrs {
+		if a.Addr().Is6() && in.MTU < header.IPv6MinMTU {
+			return fmt.Errorf("MTU %d: below IPv6's minimum, 1280, with IPv6 address %v", in.MTU, a)
+		}
+	}
 	ports := in.Ports
 	if !in.Bridge {
 		ports = []fastpath.PortID{in.Port}

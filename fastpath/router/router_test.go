@@ -441,3 +441,82 @@ func TestRouterECMP(t *testing.T) {
 		t.Fatalf("flows per gateway: %v", count)
 	}
 }
+
+// TestRouterBatchOfNeighbours: one batch to two hosts of one connected
+// subnet: each packet gets its own host's MAC.
+func TestRouterBatchOfNeighbours(t *testing.T) {
+	mac2, mac3 := header.MAC{2, 0xbb, 0, 0, 0, 2}, header.MAC{2, 0xbb, 0, 0, 0, 3}
+	r, err := New(Config{
+		Interfaces: []Interface{
+			{Name: "lan", Port: portLAN, MAC: macLAN, Addrs: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/24")}},
+			{Name: "wan", Port: portWAN, MAC: macWAN, Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}},
+		},
+		Neighbours: []StaticNeighbour{{Iface: "lan", IP: netip.MustParseAddr("10.1.0.2"), MAC: mac2}, {Iface: "lan", IP: netip.MustParseAddr("10.1.0.3"), MAC: mac3}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := fastpathtest.NewRig(t, fastpathtest.RigConfig{Ports: []fastpath.PortID{portLAN, portWAN}, Stages: r.Stages(), Frames: 512, FrameSize: 4096})
+	rig.Drain()
+	rig.W.Poll()
+	from := net.IP{192, 0, 2, 9}
+	out := rig.Send(portWAN, udp4(t, macWAN, from, net.IP{10, 1, 0, 2}, 64, false, 10), udp4(t, macWAN, from, net.IP{10, 1, 0, 3}, 64, false, 10),
+		udp4(t, macWAN, from, net.IP{10, 1, 0, 2}, 64, false, 10))
+	if len(out[portLAN]) != 3 {
+		t.Fatalf("lan sent %d frames, want 3", len(out[portLAN]))
+	}
+	for i, want := range []header.MAC{mac2, mac3, mac2} {
+		if got := header.MAC(out[portLAN][i][0:6]); got != want {
+			t.Errorf("packet %d to %v: destination MAC %v, want %v", i, header.IPv4(out[portLAN][i][14:]).Dst(), got, want)
+		}
+	}
+}
+
+// TestRouterRefuses: what a Linux router drops before routing, silently:
+// a bad header checksum; martian sources (loopback, the router's own
+// address) and destinations (loopback); a frame to the broadcast MAC it
+// would forward; a subnet's broadcast address (not forwarded, no ARP);
+// and, with an error, an IPv6 link-local source leaving its link.
+func TestRouterRefuses(t *testing.T) {
+	r := newRouterRig(t, defaultRoute)
+	r.Send(portLAN, arpFrame(t, layers.ARPRequest, header.BroadcastMAC, macH, ipH, ipLAN, header.MAC{}))
+	bad := udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 10)
+	bad[14+10] ^= 0xff
+	cases := []struct {
+		name   string
+		frame  []byte
+		reason fastpath.Reason
+	}{
+		{"bad checksum", bad, DropBadChecksum},
+		{"loopback source", udp4(t, macLAN, net.IP{127, 0, 0, 1}, net.IP{198, 51, 100, 7}, 64, false, 10), DropMartian},
+		{"the router's address as source", udp4(t, macLAN, ipWAN, net.IP{198, 51, 100, 7}, 64, false, 10), DropMartian},
+		{"loopback destination", udp4(t, macLAN, ipH, net.IP{127, 0, 0, 1}, 64, false, 10), DropMartian},
+		{"broadcast MAC, unicast IP", udp4(t, header.BroadcastMAC, ipH, net.IP{198, 51, 100, 7}, 64, false, 10), DropOtherHost},
+	}
+	for _, c := range cases {
+		before := r.Drops(portLAN, c.reason)
+		if out := r.Send(portLAN, c.frame); len(out) != 0 {
+			t.Errorf("%s: sent %v", c.name, out)
+		}
+		if r.Drops(portLAN, c.reason)-before != 1 {
+			t.Errorf("%s: not counted as %q", c.name, c.reason)
+		}
+	}
+	if out := r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{192, 0, 2, 255}, 64, false, 10)); len(out) != 0 || r.W.Stolen() != 0 {
+		t.Errorf("to wan's broadcast address: sent %v, %d held (an ARP request for it?)", out, r.W.Stolen())
+	}
+	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: net.ParseIP("fe80::9"), DstIP: net.ParseIP("fd00:2::5")}
+	u := &layers.UDP{SrcPort: 1, DstPort: 2}
+	u.SetNetworkLayerForChecksum(ip)
+	before := r.Drops(portLAN, DropMartian)
+	out := r.Send(portLAN, ser(t, eth(macLAN, macH, layers.EthernetTypeIPv6), ip, u, gopacket.Payload("x")))
+	if len(out[portWAN]) != 0 || r.Drops(portLAN, DropMartian) != before+1 {
+		t.Fatalf("a link-local source was forwarded off its link, or not counted")
+	}
+	// The beyond-scope error waits for fe80::9's MAC: a solicitation for
+	// it went out, and the error is held.
+	ns := decode(t, one(t, out, portLAN)).Layer(layers.LayerTypeICMPv6NeighborSolicitation)
+	if ns == nil || !ns.(*layers.ICMPv6NeighborSolicitation).TargetAddress.Equal(net.ParseIP("fe80::9")) || r.W.Stolen() != 1 {
+		t.Fatalf("no solicitation for fe80::9 with the error held (%d held)", r.W.Stolen())
+	}
+}

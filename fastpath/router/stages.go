@@ -45,6 +45,18 @@ var (
 	// DropHeldOverflow: a packet waiting for its neighbour pushed out
 	// by newer ones (unres_qlen_bytes), or no room to hold it.
 	DropHeldOverflow = fastpath.NewReason("router", "neighbour queue full")
+	// DropBadChecksum: an IPv4 header whose checksum does not verify
+	// (ip_rcv_core drops it).
+	DropBadChecksum = fastpath.NewReason("router", "bad IP header checksum")
+	// DropMartian: a source or destination no router accepts: a loopback,
+	// zero-network, multicast or broadcast source, one of the router's
+	// own addresses as source, a loopback or zero-network destination
+	// (ip_route_input_slow's martians), an IPv6 loopback, multicast or
+	// unspecified source.
+	DropMartian = fastpath.NewReason("router", "martian address")
+	// DropOtherHost: a frame to a broadcast or multicast MAC whose packet
+	// would be forwarded (ip_forward takes only frames to its own MAC).
+	DropOtherHost = fastpath.NewReason("router", "forward of a link-layer broadcast")
 )
 
 // heldSlot is a packet a worker holds for its neighbour: its frame and
@@ -89,7 +101,6 @@ type last4 struct {
 type lastNeigh struct {
 	ok    bool
 	iface uint16
-	hop   uint32 // RouteHop
 	ip    [16]byte
 	mac   header.MAC
 }
@@ -202,8 +213,16 @@ func (w *worker) route4(b *fastpath.Batch, p *fastpath.Packet) {
 		return
 	}
 	ip := header.IPv4(p.Data[p.L3Off:p.L3End])
-	dst := ip.Dst()
-	if dst[0]&0xf0 == 0xe0 || dst == [4]byte{255, 255, 255, 255} {
+	if header.Checksum(ip[:ip.HeaderLength()], 0) != 0xffff {
+		p.Drop(DropBadChecksum)
+		return
+	}
+	dst, src4 := ip.Dst(), ip.Src()
+	if martian4(src4) || w.r.local4(src4) || dst[0] == 127 || dst[0] == 0 {
+		p.Drop(DropMartian)
+		return
+	}
+	if dst[0]&0xf0 == 0xe0 || dst == [4]byte{255, 255, 255, 255} || w.r.broadcast4(dst) {
 		p.RouteLocal = true // multicast, broadcast: to the router itself
 		return
 	}
@@ -224,6 +243,10 @@ func (w *worker) route4(b *fastpath.Batch, p *fastpath.Packet) {
 		w.r.c.local.Add(1)
 		return
 	case route.Unicast:
+		if p.Data[0]&1 != 0 {
+			p.Drop(DropOtherHost)
+			return
+		}
 	case route.NoRoute:
 		w.icmp4Error(b, p, header.ICMPv4DestUnreachable, header.ICMPv4NetUnreachable, 0)
 		p.Drop(DropNoRoute)
@@ -350,7 +373,11 @@ func (w *worker) route6(b *fastpath.Batch, p *fastpath.Packet) {
 		return
 	}
 	ip := header.IPv6(p.Data[p.L3Off:p.L3End])
-	dst := ip.Dst()
+	dst, src := ip.Dst(), ip.Src()
+	if src[0] == 0xff || src == ([16]byte{15: 1}) || src == ([16]byte{}) && !ndp6(p) {
+		p.Drop(DropMartian) // multicast, loopback, or unspecified outside DAD
+		return
+	}
 	switch {
 	case dst[0] == 0xff: // multicast: NDP to the solicited-node address, all-nodes, ...
 		p.RouteLocal = true
@@ -370,6 +397,17 @@ func (w *worker) route6(b *fastpath.Batch, p *fastpath.Packet) {
 		w.r.c.local.Add(1)
 		return
 	case route.Unicast:
+		switch {
+		case p.Data[0]&1 != 0:
+			p.Drop(DropOtherHost)
+			return
+		case src[0] == 0xfe && src[1]&0xc0 == 0x80:
+			// A link-local source leaves its link: ip6_forward's
+			// "beyond scope of source address".
+			w.icmp6Error(b, p, header.ICMPv6DestUnreachable, header.ICMPv6BeyondScope, 0)
+			p.Drop(DropMartian)
+			return
+		}
 	case route.NoRoute, route.Unreachable:
 		w.icmp6Error(b, p, header.ICMPv6DestUnreachable, header.ICMPv6NoRoute, 0)
 		p.Drop(DropNoRoute)
@@ -414,7 +452,7 @@ func (w *worker) arp(b *fastpath.Batch, p *fastpath.Packet, now fastpath.Time) {
 	}
 	f := w.iface(p.InIface)
 	sip, tip := a.SenderIP(), a.TargetIP()
-	tipLocal := f.has4(tip)
+	tipLocal := w.r.local4(tip) // arp_ignore 0: any of the router's addresses
 	toUs := header.MAC(p.Data[0:6]) == f.MAC
 	sipUnicast := sip[0]&0xf0 != 0xe0 && sip != [4]byte{255, 255, 255, 255} && !w.r.local4(sip)
 	if how, ok := neigh.ClassifyARP(a.Op(), sip, tip, a.SenderMAC(), a.TargetMAC(), toUs, tipLocal, sipUnicast); ok {
@@ -512,7 +550,7 @@ func (s *input) Process(b *fastpath.Batch, now fastpath.Time) {
 
 func (w *worker) input4(b *fastpath.Batch, p *fastpath.Packet) {
 	ip := header.IPv4(p.Data[p.L3Off:p.L3End])
-	bcast := ip.Dst()[0]&0xf0 == 0xe0 || ip.Dst() == [4]byte{255, 255, 255, 255} || p.Data[0]&1 != 0
+	bcast := ip.Dst()[0]&0xf0 == 0xe0 || ip.Dst() == [4]byte{255, 255, 255, 255} || w.r.broadcast4(ip.Dst()) || p.Data[0]&1 != 0
 	switch {
 	case p.L4Proto == header.ProtocolICMP && p.L4Off != 0 && p.Data[p.L4Off] == header.ICMPv4Echo && !bcast:
 		w.ipID++
@@ -712,4 +750,36 @@ func (f *iface) onlink4(a [4]byte) bool {
 		}
 	}
 	return false
+}
+
+// martian4 reports whether a is a source no router accepts: loopback,
+// zero network, multicast, class E and the limited broadcast
+// (ip_route_input_slow).
+func martian4(a [4]byte) bool {
+	return a[0] == 127 || a[0] == 0 || a[0] >= 224
+}
+
+// broadcast4 reports whether a is the broadcast address of one of the
+// router's IPv4 subnets (the kernel's "broadcast" routes of table local):
+// for the router itself, never forwarded.
+func (r *Router) broadcast4(a [4]byte) bool {
+	addr := netip.AddrFrom4(a)
+	for i := range r.ifaces {
+		for _, p := range r.ifaces[i].Addrs {
+			if !p.Addr().Is4() || p.Bits() >= 31 || !p.Masked().Contains(addr) {
+				continue
+			}
+			host := uint32(1)<<(32-p.Bits()) - 1
+			if binary.BigEndian.Uint32(a[:])&host == host {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ndp6 reports whether p is an ICMPv6 neighbour discovery message (the
+// one kind a source of :: may send: duplicate address detection).
+func ndp6(p *fastpath.Packet) bool {
+	return p.L4Proto == header.ProtocolICMPv6 && p.L4Off != 0 && p.Data[p.L4Off] >= header.ICMPv6RouterSolicit && p.Data[p.L4Off] <= header.ICMPv6Redirect
 }

@@ -59,7 +59,9 @@ func (d *Daemon) buildRouter() error {
 	if rc == nil {
 		return nil
 	}
-	var cfg router.Config
+	// Packets waiting for a neighbour hold UMEM frames: at most a quarter
+	// of a worker's (2 × ring frames per socket, one socket at least).
+	cfg := router.Config{MaxHeld: min(1024, d.cfg.Options.RingSize/2)}
 	for _, in := range rc.Interfaces {
 		ri := router.Interface{Name: in.Name, MAC: d.routerMAC(in.Name, in.MAC), Addrs: in.Addresses, MTU: in.MTU}
 		if p := d.portNamed(in.Name); p != nil {
