@@ -65,6 +65,10 @@ type StaticRoute struct {
 	// Weights, if given, are the gateways' shares of the flows (1 to
 	// route.MaxWeight), as `ip route ... nexthop weight`.
 	Weights []int
+	// Dev names the interface the gateways are on, for gateways on no
+	// interface's prefix: IPv6 link-local ones (`via fe80::1 dev wan`).
+	// Empty: each gateway's interface is the one whose prefix holds it.
+	Dev string
 	// Type is the route's type; zero means unicast.
 	Type route.Type
 	// Metric orders routes to one prefix, lowest first.
@@ -285,7 +289,15 @@ func (r *Router) addStatic(s StaticRoute) error {
 		rt.Type = route.Unicast
 		for i, via := range s.Via {
 			id, ok := r.connected(via)
+			if s.Dev != "" {
+				if id, ok = r.InterfaceID(s.Dev); !ok {
+					return fmt.Errorf("dev %q: not a router interface", s.Dev)
+				}
+			}
 			if !ok {
+				if via.Is6() && via.IsLinkLocalUnicast() {
+					return fmt.Errorf("gateway %v: a link-local gateway needs its interface (dev)", via)
+				}
 				return fmt.Errorf("gateway %v: on no interface's connected prefix", via)
 			}
 			nh := route.NextHop{Port: id, Gateway: via.Unmap()}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -518,5 +519,35 @@ func TestRouterRefuses(t *testing.T) {
 	ns := decode(t, one(t, out, portLAN)).Layer(layers.LayerTypeICMPv6NeighborSolicitation)
 	if ns == nil || !ns.(*layers.ICMPv6NeighborSolicitation).TargetAddress.Equal(net.ParseIP("fe80::9")) || r.W.Stolen() != 1 {
 		t.Fatalf("no solicitation for fe80::9 with the error held (%d held)", r.W.Stolen())
+	}
+}
+
+// TestRouterLinkLocalGateway: an IPv6 default route via a link-local
+// gateway on an interface (`via fe80::1 dev wan`) forwards to that
+// gateway's MAC; without dev, the route is refused.
+func TestRouterLinkLocalGateway(t *testing.T) {
+	gw := netip.MustParseAddr("fe80::1")
+	macGW := header.MAC{2, 0xcc, 0, 0, 0, 0x61}
+	ifs := []Interface{
+		{Name: "lan", Port: portLAN, MAC: macLAN, Addrs: []netip.Prefix{netip.MustParsePrefix("fd00:1::1/64")}},
+		{Name: "wan", Port: portWAN, MAC: macWAN},
+	}
+	if _, err := New(Config{Interfaces: ifs, Routes: []StaticRoute{{To: netip.MustParsePrefix("::/0"), Via: []netip.Addr{gw}}}}); err == nil || !strings.Contains(err.Error(), "needs its interface (dev)") {
+		t.Fatalf("a link-local gateway without dev: %v", err)
+	}
+	r, err := New(Config{Interfaces: ifs, Routes: []StaticRoute{{To: netip.MustParsePrefix("::/0"), Via: []netip.Addr{gw}, Dev: "wan"}},
+		Neighbours: []StaticNeighbour{{Iface: "wan", IP: gw, MAC: macGW}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig := fastpathtest.NewRig(t, fastpathtest.RigConfig{Ports: []fastpath.PortID{portLAN, portWAN}, Stages: r.Stages(), Frames: 512, FrameSize: 4096})
+	rig.Drain()
+	rig.W.Poll()
+	ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: ip6H, DstIP: net.ParseIP("2001:db8::7")}
+	u := &layers.UDP{SrcPort: 1, DstPort: 2}
+	u.SetNetworkLayerForChecksum(ip)
+	out := rig.Send(portLAN, ser(t, eth(macLAN, macH, layers.EthernetTypeIPv6), ip, u, gopacket.Payload("x")))
+	if f := one(t, out, portWAN); header.MAC(f[0:6]) != macGW || header.IPv6(f[14:]).HopLimit() != 63 {
+		t.Fatalf("forwarded to %v, hop limit %d", header.MAC(f[0:6]), header.IPv6(f[14:]).HopLimit())
 	}
 }

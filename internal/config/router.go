@@ -58,6 +58,9 @@ type Route struct {
 	// Weights are the gateways' shares of the flows, one per gateway;
 	// none means equal shares.
 	Weights []int
+	// Dev is the router interface the gateways are on; needed for
+	// gateways on no interface's prefix (IPv6 link-local ones).
+	Dev string
 	// Type is unicast (default), blackhole, unreachable or prohibit.
 	Type string
 	// Metric orders routes to one prefix, lowest first.
@@ -144,7 +147,7 @@ func (d *decoder) routerInterface(n *yaml.Node, path string) (RouterInterface, e
 
 func (d *decoder) route(n *yaml.Node, path string) (Route, error) {
 	r := Route{Pos: pos(n), Type: "unicast"}
-	err := d.fields(n, path, "to, via, weights, type, metric", func(key string, v *yaml.Node, field string) (err error) {
+	err := d.fields(n, path, "to, via, weights, dev, type, metric", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {
 		case "to":
 			p, perr := netip.ParsePrefix(v.Value)
@@ -174,6 +177,8 @@ func (d *decoder) route(n *yaml.Node, path string) (Route, error) {
 				r.Weights = append(r.Weights, w)
 				return err
 			})
+		case "dev":
+			r.Dev, err = d.str(v, field)
 		case "type":
 			r.Type, err = d.oneOf(v, field, "unicast", "blackhole", "unreachable", "prohibit")
 		case "metric":
@@ -251,6 +256,11 @@ func validateRouter(c *Config) error {
 			return c.ErrorAt(in.Pos, field, "%q is neither a port defined under ports nor a bridge", in.Name)
 		}
 		names[in.Name] = true
+	}
+	for i, rt := range r.Routes {
+		if rt.Dev != "" && !names[rt.Dev] {
+			return c.ErrorAt(rt.Pos, fmt.Sprintf("router.routes[%d].dev", i), "%q is not a router interface", rt.Dev)
+		}
 	}
 	for i, nb := range r.Neighbours {
 		if !names[nb.Interface] {

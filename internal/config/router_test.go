@@ -76,6 +76,7 @@ func TestParseRouterErrors(t *testing.T) {
 		{"mtu", "mtu: 1400=>mtu: 100", `router.interfaces[1].mtu: 100 is out of range [576, 65535]`},
 		{"neighbour interface", "- interface: lan0\n      ip=>- interface: wan9\n      ip", `router.neighbours[0].interface: "wan9" is not a router interface`},
 		{"unknown key", "kernel_sync: false=>kernel_sink: false", `router.kernel_sink: unknown field`},
+		{"dev", "via: 192.0.2.254=>via: 192.0.2.254\n      dev: wan9", `router.routes[0].dev: "wan9" is not a router interface`},
 		{"weights count", "via: 192.0.2.254=>via: [192.0.2.254, 192.0.2.253]\n      weights: [1]", `router.routes[0].weights: 1 weights for 2 gateways`},
 		{"bad via in list", "via: 192.0.2.254=>via: [192.0.2.254, x]", `router.routes[0].via[1]: "x" is not an IP address`},
 	} {

@@ -92,7 +92,7 @@ func (d *Daemon) buildRouter() error {
 		if err != nil {
 			return d.cfg.ErrorAt(rt.Pos, "router.routes", "%v", err)
 		}
-		cfg.Routes = append(cfg.Routes, router.StaticRoute{To: rt.To, Via: rt.Via, Weights: rt.Weights, Type: t, Metric: uint32(rt.Metric)})
+		cfg.Routes = append(cfg.Routes, router.StaticRoute{To: rt.To, Via: rt.Via, Weights: rt.Weights, Dev: rt.Dev, Type: t, Metric: uint32(rt.Metric)})
 	}
 	for _, n := range rc.Neighbours {
 		cfg.Neighbours = append(cfg.Neighbours, router.StaticNeighbour{Iface: n.Interface, IP: n.IP, MAC: header.MAC(n.MAC)})
