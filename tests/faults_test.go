@@ -393,16 +393,27 @@ func TestFaultIdleWakeups(t *testing.T) {
 
 // wakeups measures the voluntary context switches (a thread went to sleep,
 // so it was woken before or will be) per second of every thread of
-// process pid over d. Involuntary ones are preemptions: they grow with the
-// machine's load, not with the daemon's wakeups.
+// process pid, over d cut in three windows, and returns the quietest
+// window's rate. Involuntary ones are preemptions: they grow with the
+// machine's load, not with the daemon's wakeups. A loaded machine (the
+// rest of the suite under -race) also puts bursts into the voluntary
+// ones, through the Go runtime's threads, for a second or so; a daemon
+// that keeps waking (the kick loop this test guards against wakes 1000
+// times a second) is busy in every window.
 func wakeups(t *testing.T, pid int, d time.Duration) float64 {
 	t.Helper()
-	a := ctxSwitches(t, pid)
-	time.Sleep(d)
-	b := ctxSwitches(t, pid)
-	rate := float64(b-a) / d.Seconds()
-	t.Logf("pid %d: %d voluntary context switches in %v: %.0f/s", pid, b-a, d, rate)
-	return rate
+	best := -1.0
+	for range 3 {
+		a := ctxSwitches(t, pid)
+		time.Sleep(d / 3)
+		b := ctxSwitches(t, pid)
+		rate := float64(b-a) / (d / 3).Seconds()
+		t.Logf("pid %d: %d voluntary context switches in %v: %.0f/s", pid, b-a, d/3, rate)
+		if best < 0 || rate < best {
+			best = rate
+		}
+	}
+	return best
 }
 
 // ctxSwitches sums the voluntary context switches of the threads of pid.
