@@ -129,6 +129,9 @@ type Meta struct {
 	// RouteHop is the routing decision's next hop, for the stages of the
 	// same batch (route.Result.NextHop).
 	RouteHop uint32
+	// FragMTU, if not 0, is the output MTU a routed IPv4 packet without
+	// DF is longer than: it is fragmented after the postrouting hook.
+	FragMTU uint16
 
 	// EtherType is the EtherType of the frame's payload after any VLAN
 	// tags Parse stepped over (set by Parse): the L3 protocol.

@@ -21,14 +21,21 @@ type resolve worker
 
 func (*resolve) Name() string { return "neighbour" }
 
-// Holding reports whether packets wait for their neighbour, or addresses
-// for their announcement: then the worker runs the stage when idle.
-func (s *resolve) Holding() bool { return s.nw.Held() > 0 || len(s.pending) > 0 || len(s.announce) > 0 }
-
 func (s *resolve) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := (*worker)(s)
-	w.announceAddrs(b)
-	w.release(b, now)
+	// Held packets whose neighbour resolved leave first, in order.
+	kept := w.sends[:0]
+	for _, ev := range w.sends {
+		if !w.giveBack(b, ev) {
+			kept = append(kept, ev)
+		}
+	}
+	w.sends = kept
+	for i := range b.Packets[:b.Len] {
+		if p := &b.Packets[i]; p.FragMTU != 0 && p.Action == fastpath.ActionContinue {
+			w.fragment4(b, p, int(p.FragMTU))
+		}
+	}
 	n := b.Len
 	for i := range b.Packets[:n] {
 		p := &b.Packets[i]
@@ -36,15 +43,17 @@ func (s *resolve) Process(b *fastpath.Batch, now fastpath.Time) {
 			(p.EtherType != header.EtherTypeIPv4 && p.EtherType != header.EtherTypeIPv6) || p.L3Off == 0 {
 			continue
 		}
-		ip := w.nextHop(p)
-		if l := &w.lastNeigh; l.ok && l.iface == p.OutIface && l.ip == ip {
-			// The same neighbour as the packet before: resolved.
+		if l := &w.lastNeigh; l.ok && l.iface == p.OutIface && l.hop == p.RouteHop && (l.gateway || l.isDst(p)) {
+			// The same neighbour as the packet before: the same gateway,
+			// or the same destination on a connected route. Resolved.
 			w.send(p, p.OutIface, l.mac)
 			continue
 		}
+		ip := w.nextHop(p)
 		mac, act := w.nw.Resolve(p.OutIface, ip, int64(now))
 		if act == neigh.Send {
-			w.lastNeigh = lastNeigh{ok: true, iface: p.OutIface, ip: ip, mac: mac}
+			gateway := p.RouteHop != 0 && w.lastHop.ok && w.lastHop.id == p.RouteHop && w.lastHop.hop.Kind != route.Connected
+			w.lastNeigh = lastNeigh{ok: true, iface: p.OutIface, hop: p.RouteHop, gateway: gateway, ip: ip, mac: mac}
 		}
 		switch act {
 		case neigh.Send:
@@ -67,12 +76,17 @@ func (s *resolve) Process(b *fastpath.Batch, now fastpath.Time) {
 // for a connected route its destination (IPv4 in its IPv4-mapped form).
 func (w *worker) nextHop(p *fastpath.Packet) [16]byte {
 	if p.RouteHop != 0 {
-		h := w.view.Hop(route.Result{NextHop: p.RouteHop, Type: route.Unicast})
-		switch h.Kind {
+		// Packets of a batch mostly share their next hop: the last one
+		// read from the FIB serves the next packet with the same.
+		l := &w.lastHop
+		if !l.ok || l.id != p.RouteHop {
+			*l = lastHop{ok: true, id: p.RouteHop, hop: w.view.Hop(route.Result{NextHop: p.RouteHop, Type: route.Unicast})}
+		}
+		switch l.hop.Kind {
 		case route.Gateway4:
-			return mapped4([4]byte(h.Gateway[:4]))
+			return mapped4([4]byte(l.hop.Gateway[:4]))
 		case route.Gateway6:
-			return h.Gateway
+			return l.hop.Gateway
 		}
 	}
 	if p.EtherType == header.EtherTypeIPv4 {
@@ -122,9 +136,28 @@ func (w *worker) hold(b *fastpath.Batch, p *fastpath.Packet, ip [16]byte) {
 	p.Action = fastpath.ActionStolen
 }
 
-// release acts on what the neighbour cache says about the held packets,
-// after the events an earlier full batch could not take.
-func (w *worker) release(b *fastpath.Batch, now fastpath.Time) {
+// neighEvents acts, first at HookPrerouting, on what the neighbour cache
+// says about the packets the worker holds: solicitations to send again,
+// packets whose neighbour failed (dropped, and their senders answered
+// with ICMP host unreachable, which walks the output and postrouting
+// hooks as the kernel's does), and packets whose neighbour resolved
+// (handed to the neighbour stage, which sends them after the postrouting
+// hook, as the kernel sends its queued packets). It also announces the
+// router's addresses at start. While packets wait or addresses are to be
+// announced, it is a Holder: the worker runs it when idle too.
+type neighEvents worker
+
+func (*neighEvents) Name() string { return "neighbour events" }
+
+// Holding reports whether packets wait for their neighbour, or addresses
+// for their announcement.
+func (s *neighEvents) Holding() bool {
+	return s.nw.Held() > 0 || len(s.pending) > 0 || len(s.sends) > 0 || len(s.announce) > 0
+}
+
+func (s *neighEvents) Process(b *fastpath.Batch, now fastpath.Time) {
+	w := (*worker)(s)
+	w.announceAddrs(b)
 	kept := w.pending[:0]
 	for _, ev := range w.pending {
 		if !w.handle(b, ev) {
@@ -149,6 +182,9 @@ func (w *worker) release(b *fastpath.Batch, now fastpath.Time) {
 // the packet it gives back.
 func (w *worker) handle(b *fastpath.Batch, ev neigh.Event) bool {
 	switch ev.Kind {
+	case neigh.EventSend:
+		w.sends = append(w.sends, ev)
+		return true
 	case neigh.EventSolicit:
 		w.solicit(b, ev.Iface, ev.IP, nil)
 		return true

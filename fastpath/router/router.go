@@ -8,16 +8,22 @@
 //	HookIngress      Ingress: a frame on a port interface for its MAC (or
 //	                 broadcast, multicast) goes to the router (Routed)
 //	                 (on a bridge, the bridge hands frames over)
-//	HookPrerouting   Decide (last): ARP; the routing decision: local, or
+//	HookPrerouting   neighbour events (first): held packets whose
+//	                 neighbour failed (ICMP host unreachable), solicitation
+//	                 retries, announcements at start
+//	                 decide (last): ARP; the routing decision: local, or
 //	                 forward (TTL, MTU, TTL decrement), or an ICMP error
-//	HookInput        Input (last): echo replies, NDP, port unreachable
-//	HookOutput       Output (first): the route of what the router sends
-//	HookPostrouting  Resolve (before the bridge's Output): the next hop's
-//	                 MAC, the L2 rewrite; packets wait for a neighbour
-//	                 (stolen, reinjected when it resolves)
+//	HookInput        input (last): echo replies, NDP, port unreachable,
+//	                 TCP reset
+//	HookOutput       output (first): the route of what the router sends
+//	HookPostrouting  resolve (before the bridge's Output): held packets
+//	                 whose neighbour resolved; IPv4 fragmentation; the
+//	                 next hop's MAC and the L2 rewrite; packets wait for a
+//	                 neighbour (stolen, reinjected when it resolves)
 package router
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -113,7 +119,15 @@ type Router struct {
 	// announcer is claimed by the first worker's stages: they announce
 	// the router's addresses once, at start.
 	announcer atomic.Bool
+	// addrs4 are the router's IPv4 addresses and nets4 its IPv4 subnets
+	// with room for a broadcast address (below /31), as words for the
+	// per-packet checks.
+	addrs4 []uint32
+	nets4  []net4
 }
+
+// net4 is an IPv4 subnet: its network address and its host bits.
+type net4 struct{ net, host uint32 }
 
 // iface is an Interface with its addresses in lookup form.
 type iface struct {
@@ -263,6 +277,12 @@ func (r *Router) addInterface(i int, in Interface, names map[string]int) error {
 		}
 		if a.Addr().Is4() {
 			f.v4 = append(f.v4, a.Addr().As4())
+			a4 := a.Addr().As4()
+			r.addrs4 = append(r.addrs4, binary.BigEndian.Uint32(a4[:]))
+			if a.Bits() < 31 {
+				m := a.Masked().Addr().As4()
+				r.nets4 = append(r.nets4, net4{net: binary.BigEndian.Uint32(m[:]), host: ^uint32(0) >> a.Bits()})
+			}
 		} else {
 			f.v6 = append(f.v6, a.Addr().As16())
 		}
@@ -386,7 +406,7 @@ func (r *Router) Stages() []fastpath.Attached {
 		panic(fmt.Sprintf("router: %v", err))
 	}
 	w := &worker{r: r, nw: nw, slots: make([]heldSlot, r.maxHeld), events: make([]neigh.Event, 64),
-		pending: make([]neigh.Event, 0, r.maxHeld+64), dropped: make([]uint64, 0, r.maxHeld)}
+		pending: make([]neigh.Event, 0, r.maxHeld+64), sends: make([]neigh.Event, 0, r.maxHeld), dropped: make([]uint64, 0, r.maxHeld)}
 	for i := range r.maxHeld {
 		w.free = append(w.free, uint32(r.maxHeld-1-i))
 	}
@@ -395,6 +415,7 @@ func (r *Router) Stages() []fastpath.Attached {
 	}
 	return []fastpath.Attached{
 		fastpath.At(fastpath.HookIngress, 100, (*ingress)(w)),
+		fastpath.At(fastpath.HookPrerouting, fastpath.PriorityFirst, (*neighEvents)(w)),
 		fastpath.At(fastpath.HookPrerouting, fastpath.PriorityLast, (*decide)(w)),
 		fastpath.At(fastpath.HookInput, fastpath.PriorityLast, (*input)(w)),
 		fastpath.At(fastpath.HookOutput, fastpath.PriorityFirst, (*output)(w)),

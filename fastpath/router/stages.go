@@ -78,6 +78,7 @@ type worker struct {
 	free    []uint32 // free slots
 	events  []neigh.Event
 	pending []neigh.Event // events a full batch could not take
+	sends   []neigh.Event // held packets to send: for the neighbour stage
 	dropped []uint64
 	ipID    uint16
 	// announce are the addresses still to announce (the first worker's).
@@ -87,6 +88,14 @@ type worker struct {
 	// decision, and the last neighbour resolved.
 	last4     last4
 	lastNeigh lastNeigh
+	lastHop   lastHop
+}
+
+// lastHop is the last next hop of a batch read from the FIB.
+type lastHop struct {
+	ok  bool
+	id  uint32 // RouteHop
+	hop route.Hop
 }
 
 // last4 is the last IPv4 lookup of a batch.
@@ -97,12 +106,24 @@ type last4 struct {
 	hop       route.Hop
 }
 
-// lastNeigh is the last neighbour a batch's packets were sent to.
+// lastNeigh is the last neighbour a batch's packets were sent to: a
+// gateway (the packets of one RouteHop), or a destination on a connected
+// route.
 type lastNeigh struct {
-	ok    bool
-	iface uint16
-	ip    [16]byte
-	mac   header.MAC
+	ok, gateway bool
+	iface       uint16
+	hop         uint32 // RouteHop
+	ip          [16]byte
+	mac         header.MAC
+}
+
+// isDst reports whether p's destination is the neighbour's address.
+func (l *lastNeigh) isDst(p *fastpath.Packet) bool {
+	d := p.Data[p.L3Off:]
+	if p.EtherType == header.EtherTypeIPv4 {
+		return [4]byte(d[16:20]) == [4]byte(l.ip[12:16]) && l.ip[10] == 0xff
+	}
+	return [16]byte(d[24:40]) == l.ip
 }
 
 // iface returns interface id (index + 1).
@@ -126,7 +147,7 @@ func (*ingress) Name() string { return "router ingress" }
 func (s *ingress) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := (*worker)(s)
 	w.view, w.now = w.r.table.FIB().View(), now
-	w.last4.ok, w.last4.hopOK, w.lastNeigh.ok = false, false, false
+	w.last4.ok, w.last4.hopOK, w.lastNeigh.ok, w.lastHop.ok = false, false, false, false
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
 		if p.Action != fastpath.ActionContinue || p.Routed || p.Local {
@@ -278,12 +299,14 @@ func (w *worker) route4(b *fastpath.Batch, p *fastpath.Packet) {
 		w.redirect4(b, p, ip, hop)
 	}
 	if tooBig {
-		w.fragment4(b, p, out.MTU)
+		// Cut after the postrouting hook, as ip_finish_output does.
+		p.FragMTU = uint16(out.MTU)
 	}
 }
 
 // fragment4 cuts IPv4 packet p, longer than mtu and without DF, into
-// fragments as the kernel's ip_fragment does: each but the last carries
+// fragments as the kernel's ip_fragment does (after the postrouting hook,
+// from the neighbour stage): each but the last carries
 // (mtu - header) rounded down to 8 bytes of the payload; every one gets
 // the header (options that are not to be copied left out of all but the
 // first: the kernel's ip_options_fragment), its offset, MF and checksum;
@@ -329,12 +352,12 @@ func (w *worker) fragment4(b *fastpath.Batch, p *fastpath.Packet, mtu int) {
 		addr, data := e.Addr, e.Data
 		e.Meta = p.Meta
 		e.Addr, e.Data = addr, data
-		e.L3End, e.L4Off, e.Fragment = uint16(l3+hl+n), 0, true
+		e.L3End, e.L4Off, e.Fragment, e.FragMTU = uint16(l3+hl+n), 0, true, 0
 		setFragment(header.IPv4(e.Data[l3:]), hl+n, baseOff+off, moreAfter || off+n < len(payload))
 	}
 	setFragment(ip, hl+step, baseOff, true)
 	p.Data = p.Data[:l3+hl+step]
-	p.L3End, p.Fragment = uint16(l3+hl+step), true
+	p.L3End, p.Fragment, p.FragMTU = uint16(l3+hl+step), true, 0
 	w.r.c.fragmented.Add(1)
 }
 
@@ -505,8 +528,9 @@ func (f *iface) has6(a [16]byte) bool {
 
 // local4 reports whether a is an address of the router's.
 func (r *Router) local4(a [4]byte) bool {
-	for i := range r.ifaces {
-		if r.ifaces[i].has4(a) {
+	v := binary.BigEndian.Uint32(a[:])
+	for _, x := range r.addrs4 {
+		if x == v {
 			return true
 		}
 	}
@@ -763,16 +787,10 @@ func martian4(a [4]byte) bool {
 // router's IPv4 subnets (the kernel's "broadcast" routes of table local):
 // for the router itself, never forwarded.
 func (r *Router) broadcast4(a [4]byte) bool {
-	addr := netip.AddrFrom4(a)
-	for i := range r.ifaces {
-		for _, p := range r.ifaces[i].Addrs {
-			if !p.Addr().Is4() || p.Bits() >= 31 || !p.Masked().Contains(addr) {
-				continue
-			}
-			host := uint32(1)<<(32-p.Bits()) - 1
-			if binary.BigEndian.Uint32(a[:])&host == host {
-				return true
-			}
+	v := binary.BigEndian.Uint32(a[:])
+	for _, n := range r.nets4 {
+		if v&^n.host == n.net && v&n.host == n.host {
+			return true
 		}
 	}
 	return false
