@@ -502,16 +502,6 @@ func (w *worker) arp(b *fastpath.Batch, p *fastpath.Packet, now fastpath.Time) {
 	w.r.c.arpReplies.Add(1)
 }
 
-// has4 reports whether a is one of the interface's IPv4 addresses.
-func (f *iface) has4(a [4]byte) bool {
-	for _, x := range f.v4 {
-		if x == a {
-			return true
-		}
-	}
-	return false
-}
-
 // has6 reports whether a is one of the interface's IPv6 addresses, its
 // link-local one included.
 func (f *iface) has6(a [16]byte) bool {
