@@ -161,17 +161,19 @@ func (w *Worker) TxStalls() []TxStall {
 
 // watch is the worker's once-per-Poll look at faults: it applies port
 // states set by SetPortDown and finds TX rings that stopped completing.
+// It reports whether it reaped completions (TX counted, to publish).
 //
 // A queue with frames in flight (handed to Transmit, not completed) whose
 // completion ring gives back nothing for TxStallTimeout of worker clock is
 // stalled: its in-flight frames are counted as dropped (DropTxStalled) on
-// its port, the queue is never transmitted on again (so frames stop piling
+// its port (and never as transmitted: TX counts a frame when it
+// completes), the queue is never transmitted on again (so frames stop piling
 // up on a ring nobody empties, and Run no longer wakes every millisecond
 // to kick it), and the stall is reported once through TxStalls. The frames
 // stay where they are (on the ring or in the kernel): they return to the
 // UMEM when the owner of the worker replaces the socket, and with it the
 // worker's UMEM.
-func (w *Worker) watch() {
+func (w *Worker) watch() (completed bool) {
 	f := &w.faults
 	if v := f.version.Load(); v != f.downSeen {
 		f.mu.Lock()
@@ -192,7 +194,9 @@ func (w *Worker) watch() {
 		if !clocked {
 			now, clocked = w.clock(), true
 		}
-		if w.complete(q) || !f.armed[i] {
+		got := w.complete(i)
+		completed = completed || got
+		if got || !f.armed[i] {
 			f.since[i], f.armed[i], f.kicks[i] = now, true, 0
 			continue
 		}
@@ -213,4 +217,5 @@ func (w *Worker) watch() {
 		f.report = append(f.report, stall)
 		f.reportMu.Unlock()
 	}
+	return completed
 }

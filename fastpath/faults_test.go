@@ -29,11 +29,12 @@ func (r stallRig) inject(in fastpath.PortID, frames ...[]byte) {
 }
 
 // TestWorkerTxStall: port B's kernel side never completes. Its frames stay
-// counted as transmitted and in flight until TxStallTimeout of worker
+// in flight, not counted as transmitted, until TxStallTimeout of worker
 // clock passes without a completion; then they are counted as dropped
 // ("TX stalled"), the stall is reported once, nothing more is put on B's
 // ring, the worker stops kicking it, every frame is still accounted for,
-// and A and C keep forwarding to each other.
+// and A and C keep forwarding to each other. Each frame to B is counted
+// once, transmitted or dropped, even if the ring completes after all.
 func TestWorkerTxStall(t *testing.T) {
 	r := newStallRig(t)
 	r.inject(2, arpRequest(t, macB, 1)) // learn B on port 2
@@ -59,8 +60,8 @@ func TestWorkerTxStall(t *testing.T) {
 	if s := r.W.TxStalls(); len(s) != 0 {
 		t.Fatalf("stall reported before TxStallTimeout: %+v", s)
 	}
-	if d := r.W.Counters().Ports[2].Drops[fastpath.DropTxStalled]; d != 0 {
-		t.Fatalf("%d frames counted as TX stalled before the timeout", d)
+	if c := r.W.Counters().Ports[2]; c.Drops[fastpath.DropTxStalled] != 0 || c.TxPackets != 1 {
+		t.Fatalf("port 2 before the timeout: %d frames counted as TX stalled, %d as transmitted; want 0 and 1 (C's ARP flood; the 10 are in flight)", c.Drops[fastpath.DropTxStalled], c.TxPackets)
 	}
 
 	r.Now += 2
@@ -69,9 +70,11 @@ func TestWorkerTxStall(t *testing.T) {
 	if len(stalls) != 1 || stalls[0].Port != 2 || stalls[0].Queue != 1 || stalls[0].Frames != 10 {
 		t.Fatalf("stalls %+v, want one on port 2 (queue 1) with 10 frames", stalls)
 	}
+	// 11 frames went to B: C's ARP flood, transmitted, and the 10 the
+	// stalled ring holds, dropped.
 	c := r.W.Counters().Ports[2]
-	if c.Drops[fastpath.DropTxStalled] != 10 || c.TxPackets != 11 {
-		t.Fatalf("port 2: %d dropped as %q, %d transmitted; want 10 and 11 (C's ARP flood + 10 accepted by the ring)", c.Drops[fastpath.DropTxStalled], fastpath.DropTxStalled, c.TxPackets)
+	if c.Drops[fastpath.DropTxStalled] != 10 || c.TxPackets != 1 || c.TxPackets+c.Drops[fastpath.DropTxStalled] != 11 {
+		t.Fatalf("port 2: %d dropped as %q, %d transmitted; want 10 and 1, 11 in all", c.Drops[fastpath.DropTxStalled], fastpath.DropTxStalled, c.TxPackets)
 	}
 	if fastpath.TxInFlight(r.W) {
 		t.Fatal("a stalled ring still counts as in flight: Run would wake every millisecond to kick it")
@@ -103,6 +106,16 @@ func TestWorkerTxStall(t *testing.T) {
 		t.Fatalf("A→C after B's stall: %d frames transmitted on C, want 1", got)
 	}
 	r.Conserved("after A→C")
+
+	// B's ring completes after all: its frames come back, and stay
+	// counted as dropped only.
+	r.Q[2].SetTxStalled(false)
+	r.Q[2].Consume()
+	r.W.Poll()
+	if c := r.W.Counters().Ports[2]; c.TxPackets != 1 || c.Drops[fastpath.DropTxStalled] != 10 {
+		t.Fatalf("port 2 after late completions: %d transmitted, %d dropped as %q; want 1 and 10", c.TxPackets, c.Drops[fastpath.DropTxStalled], fastpath.DropTxStalled)
+	}
+	r.Conserved("after late completions")
 }
 
 // TestWorkerTxProgressIsNoStall: a ring that completes slowly, but within

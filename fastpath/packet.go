@@ -188,6 +188,15 @@ func (p *Packet) Reset(addr uint64, data []byte, in PortID) {
 	p.Meta = Meta{Addr: addr, InPort: in}
 }
 
+// CopyMeta gives p the metadata of q but keeps p's own frame (Addr and
+// Data): for a packet made from another in a fresh frame, such as a clone
+// or a fragment.
+func (p *Packet) CopyMeta(q *Packet) {
+	addr := p.Addr
+	p.Meta = q.Meta
+	p.Addr = addr
+}
+
 // Drop drops the packet for reason r.
 func (p *Packet) Drop(r Reason) {
 	p.Action = ActionDrop
@@ -243,9 +252,7 @@ func (b *Batch) Clone(p *Packet) *Packet {
 		return nil
 	}
 	copy(c.Data, p.Data)
-	addr, data := c.Addr, c.Data
-	c.Meta = p.Meta
-	c.Addr, c.Data = addr, data
+	c.CopyMeta(p)
 	return c
 }
 

@@ -3,6 +3,7 @@ package fastpath
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -68,7 +69,10 @@ type WorkerConfig struct {
 type PortCounters struct {
 	// RxPackets and RxBytes count frames received.
 	RxPackets, RxBytes uint64
-	// TxPackets and TxBytes count frames the TX ring accepted.
+	// TxPackets and TxBytes count frames transmitted: put on a TX ring and
+	// completed by the kernel (sent, or dropped by a device whose link is
+	// down). A frame in flight is not counted yet; one on a ring that
+	// stalled is counted as dropped (DropTxStalled) only.
 	TxPackets, TxBytes uint64
 	// Consumed counts frames a stage used up (ActionConsumed): the
 	// router's own traffic.
@@ -144,6 +148,11 @@ type Worker struct {
 	// stolen counts frames stages took (ActionStolen) and have not given
 	// back (Batch.Reinject).
 	stolen int
+
+	// txLen is, by UMEM frame (address >> frameShift), the length of the
+	// frame last handed to Transmit: TxBytes counts it at completion.
+	txLen      []uint32
+	frameShift int
 
 	local   []portTraffic       // this thread's counters, by PortID
 	pub     []atomicPortTraffic // published once per batch
@@ -225,6 +234,8 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	}
 	w := &Worker{umem: cfg.Umem, pipeline: cfg.Pipeline, groups: cfg.Groups, clock: cfg.Clock, idle: cfg.IdleTimeout}
 	w.batch.Frames = NewFrames(cfg.Umem)
+	w.txLen = make([]uint32, uc.FrameCount)
+	w.frameShift = bits.TrailingZeros32(uc.FrameSize)
 	w.out.Frames = w.batch.Frames
 	for _, c := range cfg.CPUs {
 		if c < 0 || c >= maxCPU {
@@ -347,10 +358,10 @@ func (w *Worker) Stop() { w.stop.Store(true) }
 // transmit the result. It reports whether it found any work. It does not
 // block.
 func (w *Worker) Poll() (busy bool) {
-	w.watch()
+	completed := w.watch()
 	for i := range w.queues {
 		q := &w.queues[i]
-		if w.complete(q) {
+		if w.complete(i) {
 			busy = true
 		}
 		w.refill(q)
@@ -373,21 +384,32 @@ func (w *Worker) Poll() (busy bool) {
 	if !busy && w.runHeld() {
 		busy = true
 	}
-	if busy {
+	if busy || completed {
 		w.publish()
 	}
 	return busy
 }
 
-// complete returns transmitted frames to the free list.
-func (w *Worker) complete(q *queueState) bool {
+// complete returns the frames queue qi's kernel side completed to the
+// free list, and counts them as transmitted unless the queue stalled: then
+// they were counted as dropped (DropTxStalled) when it did.
+func (w *Worker) complete(qi int) bool {
+	q := &w.queues[qi]
+	c := &w.local[q.port]
+	stalled := w.faults.stalled[qi]
 	got := false
 	for {
 		n := q.q.Complete(w.addrs[:])
 		for _, a := range w.addrs[:n] {
+			if !stalled {
+				c.txBytes += uint64(w.txLen[a>>w.frameShift])
+			}
 			w.umem.Free(a)
 		}
-		q.inTx -= n
+		if !stalled {
+			c.txPackets += uint64(n)
+			q.inTx -= n
+		}
 		got = got || n > 0
 		if n < len(w.addrs) {
 			return got
@@ -697,7 +719,8 @@ func (w *Worker) countN(port PortID, r Reason, n uint64) {
 }
 
 // transmit makes one Transmit call per queue with staged frames; frames
-// the TX ring does not take are freed and counted.
+// the TX ring does not take are freed and counted as dropped, those it
+// takes are counted when they complete.
 func (w *Worker) transmit() {
 	for i := range w.queues {
 		q := &w.queues[i]
@@ -706,10 +729,8 @@ func (w *Worker) transmit() {
 		}
 		n := q.q.Transmit(q.tx)
 		q.inTx += n
-		c := &w.local[q.port]
 		for _, d := range q.tx[:n] {
-			c.txPackets++
-			c.txBytes += uint64(d.Len)
+			w.txLen[d.Addr>>w.frameShift] = d.Len
 		}
 		for _, d := range q.tx[n:] {
 			w.umem.Free(d.Addr)

@@ -84,16 +84,41 @@ func TestRouter(t *testing.T) {
 	pingSays(t, h1, "10.9.0.1", "From 10.1.0.1 icmp_seq=1 Packet filtered")
 	pingSays(t, h1, "fd00:2::2", "Time exceeded: Hop limit", "-t", "1")
 
-	var routes []string
-	if err := control.Call(d.control, "route", nil, &routes); err != nil {
-		t.Fatal(err)
-	}
-	all := strings.Join(routes, "\n")
-	for _, want := range []string{"10.1.0.0/24 dev p1 proto kernel scope link src 10.1.0.1", "local 10.2.0.1 dev p2 proto kernel scope host src 10.2.0.1",
-		"prohibit 10.9.0.0/16", "fd00:2::/64 dev p2 proto kernel scope link src fd00:2::1"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("route show lacks %q:\n%s", want, all)
+	// As ip route show: table main by default, the local routes in table
+	// local, both in table all (the local ones marked).
+	const (
+		connected  = "10.1.0.0/24 dev p1 proto kernel scope link src 10.1.0.1"
+		prohibit   = "prohibit 10.9.0.0/16"
+		connected6 = "fd00:2::/64 dev p2 proto kernel scope link src fd00:2::1"
+		local      = "local 10.2.0.1 dev p2 proto kernel scope host src 10.2.0.1"
+		localAll   = "local 10.2.0.1 dev p2 table local proto kernel scope host src 10.2.0.1"
+	)
+	for _, c := range []struct {
+		table      string
+		want, lack []string
+	}{
+		{"", []string{connected, prohibit, connected6}, []string{"local "}},
+		{"local", []string{local, "local fd00:2::1 dev p2 proto kernel scope host src fd00:2::1"}, []string{connected, prohibit}},
+		{"all", []string{connected, prohibit, connected6, localAll}, nil},
+	} {
+		var routes []string
+		if err := control.Call(d.control, "route", control.RouteArgs{Table: c.table}, &routes); err != nil {
+			t.Fatal(err)
 		}
+		all := strings.Join(routes, "\n")
+		for _, want := range c.want {
+			if !strings.Contains(all, want) {
+				t.Errorf("route show table %q lacks %q:\n%s", c.table, want, all)
+			}
+		}
+		for _, lack := range c.lack {
+			if strings.Contains(all, lack) {
+				t.Errorf("route show table %q has %q:\n%s", c.table, lack, all)
+			}
+		}
+	}
+	if out := run(t, s.Switch, xdpfwdBinary(t), "route", "show", "table", "local", "--control", d.control); !strings.Contains(out, local) {
+		t.Errorf("xdpfwd route show table local lacks %q:\n%s", local, out)
 	}
 	out := run(t, s.Switch, xdpfwdBinary(t), "neigh", "show", "--control", d.control)
 	if want := fmt.Sprintf("10.1.0.2 dev p1 lladdr %s", h1.HWAddr); !strings.Contains(out, want) {

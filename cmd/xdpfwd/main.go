@@ -26,8 +26,8 @@ commands:
                                             counters of a running daemon
   fdb show [--bridge B] [--limit N] [--json] [--control PATH | --config FILE]
                                             FDB entries of a running daemon (default limit 1000 per bridge)
-  route show [--json] [--control PATH | --config FILE]
-                                            the router's routes, as ip route shows them
+  route show [table main|local|all] [--json] [--control PATH | --config FILE]
+                                            the router's routes, as ip route shows them (table main by default)
   neigh show [--json] [--control PATH | --config FILE]
                                             the router's neighbours, as ip neigh shows them
   demo                                      forward through a demo topology, then tear it down

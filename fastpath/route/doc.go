@@ -39,9 +39,10 @@
 //
 // IPv4 is a 16-8-8 multibit trie with leaf pushing (VPP's ip4 mtrie) in
 // one pointer-free []uint32 on transparent huge pages, changed in place
-// with atomic stores and rebuilt when freed space dominates; IPv6 is
-// github.com/gaissmai/bart's Table, changed copy on write and rebuilt
-// compact after many changes. Measured on the development machine (2
+// with atomic stores and rebuilt when freed space dominates; IPv6 is a
+// DXR range table over the upper 64 bits (fib6.go), changed per chunk
+// with atomic stores, its few prefixes longer than /64 in a
+// github.com/gaissmai/bart Table. Measured on the development machine (2
 // cores, AMD EPYC, shared with other work: numbers wander by up to 2x
 // between runs), at 100 000 routes spread as an Internet table, for
 // random destinations / destinations inside the routes, ns per lookup:
@@ -50,10 +51,12 @@
 //	IPv4 Lookup4                      13-14   / 8.0-8.7
 //	  same trie, 24-bit root (DIR-24-8)  8.9-10  / 6.0-8.2, twice the memory
 //	  bart.Table / bart.Fast Lookup   33-60 / 43-79, 31-63 / 39-55
-//	IPv6 Lookup6                      23-29   / 55-72
-//	  bart.Table Lookup, built in one go  19-27 / 40-42
+//	IPv6 Lookup6                      26-27   / 37-40
+//	  bart.Table / bart.Fast, built in one go  30-35 / 91-165, 23-29 / 125-207
+//	  (IPv6 rows from a slower day of the machine: bart.Table inside the
+//	  routes took 40-42 on the day of the IPv4 rows)
 //	bytes, IPv4 FIB                   65 MB (16-8-8), 126 MB (DIR-24-8)
-//	add + delete one route            2.4-3.0 µs IPv4, ~11 µs IPv6
+//	add + delete one route            2.4-3.0 µs IPv4, 3.2-4.0 µs IPv6
 //
 // BenchmarkLookup4, BenchmarkLookup6, BenchmarkUpdate and BenchmarkMemory
 // measure them.

@@ -40,8 +40,8 @@ func Example() {
 	// default
 	// 	nexthop via 192.0.2.1 dev 1 weight 1
 	// 	nexthop via 192.0.2.2 dev 1 weight 1
-	// 10.1.0.0/24 dev 2
-	// local 10.1.0.1/32 dev 2
+	// 10.1.0.0/24 dev 2 scope link
+	// local 10.1.0.1 dev 2 scope host
 	// blackhole 10.66.0.0/16
 	// 10.1.0.7: unicast port 2 gateway invalid IP
 	// 10.1.0.1: local port 2 gateway invalid IP

@@ -240,15 +240,23 @@ const hugePage = 2 << 20
 // hint, and failing to take it changes only speed.
 func makeWords(n int) []uint32 {
 	w := make([]uint32, n)
-	if 4*n >= 2*hugePage {
-		start := uintptr(unsafe.Pointer(&w[0]))
-		end := start + uintptr(4*n)
-		first := (start + hugePage - 1) &^ (hugePage - 1)
-		last := end &^ (hugePage - 1)
-		if last > first {
-			b := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(&w[0]), first-start)), last-first)
-			_ = syscall.Madvise(b, syscall.MADV_HUGEPAGE)
-		}
+	if n > 0 {
+		adviseHuge(unsafe.Pointer(&w[0]), 4*n)
 	}
 	return w
+}
+
+// adviseHuge asks for transparent huge pages for the whole huge pages
+// inside the size bytes at p (see makeWords).
+func adviseHuge(p unsafe.Pointer, size int) {
+	if size < 2*hugePage {
+		return
+	}
+	start := uintptr(p)
+	first := (start + hugePage - 1) &^ (hugePage - 1)
+	last := (start + uintptr(size)) &^ (hugePage - 1)
+	if last > first {
+		b := unsafe.Slice((*byte)(unsafe.Add(p, first-start)), last-first)
+		_ = syscall.Madvise(b, syscall.MADV_HUGEPAGE)
+	}
 }

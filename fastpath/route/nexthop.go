@@ -3,6 +3,7 @@ package route
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 )
 
 // Type is a route's type, with the meaning `ip route` gives it
@@ -76,14 +77,22 @@ type NextHop struct {
 	Weight uint16
 }
 
-// String formats the next hop as `ip route` does.
-func (n NextHop) String() string {
-	s := ""
+// String formats the next hop as `ip route` does, with its port as a
+// number: "via 192.0.2.1 dev 1".
+func (n NextHop) String() string { return n.format(portNumber) }
+
+// format formats the next hop as `ip route` does, naming its port with
+// name.
+func (n NextHop) format(name func(port uint16) string) string {
+	s := "dev " + name(n.Port)
 	if n.Gateway.IsValid() {
-		s = "via " + n.Gateway.String() + " "
+		s = "via " + n.Gateway.String() + " " + s
 	}
-	return fmt.Sprintf("%sdev %d", s, n.Port)
+	return s
 }
+
+// portNumber names a port by its number, for String methods.
+func portNumber(port uint16) string { return strconv.Itoa(int(port)) }
 
 func (n NextHop) weight() uint32 {
 	if n.Weight == 0 {

@@ -26,29 +26,67 @@ type Route struct {
 	NextHops []NextHop
 }
 
-// String formats the route as one line of `ip route`, with ports as
-// numbers: "10.0.0.0/8 via 192.0.2.1 dev 1 metric 10".
-func (r Route) String() string {
+// String formats the route as Format does, with ports as numbers:
+// "10.0.0.0/8 via 192.0.2.1 dev 1 metric 10".
+func (r Route) String() string { return r.Format(portNumber, Attrs{}) }
+
+// Attrs are what `ip route show` prints of a route beyond what Route
+// holds, for Format.
+type Attrs struct {
+	// Src is the interface address the route was made from (its connected
+	// route, or its local one), the zero Addr if none: the route is then
+	// shown as the kernel shows those it makes, "proto kernel scope link
+	// src ADDR".
+	Src netip.Addr
+	// Table, if not "", is shown as "table NAME", as `ip route show table
+	// all` shows the routes of tables other than main.
+	Table string
+}
+
+// Format formats the route as `ip route show` does, naming each next hop's
+// port with name: one line, and for an ECMP group a "\tnexthop" line per
+// next hop after it. A host route shows its address alone, as the kernel
+// shows it.
+func (r Route) Format(name func(port uint16) string, a Attrs) string {
 	var b strings.Builder
 	if r.Type != Unicast && r.Type != NoRoute {
 		b.WriteString(r.Type.String())
 		b.WriteByte(' ')
 	}
-	if r.Prefix.Bits() == 0 {
+	switch {
+	case r.Prefix.Bits() == 0:
 		b.WriteString("default")
-	} else {
+	case r.Prefix.IsSingleIP():
+		b.WriteString(r.Prefix.Addr().String())
+	default:
 		b.WriteString(r.Prefix.String())
 	}
 	if len(r.NextHops) == 1 {
 		b.WriteByte(' ')
-		b.WriteString(r.NextHops[0].String())
+		b.WriteString(r.NextHops[0].format(name))
+	}
+	if a.Table != "" {
+		b.WriteString(" table " + a.Table)
+	}
+	if len(r.NextHops) == 1 && !r.NextHops[0].Gateway.IsValid() {
+		if a.Src.IsValid() {
+			b.WriteString(" proto kernel")
+		}
+		if r.Type == Local {
+			b.WriteString(" scope host")
+		} else {
+			b.WriteString(" scope link")
+		}
+		if a.Src.IsValid() {
+			b.WriteString(" src " + a.Src.String())
+		}
 	}
 	if r.Metric != 0 {
 		fmt.Fprintf(&b, " metric %d", r.Metric)
 	}
 	if len(r.NextHops) > 1 {
 		for _, h := range r.NextHops {
-			fmt.Fprintf(&b, "\n\tnexthop %s weight %d", h, h.weight())
+			fmt.Fprintf(&b, "\n\tnexthop %s weight %d", h.format(name), h.weight())
 		}
 	}
 	return b.String()
@@ -218,12 +256,11 @@ type Stats struct {
 	// entries, garbage not yet reclaimed, spare room) and the writer's
 	// depth array.
 	Bytes4 int
-	// Bytes6Entries is the memory of the IPv6 entry arena; bart's trie is
-	// not counted (measure it with runtime.MemStats).
-	Bytes6Entries int
+	// Bytes6 is the memory of the IPv6 FIB: its root, interval pairs
+	// and entry arena (garbage and spare room included).
+	Bytes6 int
 	// Rebuilds4 and Rebuilds6 count the times a family's FIB was built
-	// afresh: to reclaim garbage, and for IPv6 also to compact the trie
-	// after many changes.
+	// afresh: to reclaim garbage, or to grow.
 	Rebuilds4, Rebuilds6 int
 }
 
@@ -232,12 +269,12 @@ func (t *Table) Stats() Stats {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return Stats{
-		Prefixes4:     len(t.f4.routes),
-		Prefixes6:     len(t.f6.routes),
-		Bytes4:        t.f4.bytes(),
-		Bytes6Entries: 4 * len(t.f6.a.w),
-		Rebuilds4:     t.f4.rebuilds,
-		Rebuilds6:     t.f6.rebuilds,
+		Prefixes4: len(t.f4.routes),
+		Prefixes6: len(t.f6.routes),
+		Bytes4:    t.f4.bytes(),
+		Bytes6:    t.f6.bytes(),
+		Rebuilds4: t.f4.rebuilds,
+		Rebuilds6: t.f6.rebuilds,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -135,10 +136,10 @@ func TestRoutesOrder(t *testing.T) {
 	}
 	want := []string{
 		"default metric 0\n\tnexthop via 192.0.2.1 dev 1 weight 2\n\tnexthop via fe80::1 dev 2 weight 1",
-		"10.0.0.0/16 dev 1",
+		"10.0.0.0/16 dev 1 scope link",
 		"blackhole 10.0.0.0/8 metric 1",
 		"10.0.0.0/8 via 192.0.2.9 dev 2 metric 5",
-		"local 192.0.2.1/32 dev 1",
+		"local 192.0.2.1 dev 1 scope host",
 		"unreachable 2001:db8::/32",
 	}
 	want[0] = strings.Replace(want[0], " metric 0", "", 1)
@@ -146,6 +147,23 @@ func TestRoutesOrder(t *testing.T) {
 		t.Fatalf("Routes:\n%s\nwant:\n%s", strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 	rs := tb.Routes()
+	name := func(port uint16) string { return "eth" + strconv.Itoa(int(port)) }
+	for _, c := range []struct {
+		r    Route
+		a    Attrs
+		want string
+	}{
+		{rs[0], Attrs{}, "default\n\tnexthop via 192.0.2.1 dev eth1 weight 2\n\tnexthop via fe80::1 dev eth2 weight 1"},
+		{rs[1], Attrs{Src: ip("10.0.0.1")}, "10.0.0.0/16 dev eth1 proto kernel scope link src 10.0.0.1"},
+		{rs[3], Attrs{}, "10.0.0.0/8 via 192.0.2.9 dev eth2 metric 5"},
+		{rs[4], Attrs{Src: ip("192.0.2.1")}, "local 192.0.2.1 dev eth1 proto kernel scope host src 192.0.2.1"},
+		{rs[4], Attrs{Src: ip("192.0.2.1"), Table: "local"}, "local 192.0.2.1 dev eth1 table local proto kernel scope host src 192.0.2.1"},
+		{rs[2], Attrs{Table: "local"}, "blackhole 10.0.0.0/8 table local metric 1"},
+	} {
+		if got := c.r.Format(name, c.a); got != c.want {
+			t.Errorf("Format(%+v):\n%s\nwant:\n%s", c.a, got, c.want)
+		}
+	}
 	rs[0].NextHops[0].Port = 99
 	if tb.Routes()[0].NextHops[0].Port == 99 {
 		t.Fatal("Routes shares next hops with the table")

@@ -227,10 +227,7 @@ func (w *worker) giveBack(b *fastpath.Batch, ev neigh.Event) bool {
 // for ip out of interface id: to everyone, or, with mac, a unicast probe.
 func (w *worker) solicit(b *fastpath.Batch, id uint16, ip [16]byte, mac *header.MAC) {
 	f := w.iface(id)
-	in := f.Port
-	if f.Bridge && len(f.Ports) > 0 {
-		in = f.Ports[0]
-	}
+	in := f.emitPort()
 	a := netip.AddrFrom16(ip)
 	if a.Is4In6() {
 		target := a.Unmap().As4()
@@ -284,6 +281,17 @@ func (w *worker) frame(e *fastpath.Packet, f *iface, dst header.MAC, etherType u
 	w.toIface(e, f)
 }
 
+// emitPort returns the port that what the router sends of its own out of
+// the interface (an ARP request, a neighbour solicitation or
+// advertisement) is emitted on, and a failed Emit counted on: its port, a
+// bridge's first port.
+func (f *iface) emitPort() fastpath.PortID {
+	if f.Bridge && len(f.Ports) > 0 {
+		return f.Ports[0]
+	}
+	return f.Port
+}
+
 // source4 returns the interface's IPv4 address on target's subnet, else
 // its first one, as the kernel's inet_select_addr picks an ARP request's
 // sender address.
@@ -315,10 +323,7 @@ func (w *worker) announceAddrs(b *fastpath.Batch) {
 	for len(w.announce) > 0 {
 		a := w.announce[0]
 		f := w.iface(a.iface)
-		in := f.Port
-		if f.Bridge && len(f.Ports) > 0 {
-			in = f.Ports[0]
-		}
+		in := f.emitPort()
 		if a.v4 {
 			e := b.Emit(in, header.EthernetSize+header.ARPSize)
 			if e == nil {

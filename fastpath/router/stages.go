@@ -349,9 +349,7 @@ func (w *worker) fragment4(b *fastpath.Batch, p *fastpath.Packet, mtu int) {
 		copy(e.Data[:l3], p.Data[:l3])
 		copy(e.Data[l3:], hdr[:])
 		copy(e.Data[l3+hl:], payload[off:off+n])
-		addr, data := e.Addr, e.Data
-		e.Meta = p.Meta
-		e.Addr, e.Data = addr, data
+		e.CopyMeta(p)
 		e.L3End, e.L4Off, e.Fragment, e.FragMTU = uint16(l3+hl+n), 0, true, 0
 		setFragment(header.IPv4(e.Data[l3:]), hl+n, baseOff+off, moreAfter || off+n < len(payload))
 	}

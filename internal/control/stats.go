@@ -53,7 +53,8 @@ type PortStats struct {
 	RxPackets uint64 `json:"rx_packets"`
 	// RxBytes is the bytes of those frames.
 	RxBytes uint64 `json:"rx_bytes"`
-	// TxPackets counts frames the port's TX rings accepted.
+	// TxPackets counts frames transmitted: put on the port's TX rings and
+	// completed by the kernel (fastpath.PortCounters).
 	TxPackets uint64 `json:"tx_packets"`
 	// TxBytes is the bytes of those frames.
 	TxBytes uint64 `json:"tx_bytes"`
@@ -136,6 +137,15 @@ type FDBArgs struct {
 	// Limit is the most entries the page holds (at most MaxFDBPage; 0 means
 	// MaxFDBPage).
 	Limit int `json:"limit"`
+}
+
+// RouteArgs are the route verb's arguments: which routes to list, by
+// `ip route show table` name.
+type RouteArgs struct {
+	// Table is "main" (or ""): every route but the router's own
+	// addresses; "local": those, the routes the kernel keeps in table
+	// local; "all": both, each family's main routes first.
+	Table string `json:"table"`
 }
 
 // MaxFDBPage is the most entries one fdb call returns; longer listings

@@ -1,28 +1,28 @@
 package daemon
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
+	"slices"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 	"github.com/xdpfwd/xdpfwd/fastpath/route"
 	"github.com/xdpfwd/xdpfwd/fastpath/router"
+	"github.com/xdpfwd/xdpfwd/internal/control"
 )
 
-// routerMAC returns the MAC of router interface in: the configured one,
+// routerMAC returns the MAC of router interface name: mac if configured,
 // else its port's (a bridge's: its first port's).
 func (d *Daemon) routerMAC(name string, mac []byte) header.MAC {
 	if len(mac) == 6 {
 		return header.MAC(mac)
 	}
-	for _, p := range d.ports {
-		if p.cfg.Interface == name {
-			return header.MAC(p.mac)
-		}
+	if p := d.portNamed(name); p != nil {
+		return header.MAC(p.mac)
 	}
 	for _, b := range d.cfg.Bridges {
 		if b.Name == name && len(b.Ports) > 0 {
@@ -145,64 +145,61 @@ func (d *Daemon) lockRouter() error {
 	return nil
 }
 
-// routeVerb answers `xdpfwd route show`: the routes, one line each as
-// `ip route` prints them, with interface names.
-func (d *Daemon) routeVerb(json.RawMessage) (any, error) {
+// routeVerb answers `xdpfwd route show [table main|local|all]`: the
+// routes of the table asked for, one line each as `ip route show` prints
+// them, with interface names. xdpfwd keeps one table; its local routes are
+// the kernel's table local, the others its table main.
+func (d *Daemon) routeVerb(raw json.RawMessage) (any, error) {
+	var args control.RouteArgs
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return nil, fmt.Errorf("route arguments: %w", err)
+		}
+	}
+	showMain, showLocal := true, false
+	switch args.Table {
+	case "", "main":
+	case "local":
+		showMain, showLocal = false, true
+	case "all":
+		showLocal = true
+	default:
+		return nil, fmt.Errorf("table %q: want main, local or all", args.Table)
+	}
 	if err := d.lockRouter(); err != nil {
 		return nil, err
 	}
 	defer d.state.RUnlock()
+	routes := d.router.Table().Routes()
+	// As `ip route show table all` then `ip -6 route show table all`:
+	// each family's table main, then its table local.
+	order := func(r route.Route) int {
+		k := 0
+		if r.Prefix.Addr().Is6() {
+			k = 2
+		}
+		if r.Type == route.Local {
+			k++
+		}
+		return k
+	}
+	slices.SortStableFunc(routes, func(a, b route.Route) int { return cmp.Compare(order(a), order(b)) })
 	var lines []string
-	for _, rt := range d.router.Table().Routes() {
-		lines = append(lines, d.routeLine(rt))
+	for _, rt := range routes {
+		attrs := route.Attrs{Src: d.routeAddr(rt)}
+		if rt.Type == route.Local {
+			if !showLocal {
+				continue
+			}
+			if showMain {
+				attrs.Table = "local"
+			}
+		} else if !showMain {
+			continue
+		}
+		lines = append(lines, rt.Format(d.router.InterfaceName, attrs))
 	}
 	return lines, nil
-}
-
-// routeLine formats a route as `ip route` does, with interface names.
-func (d *Daemon) routeLine(rt route.Route) string {
-	var b strings.Builder
-	if rt.Type != route.Unicast && rt.Type != route.NoRoute {
-		b.WriteString(rt.Type.String() + " ")
-	}
-	switch {
-	case rt.Prefix.Bits() == 0:
-		b.WriteString("default")
-	case rt.Prefix.IsSingleIP():
-		b.WriteString(rt.Prefix.Addr().String())
-	default:
-		b.WriteString(rt.Prefix.String())
-	}
-	hop := func(h route.NextHop) string {
-		s := ""
-		if h.Gateway.IsValid() {
-			s = "via " + h.Gateway.String() + " "
-		}
-		return s + "dev " + d.router.InterfaceName(h.Port)
-	}
-	if len(rt.NextHops) == 1 {
-		h := rt.NextHops[0]
-		switch {
-		case rt.Type == route.Local:
-			fmt.Fprintf(&b, " dev %s proto kernel scope host src %s", d.router.InterfaceName(h.Port), rt.Prefix.Addr())
-		case !h.Gateway.IsValid():
-			b.WriteString(" " + hop(h) + " proto kernel scope link")
-			if src, ok := d.ifaceAddrIn(d.router.InterfaceName(h.Port), rt.Prefix); ok {
-				b.WriteString(" src " + src.String())
-			}
-		default:
-			b.WriteString(" " + hop(h))
-		}
-	}
-	if rt.Metric != 0 {
-		fmt.Fprintf(&b, " metric %d", rt.Metric)
-	}
-	if len(rt.NextHops) > 1 {
-		for _, h := range rt.NextHops {
-			fmt.Fprintf(&b, "\n\tnexthop %s weight %d", hop(h), max(h.Weight, 1))
-		}
-	}
-	return b.String()
 }
 
 // neighVerb answers `xdpfwd neigh show`: the neighbour cache as `ip
@@ -228,20 +225,26 @@ func (d *Daemon) neighVerb(json.RawMessage) (any, error) {
 	return lines, nil
 }
 
-// ifaceAddrIn returns router interface name's configured address in
-// prefix p, the src `ip route` shows for a connected route.
-func (d *Daemon) ifaceAddrIn(name string, p netip.Prefix) (netip.Addr, bool) {
+// routeAddr returns the configured address a route was made from: the
+// address whose connected route or local route rt is, on rt's interface;
+// the zero Addr if none. It is the src `ip route` shows for such a route.
+func (d *Daemon) routeAddr(rt route.Route) netip.Addr {
+	if len(rt.NextHops) != 1 || rt.NextHops[0].Gateway.IsValid() {
+		return netip.Addr{}
+	}
+	name := d.router.InterfaceName(rt.NextHops[0].Port)
 	for _, in := range d.cfg.Router.Interfaces {
 		if in.Name != name {
 			continue
 		}
 		for _, a := range in.Addresses {
-			if a.Masked() == p {
-				return a.Addr(), true
+			if rt.Type == route.Local && a.Addr() == rt.Prefix.Addr() && rt.Prefix.IsSingleIP() ||
+				rt.Type == route.Unicast && a.Masked() == rt.Prefix {
+				return a.Addr()
 			}
 		}
 	}
-	return netip.Addr{}, false
+	return netip.Addr{}
 }
 
 // routerPort reports whether port interface name is a router interface.

@@ -1,0 +1,25 @@
+// Package rules is the typed form of an nftables ruleset as the kernel
+// compiled it: tables, chains, rules with their expressions, sets and
+// their elements, named objects. It is pure data: the loader in
+// fastpath/rules/nftnl fills it from the kernel (nft -f in a throwaway
+// network namespace, read back over netlink), and the interpreter and the
+// classifier run it.
+//
+// The representation follows the kernel's nf_tables exactly: one Go type
+// per expression, with the attributes the kernel dumps for it, registers
+// by their netlink numbers (Register), data as the bytes the kernel
+// compares (network byte order where nft put it so). Nothing is
+// normalised away: what `nft --debug=netlink` shows for a rule is what
+// its Exprs hold, and String prints them in that style.
+//
+//	table inet t { chain in { type filter hook input priority 0;
+//	    ip saddr 10.0.0.0/8 accept } }
+//
+// becomes one Rule whose Exprs are
+//
+//	[ meta load nfproto => reg 1 ]
+//	[ cmp eq reg 1 0x02 ]
+//	[ payload load 1b @ network header + 12 => reg 1 ]
+//	[ cmp eq reg 1 0x0a ]
+//	[ immediate reg 0 accept ]
+package rules
