@@ -132,6 +132,10 @@ type Meta struct {
 	// FragMTU, if not 0, is the output MTU a routed IPv4 packet without
 	// DF is longer than: it is fragmented after the postrouting hook.
 	FragMTU uint16
+	// Mark is the packet's mark, the kernel's skb->mark: nft rules set it
+	// (meta mark set) and match it (meta mark) at the later hooks. Every
+	// received or emitted packet starts with 0; copies keep it.
+	Mark uint32
 
 	// EtherType is the EtherType of the frame's payload after any VLAN
 	// tags Parse stepped over (set by Parse): the L3 protocol.

@@ -29,20 +29,24 @@ type routerLab struct {
 	h1, h2    *topo.Host
 	routerMAC net.HardwareAddr // of the router's interface towards h1
 	fd1, fd2  int
+	sw        *topo.Namespace
+	daemon    *daemon // xdpfwd's, nil for the kernel's
 }
 
 // wanMTU is the MTU of the router's interface towards h2.
 const wanMTU = 1400
 
 // newRouterLab builds the lab: kernel (IP forwarding in the switch
-// namespace, the addresses on p1 and p2) or xdpfwd.
-func newRouterLab(t *testing.T, kernel bool) *routerLab {
+// namespace, the addresses on p1 and p2) or xdpfwd; with a ruleset (the
+// path of an nft file), loaded by nft -f into the kernel's namespace or
+// named by xdpfwd's configuration.
+func newRouterLab(t *testing.T, kernel bool, ruleset string) *routerLab {
 	t.Helper()
 	s := star(t, topo.VethOptions{}, topo.VethOptions{})
 	hosts, routerCfg := routedStar(t, s)
 	sw := s.Switch
 	run(t, sw, "ip", "link", "set", "p2", "mtu", fmt.Sprint(wanMTU))
-	l := &routerLab{name: "xdpfwd", h1: hosts[0], h2: hosts[1]}
+	l := &routerLab{name: "xdpfwd", h1: hosts[0], h2: hosts[1], sw: sw}
 	if kernel {
 		l.name = "kernel"
 		run(t, sw, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1")
@@ -51,8 +55,15 @@ func newRouterLab(t *testing.T, kernel bool) *routerLab {
 			run(t, sw, "ip", "-6", "addr", "add", fmt.Sprintf("fd00:%d::1/64", i), "dev", fmt.Sprintf("p%d", i), "nodad")
 		}
 		run(t, sw, "ip", "route", "add", "prohibit", "10.9.0.0/16")
+		if ruleset != "" {
+			run(t, sw, "nft", "-f", ruleset)
+		}
 	} else {
-		runDaemon(t, sw, "ports:\n  - interface: p1\n  - interface: p2\n"+routerCfg+"  routes:\n    - to: 10.9.0.0/16\n      type: prohibit\n")
+		cfg := "ports:\n  - interface: p1\n  - interface: p2\n" + routerCfg + "  routes:\n    - to: 10.9.0.0/16\n      type: prohibit\n"
+		if ruleset != "" {
+			cfg += "ruleset: " + ruleset + "\n"
+		}
+		l.daemon = runDaemon(t, sw, cfg)
 	}
 	var err error
 	if l.routerMAC, err = sw.MAC("p1"); err != nil {
@@ -218,7 +229,7 @@ func describe(h string) string {
 // but for the fields a router chooses freely (normalize).
 func TestRouterDifferential(t *testing.T) {
 	t.Parallel()
-	kernel, xdp := newRouterLab(t, true), newRouterLab(t, false)
+	kernel, xdp := newRouterLab(t, true, ""), newRouterLab(t, false, "")
 	type probe struct {
 		name  string
 		build func(l *routerLab) []byte

@@ -34,6 +34,8 @@ func benchCmd(args []string) error {
 	paced := fs.String("paced", "10,25,50,90", "after the peak runs, paced runs at these percentages of each path's peak, on both paths (empty: none)")
 	only := fs.String("only", "", `run one path alone ("kernel" or "xdpfwd"), e.g. under perf`)
 	routed := fs.Bool("routed", false, "route between two subnets (kernel router vs xdpfwd's router) instead of bridging")
+	rulesFlag := fs.String("rules", "", "the rules case: for each of these counts N (e.g. 0,100,1000,10000), routed peak runs through N forward-chain rules the traffic does not match, then one that counts and accepts it (implies --routed; no paced runs)")
+	plotFile := fs.String("plot", "", "draw the results into this .svg or .png file: with --rules, delivered pps and CPU per packet against N; otherwise against the offered load of every run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,6 +45,23 @@ func benchCmd(args []string) error {
 	percents, err := parsePercents(*paced)
 	if err != nil {
 		return err
+	}
+	var ruleCounts []int
+	if *rulesFlag != "" {
+		if ruleCounts, err = parseRuleCounts(*rulesFlag); err != nil {
+			return err
+		}
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "paced" })
+		if explicit {
+			return errors.New("--rules makes peak runs only (or --rate runs): --paced does not go with it")
+		}
+		*routed = true
+	}
+	if *plotFile != "" {
+		if _, err := plotFormat(*plotFile); err != nil {
+			return err
+		}
 	}
 	if *duration <= 0 {
 		return fmt.Errorf("--duration %s: must be positive", *duration)
@@ -71,6 +90,9 @@ func benchCmd(args []string) error {
 		return fmt.Errorf("--only %q: want kernel or xdpfwd", *only)
 	}
 	o := benchOpts{duration: *duration, size: *size, flows: *flows, xdpMode: *xdpMode, rate: *rate, routed: *routed}
+	if ruleCounts != nil {
+		return benchRules(ctx, paths, o, ruleCounts, *plotFile)
+	}
 	if *rate > 0 {
 		fmt.Printf("\n-- offered load: %.0f pps\n", *rate)
 	} else {
@@ -80,16 +102,27 @@ func benchCmd(args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(peak) < 2 || *rate > 0 {
+	runs := peak
+	if len(peak) == 2 && *rate == 0 {
+		k, x := peak[0], peak[1]
+		fmt.Printf("xdpfwd / kernel: delivered pps x%.2f, CPU per delivered packet x%.2f\n",
+			x.deliveredPPS()/k.deliveredPPS(), x.cpuPerMillion()/k.cpuPerMillion())
+		if len(percents) > 0 {
+			more, err := benchPaced(ctx, paths, o, peak, percents)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, more...)
+		}
+	}
+	if *plotFile == "" {
 		return nil
 	}
-	k, x := peak[0], peak[1]
-	fmt.Printf("xdpfwd / kernel: delivered pps x%.2f, CPU per delivered packet x%.2f\n",
-		x.deliveredPPS()/k.deliveredPPS(), x.cpuPerMillion()/k.cpuPerMillion())
-	if len(percents) == 0 {
-		return nil
+	if err := writePlot(*plotFile, loadCharts(o.subtitle(), paths, runs)); err != nil {
+		return err
 	}
-	return benchPaced(ctx, paths, o, peak, percents)
+	fmt.Printf("\nplot: %s\n", *plotFile)
+	return nil
 }
 
 // parsePercents parses --paced: a comma-separated list of percentages in
@@ -119,8 +152,9 @@ type pacedLoad struct {
 
 // benchPaced drives both paths at fixed rates, percentages of each path's
 // delivered peak, and prints a row per rate with both paths side by side:
-// what each was offered, delivered and lost, and its CPU per packet.
-func benchPaced(ctx context.Context, paths []string, o benchOpts, peak []benchResult, percents []float64) error {
+// what each was offered, delivered and lost, and its CPU per packet. It
+// returns every run.
+func benchPaced(ctx context.Context, paths []string, o benchOpts, peak []benchResult, percents []float64) ([]benchResult, error) {
 	var loads []pacedLoad
 	for _, p := range peak {
 		for _, pc := range percents {
@@ -130,6 +164,7 @@ func benchPaced(ctx context.Context, paths []string, o benchOpts, peak []benchRe
 	slices.SortStableFunc(loads, func(a, b pacedLoad) int { return cmp.Compare(a.rate, b.rate) })
 	fmt.Printf("\n-- paced runs: %d rates x %d paths, %s each; lost = offered - delivered\n", len(loads), len(paths), o.duration)
 	var rows []string
+	var runs []benchResult
 	header := fmt.Sprintf("%-22s %11s", "load", "target pps")
 	for _, p := range paths {
 		header += fmt.Sprintf(" | %-13s %11s %11s %9s %8s %9s %9s", p, "offered pps", "deliv pps", "deliv/off", "loss %", "lost", "CPU ms/M")
@@ -141,8 +176,9 @@ func benchPaced(ctx context.Context, paths []string, o benchOpts, peak []benchRe
 		for _, path := range paths {
 			r, err := benchPath(ctx, path, o)
 			if err != nil {
-				return fmt.Errorf("%s at %.0f pps: %w", path, l.rate, err)
+				return nil, fmt.Errorf("%s at %.0f pps: %w", path, l.rate, err)
 			}
+			runs = append(runs, r)
 			row += fmt.Sprintf(" | %-13s %11.0f %11.0f %9.5f %8.3f %9d %9.1f", r.path, r.offeredPPS(), r.deliveredPPS(),
 				r.deliveredRatio(), r.lossPercent(), r.lost(), r.cpuPerMillion())
 		}
@@ -154,7 +190,7 @@ func benchPaced(ctx context.Context, paths []string, o benchOpts, peak []benchRe
 	for _, r := range rows {
 		fmt.Println(r)
 	}
-	return nil
+	return runs, nil
 }
 
 // shortPath names a path in a load label.
@@ -176,6 +212,25 @@ type benchOpts struct {
 	// routed puts h1 and h2 on two subnets, 10.1.0.0/24 and
 	// 10.2.0.0/24, with the router at .1 of each.
 	routed bool
+	// ruleset, when set, is the nft file (writeBenchRuleset's, with
+	// rules filler rules) that both routers filter with: the kernel
+	// router loads it with nft -f, xdpfwd names it in its config
+	// (ruleset:). After each run the bench checks its counting rule.
+	ruleset string
+	rules   int
+}
+
+// subtitle describes o's runs in a plot's titles.
+func (o benchOpts) subtitle() string {
+	s := "bridged"
+	if o.routed {
+		s = "routed"
+	}
+	s += fmt.Sprintf(", %d-byte UDP, %s runs", o.size+4, o.duration)
+	if o.rate > 0 {
+		s += fmt.Sprintf(" at %.0f pps", o.rate)
+	}
+	return s
 }
 
 // benchPaths runs every path with the same options and prints a table.
@@ -199,6 +254,9 @@ type benchResult struct {
 	path            string
 	sent, delivered uint64
 	elapsed, cpu    time.Duration
+	// counted is what the ruleset's counting rule counted (with
+	// benchOpts.ruleset).
+	counted uint64
 }
 
 func (r benchResult) offeredPPS() float64   { return float64(r.sent) / r.elapsed.Seconds() }
@@ -249,6 +307,11 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 				return res, fmt.Errorf("%s: %v\n%s", strings.Join(c, " "), cerr, out)
 			}
 		}
+		if o.ruleset != "" {
+			if out, cerr := star.Switch.Command(ctx, "nft", "-f", o.ruleset).CombinedOutput(); cerr != nil {
+				return res, fmt.Errorf("nft -f %s: %v\n%s", o.ruleset, cerr, out)
+			}
+		}
 	case "kernel bridge":
 		err = star.Switch.Do(func() error {
 			br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br0"}}
@@ -277,6 +340,9 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 			config += "router:\n  interfaces:\n    - name: p1\n      addresses: [10.1.0.1/24]\n    - name: p2\n      addresses: [10.2.0.1/24]\n"
 		} else {
 			config += "bridges:\n  - name: br0\n    ports: [p1, p2]\n"
+		}
+		if o.ruleset != "" {
+			config += fmt.Sprintf("ruleset: %s\n", strconv.Quote(o.ruleset))
 		}
 		if cpu := workerCPU(); cpu > 0 {
 			config += fmt.Sprintf("options:\n  worker_cpus: [%d]\n", cpu)
@@ -365,6 +431,33 @@ func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, 
 		for _, p := range st.Ports {
 			fmt.Printf("    %s: rx %d tx %d, xdp redirected %d, xsk rx_dropped %d rx_ring_full %d fill_ring_empty %d, drops %v\n",
 				p.Name, p.RxPackets, p.TxPackets, p.XDP.Redirected, p.XSK.RxDropped, p.XSK.RxRingFull, p.XSK.RxFillRingEmptyDescs, nonZero(p.Drops))
+		}
+	}
+	if o.ruleset != "" {
+		// The counting rule must have seen what was delivered: a
+		// path that bypassed the rules fails here.
+		var c chainCount
+		if dm != nil {
+			var lines []string
+			if err := control.Call(dm.control, "rules", nil, &lines); err != nil {
+				return res, fmt.Errorf("xdpfwd rules: %w", err)
+			}
+			c, err = rulesVerbCount(lines)
+		} else {
+			out, cerr := star.Switch.Command(ctx, "nft", "-j", "list", "ruleset").Output()
+			if cerr != nil {
+				return res, fmt.Errorf("nft -j list ruleset: %w", cerr)
+			}
+			c, err = nftJSONCount(out)
+		}
+		if err != nil {
+			return res, err
+		}
+		res.counted = c.packets
+		fmt.Printf("    %d rules in %s %s %s; the counting rule counted %d packets, %d bytes (delivered %d)\n",
+			c.rules, benchRuleFamily, benchRuleTable, benchRuleChain, c.packets, c.bytes, res.delivered)
+		if err := checkRuleCount(path, o.rules, c, res.sent, res.delivered); err != nil {
+			return res, err
 		}
 	}
 	return res, nil

@@ -5,6 +5,8 @@
 //	xdpfwd run --config FILE     forward in the foreground until SIGINT/SIGTERM
 //	xdpfwd stats                 a running daemon's counters
 //	xdpfwd fdb show              a running daemon's forwarding databases
+//	xdpfwd rules show            a running daemon's nft rules and counters
+//	xdpfwd reload                a running daemon loads its ruleset again
 //	xdpfwd demo                  build a demo topology, forward through it, tear it down
 //	xdpfwd bench                 xdpfwd beside the kernel bridge on the same traffic
 //	xdpfwd version               the build's version
@@ -30,6 +32,9 @@ commands:
                                             the router's routes, as ip route shows them (table main by default)
   neigh show [--json] [--control PATH | --config FILE]
                                             the router's neighbours, as ip neigh shows them
+  rules show [--json] [--control PATH | --config FILE]
+                                            the running ruleset's rules with their counters
+  reload   [--control PATH | --config FILE] read the configuration again and swap in its ruleset (as SIGHUP)
   demo                                      forward through a demo topology, then tear it down
   bench    [--duration 5s] [--size 60]      kernel bridge vs xdpfwd on 64-byte UDP (60 + FCS)
   version                                   print the version
@@ -47,6 +52,8 @@ var commands = map[string]command{
 	"fdb":     {fdbCmd},
 	"route":   {routeCmd},
 	"neigh":   {neighCmd},
+	"rules":   {rulesCmd},
+	"reload":  {reloadCmd},
 	"demo":    {demoCmd},
 	"bench":   {benchCmd},
 	"version": {versionCmd},

@@ -38,41 +38,21 @@ func runCmd(args []string) error {
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	defer ignoreSIGHUP(ctx, log)()
-	return serve(ctx, cfg, log)
-}
-
-// ignoreSIGHUP catches SIGHUP, whose default action would kill the daemon
-// without detaching anything, and logs that it is ignored, until ctx is
-// done or the returned function is called (which waits for it).
-func ignoreSIGHUP(ctx context.Context, log *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			select {
-			case <-hup:
-				log.Warn("reload is not implemented yet; ignoring SIGHUP")
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return func() {
-		cancel()
-		<-done
-		// Not back to the default action: a late SIGHUP while the
-		// process exits is dropped, not fatal.
+	defer func() {
+		// Not back to the default action (exit): a late SIGHUP while
+		// the process exits is dropped, not fatal.
 		signal.Ignore(syscall.SIGHUP)
-	}
+	}()
+	return serve(ctx, cfg, log, hup)
 }
 
 // serve runs the dataplane described by cfg until ctx is done, with its
-// control socket, and takes everything down before it returns.
-func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error) {
+// control socket, and takes everything down before it returns. Each
+// signal on hup reloads the ruleset (Daemon.Reload); a failed reload is
+// logged and changes nothing.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, hup <-chan os.Signal) (err error) {
 	// The control socket first: a second daemon stops here, before it
 	// touches any port.
 	srv, err := control.Listen(cfg.Options.Control, nil)
@@ -104,5 +84,22 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) (err error
 		}
 		defer func() { cancel(); <-mdone }()
 	}
+	hupDone := make(chan struct{})
+	defer func() { cancel(); <-hupDone }()
+	go func() {
+		defer close(hupDone)
+		for {
+			select {
+			case <-hup:
+				if n, err := d.Reload(); err != nil {
+					log.Error("SIGHUP: reload failed; the running ruleset stays", "err", err)
+				} else {
+					log.Info("SIGHUP: reloaded", "rules", n)
+				}
+			case <-sctx.Done():
+				return
+			}
+		}
+	}()
 	return d.Wait(ctx)
 }

@@ -151,7 +151,7 @@ func (w *worker) icmp4Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 	if !header.ShouldSendICMPError4(ip, p.Data[0]&1 != 0) {
 		return
 	}
-	src, ok := w.errorSource4(p, ip)
+	src, ok := sourcePicker{w.r, w.view}.errorSource4(p, ip)
 	if !ok {
 		return
 	}
@@ -178,7 +178,7 @@ func (w *worker) icmp6Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 	if !header.ShouldSendICMPError6(ip, p.Data[0]&1 != 0, typ, code, rest) {
 		return
 	}
-	src := w.errorSource6(p, ip)
+	src := sourcePicker{w.r, w.view}.errorSource6(p, ip)
 	if !w.r.limit.allow(false, typ, code, ip.Src(), w.r.routePrefixLen6(ip.Src()), w.now) {
 		w.r.c.icmpLimited.Add(1)
 		return
@@ -229,24 +229,57 @@ func (r *Router) routePrefixLen6(a [16]byte) int {
 	return 0
 }
 
+// sourcePicker picks the sources of ICMP errors: the router and the FIB
+// view of the batch.
+type sourcePicker struct {
+	r    *Router
+	view route.View
+}
+
+// ErrorSource picks the source address of an ICMP (v6 false) or ICMPv6
+// error about packet p as the router's own errors take it (icmp_send's
+// choice, below), for other subsystems that send errors on the router's
+// behalf (nft reject): IPv4 in the first 4 bytes. ok is false when p has
+// no IP header of that family or the router no address to send from. It
+// allocates nothing and is safe from any worker.
+func (r *Router) ErrorSource(p *fastpath.Packet, v6 bool) (src [16]byte, ok bool) {
+	if p.L3Off == 0 || int(p.L3End) > len(p.Data) {
+		return src, false
+	}
+	ip := p.Data[p.L3Off:p.L3End]
+	w := sourcePicker{r: r, view: r.table.FIB().View()}
+	if v6 {
+		if len(ip) < header.IPv6Size || p.InIface == 0 || int(p.InIface) > len(r.ifaces) {
+			return src, false
+		}
+		return w.errorSource6(p, header.IPv6(ip)), true
+	}
+	if len(ip) < header.IPv4MinSize {
+		return src, false
+	}
+	a, ok := w.errorSource4(p, header.IPv4(ip))
+	copy(src[:], a[:])
+	return src, ok
+}
+
 // errorSource4 picks an ICMP error's source as the kernel's icmp_send
 // does (icmp_errors_use_inbound_ifaddr 0): the offending packet's
 // destination if it is the router's; else an address of the interface
 // the route back to the packet's source leaves by (on the source's subnet
 // if it has one), else of the interface it came in on, else any of the
 // router's.
-func (w *worker) errorSource4(p *fastpath.Packet, ip header.IPv4) ([4]byte, bool) {
+func (w sourcePicker) errorSource4(p *fastpath.Packet, ip header.IPv4) ([4]byte, bool) {
 	if dst := ip.Dst(); w.r.local4(dst) {
 		return dst, true
 	}
 	src := ip.Src()
 	if res := w.view.Lookup4(src, 0); res.Type == route.Unicast {
-		if a, ok := w.iface(w.view.Hop(res).Port).source4(src); ok {
+		if a, ok := w.r.iface(w.view.Hop(res).Port).source4(src); ok {
 			return a, true
 		}
 	}
 	if p.InIface != 0 {
-		if a, ok := w.iface(p.InIface).source4(src); ok {
+		if a, ok := w.r.iface(p.InIface).source4(src); ok {
 			return a, true
 		}
 	}
@@ -263,7 +296,7 @@ func (w *worker) errorSource4(p *fastpath.Packet, ip header.IPv4) ([4]byte, bool
 // the link-local address of the interface it came in on; else a global
 // address of the interface the route back leaves by (on the source's
 // prefix if it has one), else that interface's link-local one.
-func (w *worker) errorSource6(p *fastpath.Packet, ip header.IPv6) [16]byte {
+func (w sourcePicker) errorSource6(p *fastpath.Packet, ip header.IPv6) [16]byte {
 	dst := ip.Dst()
 	for i := range w.r.ifaces {
 		if w.r.ifaces[i].has6(dst) {
@@ -271,12 +304,12 @@ func (w *worker) errorSource6(p *fastpath.Packet, ip header.IPv6) [16]byte {
 		}
 	}
 	src := ip.Src()
-	f := w.iface(p.InIface)
+	f := w.r.iface(p.InIface)
 	if src[0] == 0xfe && src[1]&0xc0 == 0x80 {
 		return f.linkLocal
 	}
 	if res := w.view.Lookup6(src, 0); res.Type == route.Unicast {
-		f = w.iface(w.view.Hop(res).Port)
+		f = w.r.iface(w.view.Hop(res).Port)
 	}
 	s := netip.AddrFrom16(src)
 	for _, a := range f.Addrs {

@@ -127,7 +127,10 @@ func (l *lastNeigh) isDst(p *fastpath.Packet) bool {
 }
 
 // iface returns interface id (index + 1).
-func (w *worker) iface(id uint16) *iface { return &w.r.ifaces[id-1] }
+func (w *worker) iface(id uint16) *iface { return w.r.iface(id) }
+
+// iface returns router interface id (index + 1).
+func (r *Router) iface(id uint16) *iface { return &r.ifaces[id-1] }
 
 // inIface returns the router interface of port p, 0 for none.
 func (w *worker) inIface(p fastpath.PortID) uint16 {

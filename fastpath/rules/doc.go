@@ -22,4 +22,10 @@
 //	[ payload load 1b @ network header + 12 => reg 1 ]
 //	[ cmp eq reg 1 0x0a ]
 //	[ immediate reg 0 accept ]
+//
+// Compile links a Ruleset into a Program for xdpfwd's devices (Env),
+// refusing what xdpfwd does not run; an Engine (a fastpath.Subsystem)
+// runs the current Program at the hooks of the packet walk with the
+// reference interpreter, exact to the kernel's nf_tables core, and swaps
+// programs between batches, carrying unchanged rules' counters over.
 package rules

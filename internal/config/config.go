@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -33,6 +34,13 @@ type Config struct {
 	Options Options
 	// Router is the router, nil without one.
 	Router *Router
+	// Ruleset is the nft rules file (`ruleset:`), as a path relative to
+	// the working directory (the file names it relative to itself); ""
+	// for none. The daemon loads it with nft into a throwaway network
+	// namespace and runs the kernel's compiled form (fastpath/rules).
+	Ruleset string
+	// RulesetPos is where the file names it.
+	RulesetPos Pos
 }
 
 // Pos is a place in the configuration file: 1-based line and column, as
@@ -417,7 +425,7 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 	}
 	var portsNode *yaml.Node
 	var nodes []bridgeNodes
-	err := d.fields(root, "", "ports, bridges, router, options", func(key string, v *yaml.Node, field string) error {
+	err := d.fields(root, "", "ports, bridges, router, ruleset, options", func(key string, v *yaml.Node, field string) error {
 		switch key {
 		case "ports":
 			portsNode = v
@@ -439,6 +447,15 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 			var err error
 			c.Router, err = d.router(v, field)
 			return err
+		case "ruleset":
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
+				return d.errorf(v, field, "must be the path of an nft rules file")
+			}
+			c.Ruleset, c.RulesetPos = v.Value, pos(v)
+			if !filepath.IsAbs(c.Ruleset) {
+				c.Ruleset = filepath.Join(filepath.Dir(d.file), c.Ruleset)
+			}
+			return nil
 		}
 		return errUnknown
 	})

@@ -65,6 +65,24 @@ func TestParseDefaults(t *testing.T) {
 	}
 }
 
+// ruleset is relative to the configuration file's directory.
+func TestParseRuleset(t *testing.T) {
+	for _, tc := range []struct{ file, val, want string }{
+		{"/etc/xdpfwd/x.yaml", "rules.nft", "/etc/xdpfwd/rules.nft"},
+		{"x.yaml", "rules.nft", "rules.nft"},
+		{"conf/x.yaml", "../r/rules.nft", "r/rules.nft"},
+		{"/etc/xdpfwd/x.yaml", "/srv/rules.nft", "/srv/rules.nft"},
+	} {
+		c, err := Parse(tc.file, []byte(strings.Replace(good, "options:", "ruleset: "+tc.val+"\noptions:", 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Ruleset != tc.want || c.RulesetPos.Line != 17 {
+			t.Errorf("%s names %s: Ruleset %q at %+v, want %q at line 17", tc.file, tc.val, c.Ruleset, c.RulesetPos, tc.want)
+		}
+	}
+}
+
 // Every bad file is refused with the file, the line and the field.
 func TestParseErrors(t *testing.T) {
 	for _, tc := range []struct {
@@ -105,6 +123,8 @@ func TestParseErrors(t *testing.T) {
 		{"metrics address", "workers: 1=>metrics: banana", `options.metrics: "banana" is not host:port`},
 		{"ring size", "workers: 1=>ring_size: 1000", `options.ring_size: 1000 is not a power of two`},
 		{"top level", "options:=>optoins:", `optoins: unknown field`},
+		{"ruleset not a path", "options:=>ruleset: [a]\noptions:", `x.yaml:17:10: ruleset: must be the path of an nft rules file`},
+		{"ruleset empty", "options:=>ruleset: \"\"\noptions:", `x.yaml:17:10: ruleset: must be the path of an nft rules file`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			old, repl, _ := strings.Cut(tc.edit, "=>")

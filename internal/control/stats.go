@@ -148,6 +148,12 @@ type RouteArgs struct {
 	Table string `json:"table"`
 }
 
+// ReloadResult is the reload verb's answer.
+type ReloadResult struct {
+	// Rules is the number of rules running after the reload.
+	Rules int `json:"rules"`
+}
+
 // MaxFDBPage is the most entries one fdb call returns; longer listings
 // take several calls.
 const MaxFDBPage = 4096

@@ -28,6 +28,7 @@ import (
 	"github.com/xdpfwd/xdpfwd/fastpath/bridge"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 	"github.com/xdpfwd/xdpfwd/fastpath/router"
+	"github.com/xdpfwd/xdpfwd/fastpath/rules"
 	"github.com/xdpfwd/xdpfwd/internal/config"
 	"github.com/xdpfwd/xdpfwd/internal/control"
 	"github.com/xdpfwd/xdpfwd/xdp"
@@ -47,6 +48,10 @@ type Daemon struct {
 	bridges *bridge.Set
 	// router is the router, nil without one.
 	router *router.Router
+	// rules runs the nft ruleset (none until one is loaded); reloadMu
+	// makes reloads take turns.
+	rules    *rules.Engine
+	reloadMu sync.Mutex
 	// groups are the port groups of the subsystems (the bridges' floods).
 	groups *fastpath.PortGroups
 	// subsystems are the bridges (and next the router, the rules,
@@ -196,6 +201,9 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 		return nil, err
 	}
 	if err := d.buildRouter(); err != nil {
+		return nil, err
+	}
+	if err := d.buildRules(); err != nil {
 		return nil, err
 	}
 	// Link events from here on: none is missed between the checks below
@@ -727,10 +735,12 @@ func (d *Daemon) Close() error {
 // Handlers are the control socket's verbs.
 func (d *Daemon) Handlers() map[string]control.Handler {
 	return map[string]control.Handler{
-		"stats": func(json.RawMessage) (any, error) { return d.Stats() },
-		"fdb":   d.fdbVerb,
-		"route": d.routeVerb,
-		"neigh": d.neighVerb,
+		"stats":  func(json.RawMessage) (any, error) { return d.Stats() },
+		"fdb":    d.fdbVerb,
+		"route":  d.routeVerb,
+		"neigh":  d.neighVerb,
+		"rules":  d.rulesVerb,
+		"reload": d.reloadVerb,
 	}
 }
 
