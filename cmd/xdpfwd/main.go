@@ -36,7 +36,8 @@ commands:
                                             the running ruleset's rules with their counters
   reload   [--control PATH | --config FILE] read the configuration again and swap in its ruleset (as SIGHUP)
   demo                                      forward through a demo topology, then tear it down
-  bench    [--duration 5s] [--size 60]      kernel bridge vs xdpfwd on 64-byte UDP (60 + FCS)
+  bench    [--duration 5s] [--size 60] [--routed] [--rules N,...] [--plot FILE.svg|.png]
+                                            kernel vs xdpfwd on 64-byte UDP (60 + FCS): bridge, router, router with N nft rules
   version                                   print the version
 
 Run "xdpfwd <command> -h" for a command's flags.

@@ -97,7 +97,6 @@ func (d *Daemon) ruleLog() func(string) {
 	return func(line string) { d.log.Info("nft log", "line", line) }
 }
 
-
 // Reload reads the configuration file again and swaps in its ruleset
 // between batches: counters of unchanged rules carry over, forwarding
 // never stops. A file that does not load, or a configuration that changed
