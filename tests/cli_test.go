@@ -15,13 +15,21 @@ import (
 // the test fails if it exits non-zero.
 func runCLI(t *testing.T, timeout time.Duration, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, xdpfwdBinary(t), args...).CombinedOutput()
+	out, err := runCLIErr(t, timeout, args...)
 	if err != nil {
 		t.Fatalf("xdpfwd %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return out
+}
+
+// runCLIErr runs the xdpfwd binary with args and returns its combined
+// output and error.
+func runCLIErr(t *testing.T, timeout time.Duration, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, xdpfwdBinary(t), args...).CombinedOutput()
+	return string(out), err
 }
 
 // assertNamespacesGone fails t if a namespace whose name starts with prefix

@@ -238,3 +238,68 @@ func TestRulesReloadUnderTraffic(t *testing.T) {
 		t.Errorf("after the reloads: %d rules listed, want the last file's 1", len(lines))
 	}
 }
+
+// TestRulesSets: a named set changed without a reload, through the CLI:
+// an address range added blocks pings, the listing shows it, a bad
+// element is refused with nft's message and changes nothing, deleting it
+// lets pings through again, and a reload takes the file as it is.
+func TestRulesSets(t *testing.T) {
+	t.Parallel()
+	s := star(t, topo.VethOptions{}, topo.VethOptions{})
+	hosts, routerCfg := routedStar(t, s)
+	h1, h2 := hosts[0], hosts[1]
+	rulesFile := filepath.Join(t.TempDir(), "rules.nft")
+	if err := os.WriteFile(rulesFile, []byte(`table inet filter {
+	set blocklist {
+		type ipv4_addr
+		flags interval
+		elements = { 192.0.2.0/24 }
+	}
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ip saddr @blocklist counter drop
+	}
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := runDaemon(t, s.Switch, "ports:\n  - interface: p1\n  - interface: p2\n"+routerCfg+"ruleset: "+rulesFile+"\n")
+	cli := func(args ...string) (string, error) {
+		out, err := runCLIErr(t, 30*time.Second, append(args, "--control", d.control)...)
+		return out, err
+	}
+	ping(t, h1, h2.IP)
+	if out, err := cli("set", "add", "inet", "filter", "blocklist", "10.1.0.0/28", "10.9.0.1-10.9.0.5"); err != nil {
+		t.Fatalf("set add: %v\n%s", err, out)
+	}
+	pingFails(t, h1, h2.IP)
+	ping(t, h2, netip.MustParseAddr("10.2.0.1")) // h2 is not in the set
+	out, err := cli("set", "list", "inet", "filter", "blocklist")
+	if err != nil {
+		t.Fatalf("set list: %v\n%s", err, out)
+	}
+	if want := "10.1.0.0/28\n10.9.0.1-10.9.0.5\n192.0.2.0/24\n"; out != want {
+		t.Errorf("set list: %q, want %q", out, want)
+	}
+	if out, err := cli("set", "add", "inet", "filter", "blocklist", "banana"); err == nil || !strings.Contains(out, "banana") {
+		t.Errorf("set add banana: %v, want nft's error naming it:\n%s", err, out)
+	}
+	if out, err := cli("set", "add", "inet", "filter", "nosuchset", "10.0.0.1"); err == nil || !strings.Contains(out, "no set nosuchset") {
+		t.Errorf("set add to a missing set: %v:\n%s", err, out)
+	}
+	pingFails(t, h1, h2.IP)
+	if l := d.ruleLine("@blocklist"); !strings.Contains(l, "counter packets 6 ") {
+		t.Errorf("drop rule after two blocked pings: %q, want 6 packets counted", l)
+	}
+	if out, err := cli("set", "del", "inet", "filter", "blocklist", "10.1.0.0/28"); err != nil {
+		t.Fatalf("set del: %v\n%s", err, out)
+	}
+	ping(t, h1, h2.IP)
+	// A reload takes the file as it is: the range added is gone.
+	if err := d.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := cli("set", "list", "inet", "filter", "blocklist"); out != "192.0.2.0/24\n" {
+		t.Errorf("set list after a reload: %q, want the file's 192.0.2.0/24 only", out)
+	}
+}

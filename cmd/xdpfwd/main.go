@@ -7,6 +7,7 @@
 //	xdpfwd fdb show              a running daemon's forwarding databases
 //	xdpfwd rules show            a running daemon's nft rules and counters
 //	xdpfwd reload                a running daemon loads its ruleset again
+//	xdpfwd set add|del|list      a running daemon's named set, changed without a reload
 //	xdpfwd demo                  build a demo topology, forward through it, tear it down
 //	xdpfwd bench                 xdpfwd beside the kernel bridge on the same traffic
 //	xdpfwd version               the build's version
@@ -35,6 +36,8 @@ commands:
   rules show [--json] [--control PATH | --config FILE]
                                             the running ruleset's rules with their counters
   reload   [--control PATH | --config FILE] read the configuration again and swap in its ruleset (as SIGHUP)
+  set list|add|del [FAMILY] TABLE SET [ELEMENT...] [--json] [--control PATH | --config FILE]
+                                            a named set's elements, listed or changed without a reload
   demo                                      forward through a demo topology, then tear it down
   bench    [--duration 5s] [--size 60] [--routed] [--rules N,...] [--plot FILE.svg|.png]
                                             kernel vs xdpfwd on 64-byte UDP (60 + FCS): bridge, router, router with N nft rules
@@ -55,6 +58,7 @@ var commands = map[string]command{
 	"neigh":   {neighCmd},
 	"rules":   {rulesCmd},
 	"reload":  {reloadCmd},
+	"set":     {setCmd},
 	"demo":    {demoCmd},
 	"bench":   {benchCmd},
 	"version": {versionCmd},

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"os"
 
 	"github.com/xdpfwd/xdpfwd/internal/control"
 )
@@ -35,5 +38,67 @@ func reloadCmd(args []string) error {
 		return err
 	}
 	fmt.Printf("reloaded: %d rules\n", res.Rules)
+	return nil
+}
+
+// setCmd is `xdpfwd set list|add|del [FAMILY] TABLE SET [ELEMENT...]`: a
+// running daemon's named set, listed or changed without a reload (as `nft
+// list set`, `nft add element`, `nft delete element`).
+func setCmd(args []string) error {
+	const usage = "usage: xdpfwd set list|add|del [FAMILY] TABLE SET [ELEMENT...] [--json] [--control PATH | --config FILE]"
+	fs := flag.NewFlagSet("set", flag.ContinueOnError)
+	ctl := fs.String("control", "", "control socket of the running daemon (default: options.control of --config, else /run/xdpfwd.sock)")
+	cfgPath := fs.String("config", "", "the daemon's configuration file, to take options.control from")
+	asJSON := fs.Bool("json", false, "print JSON")
+	// Flags may come anywhere: take the words apart from them.
+	var words []string
+	for rest := args; len(rest) > 0; {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		rest = fs.Args()
+		if len(rest) > 0 {
+			words, rest = append(words, rest[0]), rest[1:]
+		}
+	}
+	if len(words) < 3 {
+		return errors.New(usage)
+	}
+	a := control.SetArgs{Op: words[0]}
+	words = words[1:]
+	switch words[0] {
+	case "ip", "ip6", "inet", "bridge", "netdev", "arp":
+		a.Family, words = words[0], words[1:]
+	}
+	if len(words) < 2 {
+		return errors.New(usage)
+	}
+	a.Table, a.Set, a.Elements = words[0], words[1], words[2:]
+	switch {
+	case a.Op != "list" && a.Op != "add" && a.Op != "del":
+		return fmt.Errorf("%q: want list, add or del\n%s", a.Op, usage)
+	case a.Op == "list" && len(a.Elements) > 0:
+		return fmt.Errorf("set list takes no elements\n%s", usage)
+	case a.Op != "list" && len(a.Elements) == 0:
+		return fmt.Errorf("set %s needs elements\n%s", a.Op, usage)
+	}
+	if err := resolveControl(ctl, *cfgPath); err != nil {
+		return err
+	}
+	var elements []string
+	if err := control.Call(*ctl, "set", a, &elements); err != nil {
+		return err
+	}
+	if *asJSON {
+		if elements == nil {
+			elements = []string{}
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(elements)
+	}
+	for _, e := range elements {
+		fmt.Println(e)
+	}
 	return nil
 }

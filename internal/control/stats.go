@@ -154,6 +154,21 @@ type ReloadResult struct {
 	Rules int `json:"rules"`
 }
 
+// SetArgs are the set verb's arguments: list a named set's elements, or
+// add or delete elements (in nft's syntax: 192.0.2.1, 10.0.0.0/8,
+// 10.1.0.1-10.1.0.9, 10.0.0.1 . 80).
+type SetArgs struct {
+	// Op is "list", "add" or "del".
+	Op string `json:"op"`
+	// Family is the table's nft family ("" is ip, as nft takes it).
+	Family string `json:"family"`
+	// Table and Set name the set.
+	Table string `json:"table"`
+	Set   string `json:"set"`
+	// Elements are the elements to add or delete.
+	Elements []string `json:"elements,omitempty"`
+}
+
 // MaxFDBPage is the most entries one fdb call returns; longer listings
 // take several calls.
 const MaxFDBPage = 4096

@@ -52,6 +52,12 @@ type Daemon struct {
 	// makes reloads take turns.
 	rules    *rules.Engine
 	reloadMu sync.Mutex
+	// rulesFrom is the configuration the running ruleset was loaded by
+	// (the last reload's); ruleset is its IR (nil without one);
+	// setChanges the nft set changes applied since. reloadMu guards them.
+	rulesFrom  *config.Config
+	ruleset    *rules.Ruleset
+	setChanges []string
 	// groups are the port groups of the subsystems (the bridges' floods).
 	groups *fastpath.PortGroups
 	// subsystems are the bridges (and next the router, the rules,
@@ -741,6 +747,7 @@ func (d *Daemon) Handlers() map[string]control.Handler {
 		"neigh":  d.neighVerb,
 		"rules":  d.rulesVerb,
 		"reload": d.reloadVerb,
+		"set":    d.setVerb,
 	}
 }
 

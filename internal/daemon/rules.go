@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
@@ -22,22 +23,23 @@ func (d *Daemon) buildRules() error {
 	var prog *rules.Program
 	if d.cfg.Ruleset != "" {
 		var err error
-		if prog, err = d.loadRules(d.cfg); err != nil {
+		if prog, d.ruleset, err = d.loadRules(d.cfg, ""); err != nil {
 			return err
 		}
 		d.log.Info("ruleset loaded", "file", d.cfg.Ruleset, "rules", len(prog.Rules()))
 	}
-	d.rules = rules.NewEngine(prog)
+	d.rules, d.rulesFrom = rules.NewEngine(prog), d.cfg
 	d.subsystems = append(d.subsystems, d.rules)
 	return nil
 }
 
 // loadRules loads and compiles the ruleset cfg names, off the fast path:
 // nft compiles it into a throwaway network namespace (with stand-ins for
-// the ports and bridges, whose names rules may take by index), and
+// the ports and bridges, whose names rules may take by index), then the
+// nft script after (set changes) in the same transaction, and
 // fastpath/rules links the kernel's compiled form for the engine. Errors
 // are nft's own (file:line:column) or name the rule.
-func (d *Daemon) loadRules(cfg *config.Config) (*rules.Program, error) {
+func (d *Daemon) loadRules(cfg *config.Config, after string) (*rules.Program, *rules.Ruleset, error) {
 	env := rules.Env{
 		Ports:      make([]string, len(d.ports)),
 		PortBridge: make([]string, len(d.ports)),
@@ -79,15 +81,15 @@ func (d *Daemon) loadRules(cfg *config.Config) (*rules.Program, error) {
 			env.Ifaces = append(env.Ifaces, in.Name)
 		}
 	}
-	rs, err := nftnl.Load(cfg.Ruleset, nftnl.Options{Interfaces: names})
+	rs, err := nftnl.Load(cfg.Ruleset, nftnl.Options{Interfaces: names, After: after})
 	if err != nil {
-		return nil, cfg.ErrorAt(cfg.RulesetPos, "ruleset", "%v", err)
+		return nil, nil, cfg.ErrorAt(cfg.RulesetPos, "ruleset", "%v", err)
 	}
 	prog, err := rules.Compile(rs, env)
 	if err != nil {
-		return nil, cfg.ErrorAt(cfg.RulesetPos, "ruleset", "%s: %v", cfg.Ruleset, err)
+		return nil, nil, cfg.ErrorAt(cfg.RulesetPos, "ruleset", "%s: %v", cfg.Ruleset, err)
 	}
-	return prog, nil
+	return prog, rs, nil
 }
 
 // ruleLog returns the Env.Log of the daemon's rulesets: nft `log`
@@ -116,8 +118,9 @@ func (d *Daemon) Reload() (int, error) {
 		return 0, fmt.Errorf("reload: %s: %s changed: only the ruleset reloads; restart xdpfwd to apply the rest (nothing was reloaded)", cfg.File, field)
 	}
 	var prog *rules.Program
+	var rs *rules.Ruleset
 	if cfg.Ruleset != "" {
-		if prog, err = d.loadRules(cfg); err != nil {
+		if prog, rs, err = d.loadRules(cfg, ""); err != nil {
 			return 0, fmt.Errorf("reload: %w", err)
 		}
 	}
@@ -127,6 +130,9 @@ func (d *Daemon) Reload() (int, error) {
 		return 0, errors.New("reload: the daemon is stopping")
 	}
 	d.rules.Swap(prog)
+	// The file is the whole truth again, as after nft -f: set changes
+	// made since the last load are gone.
+	d.rulesFrom, d.ruleset, d.setChanges = cfg, rs, nil
 	n := 0
 	if prog != nil {
 		n = len(prog.Rules())
@@ -256,4 +262,99 @@ func (d *Daemon) rulesVerb(json.RawMessage) (any, error) {
 		lines = append(lines, fmt.Sprintf("%s %s %s handle %d: %s", r.Family, r.Table, r.Chain, r.Handle, text))
 	}
 	return lines, nil
+}
+
+// setVerb is the control socket's `set`: list a named set's elements, or
+// add or delete elements without a reload. A change is nft's own `add
+// element` / `delete element`, applied after the ruleset file in a fresh
+// load (nft checks and encodes the elements: intervals merge, a missing
+// element is an error), compiled and swapped in between batches like a
+// reload, counters carried over. Changes last until the next reload,
+// which takes the file as it is, as `nft -f` does.
+func (d *Daemon) setVerb(raw json.RawMessage) (any, error) {
+	var args control.SetArgs
+	if err := json.Unmarshal(raw, &args); err != nil {
+		return nil, fmt.Errorf("set arguments: %w", err)
+	}
+	family := args.Family
+	if family == "" {
+		family = "ip" // as nft
+	}
+	if !validNftFamily(family) {
+		return nil, fmt.Errorf("set: %q is not an nft family (ip, ip6, inet, bridge, netdev)", family)
+	}
+	if args.Table == "" || args.Set == "" {
+		return nil, errors.New("set: a table and a set are needed")
+	}
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if d.ruleset == nil {
+		return nil, errors.New("set: no ruleset is loaded")
+	}
+	find := func(rs *rules.Ruleset) (*rules.Set, error) {
+		for _, t := range rs.Tables {
+			if t.Family.String() == family && t.Name == args.Table {
+				if s := t.Set(args.Set); s != nil {
+					return s, nil
+				}
+			}
+		}
+		return nil, fmt.Errorf("set: no set %s in table %s %s", args.Set, family, args.Table)
+	}
+	if args.Op == "list" {
+		s, err := find(d.ruleset)
+		if err != nil {
+			return nil, err
+		}
+		return s.ElementStrings(), nil
+	}
+	var verb string
+	switch args.Op {
+	case "add":
+		verb = "add"
+	case "del":
+		verb = "delete"
+	default:
+		return nil, fmt.Errorf("set: %q: want add, del or list", args.Op)
+	}
+	if len(args.Elements) == 0 {
+		return nil, errors.New("set: no elements given")
+	}
+	for _, e := range args.Elements {
+		if strings.ContainsAny(e, "{};\n#") {
+			return nil, fmt.Errorf("set: element %q: braces, semicolons, comments and newlines are not elements", e)
+		}
+	}
+	if _, err := find(d.ruleset); err != nil {
+		return nil, err
+	}
+	change := fmt.Sprintf("%s element %s %s %s { %s }", verb, family, args.Table, args.Set, strings.Join(args.Elements, ", "))
+	changes := append(slices.Clone(d.setChanges), change)
+	prog, rs, err := d.loadRules(d.rulesFrom, strings.Join(changes, "\n"))
+	if err != nil {
+		return nil, fmt.Errorf("set %s: %w", args.Op, err)
+	}
+	d.state.RLock()
+	defer d.state.RUnlock()
+	if d.closed {
+		return nil, errors.New("set: the daemon is stopping")
+	}
+	d.rules.Swap(prog)
+	d.ruleset, d.setChanges = rs, changes
+	d.log.Info("set changed", "change", change)
+	s, err := find(rs)
+	if err != nil {
+		return nil, err
+	}
+	return s.ElementStrings(), nil
+}
+
+// validNftFamily reports whether f names an nft family xdpfwd's rules
+// can hold.
+func validNftFamily(f string) bool {
+	switch f {
+	case "ip", "ip6", "inet", "bridge", "netdev", "arp":
+		return true
+	}
+	return false
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -27,6 +28,11 @@ type Options struct {
 	Interfaces []string
 	// Nft is the nft binary; empty looks "nft" up in PATH.
 	Nft string
+	// After is nft script applied after the file, in the same
+	// transaction (e.g. "add element inet filter blocklist { 192.0.2.1 }"
+	// lines: the set changes made since the file was loaded). nft names
+	// its lines "(changes)" in errors.
+	After string
 }
 
 // NftError is nft's own complaint about a ruleset file: its messages,
@@ -114,7 +120,11 @@ func loadInNetns(nft, path string, opts Options) (*rules.Ruleset, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := runNft(nft, "-f", path); err != nil {
+	if opts.After == "" {
+		if _, err := runNft(nft, "-f", path); err != nil {
+			return nil, err
+		}
+	} else if err := loadWithChanges(nft, path, opts.After); err != nil {
 		return nil, err
 	}
 	// The listing runs while the netlink dumps do; -t leaves out named
@@ -140,6 +150,30 @@ func loadInNetns(nft, path string, opts Options) (*rules.Ruleset, error) {
 	}
 	rs.Interfaces = ifaces
 	return rs, nil
+}
+
+// loadWithChanges loads path and then the script after in one nft -f
+// run (one transaction): a script that includes the file, then after.
+func loadWithChanges(nft, path, after string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("ruleset: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "xdpfwd-nft-")
+	if err != nil {
+		return fmt.Errorf("ruleset: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "(changes)")
+	if err := os.WriteFile(script, []byte("include \""+abs+"\"\n"+after+"\n"), 0o600); err != nil {
+		return fmt.Errorf("ruleset: %w", err)
+	}
+	_, err = runNft(nft, "-f", script)
+	var ne *NftError
+	if errors.As(err, &ne) {
+		ne.Output = strings.ReplaceAll(ne.Output, script, "(changes)")
+	}
+	return err
 }
 
 // standIns creates an interface for each name (the kind "dummy" where the
