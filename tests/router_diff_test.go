@@ -314,27 +314,34 @@ func TestRouterDifferential(t *testing.T) {
 		if len(k1)+len(k2) == 0 {
 			t.Errorf("%s: the kernel answered nothing: the probe tests nothing", p.name)
 		}
-		for _, side := range []struct {
-			host string
-			k, x []string
-		}{{"h1", k1, x1}, {"h2", k2, x2}} {
-			// The same packets, in any order: xdpfwd sends what it
-			// emits (a redirect) after the packet that caused it, the
-			// kernel before.
-			slices.Sort(side.k)
-			slices.Sort(side.x)
-			if !slices.Equal(side.k, side.x) {
-				var b strings.Builder
-				fmt.Fprintf(&b, "%s: %s received %d packets through the kernel, %d through xdpfwd", p.name, side.host, len(side.k), len(side.x))
-				for _, k := range side.k {
-					fmt.Fprintf(&b, "\n-- kernel:\n%s", describe(k))
-				}
-				for _, x := range side.x {
-					fmt.Fprintf(&b, "\n-- xdpfwd:\n%s", describe(x))
-				}
-				t.Error(b.String())
-			}
-		}
+		sameAtHosts(t, p.name, k1, k2, x1, x2)
 		time.Sleep(200 * time.Millisecond) // within the ICMP rate limits of both
+	}
+}
+
+// sameAtHosts fails t unless h1 and h2 received the same packets through
+// the kernel (k1, k2) and through xdpfwd (x1, x2), in any order: xdpfwd
+// sends what it emits (a redirect) after the packet that caused it, the
+// kernel before. The message decodes both sides' packets.
+func sameAtHosts(t *testing.T, probe string, k1, k2, x1, x2 []string) {
+	t.Helper()
+	for _, side := range []struct {
+		host string
+		k, x []string
+	}{{"h1", k1, x1}, {"h2", k2, x2}} {
+		slices.Sort(side.k)
+		slices.Sort(side.x)
+		if slices.Equal(side.k, side.x) {
+			continue
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: %s received %d packets through the kernel, %d through xdpfwd", probe, side.host, len(side.k), len(side.x))
+		for _, k := range side.k {
+			fmt.Fprintf(&b, "\n-- kernel:\n%s", describe(k))
+		}
+		for _, x := range side.x {
+			fmt.Fprintf(&b, "\n-- xdpfwd:\n%s", describe(x))
+		}
+		t.Error(b.String())
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -172,24 +171,7 @@ func TestRulesDifferential(t *testing.T) {
 	for _, p := range probes {
 		k1, k2 := kernel.probe(t, p.build(kernel))
 		x1, x2 := xdp.probe(t, p.build(xdp))
-		for _, side := range []struct {
-			host string
-			k, x []string
-		}{{"h1", k1, x1}, {"h2", k2, x2}} {
-			slices.Sort(side.k)
-			slices.Sort(side.x)
-			if !slices.Equal(side.k, side.x) {
-				var b strings.Builder
-				fmt.Fprintf(&b, "%s: %s received %d packets through the kernel, %d through xdpfwd", p.name, side.host, len(side.k), len(side.x))
-				for _, k := range side.k {
-					fmt.Fprintf(&b, "\n-- kernel:\n%s", describe(k))
-				}
-				for _, x := range side.x {
-					fmt.Fprintf(&b, "\n-- xdpfwd:\n%s", describe(x))
-				}
-				t.Error(b.String())
-			}
-		}
+		sameAtHosts(t, p.name, k1, k2, x1, x2)
 		time.Sleep(200 * time.Millisecond) // within the ICMP rate limits of both
 	}
 
