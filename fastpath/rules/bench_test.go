@@ -26,11 +26,13 @@ func benchRuleset(n int) *Ruleset {
 }
 
 // BenchmarkInterpreter runs one packet through n rules, the matching one
-// last, and reports ns/packet.
+// last, with the interpreter alone (BenchmarkClassifier has both), and
+// reports ns/packet.
 func BenchmarkInterpreter(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprint(n, "rules"), func(b *testing.B) {
 			p := mustCompile(b, benchRuleset(n), testEnv)
+			interpreterOnly(p)
 			pk := routed(frame4(b, macB, macA, "1.1.1.1", "10.1.0.1", tcp(1234, 80, "S")), portWAN, fastpath.HookForward, 2)
 			var w worker
 			if _, acc := w.evalAt(p, fastpath.HookForward, pk, 0); !acc {

@@ -103,7 +103,9 @@ const jumpStackSize = 16
 
 // Program is a ruleset compiled for the reference interpreter: chains
 // linked, sets prepared for lookups, registers checked, base chains sorted
-// by hook and priority. It is immutable but for the state of its stateful
+// by hook and priority; and, per chain, a classifier that finds the first
+// rule whose leading matches on packet fields hold, so that the
+// interpreter runs only the rules that can match (Placement). It is immutable but for the state of its stateful
 // expressions (counters, limits, quotas), which the workers share. Put it
 // to work with NewEngine or Engine.Swap, once.
 type Program struct {
@@ -153,6 +155,9 @@ type chain struct {
 	policy vkind
 	order  int // creation order in the ruleset, for base chains of equal priority
 	devs   []string
+	// runs are the classifiers of runs of its rules, in order; the
+	// interpreter runs the rules of none in order.
+	runs []*classifier
 }
 
 // crule is a compiled rule: its operations, in order (Program.ops[start:end]).
@@ -235,6 +240,7 @@ func Compile(rs *Ruleset, env Env) (*Program, error) {
 		}
 	}
 	p.sortHooks()
+	p.buildClassifiers()
 	return p, nil
 }
 

@@ -27,5 +27,10 @@
 // refusing what xdpfwd does not run; an Engine (a fastpath.Subsystem)
 // runs the current Program at the hooks of the packet walk with the
 // reference interpreter, exact to the kernel's nf_tables core, and swaps
-// programs between batches, carrying unchanged rules' counters over.
+// programs between batches, carrying unchanged rules' counters over. A
+// bit-vector classifier per chain (classify.go) skips the rules whose
+// leading matches on packet fields (payload and meta loads, masks, cmp,
+// range, set lookups) fail, so that a packet's cost is nearly flat in
+// the number of rules; the interpreter runs the rest of each rule that
+// can match, and every rule the classifier does not hold.
 package rules

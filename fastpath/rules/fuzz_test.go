@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
@@ -152,14 +153,16 @@ func (g *gen) ruleset() *Ruleset {
 
 // FuzzInterpreter compiles random programs and runs random frames through
 // every hook: whatever the program and the frame, nothing panics (and
-// Compile refuses what would read past the registers or the frame).
+// Compile refuses what would read past the registers or the frame), and
+// the classifier agrees with the interpreter alone: verdict, mark,
+// counters.
 func FuzzInterpreter(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 0, 0, 2, 1, 16, 4, 40, 1, 2, 1, 22}, fastpathtest.UDP4(f, macB, macA, 10))
 	f.Add([]byte{2, 2, 2, 3, 3, 7, 5, 16, 8, 11, 3}, fastpathtest.TCP6(f, macB, macA, 4))
 	f.Add([]byte{3, 0, 1, 5, 4, 0, 12, 2, 1, 6, 5, 14, 3}, tag(fastpathtest.UDP4(f, macB, macA, 0), 0x8100, 5))
 	f.Add([]byte{4, 0, 0, 5, 5, 0, 3, 4, 0, 11, 1, 0, 9, 8, 200, 16, 1, 2, 3}, fastpathtest.RawFrame(macB, macA))
 	f.Fuzz(func(t *testing.T, prog, frame []byte) {
-		g := &gen{b: prog}
+		g, g2 := &gen{b: prog}, &gen{b: prog}
 		rs := g.ruleset()
 		p, err := Compile(rs, testEnv)
 		if err != nil {
@@ -168,7 +171,9 @@ func FuzzInterpreter(f *testing.F) {
 		if len(frame) < 14 || len(frame) > 2000 {
 			return
 		}
-		var w worker
+		pi, _ := Compile(g2.ruleset(), testEnv)
+		interpreterOnly(pi)
+		var w, wi worker
 		for h := range fastpath.NumHooks {
 			for _, flags := range []uint8{0, 1, 3, 5, 9, 16 | 5, 32} {
 				pk := fastpathtest.Parsed(append([]byte(nil), frame...))
@@ -185,7 +190,18 @@ func FuzzInterpreter(f *testing.F) {
 				if flags&32 != 0 {
 					pk.InIface = 2
 				}
-				w.evalAt(p, h, &pk, fastpath.Time(len(frame))*1e6)
+				pk2 := pk
+				_, acc := w.evalAt(p, h, &pk, fastpath.Time(len(frame))*1e6)
+				_, acc2 := wi.evalAt(pi, h, &pk2, fastpath.Time(len(frame))*1e6)
+				if acc != acc2 || pk.Mark != pk2.Mark {
+					t.Fatalf("hook %s: classifier accept %v mark %#x, interpreter %v %#x", h, acc, pk.Mark, acc2, pk2.Mark)
+				}
+			}
+			rc, ri := p.Rules(), pi.Rules()
+			for j := range rc {
+				if !slices.Equal(rc[j].Counters, ri[j].Counters) {
+					t.Fatalf("hook %s: rule %d counters %v, interpreter %v", h, j, rc[j].Counters, ri[j].Counters)
+				}
 			}
 		}
 	})

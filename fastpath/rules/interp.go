@@ -82,6 +82,10 @@ type worker struct {
 	ctx  pktCtx
 	ipID uint16
 	line []byte
+	// fv holds the packet's interval of each field of the classifier
+	// running, cand the first candidate of each of its parts.
+	fv   [maxFields]int32
+	cand [maxParts]int32
 }
 
 // runHook runs the base chains of one hook over the packet of c, in
@@ -106,8 +110,32 @@ func (w *worker) runChain(p *Program, base int32, c *pktCtx) vkind {
 	for {
 		ch := &p.chains[ci]
 		w.v = vContinue
+		// The classifier of the run of rule ri, if any: k indexes the
+		// runs, ready tells that fv holds the packet's fields for run k,
+		// interp that the interpreter decides this packet in run k.
+		k, ready, interp := 0, false, false
 		for ri < len(ch.rules) {
-			w.evalRule(p, ch.rules[ri].ops, c)
+			for k < len(ch.runs) && ch.runs[k].hi <= ri {
+				k, ready, interp = k+1, false, false
+			}
+			if k == len(ch.runs) || ri < ch.runs[k].lo || interp {
+				w.evalRule(p, ch.rules[ri].ops, c)
+			} else {
+				cl := ch.runs[k]
+				if !ready {
+					if !cl.prepare(w, p, c, &w.fv, &w.cand) {
+						interp = true
+						continue
+					}
+					ready = true
+				}
+				j := cl.next(&w.fv, &w.cand, ri-cl.lo)
+				if ri = cl.lo + j; j == cl.nrules {
+					continue // none in the run
+				}
+				w.evalRule(p, ch.rules[ri].ops[cl.resume[j]:], c)
+				ready = !cl.marks[j]
+			}
 			if w.v == vContinue || w.v == vBreak {
 				w.v = vContinue
 				ri++
