@@ -586,10 +586,9 @@ func TestClassifierCompileTime(t *testing.T) {
 	start = time.Now()
 	p.buildClassifiers()
 	dc := time.Since(start)
+	// Reported, not asserted: time limits break on busy machines (and
+	// under -race).
 	t.Logf("10000 rules: compiled in %v (the classifier %v), classifier %d fields, %d KiB", d, dc, len(cl.fields), cl.size()/1024)
-	if d > time.Second {
-		t.Errorf("compiling 10000 rules took %v", d)
-	}
 }
 
 // BenchmarkHookOverhead is the cost of a packet at a hook whose chain has
@@ -629,9 +628,6 @@ func TestClassifierBudget(t *testing.T) {
 	}
 	if r := p.Rules(); r[0].Packets != 1 || r[1].Packets != 0 {
 		t.Errorf("counters %v %v", r[0].Counters, r[1].Counters)
-	}
-	if d > time.Second {
-		t.Errorf("compiling took %v", d)
 	}
 	t.Logf("compiled in %v: %d rules classified in %d runs, %d interpreted", d, c, len(p.chains[0].runs), i)
 }
