@@ -257,6 +257,15 @@ func (r *Router) ErrorSource(p *fastpath.Packet, v6 bool) (src [16]byte, ok bool
 	if len(ip) < header.IPv4MinSize {
 		return src, false
 	}
+	if !p.RouteLocal {
+		// Before the routing decision (a reject at prerouting) the
+		// kernel routes the packet back toward its sender first, so
+		// icmp_send answers from that interface's address even for a
+		// packet to another of the router's addresses.
+		a, ok := w.sourceBack4(p, header.IPv4(ip))
+		copy(src[:], a[:])
+		return src, ok
+	}
 	a, ok := w.errorSource4(p, header.IPv4(ip))
 	copy(src[:], a[:])
 	return src, ok
@@ -272,6 +281,13 @@ func (w sourcePicker) errorSource4(p *fastpath.Packet, ip header.IPv4) ([4]byte,
 	if dst := ip.Dst(); w.r.local4(dst) {
 		return dst, true
 	}
+	return w.sourceBack4(p, ip)
+}
+
+// sourceBack4 is errorSource4 without the destination: an address of
+// the interface the route back to the packet's source leaves by, else of
+// the interface it came in on, else any of the router's.
+func (w sourcePicker) sourceBack4(p *fastpath.Packet, ip header.IPv4) ([4]byte, bool) {
 	src := ip.Src()
 	if res := w.view.Lookup4(src, 0); res.Type == route.Unicast {
 		if a, ok := w.r.iface(w.view.Hop(res).Port).source4(src); ok {

@@ -66,9 +66,9 @@ func (w *worker) tcpReset(b *fastpath.Batch, p *fastpath.Packet) {
 		}
 		out := e.Data[header.EthernetSize:]
 		// tcp_v4_send_reset: TTL ip_default_ttl, DF, identification 0,
-		// the segment's TOS.
+		// the segment's TOS without its ECN bits.
 		clear(out[:header.IPv4MinSize])
-		out[0], out[1] = 0x45, ip[1]
+		out[0], out[1] = 0x45, ip[1]&^0x03
 		binary.BigEndian.PutUint16(out[2:4], n4)
 		out[6] = 0x40
 		out[8], out[9] = header.DefaultTTL, header.ProtocolTCP
@@ -89,9 +89,10 @@ func (w *worker) tcpReset(b *fastpath.Batch, p *fastpath.Packet) {
 		return
 	}
 	out := e.Data[header.EthernetSize:]
-	// tcp_v6_send_reset: hop limit 64, traffic class and flow label of
-	// the segment.
+	// tcp_v6_send_reset: hop limit 64, traffic class (without its ECN
+	// bits) and flow label of the segment.
 	copy(out[0:4], ip[0:4])
+	out[1] &^= 0x30
 	binary.BigEndian.PutUint16(out[4:6], header.TCPMinSize)
 	out[6], out[7] = header.ProtocolTCP, header.DefaultHopLimit
 	src, dst := ip.Dst(), ip.Src()
