@@ -110,21 +110,25 @@ func MakePartial(t testing.TB, f []byte) int {
 	if p.L4Off == 0 {
 		t.Fatal("MakePartial: no transport header")
 	}
-	seg := f[p.L4Off:p.L3End]
-	var ps uint16
-	if p.EtherType == header.EtherTypeIPv4 {
-		ip := header.IPv4(f[p.L3Off:])
-		ps = header.PseudoHeaderChecksum4(p.L4Proto, ip.Src(), ip.Dst(), uint16(len(seg)))
-	} else {
-		ip := header.IPv6(f[p.L3Off:])
-		ps = header.PseudoHeaderChecksum6(p.L4Proto, ip.Src(), ip.Dst(), uint32(len(seg)))
-	}
+	ps := PseudoSum(f, &p)
 	off := int(p.L4Off) + header.UDPChecksumOffset
 	if p.L4Proto == header.ProtocolTCP {
 		off = int(p.L4Off) + header.TCPChecksumOffset
 	}
 	f[off], f[off+1] = byte(ps>>8), byte(ps)
 	return off
+}
+
+// PseudoSum returns the pseudo-header sum of the transport segment of
+// frame f, parsed as p (IPv4 or IPv6).
+func PseudoSum(f []byte, p *fastpath.Packet) uint16 {
+	seg := f[p.L4Off:p.L3End]
+	if p.EtherType == header.EtherTypeIPv4 {
+		ip := header.IPv4(f[p.L3Off:])
+		return header.PseudoHeaderChecksum4(p.L4Proto, ip.Src(), ip.Dst(), uint16(len(seg)))
+	}
+	ip := header.IPv6(f[p.L3Off:])
+	return header.PseudoHeaderChecksum6(p.L4Proto, ip.Src(), ip.Dst(), uint32(len(seg)))
 }
 
 // Sec returns s seconds on the dataplane's clock.

@@ -533,17 +533,7 @@ func BenchmarkClassifier(b *testing.B) {
 					if interp {
 						interpreterOnly(p)
 					}
-					pk := benchPacket(b)
-					var w worker
-					if _, acc := w.evalAt(p, fastpath.HookForward, pk, 0); !acc {
-						b.Fatal("not accepted")
-					}
-					b.ReportAllocs()
-					b.ResetTimer()
-					for range b.N {
-						w.evalAt(p, fastpath.HookForward, pk, 0)
-					}
-					b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/packet")
+					benchForward(b, p, benchPacket(b))
 				})
 			}
 		}

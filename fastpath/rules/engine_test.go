@@ -167,14 +167,7 @@ func TestReject(t *testing.T) {
 			t.Error("bad IPv4 header checksum")
 		}
 		seg := raw[pp.L4Off:pp.L3End]
-		var ps uint16
-		if pp.EtherType == header.EtherTypeIPv4 {
-			ip := header.IPv4(raw[pp.L3Off:])
-			ps = header.PseudoHeaderChecksum4(pp.L4Proto, ip.Src(), ip.Dst(), uint16(len(seg)))
-		} else {
-			ip := header.IPv6(raw[pp.L3Off:])
-			ps = header.PseudoHeaderChecksum6(pp.L4Proto, ip.Src(), ip.Dst(), uint32(len(seg)))
-		}
+		ps := fastpathtest.PseudoSum(raw, &pp)
 		if pp.L4Proto == header.ProtocolICMP {
 			ps = 0
 		}
