@@ -5,7 +5,8 @@
 //	xdpfwd run --config FILE     forward in the foreground until SIGINT/SIGTERM
 //	xdpfwd stats                 a running daemon's counters
 //	xdpfwd fdb show              a running daemon's forwarding databases
-//	xdpfwd rules show            a running daemon's nft rules and counters
+//	xdpfwd rules list            a running daemon's ruleset as nft lists it, with its counters
+//	xdpfwd rules show            a running daemon's nft rules and counters, one a line
 //	xdpfwd reload                a running daemon loads its ruleset again
 //	xdpfwd set add|del|list      a running daemon's named set, changed without a reload
 //	xdpfwd demo                  build a demo topology, forward through it, tear it down
@@ -33,8 +34,10 @@ commands:
                                             the router's routes, as ip route shows them (table main by default)
   neigh show [--json] [--control PATH | --config FILE]
                                             the router's neighbours, as ip neigh shows them
+  rules list [-a] [--json] [--control PATH | --config FILE]
+                                            the running ruleset as nft list ruleset prints it (-a: handles, --json: as nft -j), with xdpfwd's counters
   rules show [--json] [--control PATH | --config FILE]
-                                            the running ruleset's rules with their counters
+                                            the running ruleset's rules, one a line, with their counters
   reload   [--control PATH | --config FILE] read the configuration again and swap in its ruleset (as SIGHUP)
   set list|add|del [FAMILY] TABLE SET [ELEMENT...] [--json] [--control PATH | --config FILE]
                                             a named set's elements, listed or changed without a reload

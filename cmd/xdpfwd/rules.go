@@ -10,12 +10,44 @@ import (
 	"github.com/xdpfwd/xdpfwd/internal/control"
 )
 
-// rulesCmd is `xdpfwd rules show`: the running ruleset's rules, one a
-// line, with their counters.
+// rulesCmd is `xdpfwd rules list` (the running ruleset as `nft list
+// ruleset` prints it, with xdpfwd's counters) and `xdpfwd rules show` (its
+// rules one a line, with their counters).
 func rulesCmd(args []string) error {
+	if len(args) > 0 && args[0] == "list" {
+		return rulesListCmd(args[1:])
+	}
 	return showLines("rules", "", args, func(sel []string) (any, error) {
 		return nil, fmt.Errorf("rules show: unexpected argument %q", sel[0])
 	})
+}
+
+// rulesListCmd is `xdpfwd rules list [-a] [--json]`.
+func rulesListCmd(args []string) error {
+	fs := flag.NewFlagSet("rules list", flag.ContinueOnError)
+	ctl := fs.String("control", "", "control socket of the running daemon (default: options.control of --config, else /run/xdpfwd.sock)")
+	cfgPath := fs.String("config", "", "the daemon's configuration file, to take options.control from")
+	handles := fs.Bool("a", false, "show rule handles, as nft -a")
+	asJSON := fs.Bool("json", false, "print JSON, as nft -j")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("rules list: unexpected argument %q", fs.Arg(0))
+	}
+	if err := resolveControl(ctl, *cfgPath); err != nil {
+		return err
+	}
+	var res control.Ruleset
+	if err := control.Call(*ctl, "ruleset", control.RulesetArgs{JSON: *asJSON, Handles: *handles}, &res); err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := os.Stdout.Write(res.JSON)
+		return err
+	}
+	_, err := os.Stdout.WriteString(res.Text)
+	return err
 }
 
 // reloadCmd is `xdpfwd reload`: the running daemon reads its

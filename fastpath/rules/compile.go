@@ -109,6 +109,8 @@ const jumpStackSize = 16
 // expressions (counters, limits, quotas), which the workers share. Put it
 // to work with NewEngine or Engine.Swap, once.
 type Program struct {
+	// rs is the ruleset the program was compiled from (for listings).
+	rs   *Ruleset
 	env  Env
 	devs []device
 	// portDev and ifaceDev give the device of a port and of a router
@@ -215,7 +217,7 @@ func Compile(rs *Ruleset, env Env) (*Program, error) {
 	if rs == nil {
 		rs = &Ruleset{}
 	}
-	p := &Program{env: env, icmp: newICMPLimiter(),
+	p := &Program{rs: rs, env: env, icmp: newICMPLimiter(),
 		logRate: gcra{interval: int64(logRateInterval), burst: logRateBurst}}
 	p.env.Ports = slices.Clone(env.Ports)
 	p.env.Ifaces = slices.Clone(env.Ifaces)

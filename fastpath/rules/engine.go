@@ -135,11 +135,14 @@ type RuleStats struct {
 	Handle uint64
 	// Text is the rule as nft lists it.
 	Text string
-	// Packets and Bytes are those of the rule's counter statement (its
-	// first, if it has several; 0 if it has none).
+	// Packets and Bytes are those of the rule's first counter statement,
+	// an inline counter or a named one (0 if it has none).
 	Packets, Bytes uint64
-	// Counters are all its counter statements' values, in order.
+	// Counters are its inline counter statements' values, in order (the
+	// "counter packets N bytes M" nft prints in the rule).
 	Counters []Counter
+	// Quotas are its inline quota statements, in order.
+	Quotas []Quota
 }
 
 // Rules returns every rule of the program, in the ruleset's order, with
@@ -149,13 +152,21 @@ func (p *Program) Rules() []RuleStats {
 	for i := range p.rules {
 		r := &p.rules[i]
 		s := RuleStats{Family: r.family, Table: r.table, Chain: r.chain, Handle: r.handle, Text: r.text}
+		first := true
 		for _, oi := range r.ops {
-			if o := &p.ops[oi]; o.kind == opCounter {
-				s.Counters = append(s.Counters, Counter{Packets: o.ctr.packets.Load(), Bytes: o.ctr.bytes.Load()})
+			o := &p.ops[oi]
+			switch {
+			case o.kind == opCounter:
+				c := Counter{Packets: o.ctr.packets.Load(), Bytes: o.ctr.bytes.Load()}
+				if first {
+					s.Packets, s.Bytes, first = c.Packets, c.Bytes, false
+				}
+				if o.obj < 0 {
+					s.Counters = append(s.Counters, c)
+				}
+			case o.kind == opQuota && o.obj < 0:
+				s.Quotas = append(s.Quotas, o.quotaState())
 			}
-		}
-		if len(s.Counters) > 0 {
-			s.Packets, s.Bytes = s.Counters[0].Packets, s.Counters[0].Bytes
 		}
 		out = append(out, s)
 	}
@@ -183,14 +194,8 @@ func (p *Program) Objects() []ObjectStats {
 		case o.ctr != nil:
 			s.Value = &Counter{Packets: o.ctr.packets.Load(), Bytes: o.ctr.bytes.Load()}
 		case o.quota != nil:
-			q := &Quota{Bytes: o.quotaP.bytes, Consumed: o.quota.consumed.Load()}
-			if o.quotaP.invert {
-				q.Flags |= QuotaInvert
-			}
-			if o.quota.depleted.Load() {
-				q.Flags |= QuotaDepleted
-			}
-			s.Value = q
+			q := quotaOf(o.quota, &o.quotaP)
+			s.Value = &q
 		case o.lim != nil:
 			l := *o.limit
 			s.Value = &l
@@ -574,3 +579,18 @@ func (e *Engine) String() string {
 	}
 	return fmt.Sprintf("rules: %d chains, %d rules", len(p.chains), len(p.rules))
 }
+
+// quotaOf is a quota's configuration and what it has used so far.
+func quotaOf(st *quotaState, p *quotaParams) Quota {
+	q := Quota{Bytes: p.bytes, Consumed: st.consumed.Load()}
+	if p.invert {
+		q.Flags |= QuotaInvert
+	}
+	if st.depleted.Load() {
+		q.Flags |= QuotaDepleted
+	}
+	return q
+}
+
+// quotaState is the quota statement's configuration and use.
+func (o *op) quotaState() Quota { return quotaOf(o.quota, o.quotaP) }

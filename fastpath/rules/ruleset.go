@@ -44,6 +44,10 @@ type Ruleset struct {
 	// Interfaces names the ifindexes that rules compiled in (meta iif,
 	// meta oif): the stand-in interfaces the loader created.
 	Interfaces map[uint32]string
+	// Listing is `nft -a list ruleset` and ListingJSON `nft -j list
+	// ruleset` as nft printed them once it had loaded the file: the
+	// layout Program.Listing fills with live counters.
+	Listing, ListingJSON string
 }
 
 // Table returns the table of that family and name, or nil.

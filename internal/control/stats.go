@@ -1,5 +1,7 @@
 package control
 
+import "encoding/json"
+
 // Stats is the answer to the stats verb: what the daemon forwards, how, and
 // what it dropped and why.
 type Stats struct {
@@ -167,6 +169,21 @@ type SetArgs struct {
 	Set   string `json:"set"`
 	// Elements are the elements to add or delete.
 	Elements []string `json:"elements,omitempty"`
+}
+
+// RulesetArgs are the ruleset verb's arguments.
+type RulesetArgs struct {
+	// JSON asks for nft's JSON layout (nft -j list ruleset).
+	JSON bool `json:"json,omitempty"`
+	// Handles keeps nft's "# handle N" comments (nft -a list ruleset).
+	Handles bool `json:"handles,omitempty"`
+}
+
+// Ruleset is the running ruleset listed as nft lists it, with xdpfwd's
+// counters: Text, or JSON when asked.
+type Ruleset struct {
+	Text string          `json:"text,omitempty"`
+	JSON json.RawMessage `json:"json,omitempty"`
 }
 
 // MaxFDBPage is the most entries one fdb call returns; longer listings

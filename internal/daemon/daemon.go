@@ -741,13 +741,14 @@ func (d *Daemon) Close() error {
 // Handlers are the control socket's verbs.
 func (d *Daemon) Handlers() map[string]control.Handler {
 	return map[string]control.Handler{
-		"stats":  func(json.RawMessage) (any, error) { return d.Stats() },
-		"fdb":    d.fdbVerb,
-		"route":  d.routeVerb,
-		"neigh":  d.neighVerb,
-		"rules":  d.rulesVerb,
-		"reload": d.reloadVerb,
-		"set":    d.setVerb,
+		"stats":   func(json.RawMessage) (any, error) { return d.Stats() },
+		"fdb":     d.fdbVerb,
+		"route":   d.routeVerb,
+		"neigh":   d.neighVerb,
+		"rules":   d.rulesVerb,
+		"ruleset": d.rulesetVerb,
+		"reload":  d.reloadVerb,
+		"set":     d.setVerb,
 	}
 }
 

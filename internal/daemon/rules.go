@@ -253,15 +253,33 @@ func (d *Daemon) rulesVerb(json.RawMessage) (any, error) {
 	if prog == nil {
 		return []string{}, nil
 	}
-	var lines []string
-	for _, r := range prog.Rules() {
-		text := r.Text
-		if zero := "counter packets 0 bytes 0"; strings.Contains(text, zero) {
-			text = strings.Replace(text, zero, fmt.Sprintf("counter packets %d bytes %d", r.Packets, r.Bytes), 1)
+	return prog.RuleLines(), nil
+}
+
+// rulesetVerb is the control socket's `ruleset`: the running ruleset as
+// `nft list ruleset` prints it (with handles as `nft -a`, or as `nft -j`),
+// with xdpfwd's counters.
+func (d *Daemon) rulesetVerb(raw json.RawMessage) (any, error) {
+	var args control.RulesetArgs
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return nil, fmt.Errorf("ruleset arguments: %w", err)
 		}
-		lines = append(lines, fmt.Sprintf("%s %s %s handle %d: %s", r.Family, r.Table, r.Chain, r.Handle, text))
 	}
-	return lines, nil
+	d.state.RLock()
+	defer d.state.RUnlock()
+	if d.closed {
+		return nil, errors.New("the daemon is stopping")
+	}
+	prog := d.rules.Program()
+	if prog == nil {
+		return control.Ruleset{}, nil
+	}
+	if args.JSON {
+		js, err := prog.ListingJSON()
+		return control.Ruleset{JSON: js}, err
+	}
+	return control.Ruleset{Text: prog.Listing(args.Handles)}, nil
 }
 
 // setVerb is the control socket's `set`: list a named set's elements, or

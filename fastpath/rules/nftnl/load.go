@@ -127,19 +127,28 @@ func loadInNetns(nft, path string, opts Options) (*rules.Ruleset, error) {
 	} else if err := loadWithChanges(nft, path, opts.After); err != nil {
 		return nil, err
 	}
-	// The listing runs while the netlink dumps do; -t leaves out named
-	// sets' elements, which no rule's text shows.
-	wait, err := startNft(nft, "-a", "-t", "list", "ruleset")
+	// The listings run while the netlink dumps do: the text gives each
+	// rule's text, and both are what `xdpfwd rules list` prints.
+	wait, err := startNft(nft, "-a", "list", "ruleset")
 	if err != nil {
+		return nil, err
+	}
+	waitJSON, err := startNft(nft, "-j", "list", "ruleset")
+	if err != nil {
+		_, _ = wait()
 		return nil, err
 	}
 	msgs, err := dump()
 	listing, lerr := wait()
+	listingJSON, jerr := waitJSON()
 	if err != nil {
 		return nil, fmt.Errorf("ruleset: reading back from the kernel: %w", err)
 	}
 	if lerr != nil {
 		return nil, lerr
+	}
+	if jerr != nil {
+		return nil, jerr
 	}
 	if testHookMessages != nil {
 		testHookMessages(msgs)
@@ -149,6 +158,7 @@ func loadInNetns(nft, path string, opts Options) (*rules.Ruleset, error) {
 		return nil, err
 	}
 	rs.Interfaces = ifaces
+	rs.Listing, rs.ListingJSON = listing, listingJSON
 	return rs, nil
 }
 
