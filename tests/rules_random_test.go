@@ -1498,10 +1498,7 @@ func (g *rgen) probes(n int) []rprobe {
 		if g.chance(0.3) {
 			p.tos = pickOne(g, []uint8{0x20, 0xb8, 0x28, 0xc0, 0x01, 0x10})
 		}
-		// Not on echo requests to the router: it does not answer those
-		// with IP options or IPv6 extension headers yet (the kernel does;
-		// a known gap of the router, not of the rules).
-		p.opts = g.chance(0.08) && !(p.kind == "echo" && slices.Contains(rrRouters, p.dst))
+		p.opts = g.chance(0.08)
 		for seen[p.key()] {
 			p.sport = uint16(41000 + g.r.IntN(20000))
 		}

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
@@ -102,6 +103,10 @@ type Config struct {
 	// ICMP limits the ICMP errors the router sends; the zero value
 	// means the kernel's defaults (DefaultICMPLimit).
 	ICMP ICMPLimit
+	// WallClock is the time of day the router writes into the IPv4
+	// timestamp options of the echo replies it sends; nil means
+	// time.Now. Tests inject a fixed one.
+	WallClock func() time.Time
 }
 
 // Router is the router subsystem: its interfaces, routing table,
@@ -124,6 +129,8 @@ type Router struct {
 	// per-packet checks.
 	addrs4 []uint32
 	nets4  []net4
+	// wallClock is Config.WallClock (time.Now if nil).
+	wallClock func() time.Time
 }
 
 // net4 is an IPv4 subnet: its network address and its host bits.
@@ -185,7 +192,10 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 // routes and static neighbours. An error about one item is a
 // *ConfigError.
 func New(cfg Config) (*Router, error) {
-	r := &Router{table: route.NewTable(), maxHeld: cfg.MaxHeld, limit: newLimiter(cfg.ICMP), redirects: newRedirectLimiter()}
+	r := &Router{table: route.NewTable(), maxHeld: cfg.MaxHeld, limit: newLimiter(cfg.ICMP), redirects: newRedirectLimiter(), wallClock: cfg.WallClock}
+	if r.wallClock == nil {
+		r.wallClock = time.Now
+	}
 	if r.maxHeld == 0 {
 		r.maxHeld = 1024
 	}
@@ -407,6 +417,7 @@ func (r *Router) Stages() []fastpath.Attached {
 	}
 	w := &worker{r: r, nw: nw, slots: make([]heldSlot, r.maxHeld), events: make([]neigh.Event, 64),
 		pending: make([]neigh.Event, 0, r.maxHeld+64), sends: make([]neigh.Event, 0, r.maxHeld), dropped: make([]uint64, 0, r.maxHeld)}
+	w.notUnicast4 = r.notUnicast4
 	for i := range r.maxHeld {
 		w.free = append(w.free, uint32(r.maxHeld-1-i))
 	}

@@ -3,6 +3,7 @@ package router
 import (
 	"encoding/binary"
 	"net/netip"
+	"time"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
@@ -81,6 +82,9 @@ type worker struct {
 	sends   []neigh.Event // held packets to send: for the neighbour stage
 	dropped []uint64
 	ipID    uint16
+	// notUnicast4 is r.notUnicast4, bound once: echoing IPv4 timestamp
+	// options calls it without allocating.
+	notUnicast4 func([4]byte) bool
 	// announce are the addresses still to announce (the first worker's).
 	announce []announcement
 
@@ -566,10 +570,18 @@ func (s *input) Process(b *fastpath.Batch, now fastpath.Time) {
 func (w *worker) input4(b *fastpath.Batch, p *fastpath.Packet) {
 	ip := header.IPv4(p.Data[p.L3Off:p.L3End])
 	bcast := ip.Dst()[0]&0xf0 == 0xe0 || ip.Dst() == [4]byte{255, 255, 255, 255} || w.r.broadcast4(ip.Dst()) || p.Data[0]&1 != 0
+	if ip.HeaderLength() > header.IPv4MinSize && !w.options4(b, p, ip) {
+		p.Action = fastpath.ActionConsumed
+		return
+	}
 	switch {
 	case p.L4Proto == header.ProtocolICMP && p.L4Off != 0 && p.Data[p.L4Off] == header.ICMPv4Echo && !bcast:
 		w.ipID++
-		if header.ICMPv4EchoReplyInPlace(ip, 0, w.ipID) == nil {
+		if ip.HeaderLength() > header.IPv4MinSize {
+			if w.echo4Options(p, ip) {
+				return
+			}
+		} else if header.ICMPv4EchoReplyInPlace(ip, 0, w.ipID) == nil {
 			w.becomeLocal(p)
 			w.r.c.echoReplies.Add(1)
 			return
@@ -582,9 +594,76 @@ func (w *worker) input4(b *fastpath.Batch, p *fastpath.Packet) {
 	p.Action = fastpath.ActionConsumed
 }
 
+// options4 checks the IP options of p (header ip) as the kernel does on
+// receipt (ip_rcv_options): it reports whether p may be delivered; if
+// not, it has sent the parameter problem the kernel sends for a bad
+// option (a source route is dropped silently).
+func (w *worker) options4(b *fastpath.Batch, p *fastpath.Packet, ip header.IPv4) bool {
+	err := header.CheckIPv4Options(ip)
+	if err == nil {
+		return true
+	}
+	if problem, ok := err.(header.IPv4OptionProblem); ok {
+		w.icmp4Error(b, p, header.ICMPv4ParameterProblem, 0, uint32(problem.Pointer())<<24)
+	}
+	return false
+}
+
+// echo4Options answers an echo request with IP options in place, with
+// the options the kernel echoes (icmp_reply, ip_options_echo), and
+// reports whether it did.
+func (w *worker) echo4Options(p *fastpath.Packet, ip header.IPv4) bool {
+	n, err := header.ICMPv4EchoReplyOptions(ip, 0, w.ipID, timeOfDay(w.r.wallClock()), w.notUnicast4)
+	if err != nil {
+		return false
+	}
+	end := int(p.L3Off) + n
+	p.Data = p.Data[:end]
+	p.L3End, p.L4Off = uint16(end), p.L3Off+uint16(header.IPv4(p.Data[p.L3Off:]).HeaderLength())
+	w.becomeLocal(p)
+	w.r.c.echoReplies.Add(1)
+	return true
+}
+
+// timeOfDay returns t as an IPv4 timestamp: milliseconds since midnight
+// UT (RFC 791; the kernel's inet_current_timestamp).
+func timeOfDay(t time.Time) uint32 {
+	const day = 86400
+	s := t.Unix() % day
+	if s < 0 {
+		s += day
+	}
+	return uint32(s)*1000 + uint32(t.Nanosecond()/1e6)
+}
+
+// notUnicast4 reports whether a is not another host's unicast address,
+// as the kernel's inet_addr_type says for prespecified IPv4 timestamps:
+// one of the router's (or a loopback one), a broadcast, multicast or
+// zero-network one.
+func (r *Router) notUnicast4(a [4]byte) bool {
+	return a[0] == 0 || a[0] == 127 || a[0]&0xf0 == 0xe0 || a == [4]byte{255, 255, 255, 255} || r.local4(a) || r.broadcast4(a)
+}
+
 func (w *worker) input6(b *fastpath.Batch, p *fastpath.Packet, now fastpath.Time) {
 	ip := header.IPv6(p.Data[p.L3Off:p.L3End])
 	mcast := ip.Dst()[0] == 0xff
+	if header.IsIPv6ExtHeader(ip.NextHeader()) || ip.NextHeader() == header.IPv6NoNext {
+		// The kernel walks the extension headers before the upper
+		// layer sees the packet.
+		switch d := header.IPv6LocalDelivery(ip); d.Verdict {
+		case header.IPv6Drop:
+			p.Action = fastpath.ActionConsumed
+			return
+		case header.IPv6ParamProblem:
+			w.icmp6Error(b, p, header.ICMPv6ParameterProblem, d.Code, d.Pointer)
+			p.Action = fastpath.ActionConsumed
+			return
+		case header.IPv6Deliver:
+			if d.Proto == header.ProtocolICMPv6 && !mcast && w.echo6After(p, ip, d.Off) {
+				return
+			}
+		}
+	}
 	if p.L4Proto == header.ProtocolICMPv6 && p.L4Off != 0 {
 		msg := p.Data[p.L4Off:p.L3End]
 		switch msg[0] {
@@ -609,6 +688,25 @@ func (w *worker) input6(b *fastpath.Batch, p *fastpath.Packet, now fastpath.Time
 		w.tcpReset(b, p)
 	}
 	p.Action = fastpath.ActionConsumed
+}
+
+// echo6After answers an echo request after extension headers (its
+// ICMPv6 message at off in ip) in place, without them, as the kernel's
+// icmpv6_echo_reply does, and reports whether it did.
+func (w *worker) echo6After(p *fastpath.Packet, ip header.IPv6, off int) bool {
+	if off+1 > len(ip) || ip[off] != header.ICMPv6EchoRequest {
+		return false
+	}
+	n, err := header.ICMPv6EchoReplyAfterExt(ip, off, 0, 0)
+	if err != nil {
+		return false
+	}
+	end := int(p.L3Off) + n
+	p.Data = p.Data[:end]
+	p.L3End, p.L4Off, p.L4Proto = uint16(end), p.L3Off+header.IPv6Size, header.ProtocolICMPv6
+	w.becomeLocal(p)
+	w.r.c.echoReplies.Add(1)
+	return true
 }
 
 // becomeLocal makes a packet the router answered in place its own: it
