@@ -136,6 +136,15 @@ type Meta struct {
 	// (meta mark set) and match it (meta mark) at the later hooks. Every
 	// received or emitted packet starts with 0; copies keep it.
 	Mark uint32
+	// CtState is the packet's connection-tracking state as `ct state`
+	// matches it (the conntrack package's State bits: invalid 1,
+	// established 2, related 4, new 8, untracked 64); 0 until connection
+	// tracking saw the packet (then `ct state` reads invalid, as the
+	// kernel's for a packet without a conntrack).
+	CtState uint8
+	// CtRef names the packet's connection for the conntrack subsystem,
+	// which alone interprets it; 0 for none.
+	CtRef uint64
 
 	// EtherType is the EtherType of the frame's payload after any VLAN
 	// tags Parse stepped over (set by Parse): the L3 protocol.

@@ -15,6 +15,7 @@ need=(
 	bpftool:bpftool
 	make:make
 	sysctl:procps
+	conntrack:conntrack
 )
 missing=()
 for pair in "${need[@]}"; do

@@ -28,9 +28,11 @@ type routerLab struct {
 	name      string
 	h1, h2    *topo.Host
 	routerMAC net.HardwareAddr // of the router's interface towards h1
-	fd1, fd2  int
-	sw        *topo.Namespace
-	daemon    *daemon // xdpfwd's, nil for the kernel's
+	// routerMAC2 is the MAC of the router's interface towards h2.
+	routerMAC2 net.HardwareAddr
+	fd1, fd2   int
+	sw         *topo.Namespace
+	daemon     *daemon // xdpfwd's, nil for the kernel's
 }
 
 // wanMTU is the MTU of the router's interface towards h2.
@@ -67,6 +69,9 @@ func newRouterLab(t *testing.T, kernel bool, ruleset string) *routerLab {
 	}
 	var err error
 	if l.routerMAC, err = sw.MAC("p1"); err != nil {
+		t.Fatal(err)
+	}
+	if l.routerMAC2, err = sw.MAC("p2"); err != nil {
 		t.Fatal(err)
 	}
 	// Both neighbours known on every side before the probes.
@@ -110,17 +115,27 @@ func packetSocket(t *testing.T, h *topo.Host, proto uint16, timeout time.Duratio
 // h1 sent itself), normalized (see normalize), as hex.
 func (l *routerLab) probe(t *testing.T, frame []byte) (atH1, atH2 []string) {
 	t.Helper()
+	return l.probeFrom(t, 1, frame)
+}
+
+// probeFrom is probe with the frame sent from h1 (from 1) or h2 (2).
+func (l *routerLab) probeFrom(t *testing.T, from int, frame []byte) (atH1, atH2 []string) {
+	t.Helper()
 	drain(l.fd1)
 	drain(l.fd2)
+	h, fd := l.h1, l.fd1
+	if from == 2 {
+		h, fd = l.h2, l.fd2
+	}
 	ifi := 0
-	if err := l.h1.Do(func() error {
+	if err := h.Do(func() error {
 		i, err := net.InterfaceByName(topo.HostIf)
 		ifi = i.Index
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Sendto(l.fd1, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifi, Halen: 6, Addr: [8]byte(append(slices.Clone(frame[0:6]), 0, 0))}); err != nil {
+	if err := unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifi, Halen: 6, Addr: [8]byte(append(slices.Clone(frame[0:6]), 0, 0))}); err != nil {
 		t.Fatalf("%s: send probe: %v", l.name, err)
 	}
 	deadline := time.Now().Add(400 * time.Millisecond)

@@ -9,6 +9,7 @@
 //	xdpfwd rules show            a running daemon's nft rules and counters, one a line
 //	xdpfwd reload                a running daemon loads its ruleset again
 //	xdpfwd set add|del|list      a running daemon's named set, changed without a reload
+//	xdpfwd ct list|count|flush|stats  a running daemon's connection tracking table, as conntrack -L, -C, -F, -S
 //	xdpfwd demo                  build a demo topology, forward through it, tear it down
 //	xdpfwd bench                 xdpfwd beside the kernel bridge on the same traffic
 //	xdpfwd version               the build's version
@@ -41,6 +42,10 @@ commands:
   reload   [--control PATH | --config FILE] read the configuration again and swap in its ruleset (as SIGHUP)
   set list|add|del [FAMILY] TABLE SET [ELEMENT...] [--json] [--control PATH | --config FILE]
                                             a named set's elements, listed or changed without a reload
+  ct list  [FILTER...] [--json] [--control PATH | --config FILE]
+                                            the connection tracking table as conntrack -L prints it (FILTER: -p, -s, -d, --sport, ...)
+  ct count|flush|stats [--json] [--control PATH | --config FILE]
+                                            its size (conntrack -C), emptied (-F), its counters per worker (-S)
   demo                                      forward through a demo topology, then tear it down
   bench    [--duration 5s] [--size 60] [--routed] [--rules N,...] [--plot FILE.svg|.png]
                                             kernel vs xdpfwd on 64-byte UDP (60 + FCS): bridge, router, router with N nft rules
@@ -62,6 +67,7 @@ var commands = map[string]command{
 	"rules":   {rulesCmd},
 	"reload":  {reloadCmd},
 	"set":     {setCmd},
+	"ct":      {ctCmd},
 	"demo":    {demoCmd},
 	"bench":   {benchCmd},
 	"version": {versionCmd},

@@ -165,3 +165,26 @@ func IPv6ExtLength(nh uint8, b []byte) int {
 	}
 	return 0
 }
+
+// IPv6SkipExt walks the extension headers of the IPv6 packet b (its
+// fixed header first) as the kernel's ipv6_skip_exthdr: it returns the
+// offset of the upper-layer header and its protocol number. A fragment
+// header of a fragment but the first ends the walk there (proto is
+// IPv6Fragment); ok is false if a header runs past b.
+func IPv6SkipExt(b []byte) (off int, proto uint8, ok bool) {
+	if len(b) < IPv6Size {
+		return 0, 0, false
+	}
+	proto, off = b[ipv6NextHeader], IPv6Size
+	for IsIPv6ExtHeader(proto) {
+		if off+8 > len(b) {
+			return 0, 0, false
+		}
+		if proto == IPv6Fragment && be16(b[off+2:])&^7 != 0 {
+			return off, proto, true
+		}
+		n := IPv6ExtLength(proto, b[off:])
+		proto, off = b[off], off+n
+	}
+	return off, proto, off <= len(b)
+}

@@ -418,8 +418,10 @@ func selfContained(ops []op) bool {
 			}
 		case opCmp, opCmpFast, opRange:
 			r = rng(int(o.sreg), n)
-		case opSetMark:
+		case opSetMark, opCtSetMark:
 			r = rng(int(o.sreg), 4)
+		case opCt:
+			wr = rng(int(o.dreg), words)
 		case opLookup:
 			r = rng(int(o.sreg), o.set.klen)
 			if o.sub == 1 {

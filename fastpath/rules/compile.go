@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/xdpfwd/xdpfwd/conntrack"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -53,6 +54,20 @@ type Env struct {
 	// an address of the router's interface toward the sender. It is
 	// called from the workers and must not allocate.
 	ErrorSource func(p *fastpath.Packet, v6 bool) (src [16]byte, ok bool)
+	// Conntrack is the connection tracking ct expressions read and `ct
+	// mark set` writes (the conntrack package's Tracker); nil: a ct
+	// expression other than ct state finds no connection.
+	Conntrack Conntrack
+}
+
+// Conntrack is what the ct expressions use of connection tracking.
+type Conntrack interface {
+	// Entry copies the connection of p (Meta.CtRef) into e and reports
+	// whether p has one. It is called by the worker whose pipeline holds
+	// p, and must not allocate.
+	Entry(p *fastpath.Packet, e *conntrack.Entry) bool
+	// SetMark sets the mark of p's connection, if it has one.
+	SetMark(p *fastpath.Packet, mark uint32)
 }
 
 // ErrUnsupported is wrapped by the errors of Compile about what xdpfwd
@@ -698,4 +713,16 @@ func hookList(m uint8) string {
 		}
 	}
 	return strings.Join(names, ", ")
+}
+
+// UsesConntrack reports whether the program reads or writes connection
+// tracking (ct expressions, ct mark set): the kernel runs conntrack in a
+// namespace only while a ruleset needs it, and so does xdpfwd.
+func (p *Program) UsesConntrack() bool {
+	for i := range p.ops {
+		if k := p.ops[i].kind; k == opCt || k == opCtSetMark {
+			return true
+		}
+	}
+	return false
 }

@@ -194,7 +194,7 @@ const (
 
 var ctNames = []string{"state", "direction", "status", "mark", "secmark", "expiration", "helper",
 	"l3protocol", "src", "dst", "protocol", "proto_src", "proto_dst", "label", "packets", "bytes",
-	"avgpkt", "zone", "event", "src_ip", "dst_ip", "src_ip6", "dst_ip6", "ct_id"}
+	"avgpkt", "zone", "event", "src_ip", "dst_ip", "src_ip6", "dst_ip6", "id"}
 
 // String returns the key as nft names it ("state", "mark", …).
 func (k CtKey) String() string { return enumString(uint32(k), ctNames, "ct") }

@@ -3,6 +3,7 @@ package rules
 import (
 	"bytes"
 	"encoding/binary"
+	"github.com/xdpfwd/xdpfwd/conntrack"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
 )
@@ -86,6 +87,8 @@ type worker struct {
 	// running, cand the first candidate of each of its parts.
 	fv   [maxFields]int32
 	cand [maxParts]int32
+	// ctEntry is the connection a ct expression reads.
+	ctEntry conntrack.Entry
 }
 
 // runHook runs the base chains of one hook over the packet of c, in
@@ -226,11 +229,132 @@ func (w *worker) evalRule(p *Program, ops []op, c *pktCtx) {
 		case opReject:
 			w.reject(p, o.rej, c)
 			w.v = vDrop
+		case opCt:
+			if !w.ct(p, o, c) {
+				w.v = vBreak
+			}
+		case opCtSetMark:
+			if p.env.Conntrack != nil {
+				p.env.Conntrack.SetMark(c.pk, binary.NativeEndian.Uint32(w.regs[o.sreg:]))
+			}
+		case opNotrack:
+			// nft_notrack_eval: only a packet conntrack has not seen.
+			if c.pk.CtState == 0 {
+				c.pk.CtState = uint8(conntrack.StateUntracked)
+			}
 		}
 		if w.v != vContinue {
 			return
 		}
 	}
+}
+
+// ct loads a conntrack key of the packet's connection into the
+// registers, as nft_ct_get_eval: false is NFT_BREAK (the packet has no
+// connection, or the key has no value for it).
+func (w *worker) ct(p *Program, o *op, c *pktCtx) bool {
+	d := w.regs[o.dreg:]
+	key := CtKey(o.sub)
+	if key == CtState {
+		st := uint32(c.pk.CtState)
+		if st == 0 {
+			st = uint32(conntrack.StateInvalid) // no conntrack
+		}
+		binary.NativeEndian.PutUint32(d, st)
+		return true
+	}
+	if c.pk.CtRef == 0 || p.env.Conntrack == nil {
+		return false
+	}
+	e := &w.ctEntry
+	if !p.env.Conntrack.Entry(c.pk, e) {
+		return false
+	}
+	dir := conntrack.Dir(c.pk.CtRef & 1)
+	switch key {
+	case CtDirection:
+		store8(d, uint8(dir))
+		return true
+	case CtStatus:
+		binary.NativeEndian.PutUint32(d, uint32(e.Status))
+		return true
+	case CtMark:
+		binary.NativeEndian.PutUint32(d, e.Mark)
+		return true
+	case CtSecmark:
+		binary.NativeEndian.PutUint32(d, 0)
+		return true
+	case CtExpiration:
+		var ms uint32
+		if e.Status&conntrack.StatusConfirmed != 0 && e.Expires > int64(c.now) {
+			ms = uint32((e.Expires - int64(c.now)) / 1e6)
+		}
+		binary.NativeEndian.PutUint32(d, ms)
+		return true
+	case CtHelper:
+		return false // no helpers: the kernel breaks
+	case CtLabels:
+		clear(d[:16])
+		return true
+	case CtPkts, CtBytes, CtAvgPkt:
+		clear(d[:8]) // accounting off, as nf_conntrack_acct's default
+		return true
+	case CtL3Protocol:
+		if e.Tuple[0].Family == 4 {
+			store8(d, 2) // NFPROTO_IPV4
+		} else {
+			store8(d, 10)
+		}
+		return true
+	case CtProtocol:
+		store8(d, e.Tuple[0].Proto)
+		return true
+	case CtZone:
+		store16(d, [2]byte{byte(e.Tuple[0].Zone), byte(e.Tuple[0].Zone >> 8)})
+		return true
+	}
+	t := &e.Tuple[0]
+	if o.off == 2 {
+		t = &e.Tuple[1]
+	}
+	v4 := t.Family == 4
+	switch key {
+	case CtSrc, CtDst:
+		a := &t.Src
+		if key == CtDst {
+			a = &t.Dst
+		}
+		if v4 {
+			copy(d[:4], a[:4])
+		} else {
+			copy(d[:16], a[:])
+		}
+	case CtSrcIP, CtDstIP:
+		if !v4 {
+			return false
+		}
+		a := &t.Src
+		if key == CtDstIP {
+			a = &t.Dst
+		}
+		copy(d[:4], a[:4])
+	case CtSrcIP6, CtDstIP6:
+		if v4 {
+			return false
+		}
+		a := &t.Src
+		if key == CtDstIP6 {
+			a = &t.Dst
+		}
+		copy(d[:16], a[:])
+	case CtProtoSrc:
+		store16(d, [2]byte{byte(t.SrcPort >> 8), byte(t.SrcPort)})
+	case CtProtoDst:
+		store16(d, [2]byte{byte(t.DstPort >> 8), byte(t.DstPort)})
+	default:
+		return false
+	}
+	return true
 }
 
 // cmpOK applies a cmp operator to a memcmp result.

@@ -280,8 +280,8 @@ table netdev n {
 func TestLoadedRefused(t *testing.T) {
 	privileged(t)
 	for _, tc := range []struct{ rule, want string }{
-		{"type filter hook forward priority 0; ct state established accept",
-			`table ip t, chain c, rule handle 2 (ct state established accept): expression 1 (ct): ct expression: not supported by xdpfwd: needs connection tracking`},
+		{"type filter hook forward priority 0; ct id 1234 accept",
+			`table ip t, chain c, rule handle 2 (ct id 1234 accept): expression 1 (ct): not supported by xdpfwd: ct id (not a key xdpfwd reads`},
 		{"type nat hook postrouting priority 100; masquerade", "chain c: type nat chain"},
 		{"type filter hook forward priority 0; tcp option maxseg size 1400 drop", "(tcp option maxseg size 1400 drop)"},
 	} {

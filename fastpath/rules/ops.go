@@ -46,6 +46,9 @@ const (
 	opQuota
 	opLog
 	opReject
+	opCt        // ct KEY [DIR]: sub the key, off the direction (0 none, else dir + 1)
+	opCtSetMark // ct mark set
+	opNotrack
 )
 
 // op is one expression compiled for the interpreter: registers as byte
@@ -86,6 +89,47 @@ type opExt struct {
 }
 
 func (o *op) stateful() bool { return o.kind == opCounter || o.kind == opLimit || o.kind == opQuota }
+
+// ctLen returns the length of what a ct expression loads (nft_ct_get_init),
+// or why xdpfwd does not run it.
+func ctLen(f Family, e *Ct) (uint32, string) {
+	if f == FamilyBridge {
+		return 0, "bridged frames are not tracked: the kernel's nf_conntrack_bridge is not in xdpfwd"
+	}
+	directional := e.Direction != 0
+	switch e.Key {
+	case CtState, CtStatus, CtMark, CtSecmark, CtExpiration:
+		return 4, ""
+	case CtDirection, CtL3Protocol, CtProtocol:
+		return 1, ""
+	case CtProtoSrc, CtProtoDst:
+		if !directional {
+			return 0, "needs a direction"
+		}
+		return 2, ""
+	case CtZone:
+		return 2, ""
+	case CtSrc, CtDst:
+		if !directional {
+			return 0, "needs a direction"
+		}
+		if f == FamilyIP {
+			return 4, ""
+		}
+		return 16, ""
+	case CtSrcIP, CtDstIP:
+		return 4, ""
+	case CtSrcIP6, CtDstIP6:
+		return 16, ""
+	case CtPkts, CtBytes, CtAvgPkt:
+		return 8, ""
+	case CtLabels:
+		return 16, ""
+	case CtHelper:
+		return 16, ""
+	}
+	return 0, "not a key xdpfwd reads (its value is the kernel's own)"
+}
 
 // rejectHow is what reject sends for one IP family.
 type rejectHow uint8
@@ -232,10 +276,25 @@ func (c *compiler) expr(tc *tableCtx, ci int32, e Expr) (op, error) {
 	case *Objref:
 		return c.objref(tc, e)
 	case *Notrack:
-		// Nothing is tracked: xdpfwd has no connection tracking yet.
-		o.kind = opNop
-	case *Ct, *CtSet, *Connlimit:
-		return o, fmt.Errorf("ct expression: %w", errNeedsConntrack)
+		o.kind = opNotrack
+	case *Ct:
+		n, why := ctLen(tc.t.Family, e)
+		if why != "" {
+			return o, fmt.Errorf("%w: ct %s (%s)", ErrUnsupported, e.Key, why)
+		}
+		o.kind, o.sub, o.off, o.n = opCt, uint8(e.Key), uint32(e.Direction), uint16(n)
+		o.dreg, err = regCheck(e.DReg, n, "destination")
+	case *CtSet:
+		if e.Key != CtMark || e.Direction != 0 {
+			return o, fmt.Errorf("%w: ct %s set (only ct mark set)", ErrUnsupported, e.Key)
+		}
+		if tc.t.Family == FamilyBridge {
+			return o, fmt.Errorf("%w: ct in the bridge family (bridged frames are not tracked)", ErrUnsupported)
+		}
+		o.kind = opCtSetMark
+		o.sreg, err = regCheck(e.SReg, 4, "source")
+	case *Connlimit:
+		return o, fmt.Errorf("ct count: %w", errNeedsConntrack)
 	case *Nat, *Masq, *Redir:
 		return o, fmt.Errorf("%s statement: %w", e.Name(), errNeedsConntrack)
 	case *Dynset:

@@ -41,6 +41,9 @@ type Config struct {
 	Ruleset string
 	// RulesetPos is where the file names it.
 	RulesetPos Pos
+	// Conntrack configures connection tracking (`conntrack:`), the
+	// kernel's defaults where the file does not say.
+	Conntrack Conntrack
 }
 
 // Pos is a place in the configuration file: 1-based line and column, as
@@ -252,7 +255,8 @@ func Parse(file string, data []byte) (*Config, error) {
 	if doc == nil {
 		return nil, fmt.Errorf("%s: empty configuration: it needs at least one port", file)
 	}
-	c := &Config{File: file, Options: Options{FrameSize: DefaultFrameSize, RingSize: DefaultRingSize, Control: DefaultControl, WorkerPriority: DefaultWorkerPriority}}
+	c := &Config{File: file, Options: Options{FrameSize: DefaultFrameSize, RingSize: DefaultRingSize, Control: DefaultControl, WorkerPriority: DefaultWorkerPriority},
+		Conntrack: DefaultConntrack()}
 	if err := d.config(doc, c); err != nil {
 		return nil, err
 	}
@@ -425,7 +429,7 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 	}
 	var portsNode *yaml.Node
 	var nodes []bridgeNodes
-	err := d.fields(root, "", "ports, bridges, router, ruleset, options", func(key string, v *yaml.Node, field string) error {
+	err := d.fields(root, "", "ports, bridges, router, ruleset, options, conntrack", func(key string, v *yaml.Node, field string) error {
 		switch key {
 		case "ports":
 			portsNode = v
@@ -443,6 +447,8 @@ func (d *decoder) config(doc *yaml.Node, c *Config) error {
 			})
 		case "options":
 			return d.options(v, field, &c.Options)
+		case "conntrack":
+			return d.conntrack(v, field, &c.Conntrack)
 		case "router":
 			var err error
 			c.Router, err = d.router(v, field)

@@ -291,6 +291,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("\xff\xfe( 00")) // UTF-16: a line separator, then 00
 	f.Add([]byte("ports: [{interface: a}]\n---\n---\n...\n--- [1]\n"))
 	f.Add([]byte("ports: [{interface: a, pass_macs: [02:00:00:00:00:01]}]\nbridges: [{name: b, ports: [a], ageing_time: 1500ms, static: [{mac: 00:00:00:00:00:00, port: a}]}]\n"))
+	f.Add([]byte(goodConntrack))
+	f.Add([]byte("ports: [{interface: a}]\nconntrack: {max: 0, buckets: -1, timeouts: {udp_timeout: 0, tcp_timeout_established: 2147484}, tcp_loose: 2, tcp_max_retrans: 256}\n"))
+	f.Add([]byte("ports: [{interface: a}]\nconntrack: {max: 1, timeouts: {icmpv6_timeout: 1, generic_timeout: 2147483}, tcp_be_liberal: 0}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.yaml", data)
 		if err != nil {
@@ -307,6 +310,15 @@ func FuzzParse(f *testing.F) {
 		// What is accepted, the data plane accepts.
 		if len(c.Ports) == 0 {
 			t.Fatal("accepted a config without ports")
+		}
+		if ct := c.Conntrack; ct.Max < 1 || ct.Max > maxConntrackEntries || ct.Buckets < 0 || ct.Buckets > maxConntrackEntries {
+			t.Fatalf("conntrack %+v: a table size the tracker refuses", ct)
+		}
+		for _, k := range conntrackTimeoutKeys {
+			d := *conntrackTimeout(&c.Conntrack.Timeouts, k)
+			if d < time.Second || d > maxConntrackTimeout*time.Second || d%time.Second != 0 {
+				t.Fatalf("conntrack timeout %s = %v", k, d)
+			}
 		}
 		defined := make(map[string]bool)
 		for _, p := range c.Ports {

@@ -23,6 +23,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/xdpfwd/xdpfwd/conntrack"
 	"github.com/xdpfwd/xdpfwd/bpf"
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/bridge"
@@ -50,7 +51,9 @@ type Daemon struct {
 	router *router.Router
 	// rules runs the nft ruleset (none until one is loaded); reloadMu
 	// makes reloads take turns.
-	rules    *rules.Engine
+	rules *rules.Engine
+	// ct is connection tracking, on while the ruleset needs it.
+	ct       *conntrack.Tracker
 	reloadMu sync.Mutex
 	// rulesFrom is the configuration the running ruleset was loaded by
 	// (the last reload's); ruleset is its IR (nil without one);
@@ -209,6 +212,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 	if err := d.buildRouter(); err != nil {
 		return nil, err
 	}
+	d.buildConntrack()
 	if err := d.buildRules(); err != nil {
 		return nil, err
 	}
@@ -749,6 +753,11 @@ func (d *Daemon) Handlers() map[string]control.Handler {
 		"ruleset": d.rulesetVerb,
 		"reload":  d.reloadVerb,
 		"set":     d.setVerb,
+
+		"ct-list":  d.ctListVerb,
+		"ct-count": d.ctCountVerb,
+		"ct-flush": d.ctFlushVerb,
+		"ct-stats": d.ctStatsVerb,
 	}
 }
 

@@ -29,6 +29,7 @@ func (d *Daemon) buildRules() error {
 		d.log.Info("ruleset loaded", "file", d.cfg.Ruleset, "rules", len(prog.Rules()))
 	}
 	d.rules, d.rulesFrom = rules.NewEngine(prog), d.cfg
+	d.ct.SetEnabled(prog != nil && prog.UsesConntrack())
 	d.subsystems = append(d.subsystems, d.rules)
 	return nil
 }
@@ -51,6 +52,7 @@ func (d *Daemon) loadRules(cfg *config.Config, after string) (*rules.Program, *r
 		// router's address toward the sender, as icmp_send picks it.
 		env.ErrorSource = d.router.ErrorSource
 	}
+	env.Conntrack = d.ct
 	names := make([]string, 0, len(d.ports)+len(cfg.Bridges))
 	for i, p := range d.ports {
 		env.Ports[i] = p.cfg.Interface
@@ -129,7 +131,7 @@ func (d *Daemon) Reload() (int, error) {
 	if d.closed {
 		return 0, errors.New("reload: the daemon is stopping")
 	}
-	d.rules.Swap(prog)
+	d.swapRules(prog)
 	// The file is the whole truth again, as after nft -f: set changes
 	// made since the last load are gone.
 	d.rulesFrom, d.ruleset, d.setChanges = cfg, rs, nil
@@ -357,7 +359,7 @@ func (d *Daemon) setVerb(raw json.RawMessage) (any, error) {
 	if d.closed {
 		return nil, errors.New("set: the daemon is stopping")
 	}
-	d.rules.Swap(prog)
+	d.swapRules(prog)
 	d.ruleset, d.setChanges = rs, changes
 	d.log.Info("set changed", "change", change)
 	s, err := find(rs)

@@ -65,3 +65,16 @@ func round(v0, v1, v2, v3 uint64) (uint64, uint64, uint64, uint64) {
 	v2 = bits.RotateLeft64(v2, 32)
 	return v0, v1, v2, v3
 }
+
+// Sum5 returns the hash of the five-word message m0 … m4 (an IPv6 flow's
+// two addresses and its ports and protocol, in one pass rather than
+// chained Sum2 calls).
+func (k Key) Sum5(m0, m1, m2, m3, m4 uint64) uint64 {
+	v0, v1, v2, v3 := k[0], k[1], k[2], k[3]
+	v0, v1, v2, v3 = compress(v0, v1, v2, v3, m0)
+	v0, v1, v2, v3 = compress(v0, v1, v2, v3, m1)
+	v0, v1, v2, v3 = compress(v0, v1, v2, v3, m2)
+	v0, v1, v2, v3 = compress(v0, v1, v2, v3, m3)
+	v0, v1, v2, v3 = compress(v0, v1, v2, v3, m4)
+	return finalize(v0, v1, v2, v3)
+}

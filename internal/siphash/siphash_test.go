@@ -41,3 +41,15 @@ func reference(k Key, ws []uint64) uint64 {
 	}
 	return v0 ^ v1 ^ v2 ^ v3
 }
+
+// TestSum5 checks Sum5 against the reference over the same five words.
+func TestSum5(t *testing.T) {
+	k := NewKey(0x0706050403020100, 0x0f0e0d0c0b0a0908)
+	ws := []uint64{1, 2, 3, 4, 5}
+	if got, want := k.Sum5(ws[0], ws[1], ws[2], ws[3], ws[4]), reference(k, ws); got != want {
+		t.Fatalf("Sum5 = %#x, reference %#x", got, want)
+	}
+	if k.Sum5(1, 2, 3, 4, 5) == k.Sum5(1, 2, 3, 5, 4) {
+		t.Fatal("distinct messages hash alike")
+	}
+}

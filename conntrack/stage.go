@@ -1,0 +1,513 @@
+package conntrack
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+
+	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/header"
+)
+
+// Tracker is connection tracking in the pipeline: the subsystem that
+// gives each worker the kernel's conntrack hooks over one shared Table.
+//
+//   - ip prerouting, priority -200 (NF_IP_PRI_CONNTRACK): routed packets
+//     that came in are looked up (nf_conntrack_in); a packet of no
+//     connection starts one, kept with the packet, unconfirmed;
+//   - ip output, priority -200: the same for what the router itself sends
+//     (echo replies, ICMP errors, TCP resets);
+//   - ip input and ip postrouting, at their ends (NF_IP_PRI_CONNTRACK_CONFIRM,
+//     before the router's local delivery and neighbour resolution): a new
+//     connection whose packet got this far is confirmed into the table.
+//
+// Each packet leaves with Meta.CtState (what `ct state` matches) and
+// Meta.CtRef (what Entry and SetMark read), for the stages after it: the
+// rules, next NAT. Tracking runs only while enabled: as the kernel's, it
+// is off until a ruleset needs it.
+type Tracker struct {
+	table   *Table
+	enabled atomic.Bool
+
+	mu sync.Mutex // serialises Stages
+	// workers are the workers' tracking states, by id: a slice replaced,
+	// never changed, so that workers read it without a lock.
+	workers atomic.Pointer[[]*trackWorker]
+}
+
+// NewTracker returns connection tracking over table t, disabled.
+func NewTracker(t *Table) *Tracker { return &Tracker{table: t} }
+
+// Table returns the flow table.
+func (tr *Tracker) Table() *Table { return tr.table }
+
+// SetEnabled turns tracking on or off for the batches that follow.
+// Entries stay; a connection that goes on while tracking was off is picked
+// up again as the kernel picks up a connection it has not seen the start
+// of (TCP's loose mode).
+func (tr *Tracker) SetEnabled(on bool) { tr.enabled.Store(on) }
+
+// Enabled reports whether tracking is on.
+func (tr *Tracker) Enabled() bool { return tr.enabled.Load() }
+
+// Stats returns each worker's counters as `conntrack -S` prints them per
+// CPU, as last published (at the end of each batch).
+func (tr *Tracker) Stats() []Stats {
+	ws := tr.loadWorkers()
+	out := make([]Stats, len(ws))
+	for i, w := range ws {
+		out[i] = w.published.load()
+	}
+	return out
+}
+
+func (tr *Tracker) loadWorkers() []*trackWorker {
+	if p := tr.workers.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// ExpireBudget is how many records one Expire call looks at.
+const ExpireBudget = 65536
+
+// Expire removes expired connections, a bounded slice of the table per
+// call (the daemon calls it about once a second).
+func (tr *Tracker) Expire(now fastpath.Time) int {
+	return tr.table.Expire(int64(now), ExpireBudget)
+}
+
+// Stages returns one worker's conntrack stages.
+func (tr *Tracker) Stages() []fastpath.Attached {
+	tr.mu.Lock()
+	old := tr.loadWorkers()
+	w := &trackWorker{tr: tr, cw: tr.table.NewWorker(), id: uint32(len(old))}
+	ws := append(old[:len(old):len(old)], w)
+	tr.workers.Store(&ws)
+	tr.mu.Unlock()
+	const (
+		priorityConntrack = -200
+		// Confirm after every other stage of the hook but the
+		// router's local delivery (input) and neighbour resolution
+		// (postrouting), which sit at PriorityLast and PriorityLast-1.
+		priorityConfirm = fastpath.PriorityLast - 2
+	)
+	return []fastpath.Attached{
+		fastpath.At(fastpath.HookPrerouting, priorityConntrack, &inStage{w: w, local: false}),
+		fastpath.At(fastpath.HookOutput, priorityConntrack, &inStage{w: w, local: true}),
+		fastpath.At(fastpath.HookInput, priorityConfirm, &confirmStage{w: w, input: true}),
+		fastpath.At(fastpath.HookPostrouting, priorityConfirm, &confirmStage{w: w}),
+	}
+}
+
+// Drop reasons of connection tracking.
+var (
+	// DropTableFull: a new connection found the table full and nothing
+	// to evict (the kernel's "nf_conntrack: table full, dropping
+	// packet").
+	DropTableFull = fastpath.NewReason("conntrack", "table full")
+	// DropInsertFailed: a new connection could not be confirmed (a clash
+	// the protocol does not resolve, a chain too long).
+	DropInsertFailed = fastpath.NewReason("conntrack", "insert failed")
+	// DropTracker: the TCP tracker dropped the packet (a connection
+	// reopened while being deleted).
+	DropTracker = fastpath.NewReason("conntrack", "dropped by the tracker")
+)
+
+// maxPending bounds the unconfirmed connections of one batch: one per
+// received and one per emitted packet.
+const maxPending = fastpath.BatchSize + fastpath.MaxEmitted
+
+// trackWorker is one worker's tracking state: its table handle, the
+// connections its current batch started (unconfirmed, as the kernel keeps
+// a new conntrack with its skb), and its published counters.
+type trackWorker struct {
+	tr *Tracker
+	cw *Worker
+	id uint32
+
+	pending  [maxPending]Entry
+	npending int
+
+	published publishedStats
+	last      Stats
+}
+
+// CtRef encodings in Meta.CtRef: a confirmed connection is its Conn with
+// refTable set; an unconfirmed one names its worker and slot.
+const (
+	refGone    = 1 << 61 // with refPending: a deleted entry's last state, not to confirm
+	refTable   = 1 << 62
+	refPending = 1 << 63
+)
+
+func tableRef(c Conn) uint64 { return uint64(c) | refTable }
+
+func pendingRef(worker uint32, slot int) uint64 {
+	return refPending | uint64(worker&0xffff)<<32 | uint64(slot&0x7fff)<<1
+}
+
+// pendingEntry returns the entry an unconfirmed (or deleted) connection's
+// reference names: a slot of its worker's.
+func (tr *Tracker) pendingEntry(ref uint64) *Entry {
+	return &(*tr.workers.Load())[uint32(ref>>32)&0xffff].pending[int(ref>>1)&0x7fff]
+}
+
+// inStage is nf_conntrack_in at prerouting (packets that came in) or at
+// output (packets the router sends).
+type inStage struct {
+	w     *trackWorker
+	local bool
+}
+
+// Name returns "conntrack" with its hook.
+func (s *inStage) Name() string {
+	if s.local {
+		return "conntrack output"
+	}
+	return "conntrack"
+}
+
+// Process tracks the batch's routed packets.
+func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
+	w := s.w
+	if !s.local {
+		w.npending = 0 // the previous batch's are confirmed or gone
+	}
+	if !w.tr.enabled.Load() {
+		return
+	}
+	for i := range b.Packets[:b.Len] {
+		p := &b.Packets[i]
+		if p.Action != fastpath.ActionContinue || !p.Routed && !p.Local || p.Local != s.local {
+			continue
+		}
+		if s.local {
+			// What the router sends is a packet of its own (an
+			// echo reply made in place included).
+			p.CtState, p.CtRef = 0, 0
+		} else if p.CtState != 0 {
+			continue // notrack in a raw chain, or already tracked
+		}
+		w.track(p, int64(now))
+	}
+}
+
+// track is nf_conntrack_in for one packet.
+func (w *trackWorker) track(p *fastpath.Packet, now int64) {
+	var (
+		k   Tuple
+		seg TCPSegment
+	)
+	switch w.tuple(p, &k, &seg) {
+	case tupleNone:
+		p.CtState = uint8(StateInvalid)
+		w.cw.Stats.Invalid++
+		return
+	case tupleUntracked:
+		p.CtState = uint8(StateUntracked)
+		return
+	case tupleICMPError:
+		w.related(p, &k, now)
+		return
+	}
+	if w.npending == len(w.pending) {
+		p.Drop(DropTracker) // bounded by the batch: not reached
+		return
+	}
+	var segp *TCPSegment
+	if k.Proto == ProtoTCP {
+		segp = &seg
+	}
+	e := &w.pending[w.npending]
+	c, ok, state, res := w.cw.Track(&k, segp, now, e)
+	switch res {
+	case PacketDrop:
+		p.Drop(DropTableFull)
+		if ok {
+			p.Reason = DropTracker
+		}
+		return
+	case PacketInvalid:
+		p.CtState = uint8(StateInvalid)
+		return
+	}
+	p.CtState = uint8(state)
+	switch {
+	case res == PacketAcceptGone:
+		// The packet keeps the deleted entry's last state; it is not
+		// confirmed again.
+		*e = w.cw.Gone
+		p.CtRef = pendingRef(w.id, w.npending) | refGone | uint64(c.Dir())
+		w.npending++
+	case ok:
+		p.CtRef = tableRef(c)
+	default:
+		p.CtRef = pendingRef(w.id, w.npending)
+		w.npending++
+	}
+}
+
+// related is nf_conntrack_inet_error: an ICMP error belongs to the
+// connection whose packet it quotes (k, the quoted packet's tuple), as
+// related, if the error goes where that connection's packets in the
+// found direction go; else it is invalid.
+func (w *trackWorker) related(p *fastpath.Packet, k *Tuple, now int64) {
+	inv, ok := k.Reverse()
+	if !ok {
+		p.CtState = uint8(StateInvalid)
+		w.cw.Stats.Error++
+		return
+	}
+	c, found := w.cw.Lookup(&inv, now)
+	var e Entry
+	if !found || !w.tr.table.Read(c, &e) {
+		p.CtState = uint8(StateInvalid)
+		w.cw.Stats.Error++
+		return
+	}
+	var outerDst [16]byte
+	if k.Family == 4 {
+		copy(outerDst[:4], p.Data[p.L3Off+16:p.L3Off+20])
+	} else {
+		copy(outerDst[:], p.Data[p.L3Off+24:p.L3Off+40])
+	}
+	if e.Tuple[c.Dir()].Dst != outerDst {
+		p.CtState = uint8(StateInvalid)
+		w.cw.Stats.Error++
+		return
+	}
+	p.CtState, p.CtRef = uint8(StateRelated), tableRef(c)
+}
+
+// tupleKind is what a packet's headers make of it for tracking.
+type tupleKind uint8
+
+const (
+	tupleOK        tupleKind = iota
+	tupleNone                // no tuple: truncated, a fragment, a bad TCP header
+	tupleUntracked           // ICMPv6 neighbour discovery and MLD
+	tupleICMPError           // the tuple is the quoted packet's
+)
+
+// tuple decodes p's tuple into k (and, for TCP, its segment into seg),
+// as nf_ct_get_tuple and the protocols' error functions do; for an ICMP
+// error, k is the tuple of the packet it quotes.
+func (w *trackWorker) tuple(p *fastpath.Packet, k *Tuple, seg *TCPSegment) tupleKind {
+	if p.L3Off == 0 || p.Fragment || p.L4Off == 0 {
+		// xdpfwd does not reassemble: a fragment has no tuple here
+		// (the kernel's defragmentation runs before conntrack).
+		return tupleNone
+	}
+	l3 := p.Data[p.L3Off:p.L3End]
+	l4 := p.Data[p.L4Off:p.L3End]
+	if p.EtherType == header.EtherTypeIPv4 {
+		k.Family = 4
+		copy(k.Src[:4], l3[12:16])
+		copy(k.Dst[:4], l3[16:20])
+	} else {
+		k.Family = 6
+		copy(k.Src[:], l3[8:24])
+		copy(k.Dst[:], l3[24:40])
+	}
+	k.Proto = p.L4Proto
+	switch k.Proto {
+	case ProtoTCP:
+		var err error
+		if *seg, err = ParseTCPSegment(l4, len(l4)); err != nil {
+			return tupleNone
+		}
+		k.SrcPort, k.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	case ProtoUDP, protoUDPLite, protoDCCP, protoSCTP:
+		if len(l4) < 4 {
+			return tupleNone
+		}
+		k.SrcPort, k.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	case ProtoICMP, ProtoICMPv6:
+		if len(l4) < 8 {
+			return tupleNone
+		}
+		typ := l4[0]
+		if k.Family == 6 && typ != 0 && k.Proto == ProtoICMPv6 && icmpv6Untracked(typ) {
+			return tupleUntracked
+		}
+		if k.Proto == ProtoICMP && icmpIsError(typ) || k.Proto == ProtoICMPv6 && typ < 128 {
+			return quotedTuple(l4[8:], k)
+		}
+		k.SrcPort, k.DstPort = binary.BigEndian.Uint16(l4[4:]), uint16(typ)<<8|uint16(l4[1])
+	}
+	return tupleOK
+}
+
+// The port protocols tracked by ports beyond TCP and UDP.
+const (
+	protoDCCP = 33
+	protoSCTP = 132
+)
+
+// icmpIsError is the kernel's icmp_is_err: the ICMP types conntrack
+// relates to a connection.
+func icmpIsError(typ uint8) bool {
+	switch typ {
+	case header.ICMPv4DestUnreachable, 4 /* source quench */, 5 /* redirect */, header.ICMPv4TimeExceeded, header.ICMPv4ParameterProblem:
+		return true
+	}
+	return false
+}
+
+// icmpv6Untracked is the kernel's noct_valid_new: MLD and neighbour
+// discovery messages are never tracked.
+func icmpv6Untracked(typ uint8) bool {
+	switch typ {
+	case 130, 131, 132, 133, 134, 135, 136, 143:
+		return true
+	}
+	return false
+}
+
+// quotedTuple decodes the tuple of the packet an ICMP error quotes (q:
+// its IP header and at least 8 bytes of what follows) into k (whose
+// family is the error's).
+func quotedTuple(q []byte, k *Tuple) tupleKind {
+	var l4 []byte
+	if k.Family == 4 {
+		if len(q) < header.IPv4MinSize {
+			return tupleNone
+		}
+		ip := header.IPv4(q)
+		hl := ip.HeaderLength()
+		if ip.Version() != 4 || hl < header.IPv4MinSize || len(q) < hl || ip.FragmentOffset() != 0 {
+			return tupleNone
+		}
+		*k = Tuple{Family: 4, Proto: ip.Protocol()}
+		copy(k.Src[:4], q[12:16])
+		copy(k.Dst[:4], q[16:20])
+		l4 = q[hl:]
+	} else {
+		if len(q) < header.IPv6Size || q[0]>>4 != 6 {
+			return tupleNone
+		}
+		off, proto, ok := header.IPv6SkipExt(q)
+		if !ok {
+			return tupleNone
+		}
+		*k = Tuple{Family: 6, Proto: proto}
+		copy(k.Src[:], q[8:24])
+		copy(k.Dst[:], q[24:40])
+		l4 = q[off:]
+	}
+	switch k.Proto {
+	case ProtoTCP, ProtoUDP, protoUDPLite, protoDCCP, protoSCTP:
+		if len(l4) < 4 {
+			return tupleNone
+		}
+		k.SrcPort, k.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	case ProtoICMP, ProtoICMPv6:
+		if len(l4) < 8 {
+			return tupleNone
+		}
+		k.SrcPort, k.DstPort = binary.BigEndian.Uint16(l4[4:]), uint16(l4[0])<<8|uint16(l4[1])
+	}
+	return tupleICMPError
+}
+
+// confirmStage is nf_conntrack_confirm at the end of ip input (packets
+// for the router) or of ip postrouting (the others).
+type confirmStage struct {
+	w     *trackWorker
+	input bool
+}
+
+// Name returns "conntrack confirm".
+func (s *confirmStage) Name() string { return "conntrack confirm" }
+
+// Process confirms the new connections of the packets that got here.
+func (s *confirmStage) Process(b *fastpath.Batch, now fastpath.Time) {
+	w := s.w
+	if w.npending > 0 {
+		for i := range b.Packets[:b.Len] {
+			p := &b.Packets[i]
+			if p.Action != fastpath.ActionContinue || p.CtRef&refPending == 0 || p.CtRef&refGone != 0 || p.RouteLocal != s.input {
+				continue
+			}
+			c, res := w.cw.Confirm(w.tr.pendingEntry(p.CtRef), int64(now))
+			if res == ConfirmDrop {
+				p.Drop(DropInsertFailed)
+				continue
+			}
+			p.CtRef = tableRef(c)
+		}
+	}
+	if !s.input {
+		w.publish()
+	}
+}
+
+// Entry copies the connection of a packet in this worker's pipeline into
+// e (confirmed or not) and reports whether it has one: for the rules'
+// ct expressions, run by the same worker.
+func (tr *Tracker) Entry(p *fastpath.Packet, e *Entry) bool {
+	switch {
+	case p.CtRef&refPending != 0:
+		*e = *tr.pendingEntry(p.CtRef)
+		return true
+	case p.CtRef&refTable != 0:
+		return tr.table.Read(Conn(p.CtRef&^refTable), e)
+	}
+	return false
+}
+
+// Dir returns the direction of a tracked packet in its connection.
+func (tr *Tracker) Dir(p *fastpath.Packet) Dir { return Dir(p.CtRef & 1) }
+
+// SetMark sets the connection mark of a packet's connection (ct mark
+// set), if it has one.
+func (tr *Tracker) SetMark(p *fastpath.Packet, mark uint32) {
+	switch {
+	case p.CtRef&refPending != 0:
+		tr.pendingEntry(p.CtRef).Mark = mark
+	case p.CtRef&refTable != 0:
+		tr.table.SetMark(Conn(p.CtRef&^refTable), mark)
+	}
+}
+
+// publishedStats is a worker's Stats as others may read them.
+type publishedStats struct {
+	v [statsFields]atomic.Uint64
+}
+
+func (s *publishedStats) load() Stats {
+	var a [statsFields]uint64
+	for i := range a {
+		a[i] = s.v[i].Load()
+	}
+	return statsFromArray(a)
+}
+
+// publish makes the worker's counters readable by Stats, storing only
+// what changed since the last batch.
+func (w *trackWorker) publish() {
+	cur := w.cw.Stats
+	if cur == w.last {
+		return
+	}
+	a := statsArray(cur)
+	old := statsArray(w.last)
+	for i := range a {
+		if a[i] != old[i] {
+			w.published.v[i].Store(a[i])
+		}
+	}
+	w.last = cur
+}
+
+// statsFields is the number of counters in Stats.
+const statsFields = 10
+
+func statsArray(s Stats) [statsFields]uint64 {
+	return [statsFields]uint64{s.Found, s.Invalid, s.Insert, s.InsertFailed, s.Drop, s.EarlyDrop, s.Error, s.SearchRestart, s.ClashResolve, s.ChainTooLong}
+}
+
+func statsFromArray(a [statsFields]uint64) Stats {
+	return Stats{Found: a[0], Invalid: a[1], Insert: a[2], InsertFailed: a[3], Drop: a[4], EarlyDrop: a[5], Error: a[6], SearchRestart: a[7], ClashResolve: a[8], ChainTooLong: a[9]}
+}

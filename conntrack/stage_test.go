@@ -1,0 +1,192 @@
+package conntrack_test
+
+import (
+	"net"
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/xdpfwd/xdpfwd/conntrack"
+	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/fastpathtest"
+)
+
+// stageRig is one worker's conntrack stages over a small table.
+type stageRig struct {
+	tr                 *conntrack.Tracker
+	pre, out, in, post fastpath.Stage
+	b                  fastpath.Batch
+	now                fastpath.Time
+}
+
+func newStageRig(t *testing.T) *stageRig {
+	t.Helper()
+	tr := conntrack.NewTracker(conntrack.New(conntrack.Config{Max: 64}))
+	tr.SetEnabled(true)
+	r := &stageRig{tr: tr, now: fastpathtest.Sec(1)}
+	for _, a := range tr.Stages() {
+		switch {
+		case a.Hook == fastpath.HookPrerouting:
+			r.pre = a.Stage
+		case a.Hook == fastpath.HookOutput:
+			r.out = a.Stage
+		case a.Hook == fastpath.HookInput:
+			r.in = a.Stage
+		case a.Hook == fastpath.HookPostrouting:
+			r.post = a.Stage
+		}
+	}
+	if r.pre == nil || r.out == nil || r.in == nil || r.post == nil {
+		t.Fatalf("stages %v", tr.Stages())
+	}
+	return r
+}
+
+// forward runs frames, routed through the router, past conntrack at
+// prerouting and its confirmation at postrouting, and returns their
+// packets after prerouting's tracking.
+func (r *stageRig) forward(frames ...[]byte) []fastpath.Packet {
+	r.b.Len = len(frames)
+	for i, f := range frames {
+		r.b.Packets[i] = fastpathtest.Parsed(f)
+		r.b.Packets[i].Routed = true
+	}
+	r.pre.Process(&r.b, r.now)
+	seen := make([]fastpath.Packet, len(frames))
+	copy(seen, r.b.Packets[:len(frames)])
+	r.in.Process(&r.b, r.now)
+	r.post.Process(&r.b, r.now)
+	return seen
+}
+
+var (
+	macA, macB = fastpathtest.MAC(1), fastpathtest.MAC(2)
+	h1, h2     = net.ParseIP("10.1.0.2"), net.ParseIP("10.2.0.2")
+)
+
+func frame(t *testing.T, src, dst net.IP, ls ...gopacket.SerializableLayer) []byte {
+	ip := &layers.IPv4{Version: 4, TTL: 64, SrcIP: src, DstIP: dst}
+	switch l := ls[0].(type) {
+	case *layers.UDP:
+		ip.Protocol = layers.IPProtocolUDP
+		_ = l.SetNetworkLayerForChecksum(ip)
+	case *layers.TCP:
+		ip.Protocol = layers.IPProtocolTCP
+		_ = l.SetNetworkLayerForChecksum(ip)
+	case *layers.ICMPv4:
+		ip.Protocol = layers.IPProtocolICMPv4
+	}
+	return fastpathtest.Serialize(t, append([]gopacket.SerializableLayer{
+		&layers.Ethernet{SrcMAC: fastpathtest.HW(macA), DstMAC: fastpathtest.HW(macB), EthernetType: layers.EthernetTypeIPv4}, ip}, ls...)...)
+}
+
+func state(p fastpath.Packet) conntrack.State { return conntrack.State(p.CtState) }
+
+// TestStageUDP: a UDP flow is new until confirmed, then its reply is
+// established in the reply direction, and an ICMP error quoting it is
+// related; the entry is in the table with both tuples.
+func TestStageUDP(t *testing.T) {
+	r := newStageRig(t)
+	out := frame(t, h1, h2, &layers.UDP{SrcPort: 4000, DstPort: 53}, gopacket.Payload("q"))
+	back := frame(t, h2, h1, &layers.UDP{SrcPort: 53, DstPort: 4000}, gopacket.Payload("a"))
+	p := r.forward(out)[0]
+	if state(p) != conntrack.StateNew || p.CtRef == 0 {
+		t.Fatalf("first packet: state %d ref %x", p.CtState, p.CtRef)
+	}
+	if n := r.tr.Table().Count(); n != 1 {
+		t.Fatalf("%d entries after the first packet, want 1", n)
+	}
+	p = r.forward(out)[0]
+	if state(p) != conntrack.StateNew {
+		t.Fatalf("second packet before a reply: state %d, want new", p.CtState)
+	}
+	p = r.forward(back)[0]
+	var e conntrack.Entry
+	if state(p) != conntrack.StateEstablished || r.tr.Dir(&p) != conntrack.DirReply || !r.tr.Entry(&p, &e) {
+		t.Fatalf("reply: state %d dir %d", p.CtState, r.tr.Dir(&p))
+	}
+	if e.Status&conntrack.StatusSeenReply == 0 || e.Tuple[0].String() != "src=10.1.0.2 dst=10.2.0.2 sport=4000 dport=53" {
+		t.Fatalf("entry %+v", e)
+	}
+	// h2's port unreachable about h1's datagram: related, reply way.
+	quoted := out[14 : 14+20+8]
+	icmp := frame(t, h2, h1, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, gopacket.Payload(quoted))
+	if p = r.forward(icmp)[0]; state(p) != conntrack.StateRelated || r.tr.Dir(&p) != conntrack.DirReply {
+		t.Fatalf("port unreachable: state %d dir %d", p.CtState, r.tr.Dir(&p))
+	}
+	// The same error sent to somebody else is invalid.
+	other := frame(t, h2, net.ParseIP("10.1.0.9"), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(3, 3)}, gopacket.Payload(quoted))
+	if p = r.forward(other)[0]; state(p) != conntrack.StateInvalid {
+		t.Fatalf("error to another host: state %d, want invalid", p.CtState)
+	}
+	if n := r.tr.Table().Count(); n != 1 {
+		t.Fatalf("%d entries, want 1", n)
+	}
+}
+
+// TestStageRSTKeepsEntry: the RST that is a connection's only answer
+// deletes its entry (nf_ct_kill_acct), but the RST itself keeps what it
+// was for the rules after conntrack: established, reply, seen-reply.
+func TestStageRSTKeepsEntry(t *testing.T) {
+	r := newStageRig(t)
+	syn := frame(t, h1, h2, &layers.TCP{SrcPort: 40000, DstPort: 9, SYN: true, Seq: 100, Window: 1000})
+	rst := frame(t, h2, h1, &layers.TCP{SrcPort: 9, DstPort: 40000, RST: true, ACK: true, Ack: 101})
+	r.forward(syn)
+	p := r.forward(rst)[0]
+	var e conntrack.Entry
+	if state(p) != conntrack.StateEstablished || !r.tr.Entry(&p, &e) || e.Status&conntrack.StatusSeenReply == 0 {
+		t.Fatalf("RST: state %d entry %+v", p.CtState, e)
+	}
+	if n := r.tr.Table().Count(); n != 0 {
+		t.Fatalf("%d entries after the RST, want 0", n)
+	}
+}
+
+// TestStageInvalidAndUntracked: TCP SYN+FIN is invalid; ICMPv6 neighbour
+// solicitations are untracked; a frame the router sends is tracked at
+// output only; nothing is tracked while disabled.
+func TestStageInvalidAndUntracked(t *testing.T) {
+	r := newStageRig(t)
+	bad := frame(t, h1, h2, &layers.TCP{SrcPort: 1, DstPort: 2, SYN: true, FIN: true})
+	if p := r.forward(bad)[0]; state(p) != conntrack.StateInvalid || p.CtRef != 0 {
+		t.Fatalf("SYN+FIN: state %d", p.CtState)
+	}
+	ip6 := &layers.IPv6{Version: 6, HopLimit: 255, NextHeader: layers.IPProtocolICMPv6, SrcIP: net.ParseIP("fd00::1"), DstIP: net.ParseIP("ff02::1:ff00:2")}
+	icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeNeighborSolicitation, 0)}
+	_ = icmp.SetNetworkLayerForChecksum(ip6)
+	ns := fastpathtest.Serialize(t, &layers.Ethernet{SrcMAC: fastpathtest.HW(macA), DstMAC: fastpathtest.HW(macB), EthernetType: layers.EthernetTypeIPv6},
+		ip6, icmp, &layers.ICMPv6NeighborSolicitation{TargetAddress: net.ParseIP("fd00::2")})
+	if p := r.forward(ns)[0]; state(p) != conntrack.StateUntracked {
+		t.Fatalf("neighbour solicitation: state %d, want untracked", p.CtState)
+	}
+	r.tr.SetEnabled(false)
+	if p := r.forward(frame(t, h1, h2, &layers.UDP{SrcPort: 1, DstPort: 2})); state(p[0]) != 0 {
+		t.Fatalf("disabled: state %d", p[0].CtState)
+	}
+	if n := r.tr.Table().Count(); n != 0 {
+		t.Fatalf("%d entries, want 0", n)
+	}
+}
+
+// TestStageNoAllocs: tracking a batch of established packets allocates
+// nothing.
+func TestStageNoAllocs(t *testing.T) {
+	r := newStageRig(t)
+	out := frame(t, h1, h2, &layers.UDP{SrcPort: 4000, DstPort: 53}, gopacket.Payload("q"))
+	back := frame(t, h2, h1, &layers.UDP{SrcPort: 53, DstPort: 4000}, gopacket.Payload("a"))
+	r.forward(out)
+	r.forward(back)
+	var pk [2]fastpath.Packet
+	pk[0], pk[1] = fastpathtest.Parsed(out), fastpathtest.Parsed(back)
+	allocs := testing.AllocsPerRun(100, func() {
+		r.b.Len = 2
+		r.b.Packets[0], r.b.Packets[1] = pk[0], pk[1]
+		r.b.Packets[0].Routed, r.b.Packets[1].Routed = true, true
+		r.pre.Process(&r.b, r.now)
+		r.post.Process(&r.b, r.now)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per batch", allocs)
+	}
+}

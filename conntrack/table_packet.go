@@ -1,0 +1,617 @@
+package conntrack
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"time"
+)
+
+// PacketResult is what the tracker decided for a packet (Prepare,
+// Packet, Track).
+type PacketResult uint8
+
+// The packet results.
+const (
+	// PacketAccept: the packet is tracked; its State says how (new,
+	// established, related).
+	PacketAccept PacketResult = iota
+	// PacketInvalid: the packet is not part of a valid connection (ct
+	// state invalid); it passes on (the kernel's -NF_ACCEPT), the entry,
+	// if any, keeps what the protocol tracker left in it. Counted as
+	// Stats.Invalid.
+	PacketInvalid
+	// PacketDrop: drop the packet (NF_DROP): the table is full and early
+	// drop found nothing to evict (Prepare), or a TCP packet wanted to
+	// reopen a connection already being deleted (Packet).
+	PacketDrop
+	// PacketRepeat: a TCP SYN reopens a closed connection. Packet has
+	// deleted the entry; process the packet again as the first of a new
+	// connection (Prepare, or Track which does all of it), as the
+	// kernel's nf_conntrack_in does on -NF_REPEAT.
+	PacketRepeat
+	// PacketStale: the reference no longer names a live entry (deleted,
+	// expired, or its record reused): look the tuple up again.
+	PacketStale
+	// PacketAcceptGone: the packet is tracked, and its entry was deleted
+	// as it passed (the kernel's nf_ct_kill_acct: a TCP connection whose
+	// only answer was a RST). Worker.Gone holds the entry's last state,
+	// which the packet keeps for the rest of its way, as the kernel's
+	// skb keeps its reference to the dying conntrack.
+	PacketAcceptGone
+)
+
+var packetResultNames = [...]string{"accept", "invalid", "drop", "repeat", "stale", "accept, entry gone"}
+
+// String names the result.
+func (r PacketResult) String() string {
+	if int(r) < len(packetResultNames) {
+		return packetResultNames[r]
+	}
+	return "unknown"
+}
+
+// ConfirmResult is what Confirm did.
+type ConfirmResult uint8
+
+// The confirm results.
+const (
+	// ConfirmInserted: the entry is in the table under both tuples.
+	ConfirmInserted ConfirmResult = iota
+	// ConfirmClash: another worker inserted the same connection
+	// meanwhile and the clash was resolved as the kernel's
+	// nf_ct_resolve_clash does: the returned reference is the entry the
+	// packet continues with (the one already in the table, or, when that
+	// one was NAT-translated differently, the new entry hashed in the
+	// reply direction only with a 1 s fixed timeout). Counted as
+	// Stats.ClashResolve.
+	ConfirmClash
+	// ConfirmDrop: nothing was inserted, drop the packet: a clash the
+	// protocol does not allow to resolve (TCP, ICMP, …) or that could not
+	// be (insert_failed), a chain too long (chaintoolong), or a table
+	// that filled up since Prepare (drop).
+	ConfirmDrop
+)
+
+var confirmResultNames = [...]string{"inserted", "clash", "drop"}
+
+// String names the result.
+func (r ConfirmResult) String() string {
+	if int(r) < len(confirmResultNames) {
+		return confirmResultNames[r]
+	}
+	return "unknown"
+}
+
+// The TCP state's words in rec.proto (encodeTCP).
+const tcpStateWord = 9
+
+func encodeTCP(s *TCPState, w *[protoWords]uint32) {
+	for d := range 2 {
+		q := &s.Seen[d]
+		w[4*d], w[4*d+1], w[4*d+2], w[4*d+3] = q.End, q.MaxEnd, q.MaxWin, q.MaxAck
+	}
+	w[8] = uint32(s.Seen[0].Scale) | uint32(s.Seen[0].Flags)<<8 | uint32(s.Seen[1].Scale)<<16 | uint32(s.Seen[1].Flags)<<24
+	w[9] = uint32(s.State) | uint32(s.LastDir)<<8 | uint32(s.Retrans)<<16 | uint32(s.LastIndex)<<24
+	w[10], w[11], w[12] = s.LastSeq, s.LastAck, s.LastEnd
+	w[13] = uint32(s.LastWin) | uint32(s.LastWScale)<<16 | uint32(s.LastFlags)<<24
+}
+
+func decodeTCP(w *[protoWords]uint32, s *TCPState) {
+	for d := range 2 {
+		q := &s.Seen[d]
+		q.End, q.MaxEnd, q.MaxWin, q.MaxAck = w[4*d], w[4*d+1], w[4*d+2], w[4*d+3]
+	}
+	s.Seen[0].Scale, s.Seen[0].Flags = uint8(w[8]), uint8(w[8]>>8)
+	s.Seen[1].Scale, s.Seen[1].Flags = uint8(w[8]>>16), uint8(w[8]>>24)
+	s.State, s.LastDir, s.Retrans, s.LastIndex = TCPConntrack(w[9]), Dir(w[9]>>8), uint8(w[9]>>16), uint8(w[9]>>24)
+	s.LastSeq, s.LastAck, s.LastEnd = w[10], w[11], w[12]
+	s.LastWin, s.LastWScale, s.LastFlags = uint16(w[13]), uint8(w[13]>>16), uint8(w[13]>>24)
+}
+
+// allowClash reports whether the protocol resolves insertion clashes
+// (nf_conntrack_l4proto.allow_clash in this kernel: UDP and UDP-Lite;
+// GRE's too, whose tracker this package does not have).
+func allowClash(proto uint8) bool { return proto == ProtoUDP || proto == protoUDPLite }
+
+const protoUDPLite = 136
+
+// ctState is the packet's state for a packet of an existing entry in
+// direction dir with status st, as resolve_normal_ct sets ctinfo: a reply
+// is established; an original-direction packet is established once a
+// reply was seen, related if the entry is expected, else new.
+func ctState(dir Dir, st Status) State {
+	switch {
+	case dir == DirReply || st&StatusSeenReply != 0:
+		return StateEstablished
+	case st&StatusExpected != 0:
+		return StateRelated
+	}
+	return StateNew
+}
+
+// Prepare starts a new connection for a packet with tuple k (and, for
+// TCP, segment seg; nil for other protocols) that Lookup did not find:
+// the kernel's init_conntrack and the protocol's first packet. It fills
+// e, which the caller keeps with the packet and passes to Confirm once
+// the packet is accepted at the last hook (the kernel confirms only
+// then); the reply tuple is k.Reverse(). The results:
+//
+//   - StateNew, PacketAccept: e is the new connection.
+//   - StateInvalid, PacketInvalid: the packet cannot start one (an ICMP
+//     type without a reply or that is no request, a TCP segment TCPNew or
+//     the state machine refuses, an ICMP protocol on the wrong family).
+//   - 0, PacketDrop: the table is full and early drop found nothing to
+//     evict near k's bucket; drop the packet (as __nf_conntrack_alloc,
+//     which checks before the protocol does).
+func (w *Worker) Prepare(k *Tuple, seg *TCPSegment, now int64, e *Entry) (State, PacketResult) {
+	t := w.t
+	t.see(now)
+	reply, ok := k.Reverse()
+	if !ok {
+		w.Stats.Invalid++
+		return StateInvalid, PacketInvalid
+	}
+	if t.count.Load() >= t.max {
+		kk := keyOf(k)
+		if w.earlyDrop(t.bucket(t.hash(&kk)), tickOf(now)) == 0 {
+			t.gcDrop.Store(true)
+			w.Stats.Drop++
+			return 0, PacketDrop
+		}
+	}
+	*e = Entry{Tuple: [2]Tuple{*k, reply}}
+	if !t.newProto(e, seg, now) {
+		w.Stats.Invalid++
+		return StateInvalid, PacketInvalid
+	}
+	return StateNew, PacketAccept
+}
+
+// newProto runs the protocol's part of a new connection on e (the
+// kernel's l4proto new and packet functions on an unconfirmed entry):
+// the initial state and timeout. It reports false if the protocol
+// refuses the packet.
+func (t *Table) newProto(e *Entry, seg *TCPSegment, now int64) bool {
+	k := &e.Tuple[0]
+	switch k.Proto {
+	case ProtoTCP:
+		if seg == nil || !TCPNew(&e.TCP, seg, t.tcpCfg.Loose) {
+			return false
+		}
+		res := TCPPacket(&e.TCP, DirOriginal, seg, 0, &t.tm, t.tcpCfg)
+		if res.Verdict != TCPAccept {
+			return false
+		}
+		e.Status |= res.SetStatus
+		d, _ := res.Expiry(0)
+		e.Expires = now + int64(d)
+	case ProtoUDP:
+		// nf_conntrack_udp_packet on an unconfirmed entry: the stream
+		// time, and the unreplied timeout.
+		e.UDPStreamAt = now + int64(2*time.Second)
+		e.Expires = now + int64(t.tm.UDP)
+	case protoUDPLite:
+		e.Expires = now + int64(t.tm.UDP)
+	case ProtoICMP, ProtoICMPv6:
+		// nf_conntrack_icmp_packet / nf_conntrack_icmpv6_packet: only
+		// on their own family, only a request opens a connection.
+		if (k.Proto == ProtoICMP) != (k.Family == 4) || !IsICMPQuery(k.Family, uint8(k.DstPort>>8)) {
+			return false
+		}
+		to := t.tm.ICMP
+		if k.Proto == ProtoICMPv6 {
+			to = t.tm.ICMPv6
+		}
+		e.Expires = now + int64(to)
+	default:
+		e.Expires = now + int64(t.tm.Generic)
+	}
+	return true
+}
+
+// Packet tracks one packet of the connection c refers to, in c's
+// direction, at now: the kernel's nf_conntrack_in after the lookup found
+// the entry. It runs the protocol's tracker (TCP: TCPPacket; UDP:
+// nf_conntrack_udp_packet; ICMP and ICMPv6: nf_conntrack_icmp_packet;
+// others: the generic tracker), refreshes the expiry, sets SEEN_REPLY on
+// the first accepted reply and returns the packet's state and result
+// (see PacketResult). seg is the TCP segment (nil for other protocols;
+// a TCP packet without one is invalid). It never allocates; it waits only
+// while the other direction's worker updates the same entry.
+func (w *Worker) Packet(c Conn, seg *TCPSegment, now int64) (State, PacketResult) {
+	t := w.t
+	r := t.rec(c)
+	if r == nil {
+		return 0, PacketStale
+	}
+	nt := tickOf(now)
+	s := lockRec(r)
+	id := r.id.Load()
+	if id&idLive == 0 || idGen(id) != c.gen() || expired(r.expires.Load(), nt) {
+		unlockRec(r, s)
+		return 0, PacketStale
+	}
+	dir := c.Dir()
+	zs := r.zs.Load()
+	status := Status(zs & 0xffff)
+	state := ctState(dir, status)
+	res := PacketAccept
+	kill := false
+	switch uint8(id) {
+	case ProtoTCP:
+		res, kill = t.tcpPacket(r, dir, seg, status, now, &zs)
+	case ProtoUDP:
+		// nf_conntrack_udp_packet: once a reply was seen, a flow still
+		// active 2 s after its first packet is a stream: the stream
+		// timeout, and ASSURED (never for a NAT clash entry).
+		extra, stream := t.tm.UDP, false
+		if status&StatusSeenReply != 0 && int32(r.proto[0].Load()-nt) < 0 {
+			extra, stream = t.tm.UDPStream, true
+		}
+		t.refresh(r, status, now, extra)
+		if stream && status&StatusNATClash == 0 {
+			zs |= uint32(StatusAssured)
+		}
+	case protoUDPLite:
+		// nf_conntrack_udplite_packet: the stream timeout and ASSURED as
+		// soon as a reply was seen.
+		if status&StatusSeenReply != 0 {
+			t.refresh(r, status, now, t.tm.UDPStream)
+			if status&StatusNATClash == 0 {
+				zs |= uint32(StatusAssured)
+			}
+		} else {
+			t.refresh(r, status, now, t.tm.UDP)
+		}
+	case ProtoICMP:
+		t.refresh(r, status, now, t.tm.ICMP)
+	case ProtoICMPv6:
+		t.refresh(r, status, now, t.tm.ICMPv6)
+	default:
+		t.refresh(r, status, now, t.tm.Generic)
+	}
+	if res == PacketAccept && dir == DirReply {
+		zs |= uint32(StatusSeenReply)
+	}
+	r.zs.Store(zs)
+	unlockRec(r, s)
+	switch res {
+	case PacketAccept:
+		if kill {
+			// nf_ct_kill_acct: the packet passes, the entry goes.
+			t.Read(c, &w.Gone)
+			w.Gone.Status |= StatusDying
+			if t.kill(c.idx(), c.gen()) {
+				return state, PacketAcceptGone
+			}
+		}
+		return state, PacketAccept
+	case PacketRepeat:
+		// tcp_packet: nf_ct_kill, then -NF_REPEAT; if the entry is
+		// already being killed, NF_DROP (counted invalid and drop).
+		if t.kill(c.idx(), c.gen()) {
+			return 0, PacketRepeat
+		}
+		w.Stats.Invalid++
+		w.Stats.Drop++
+		return StateInvalid, PacketDrop
+	case PacketDrop:
+		w.Stats.Invalid++
+		w.Stats.Drop++
+		return StateInvalid, PacketDrop
+	}
+	w.Stats.Invalid++
+	return StateInvalid, PacketInvalid
+}
+
+// refresh sets the expiry to now + d unless the entry has a fixed
+// timeout: the kernel's nf_ct_refresh on a confirmed entry.
+func (t *Table) refresh(r *rec, status Status, now int64, d time.Duration) {
+	if status&StatusFixedTimeout == 0 {
+		r.expires.Store(deadline(now, d))
+	}
+}
+
+// tcpPacket is the TCP part of Packet, on the locked record r: it runs
+// TCPPacket on the stored state and applies its result. It returns the
+// packet's result, and whether the entry must be deleted after the
+// packet is accepted.
+func (t *Table) tcpPacket(r *rec, dir Dir, seg *TCPSegment, status Status, now int64, zs *uint32) (PacketResult, bool) {
+	if seg == nil {
+		return PacketInvalid, false
+	}
+	var w [protoWords]uint32
+	for i := range w {
+		w[i] = r.proto[i].Load()
+	}
+	var st TCPState
+	decodeTCP(&w, &st)
+	res := TCPPacket(&st, dir, seg, status, &t.tm, t.tcpCfg)
+	if res.Verdict == TCPRepeat {
+		return PacketRepeat, false
+	}
+	if res.Verdict == TCPDrop {
+		return PacketDrop, false
+	}
+	encodeTCP(&st, &w)
+	for i := range w {
+		r.proto[i].Store(w[i])
+	}
+	if status&StatusFixedTimeout == 0 {
+		exp := r.expires.Load()
+		rem := time.Duration(int64(int32(exp-tickOf(now))) << tickShift)
+		if d, ok := res.Expiry(rem); ok {
+			r.expires.Store(deadline(now, d))
+		}
+	}
+	*zs |= uint32(res.SetStatus)
+	if res.Verdict == TCPInvalid {
+		return PacketInvalid, false
+	}
+	return PacketAccept, res.Kill
+}
+
+// Track is the whole of the kernel's nf_conntrack_in for a packet with
+// tuple k (and TCP segment seg): Lookup, then Packet; on a miss, or when
+// TCP reopens a closed connection (PacketRepeat), Prepare into e. It
+// returns the packet's state, its result, and the reference when the
+// packet belongs to an entry in the table; with StateNew and
+// PacketAccept and no reference (ok false), e holds the new connection
+// to Confirm once the packet is accepted.
+func (w *Worker) Track(k *Tuple, seg *TCPSegment, now int64, e *Entry) (c Conn, ok bool, state State, res PacketResult) {
+	for range 3 {
+		c, ok = w.Lookup(k, now)
+		if !ok {
+			state, res = w.Prepare(k, seg, now, e)
+			return 0, false, state, res
+		}
+		state, res = w.Packet(c, seg, now)
+		if res != PacketRepeat && res != PacketStale {
+			return c, true, state, res
+		}
+	}
+	state, res = w.Prepare(k, seg, now, e)
+	return 0, false, state, res
+}
+
+// Confirm inserts e, a connection Prepare made (its tuples, status, mark,
+// expiry and protocol state as the packet's hooks left them), under both
+// of its tuples: the kernel's __nf_conntrack_confirm, at the last hook
+// for the packet that created it. See ConfirmResult; on ConfirmInserted
+// and ConfirmClash the reference is what the packet continues with.
+func (w *Worker) Confirm(e *Entry, now int64) (Conn, ConfirmResult) {
+	t := w.t
+	t.see(now)
+	nt := tickOf(now)
+	var k0, k1 key
+	k0, k1 = keyOf(&e.Tuple[0]), keyOf(&e.Tuple[1])
+	if k0.v6 != k1.v6 || k0.proto != k1.proto || k0.zone != k1.zone || (e.Tuple[0].Family != 4 && e.Tuple[0].Family != 6) {
+		w.Stats.InsertFailed++
+		w.Stats.Drop++
+		return 0, ConfirmDrop
+	}
+	// __nf_conntrack_alloc's bound, checked again: another worker may
+	// have filled the table since Prepare.
+	for try := 0; ; try++ {
+		if t.count.Add(1) <= t.max {
+			break
+		}
+		t.count.Add(-1)
+		if try > 0 || w.earlyDrop(t.bucket(t.hash(&k0)), nt) == 0 {
+			t.gcDrop.Store(true)
+			w.Stats.Drop++
+			return 0, ConfirmDrop
+		}
+	}
+	idx, ok := t.alloc()
+	if !ok {
+		t.count.Add(-1)
+		w.Stats.Drop++
+		return 0, ConfirmDrop
+	}
+	r := &t.slab[idx]
+	id := t.write(r, idx, e)
+	b0, b1 := t.bucket(t.hash(&k0)), t.bucket(t.hash(&k1))
+	maxChain := minChainLen + rand.IntN(maxChainLen)
+	for range 4 {
+		t.lockBuckets(b0, b1)
+		hidx, hid, hdir, found, long := t.clashScan(b0, &k0, maxChain)
+		if !found && !long {
+			hidx, hid, hdir, found, long = t.clashScan(b1, &k1, maxChain)
+		}
+		if long {
+			t.unlockBuckets(b0, b1)
+			t.drop(r, idx, id)
+			w.Stats.ChainTooLong++
+			w.Stats.InsertFailed++
+			return 0, ConfirmDrop
+		}
+		if !found {
+			t.publish(r, idx, id, b0, b1, false)
+			t.unlockBuckets(b0, b1)
+			w.Stats.Insert++
+			return makeConn(idx, idGen(id), DirOriginal), ConfirmInserted
+		}
+		hr := &t.slab[hidx]
+		if expired(hr.expires.Load(), nt) {
+			// The lookup that preceded this would have reaped it
+			// (nf_ct_gc_expired): reap it, and try again.
+			t.unlockBuckets(b0, b1)
+			t.kill(hidx, idGen(hid))
+			continue
+		}
+		c, res := t.resolveClash(r, idx, id, e, hr, hidx, hid, hdir, b1, &k1, nt)
+		t.unlockBuckets(b0, b1)
+		switch res {
+		case ConfirmClash:
+			w.Stats.ClashResolve++
+		default:
+			w.Stats.Drop++
+			w.Stats.InsertFailed++
+		}
+		return c, res
+	}
+	t.drop(r, idx, id)
+	w.Stats.Drop++
+	w.Stats.InsertFailed++
+	return 0, ConfirmDrop
+}
+
+// The kernel's bounds on a chain at confirmation: MIN_CHAINLEN plus a
+// random part below MAX_CHAINLEN.
+const (
+	minChainLen = 50
+	maxChainLen = 80 - minChainLen
+)
+
+// clashScan looks for a live entry with key k in bucket b, whose lock the
+// caller holds (nf_ct_key_equal in __nf_conntrack_confirm), and reports
+// whether the chain is longer than maxChain.
+func (t *Table) clashScan(b uint32, k *key, maxChain int) (idx, id, dir uint32, found, long bool) {
+	n := t.heads[b].Load()
+	for l := 0; !isNulls(n); l++ {
+		idx, dir = n>>1, n&1
+		r := &t.slab[idx]
+		id = r.id.Load()
+		if t.matches(r, idx, id, dir, k) {
+			return idx, id, dir, true, false
+		}
+		if l > maxChain {
+			return 0, 0, 0, false, true
+		}
+		n = r.next[dir].Load()
+	}
+	return 0, 0, 0, false, false
+}
+
+// resolveClash is the kernel's nf_ct_resolve_clash, with the bucket
+// locks held: the entry already in the table (record hr) won the race
+// against e (record r, not yet published).
+func (t *Table) resolveClash(r *rec, idx, id uint32, e *Entry, hr *rec, hidx, hid, hdir uint32, b1 uint32, k1 *key, nt uint32) (Conn, ConfirmResult) {
+	if !allowClash(uint8(id)) {
+		t.drop(r, idx, id)
+		return 0, ConfirmDrop
+	}
+	if c, ok := t.resolveWith(hr, hidx, hid, e); ok {
+		t.drop(r, idx, id)
+		return c, ConfirmClash
+	}
+	// nf_ct_resolve_clash_harder: a clash in the reply direction too is
+	// resolved only as above; else e goes in hashed in the reply
+	// direction only, with a 1 s fixed timeout, never ASSURED.
+	if ridx, rid, _, found, _ := t.clashScan(b1, k1, 1<<30); found {
+		if c, ok := t.resolveWith(&t.slab[ridx], ridx, rid, e); ok {
+			t.drop(r, idx, id)
+			return c, ConfirmClash
+		}
+		t.drop(r, idx, id)
+		return 0, ConfirmDrop
+	}
+	s := lockRec(r)
+	r.zs.Store(r.zs.Load() | uint32(StatusFixedTimeout|StatusNATClash))
+	r.expires.Store(nt + uint32(time.Second>>tickShift))
+	unlockRec(r, s)
+	t.publish(r, idx, id, 0, b1, true)
+	return makeConn(idx, idGen(id), DirOriginal), ConfirmClash
+}
+
+// resolveWith is the kernel's __nf_ct_resolve_clash: the packet continues
+// with the entry in the table (hr) if it was not NAT-translated or has
+// the same tuples as e. The reference is in the direction whose tuple is
+// e's original one (the original direction if none is, as the kernel
+// keeps the packet's ctinfo).
+func (t *Table) resolveWith(hr *rec, hidx, hid uint32, e *Entry) (Conn, bool) {
+	var he Entry
+	t.decode(hr, hidx, hid, &he, 0)
+	if hr.id.Load() != hid {
+		return 0, false
+	}
+	st := Status(hr.zs.Load())
+	if st&(StatusSrcNATDone|StatusDstNATDone) != 0 && (he.Tuple[0] != e.Tuple[0] || he.Tuple[1] != e.Tuple[1]) {
+		return 0, false
+	}
+	dir := DirOriginal
+	if he.Tuple[1] == e.Tuple[0] {
+		dir = DirReply
+	}
+	return makeConn(hidx, idGen(hid), dir), true
+}
+
+// write initialises free record idx with e, under its record lock, not
+// yet live, and returns the identity it will be published with.
+func (t *Table) write(r *rec, idx uint32, e *Entry) uint32 {
+	o, p := &e.Tuple[0], &e.Tuple[1]
+	s := lockRec(r)
+	gen := idGen(r.id.Load())
+	id := gen<<idGenShift | uint32(o.Proto)
+	r.zs.Store(uint32(o.Zone)<<16 | uint32((e.Status|StatusConfirmed)&0xffff))
+	r.ports[0].Store(uint32(o.SrcPort)<<16 | uint32(o.DstPort))
+	r.ports[1].Store(uint32(p.SrcPort)<<16 | uint32(p.DstPort))
+	if o.Family == 6 {
+		id |= idV6
+		for i := range 4 {
+			r.addr[i].Store(binary.LittleEndian.Uint32(o.Src[4*i:]))
+			r.addr[4+i].Store(binary.LittleEndian.Uint32(o.Dst[4*i:]))
+		}
+		if p.Src != o.Dst || p.Dst != o.Src {
+			id |= idExt
+			t.extOnce.Do(func() {
+				x := make([]extRec, len(t.slab))
+				t.ext.Store(&x)
+			})
+			x := &(*t.ext.Load())[idx]
+			for i := range 4 {
+				x[i].Store(binary.LittleEndian.Uint32(p.Src[4*i:]))
+				x[4+i].Store(binary.LittleEndian.Uint32(p.Dst[4*i:]))
+			}
+		}
+	} else {
+		for i := range 8 {
+			r.addr[i].Store(0)
+		}
+		r.addr[0].Store(binary.LittleEndian.Uint32(o.Src[:]))
+		r.addr[4].Store(binary.LittleEndian.Uint32(o.Dst[:]))
+		r.addr[1].Store(binary.LittleEndian.Uint32(p.Src[:]))
+		r.addr[5].Store(binary.LittleEndian.Uint32(p.Dst[:]))
+	}
+	r.mark.Store(e.Mark)
+	r.expires.Store(tickCeil(e.Expires))
+	var w [protoWords]uint32
+	switch o.Proto {
+	case ProtoTCP:
+		encodeTCP(&e.TCP, &w)
+	case ProtoUDP:
+		w[0] = tickCeil(e.UDPStreamAt)
+	}
+	for i := range w {
+		r.proto[i].Store(w[i])
+	}
+	r.id.Store(id)
+	unlockRec(r, s)
+	return id
+}
+
+// publish makes record idx live and links its nodes into buckets b0 and
+// b1 (only b1 for a clash entry), whose locks the caller holds: the
+// kernel's __nf_conntrack_hash_insert, after the CONFIRMED bit.
+func (t *Table) publish(r *rec, idx, id, b0, b1 uint32, replyOnly bool) {
+	id |= idLive
+	if replyOnly {
+		id |= idReplyOnly
+	}
+	r.id.Store(id)
+	if !replyOnly {
+		r.next[0].Store(t.heads[b0].Load())
+		t.heads[b0].Store(idx << 1)
+	}
+	r.next[1].Store(t.heads[b1].Load())
+	t.heads[b1].Store(idx<<1 | 1)
+}
+
+// drop frees record idx, written but never published.
+func (t *Table) drop(r *rec, idx, id uint32) {
+	s := lockRec(r)
+	r.id.Store((idGen(id)+1)<<idGenShift | id&0xff)
+	unlockRec(r, s)
+	t.release(idx)
+}
