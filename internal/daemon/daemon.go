@@ -23,8 +23,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"github.com/xdpfwd/xdpfwd/conntrack"
 	"github.com/xdpfwd/xdpfwd/bpf"
+	"github.com/xdpfwd/xdpfwd/conntrack"
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/bridge"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
