@@ -128,6 +128,11 @@ type trackWorker struct {
 
 	pending  [maxPending]Entry
 	npending int
+	// batch counts the batches, for frags' unconfirmed references.
+	batch uint64
+	// frags remembers the tuple of the datagrams whose first fragment
+	// was tracked, for their other fragments.
+	frags [fragSlots]fragEntry
 
 	published publishedStats
 	last      Stats
@@ -136,7 +141,7 @@ type trackWorker struct {
 // CtRef encodings in Meta.CtRef: a confirmed connection is its Conn with
 // refTable set; an unconfirmed one names its worker and slot.
 const (
-	refGone    = 1 << 61 // with refPending: a deleted entry's last state, not to confirm
+	refGone    = 1 << 61 // with refPending: not to confirm (a deleted entry's last state, a fragment's datagram)
 	refTable   = 1 << 62
 	refPending = 1 << 63
 )
@@ -173,6 +178,7 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := s.w
 	if !s.local {
 		w.npending = 0 // the previous batch's are confirmed or gone
+		w.batch++
 	}
 	if !w.tr.enabled.Load() {
 		return
@@ -199,6 +205,10 @@ func (w *trackWorker) track(p *fastpath.Packet, now int64) {
 		k   Tuple
 		seg TCPSegment
 	)
+	if p.Fragment {
+		w.fragment(p, now)
+		return
+	}
 	switch w.tuple(p, &k, &seg) {
 	case tupleNone:
 		p.CtState = uint8(StateInvalid)
@@ -289,6 +299,117 @@ const (
 	tupleUntracked           // ICMPv6 neighbour discovery and MLD
 	tupleICMPError           // the tuple is the quoted packet's
 )
+
+// fragSlots is the size of a worker's fragment memory.
+const fragSlots = 256
+
+// fragTimeout is how long the first fragment's tuple serves the others:
+// the kernel's ipfrag_time.
+const fragTimeout = 30e9
+
+// fragEntry is a fragmented datagram: its key (addresses, protocol,
+// identification), the tuple its first fragment was tracked with, and
+// the first fragment's state and reference if it was unconfirmed in
+// batch.
+type fragEntry struct {
+	key   fragKey
+	tuple Tuple
+	state State
+	ref   uint64
+	batch uint64
+	at    int64
+}
+
+type fragKey struct {
+	src, dst [16]byte
+	id       uint32
+	proto    uint8
+	family   uint8
+}
+
+// fragment tracks a fragment. The kernel reassembles a datagram before
+// conntrack sees it (nf_defrag) and tracks it once; xdpfwd forwards
+// fragments as they are, so it tracks the datagram with its first
+// fragment (which carries the transport header) and gives the others,
+// matched by addresses, protocol and identification, the state and
+// connection the first got. A fragment whose first fragment this worker
+// has not seen (out of order, or on another queue) has no connection:
+// ct state invalid.
+func (w *trackWorker) fragment(p *fastpath.Packet, now int64) {
+	key, ok := fragKeyOf(p)
+	if !ok {
+		p.CtState = uint8(StateInvalid)
+		return
+	}
+	slot := &w.frags[fragHash(&key)%fragSlots]
+	if p.L4Off != 0 { // the first fragment
+		p.Fragment = false // tracked as the datagram
+		w.track(p, now)
+		var k Tuple
+		var seg TCPSegment
+		if w.tuple(p, &k, &seg) == tupleOK && p.CtState != uint8(StateInvalid) {
+			*slot = fragEntry{key: key, tuple: k, state: State(p.CtState), ref: p.CtRef, batch: w.batch, at: now}
+		}
+		p.Fragment = true
+		return
+	}
+	if slot.key != key || now-slot.at > fragTimeout {
+		p.CtState = uint8(StateInvalid)
+		w.cw.Stats.Invalid++
+		return
+	}
+	if slot.batch == w.batch && slot.ref&refPending != 0 {
+		// The first fragment's connection, unconfirmed: the first
+		// fragment alone confirms it.
+		p.CtState, p.CtRef = uint8(slot.state), slot.ref|refGone
+		return
+	}
+	c, found := w.cw.Lookup(&slot.tuple, now)
+	var e Entry
+	if !found || !w.tr.table.Read(c, &e) {
+		p.CtState = uint8(StateInvalid)
+		w.cw.Stats.Invalid++
+		return
+	}
+	st := ctState(c.Dir(), e.Status)
+	if slot.state == StateRelated {
+		st = StateRelated
+	}
+	p.CtState, p.CtRef = uint8(st), tableRef(c)
+}
+
+// fragKeyOf returns the key of a fragment's datagram.
+func fragKeyOf(p *fastpath.Packet) (fragKey, bool) {
+	var k fragKey
+	if p.L3Off == 0 {
+		return k, false
+	}
+	ip := p.Data[p.L3Off:p.L3End]
+	if p.EtherType == header.EtherTypeIPv4 {
+		k.family, k.proto = 4, ip[9]
+		k.id = uint32(binary.BigEndian.Uint16(ip[4:]))
+		copy(k.src[:4], ip[12:16])
+		copy(k.dst[:4], ip[16:20])
+		return k, true
+	}
+	k.family = 6
+	copy(k.src[:], ip[8:24])
+	copy(k.dst[:], ip[24:40])
+	nh, off := ip[6], header.IPv6Size
+	for header.IsIPv6ExtHeader(nh) && off+8 <= len(ip) {
+		if nh == header.IPv6Fragment {
+			k.proto, k.id = ip[off], binary.BigEndian.Uint32(ip[off+4:])
+			return k, true
+		}
+		nh, off = ip[off], off+header.IPv6ExtLength(nh, ip[off:])
+	}
+	return k, false
+}
+
+func fragHash(k *fragKey) uint32 {
+	h := k.id*0x9e3779b1 ^ binary.LittleEndian.Uint32(k.src[:]) ^ binary.LittleEndian.Uint32(k.src[12:])*31 ^ uint32(k.proto)
+	return h ^ h>>15
+}
 
 // tuple decodes p's tuple into k (and, for TCP, its segment into seg),
 // as nf_ct_get_tuple and the protocols' error functions do; for an ICMP

@@ -190,3 +190,30 @@ func TestStageNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per batch", allocs)
 	}
 }
+
+// TestStageFragments: a fragmented datagram is tracked by its first
+// fragment; the second, in the same batch and in a later one, gets the
+// same connection; a fragment whose first was not seen is invalid.
+func TestStageFragments(t *testing.T) {
+	r := newStageRig(t)
+	big := frame(t, h1, h2, &layers.UDP{SrcPort: 4000, DstPort: 53}, gopacket.Payload(make([]byte, 100)))
+	first, second := fastpathtest.Fragments4(t, big, 48)
+	ps := r.forward(first, second)
+	if state(ps[0]) != conntrack.StateNew || state(ps[1]) != conntrack.StateNew || ps[0].CtRef&^(1<<61) != ps[1].CtRef&^(1<<61) {
+		t.Fatalf("fragments: states %d %d refs %x %x", ps[0].CtState, ps[1].CtState, ps[0].CtRef, ps[1].CtRef)
+	}
+	if n := r.tr.Table().Count(); n != 1 {
+		t.Fatalf("%d entries, want 1 (the second fragment must not confirm again)", n)
+	}
+	back := frame(t, h2, h1, &layers.UDP{SrcPort: 53, DstPort: 4000}, gopacket.Payload("a"))
+	r.forward(back)
+	if p := r.forward(second)[0]; state(p) != conntrack.StateEstablished {
+		t.Fatalf("a later fragment after the reply: state %d, want established", p.CtState)
+	}
+	other := frame(t, h1, h2, &layers.UDP{SrcPort: 4001, DstPort: 53}, gopacket.Payload(make([]byte, 100)))
+	other[14+4] = 0x77 // another identification
+	_, lone := fastpathtest.Fragments4(t, other, 48)
+	if p := r.forward(lone)[0]; state(p) != conntrack.StateInvalid {
+		t.Fatalf("a fragment without its first: state %d, want invalid", p.CtState)
+	}
+}

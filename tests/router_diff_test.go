@@ -118,8 +118,9 @@ func (l *routerLab) probe(t *testing.T, frame []byte) (atH1, atH2 []string) {
 	return l.probeFrom(t, 1, frame)
 }
 
-// probeFrom is probe with the frame sent from h1 (from 1) or h2 (2).
-func (l *routerLab) probeFrom(t *testing.T, from int, frame []byte) (atH1, atH2 []string) {
+// probeFrom is probe with the frames sent from h1 (from 1) or h2 (2),
+// one after the other.
+func (l *routerLab) probeFrom(t *testing.T, from int, frames ...[]byte) (atH1, atH2 []string) {
 	t.Helper()
 	drain(l.fd1)
 	drain(l.fd2)
@@ -135,8 +136,10 @@ func (l *routerLab) probeFrom(t *testing.T, from int, frame []byte) (atH1, atH2 
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifi, Halen: 6, Addr: [8]byte(append(slices.Clone(frame[0:6]), 0, 0))}); err != nil {
-		t.Fatalf("%s: send probe: %v", l.name, err)
+	for _, frame := range frames {
+		if err := unix.Sendto(fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: ifi, Halen: 6, Addr: [8]byte(append(slices.Clone(frame[0:6]), 0, 0))}); err != nil {
+			t.Fatalf("%s: send probe: %v", l.name, err)
+		}
 	}
 	deadline := time.Now().Add(400 * time.Millisecond)
 	for time.Now().Before(deadline) {

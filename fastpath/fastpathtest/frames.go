@@ -133,3 +133,31 @@ func PseudoSum(f []byte, p *fastpath.Packet) uint16 {
 
 // Sec returns s seconds on the dataplane's clock.
 func Sec(s int) fastpath.Time { return fastpath.Time(s) * 1e9 }
+
+// Fragments4 cuts the IPv4 datagram of frame f (Ethernet, IPv4 without
+// DF) in two at byte cut of its payload (a multiple of 8): the first
+// fragment with MF set, the second at offset cut, each with its header's
+// length and checksum right.
+func Fragments4(t testing.TB, f []byte, cut int) (first, second []byte) {
+	t.Helper()
+	ip := header.IPv4(f[header.EthernetSize:])
+	hl := ip.HeaderLength()
+	if cut%8 != 0 || hl+cut >= int(ip.TotalLength()) {
+		t.Fatalf("Fragments4: cannot cut a %d-byte datagram at %d", ip.TotalLength(), cut)
+	}
+	end := int(ip.TotalLength())
+	mk := func(payload []byte, off int, more bool) []byte {
+		out := append(append([]byte(nil), f[:header.EthernetSize+hl]...), payload...)
+		h := header.IPv4(out[header.EthernetSize:])
+		fo := off / 8
+		if more {
+			fo |= 0x2000
+		}
+		h[2], h[3] = byte((hl+len(payload))>>8), byte(hl+len(payload))
+		h[6], h[7] = byte(fo>>8), byte(fo)
+		h.SetChecksum(0)
+		h.SetChecksum(h.CalculateChecksum())
+		return out
+	}
+	return mk(ip[hl:hl+cut], 0, true), mk(ip[hl+cut:end], cut, false)
+}
