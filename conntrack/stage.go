@@ -578,6 +578,26 @@ func (tr *Tracker) Entry(p *fastpath.Packet, e *Entry) bool {
 	return false
 }
 
+// Pending returns the connection of a packet in this worker's pipeline
+// that is not confirmed yet, for a NAT binding to change before it is
+// (nf_nat_setup_info works on unconfirmed conntracks only); ok is false
+// for a packet of a confirmed connection or of none.
+func (tr *Tracker) Pending(p *fastpath.Packet) (e *Entry, ok bool) {
+	if p.CtRef&refPending == 0 || p.CtRef&refGone != 0 {
+		return nil, false
+	}
+	return tr.pendingEntry(p.CtRef), true
+}
+
+// Taken reports whether a connection in the table has tuple k, original
+// or reply (the kernel's nf_conntrack_tuple_taken), looked up by the
+// worker whose unconfirmed connection p has (Pending).
+func (tr *Tracker) Taken(p *fastpath.Packet, k *Tuple, now int64) bool {
+	w := (*tr.workers.Load())[uint32(p.CtRef>>32)&0xffff]
+	_, ok := w.cw.Lookup(k, now)
+	return ok
+}
+
 // Dir returns the direction of a tracked packet in its connection.
 func (tr *Tracker) Dir(p *fastpath.Packet) Dir { return Dir(p.CtRef & 1) }
 

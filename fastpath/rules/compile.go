@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/xdpfwd/xdpfwd/conntrack"
+	"github.com/xdpfwd/xdpfwd/nat"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -58,6 +59,28 @@ type Env struct {
 	// mark set` writes (the conntrack package's Tracker); nil: a ct
 	// expression other than ct state finds no connection.
 	Conntrack Conntrack
+	// NAT binds and rewrites connections for nat chains and statements
+	// (the nat package's Translator); nil refuses them.
+	NAT NAT
+}
+
+// NAT is what nat chains and statements use of NAT: the binding of a new
+// connection (nf_nat_setup_info) and the rewriting of packets
+// (nf_nat_packet). Every method is called by the worker whose pipeline
+// holds p and must not allocate.
+type NAT interface {
+	// Unbound reports whether p's new connection has no binding for m
+	// yet: the nat chains of the hook run for it.
+	Unbound(p *fastpath.Packet, m nat.Manip) bool
+	// Setup binds m of p's new connection into r; false drops p.
+	Setup(p *fastpath.Packet, r *nat.Range, m nat.Manip, now fastpath.Time) bool
+	// Masquerade binds p's source to its output interface's address.
+	Masquerade(p *fastpath.Packet, r *nat.Range, now fastpath.Time) bool
+	// Redirect binds p's destination to its input interface's address.
+	Redirect(p *fastpath.Packet, r *nat.Range, now fastpath.Time) bool
+	// Apply gives an unbound new connection its null binding and
+	// rewrites p if its connection is translated; false: p was dropped.
+	Apply(p *fastpath.Packet, m nat.Manip, now fastpath.Time) bool
 }
 
 // Conntrack is what the ct expressions use of connection tracking.
@@ -74,8 +97,9 @@ type Conntrack interface {
 // does not run (yet).
 var ErrUnsupported = errors.New("not supported by xdpfwd")
 
-// errNeedsConntrack is the reason of what needs connection tracking.
-var errNeedsConntrack = fmt.Errorf("%w: needs connection tracking, not yet in xdpfwd", ErrUnsupported)
+// errNeedsNAT is the reason nat chains and statements are refused by a
+// program compiled without NAT (Env.NAT nil).
+var errNeedsNAT = fmt.Errorf("%w: needs connection tracking and NAT, which this program has not", ErrUnsupported)
 
 // Error is a part of a ruleset that Compile refuses: a table, chain, set
 // or rule (by handle, with its text as nft lists it), and why.
@@ -124,6 +148,12 @@ const jumpStackSize = 16
 // expressions (counters, limits, quotas), which the workers share. Put it
 // to work with NewEngine or Engine.Swap, once.
 type Program struct {
+	// natHooks are the type nat chains at each IP hook, by priority;
+	// nat4 and nat6 say whether NAT runs for IPv4 and IPv6 (any nat
+	// chain of the family: the kernel's NAT hooks are then at all four
+	// hooks).
+	natHooks   [fastpath.NumHooks]hookChains
+	nat4, nat6 bool
 	// rs is the ruleset the program was compiled from (for listings).
 	rs   *Ruleset
 	env  Env
@@ -172,6 +202,9 @@ type chain struct {
 	policy vkind
 	order  int // creation order in the ruleset, for base chains of equal priority
 	devs   []string
+	// nat marks a type nat chain: the NAT stage runs it, for the first
+	// packet of a connection only.
+	nat bool
 	// runs are the classifiers of runs of its rules, in order; the
 	// interpreter runs the rules of none in order.
 	runs []*classifier
@@ -427,7 +460,16 @@ func (c *compiler) chainHeader(t *Table, ch *Chain) (chain, error) {
 		// addresses); xdpfwd routes by destination alone and rules do
 		// not rewrite addresses: it filters as a filter chain.
 	case ChainNAT:
-		return fail(fmt.Errorf("type nat chain: %w", errNeedsConntrack))
+		if c.p.env.NAT == nil {
+			return fail(fmt.Errorf("type nat chain: %w", errNeedsNAT))
+		}
+		if t.Family != FamilyIP && t.Family != FamilyIP6 && t.Family != FamilyInet {
+			return fail(fmt.Errorf("%w: a type nat chain in the %s family", ErrUnsupported, t.Family))
+		}
+		if ch.Hook != HookPrerouting && ch.Hook != HookInput && ch.Hook != HookOutput && ch.Hook != HookPostrouting {
+			return fail(fmt.Errorf("type nat chain at hook %s: nat chains hook prerouting, input, output or postrouting", ch.Hook))
+		}
+		cc.nat = true
 	default:
 		return fail(fmt.Errorf("chain type %q not understood", ch.Type))
 	}
@@ -521,6 +563,20 @@ func (p *Program) sortHooks() {
 		HookPostrouting: fastpath.HookBridgePostrouting}
 	for _, i := range bases {
 		ch := &p.chains[i]
+		if ch.nat {
+			// Run by the NAT stage of the hook (NF_IP_PRI_NAT_DST
+			// or _SRC), among the other nat chains by priority.
+			hc := &p.natHooks[ipHook[ch.hook]]
+			if ch.family != FamilyIP6 {
+				hc.v4 = append(hc.v4, i)
+				p.nat4 = true
+			}
+			if ch.family != FamilyIP {
+				hc.v6 = append(hc.v6, i)
+				p.nat6 = true
+			}
+			continue
+		}
 		switch ch.family {
 		case FamilyIP, FamilyIP6, FamilyInet:
 			hc := &p.hooks[ipHook[ch.hook]]
@@ -719,6 +775,9 @@ func hookList(m uint8) string {
 // tracking (ct expressions, ct mark set): the kernel runs conntrack in a
 // namespace only while a ruleset needs it, and so does xdpfwd.
 func (p *Program) UsesConntrack() bool {
+	if p.nat4 || p.nat6 {
+		return true
+	}
 	for i := range p.ops {
 		if k := p.ops[i].kind; k == opCt || k == opCtSetMark {
 			return true

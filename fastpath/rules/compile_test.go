@@ -26,11 +26,11 @@ func TestCompileRefuses(t *testing.T) {
 		{"ct id", fw(&Ct{Key: CtID, DReg: Reg1}, eq(2, 0, 0, 0), accept),
 			[]string{"table ip t, chain c, rule handle 1 (rule 1)", "ct id", "not a key xdpfwd reads"}, true},
 		{"ct zone set", fw(&Immediate{DReg: Reg1, Data: host32(1)}, &CtSet{Key: CtZone, SReg: Reg1}), []string{"only ct mark set"}, true},
-		{"ct count", fw(&Connlimit{Count: 1}), []string{"ct count", "connection tracking"}, true},
+		{"ct count", fw(&Connlimit{Count: 1}), []string{"ct count", "connection limits"}, true},
 		{"snat", fw(&Nat{Type: NatSNAT, Family: FamilyIP}), []string{"nat statement", "connection tracking"}, true},
 		{"masquerade", fw(&Masq{}), []string{"masq statement"}, true},
 		{"redirect", fw(&Redir{}), []string{"redir statement"}, true},
-		{"connlimit", fw(&Connlimit{Count: 1}), []string{"connection tracking"}, true},
+		{"connlimit", fw(&Connlimit{Count: 1}), []string{"connection limits"}, true},
 		{"nat chain", func() *Ruleset {
 			rs := fw()
 			rs.Tables[0].Chains[0].Type = ChainNAT

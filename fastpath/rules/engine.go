@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/xdpfwd/xdpfwd/nat"
 	"sync"
 	"sync/atomic"
 
@@ -237,6 +238,15 @@ func (e *Engine) Stages() []fastpath.Attached {
 	for h := range fastpath.NumHooks {
 		out = append(out, fastpath.At(h, 0, &stage{w: w, hook: h, name: "nft " + h.String()}))
 	}
+	// The NAT hooks: destination NAT before the filters at prerouting
+	// and output (NF_IP_PRI_NAT_DST), source NAT after them at
+	// postrouting and input (NF_IP_PRI_NAT_SRC).
+	for _, n := range []struct {
+		h    fastpath.Hook
+		prio int32
+	}{{fastpath.HookPrerouting, -100}, {fastpath.HookOutput, -100}, {fastpath.HookInput, 100}, {fastpath.HookPostrouting, 100}} {
+		out = append(out, fastpath.At(n.h, n.prio, &natStage{w: w, hook: n.h, manip: nat.HookManip(n.h), name: "nat " + n.h.String()}))
+	}
 	return out
 }
 
@@ -280,6 +290,64 @@ func (s *stage) Process(b *fastpath.Batch, now fastpath.Time) {
 	}
 }
 
+// natStage is the NAT core at one hook for one worker
+// (nf_nat_inet_fn): for a new connection not yet bound on its side, the
+// hook's nat chains run until one binds it; then NAT gives it the null
+// binding if none did, and rewrites the packet if its connection is
+// translated.
+type natStage struct {
+	w     *worker
+	hook  fastpath.Hook
+	manip nat.Manip
+	name  string
+}
+
+// Name returns "nat" and the hook.
+func (s *natStage) Name() string { return s.name }
+
+// Process runs NAT over the tracked IP packets of b the hook is for.
+func (s *natStage) Process(b *fastpath.Batch, now fastpath.Time) {
+	w := s.w
+	p := w.prog
+	if p == nil || !p.nat4 && !p.nat6 {
+		return
+	}
+	x := p.env.NAT
+	c := &w.ctx
+	n := b.Len
+	for i := range b.Packets[:n] {
+		pk := &b.Packets[i]
+		if pk.Action != fastpath.ActionContinue || pk.CtRef == 0 {
+			continue
+		}
+		v6 := pk.EtherType == header.EtherTypeIPv6
+		if v6 && !p.nat6 || !v6 && !p.nat4 {
+			continue
+		}
+		chains, ok := p.selectIP(&p.natHooks[s.hook], s.hook, pk, c)
+		if !ok {
+			continue
+		}
+		if len(chains) > 0 && x.Unbound(pk, s.manip) {
+			c.b, c.now = b, now
+			for _, ci := range chains {
+				if w.runChain(p, ci, c) == vDrop {
+					pk.Drop(dropReasons[s.hook])
+					break
+				}
+				if !x.Unbound(pk, s.manip) {
+					break
+				}
+			}
+			c.pk, c.b = nil, nil
+			if pk.Action != fastpath.ActionContinue {
+				continue
+			}
+		}
+		x.Apply(pk, s.manip, now)
+	}
+}
+
 // selectChains returns the base chains hook h runs over pk, and fills c
 // for it; nil if h is not for pk.
 func (p *Program) selectChains(h fastpath.Hook, pk *fastpath.Packet, c *pktCtx) []int32 {
@@ -316,34 +384,41 @@ func (p *Program) selectChains(h fastpath.Hook, pk *fastpath.Packet, c *pktCtx) 
 		p.l2Ctx(c, h, pk, ctxBridge, -1, p.portDevice(pk.OutPort))
 		return hc.br
 	}
+	chains, _ := p.selectIP(hc, h, pk, c)
+	return chains
+}
+
+// selectIP returns the chains of hc IP hook h runs over pk, filling c for
+// them (only if there are any); ok is false if h is not for pk.
+func (p *Program) selectIP(hc *hookChains, h fastpath.Hook, pk *fastpath.Packet, c *pktCtx) (chains []int32, ok bool) {
 	if pk.L3Off == 0 || pk.EtherType != header.EtherTypeIPv4 && pk.EtherType != header.EtherTypeIPv6 {
-		return nil
+		return nil, false
 	}
 	var in, out int32 = -1, -1
 	switch h {
 	case fastpath.HookPrerouting:
 		if !pk.Routed || pk.Local || pk.RouteLocal || pk.OutIface != 0 || pk.OuterTPID != 0 || !ipReceived(pk) {
-			return nil
+			return nil, false
 		}
 		in = p.inIface(pk)
 	case fastpath.HookInput:
 		if !pk.Routed || pk.Local || !pk.RouteLocal {
-			return nil
+			return nil, false
 		}
 		in = p.inIface(pk)
 	case fastpath.HookForward:
 		if !pk.Routed || pk.Local || pk.RouteLocal || pk.OutIface == 0 {
-			return nil
+			return nil, false
 		}
 		in, out = p.inIface(pk), p.ifaceDevice(pk.OutIface)
 	case fastpath.HookOutput:
 		if !pk.Local || pk.OutIface == 0 {
-			return nil
+			return nil, false
 		}
 		out = p.ifaceDevice(pk.OutIface)
 	case fastpath.HookPostrouting:
 		if pk.OutIface == 0 || !(pk.Local || pk.Routed && !pk.RouteLocal) {
-			return nil
+			return nil, false
 		}
 		if !pk.Local {
 			in = p.inIface(pk)
@@ -351,15 +426,15 @@ func (p *Program) selectChains(h fastpath.Hook, pk *fastpath.Packet, c *pktCtx) 
 		out = p.ifaceDevice(pk.OutIface)
 	}
 	v6 := pk.EtherType == header.EtherTypeIPv6
-	chains := hc.v4
+	chains = hc.v4
 	if v6 {
 		chains = hc.v6
 	}
 	if len(chains) == 0 {
-		return nil
+		return nil, true
 	}
 	p.ipCtx(c, h, pk, v6, in, out)
-	return chains
+	return chains, true
 }
 
 // ipReceived reports whether the kernel's ip_rcv or ipv6_rcv would let a

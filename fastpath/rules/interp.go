@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"github.com/xdpfwd/xdpfwd/conntrack"
+	"github.com/xdpfwd/xdpfwd/nat"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
 )
@@ -237,6 +238,12 @@ func (w *worker) evalRule(p *Program, ops []op, c *pktCtx) {
 			if p.env.Conntrack != nil {
 				p.env.Conntrack.SetMark(c.pk, binary.NativeEndian.Uint32(w.regs[o.sreg:]))
 			}
+		case opNat:
+			if w.natEval(p, o.nat, c) {
+				w.v = vAccept
+			} else {
+				w.v = vDrop
+			}
 		case opNotrack:
 			// nft_notrack_eval: only a packet conntrack has not seen.
 			if c.pk.CtState == 0 {
@@ -247,6 +254,35 @@ func (w *worker) evalRule(p *Program, ops []op, c *pktCtx) {
 			return
 		}
 	}
+}
+
+// natEval runs a nat statement (nft_nat_eval, nft_masq_eval,
+// nft_redir_eval): the range from the registers, then the binding; it
+// returns the statement's verdict, accept or drop.
+func (w *worker) natEval(p *Program, s *natSpec, c *pktCtx) bool {
+	var r nat.Range
+	r.Flags = s.flags
+	if s.hasAddr {
+		n := 4
+		if s.v6 {
+			n = 16
+		}
+		copy(r.MinAddr[:n], w.regs[s.addrMin:])
+		copy(r.MaxAddr[:n], w.regs[s.addrMax:])
+	}
+	if s.hasProto {
+		r.MinProto = binary.BigEndian.Uint16(w.regs[s.protoMin:])
+		r.MaxProto = binary.BigEndian.Uint16(w.regs[s.protoMax:])
+	}
+	switch s.kind {
+	case natMasq:
+		return p.env.NAT.Masquerade(c.pk, &r, c.now)
+	case natRedir:
+		return p.env.NAT.Redirect(c.pk, &r, c.now)
+	case natSNAT:
+		return p.env.NAT.Setup(c.pk, &r, nat.Src, c.now)
+	}
+	return p.env.NAT.Setup(c.pk, &r, nat.Dst, c.now)
 }
 
 // ct loads a conntrack key of the packet's connection into the

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/xdpfwd/xdpfwd/nat"
 )
 
 // vkind is a verdict as the interpreter runs it.
@@ -49,6 +50,7 @@ const (
 	opCt        // ct KEY [DIR]: sub the key, off the direction (0 none, else dir + 1)
 	opCtSetMark // ct mark set
 	opNotrack
+	opNat // snat, dnat, masquerade, redirect: opExt.nat
 )
 
 // op is one expression compiled for the interpreter: registers as byte
@@ -86,6 +88,29 @@ type opExt struct {
 	quotaP *quotaParams
 	rej    *rejectSpec
 	prefix string
+	nat    *natSpec
+}
+
+// natKind is what a compiled nat statement does.
+type natKind uint8
+
+const (
+	natSNAT natKind = iota
+	natDNAT
+	natMasq
+	natRedir
+)
+
+// natSpec is a compiled nat statement: its kind, flags and the registers
+// of its range (0xff: absent), as nft_nat, nft_masq and nft_redir keep
+// them.
+type natSpec struct {
+	kind                           natKind
+	v6                             bool // the addresses' family (snat, dnat)
+	flags                          nat.Flags
+	addrMin, addrMax               uint8
+	protoMin, protoMax             uint8
+	hasAddr, hasProto, hasProtoMax bool
 }
 
 func (o *op) stateful() bool { return o.kind == opCounter || o.kind == opLimit || o.kind == opQuota }
@@ -294,9 +319,9 @@ func (c *compiler) expr(tc *tableCtx, ci int32, e Expr) (op, error) {
 		o.kind = opCtSetMark
 		o.sreg, err = regCheck(e.SReg, 4, "source")
 	case *Connlimit:
-		return o, fmt.Errorf("ct count: %w", errNeedsConntrack)
+		return o, fmt.Errorf("%w: ct count (connection limits)", ErrUnsupported)
 	case *Nat, *Masq, *Redir:
-		return o, fmt.Errorf("%s statement: %w", e.Name(), errNeedsConntrack)
+		return c.natStatement(tc, e)
 	case *Dynset:
 		return o, fmt.Errorf("%w: sets updated from the packet path (dynset: add, update, delete @set)", ErrUnsupported)
 	case *Exthdr:
@@ -469,12 +494,90 @@ func (c *compiler) objref(tc *tableCtx, e *Objref) (op, error) {
 	case ObjectLimit:
 		o.kind, o.lim, o.limP = opLimit, oi.lim, &oi.limP
 	case ObjectConnlimit, ObjectCtHelper, ObjectCtTimeout, ObjectCtExpect:
-		return o, fmt.Errorf("%s object: %w", e.Type, errNeedsConntrack)
+		return o, fmt.Errorf("%w: %s objects", ErrUnsupported, e.Type)
 	default:
 		return o, fmt.Errorf("%w: %s objects", ErrUnsupported, e.Type)
 	}
 	if o.ctr == nil && o.quota == nil && o.lim == nil {
 		return o, fmt.Errorf("%s object %q has no state", e.Type, e.Object)
 	}
+	return o, nil
+}
+
+// natStatement compiles snat, dnat, masquerade and redirect (nft_nat,
+// nft_masq, nft_redir): a range built from registers at run time, in a
+// nat chain of the family.
+func (c *compiler) natStatement(tc *tableCtx, e Expr) (op, error) {
+	o := op{obj: -1, kind: opNat, opExt: &opExt{}}
+	if c.p.env.NAT == nil {
+		return o, fmt.Errorf("%s statement: %w", e.Name(), errNeedsNAT)
+	}
+	s := &natSpec{addrMin: 0xff, addrMax: 0xff, protoMin: 0xff, protoMax: 0xff}
+	reg := func(r Register, n uint32, what string) (uint8, error) {
+		return regCheck(r, n, what)
+	}
+	var err error
+	protos := func(min, max Register) error {
+		if min == 0 {
+			return nil
+		}
+		s.hasProto = true
+		if s.protoMin, err = reg(min, 2, "proto min"); err != nil {
+			return err
+		}
+		s.protoMax = s.protoMin
+		if max != 0 {
+			s.protoMax, err = reg(max, 2, "proto max")
+		}
+		return err
+	}
+	switch e := e.(type) {
+	case *Nat:
+		s.kind, s.flags = natSNAT, nat.Flags(e.Flags)
+		if e.Type == NatDNAT {
+			s.kind = natDNAT
+		}
+		var n uint32 = 4
+		switch e.Family {
+		case FamilyIP:
+		case FamilyIP6:
+			n, s.v6 = 16, true
+		default:
+			return o, fmt.Errorf("nat statement of family %s not understood", e.Family)
+		}
+		if tc.t.Family != FamilyInet && tc.t.Family != e.Family {
+			return o, fmt.Errorf("nat statement of family %s in a %s table", e.Family, tc.t.Family)
+		}
+		if e.RegAddrMin != 0 {
+			s.hasAddr = true
+			s.flags |= nat.MapIPs
+			if s.addrMin, err = reg(e.RegAddrMin, n, "address min"); err != nil {
+				return o, err
+			}
+			s.addrMax = s.addrMin
+			if e.RegAddrMax != 0 {
+				if s.addrMax, err = reg(e.RegAddrMax, n, "address max"); err != nil {
+					return o, err
+				}
+			}
+		}
+		if err := protos(e.RegProtoMin, e.RegProtoMax); err != nil {
+			return o, err
+		}
+	case *Masq:
+		s.kind, s.flags = natMasq, nat.Flags(e.Flags)
+		if err := protos(e.RegProtoMin, e.RegProtoMax); err != nil {
+			return o, err
+		}
+	case *Redir:
+		s.kind, s.flags = natRedir, nat.Flags(e.Flags)
+		if err := protos(e.RegProtoMin, e.RegProtoMax); err != nil {
+			return o, err
+		}
+	}
+	if s.hasProto {
+		s.flags |= nat.ProtoSpecified
+	}
+	o.nat = s
 	return o, nil
 }

@@ -2,8 +2,10 @@ package daemon
 
 import (
 	"github.com/xdpfwd/xdpfwd/conntrack"
+	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/rules"
 	"github.com/xdpfwd/xdpfwd/internal/config"
+	"github.com/xdpfwd/xdpfwd/nat"
 )
 
 // buildConntrack makes the connection tracker (its flow table shared by
@@ -13,6 +15,11 @@ import (
 func (d *Daemon) buildConntrack() {
 	d.ct = conntrack.NewTracker(conntrack.New(d.conntrackConfig()))
 	d.subsystems = append(d.subsystems, d.ct)
+	var masq, redir func(p *fastpath.Packet, v6 bool) ([16]byte, bool)
+	if d.router != nil {
+		masq, redir = d.router.MasqueradeSource, d.router.RedirectTarget
+	}
+	d.nat = nat.NewTranslator(d.ct, masq, redir)
 }
 
 // conntrackConfig is the flow table's configuration: the file's

@@ -32,6 +32,7 @@ import (
 	"github.com/xdpfwd/xdpfwd/fastpath/rules"
 	"github.com/xdpfwd/xdpfwd/internal/config"
 	"github.com/xdpfwd/xdpfwd/internal/control"
+	"github.com/xdpfwd/xdpfwd/nat"
 	"github.com/xdpfwd/xdpfwd/xdp"
 )
 
@@ -52,8 +53,10 @@ type Daemon struct {
 	// rules runs the nft ruleset (none until one is loaded); reloadMu
 	// makes reloads take turns.
 	rules *rules.Engine
-	// ct is connection tracking, on while the ruleset needs it.
+	// ct is connection tracking, on while the ruleset needs it; nat the
+	// NAT its nat chains use.
 	ct       *conntrack.Tracker
+	nat      *nat.Translator
 	reloadMu sync.Mutex
 	// rulesFrom is the configuration the running ruleset was loaded by
 	// (the last reload's); ruleset is its IR (nil without one);

@@ -52,7 +52,7 @@ func (d *Daemon) loadRules(cfg *config.Config, after string) (*rules.Program, *r
 		// router's address toward the sender, as icmp_send picks it.
 		env.ErrorSource = d.router.ErrorSource
 	}
-	env.Conntrack = d.ct
+	env.Conntrack, env.NAT = d.ct, d.nat
 	names := make([]string, 0, len(d.ports)+len(cfg.Bridges))
 	for i, p := range d.ports {
 		env.Ports[i] = p.cfg.Interface

@@ -33,9 +33,19 @@ func (r TCPResult) Gbps() float64 { return float64(r.Bytes) * 8 / r.Elapsed.Seco
 // dst and fails unless the server's SHA-256 of what it received equals the
 // sender's.
 func TCP(src, dst *topo.Host, size int, seed uint64) (TCPResult, error) {
-	addr, serverErr, err := tcpServer(dst)
+	return TCPVia(src, dst, 0, netip.AddrPort{}, size, seed)
+}
+
+// TCPVia is TCP with the server on dst listening on port (0: any) and the
+// client connecting to via instead of the server's own address (zero:
+// the server's): through a destination NAT, a port forward.
+func TCPVia(src, dst *topo.Host, port uint16, via netip.AddrPort, size int, seed uint64) (TCPResult, error) {
+	addr, serverErr, err := tcpServer(dst, port)
 	if err != nil {
 		return TCPResult{}, err
+	}
+	if via.IsValid() {
+		addr = via
 	}
 	var c *net.TCPConn
 	err = src.Do(func() error {
@@ -85,13 +95,13 @@ func TCP(src, dst *topo.Host, size int, seed uint64) (TCPResult, error) {
 	return TCPResult{Bytes: size, Elapsed: elapsed}, nil
 }
 
-// tcpServer accepts one connection on h, reads it to EOF, and writes back
+// tcpServer accepts one connection on h's port (0: any), reads it to EOF, and writes back
 // the SHA-256 of what it read.
-func tcpServer(h *topo.Host) (netip.AddrPort, <-chan error, error) {
+func tcpServer(h *topo.Host, port uint16) (netip.AddrPort, <-chan error, error) {
 	var ln *net.TCPListener
 	err := h.Do(func() error {
 		var err error
-		ln, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(h.IP, 0)))
+		ln, err = net.ListenTCP("tcp4", net.TCPAddrFromAddrPort(netip.AddrPortFrom(h.IP, port)))
 		return err
 	})
 	if err != nil {

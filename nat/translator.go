@@ -1,0 +1,259 @@
+package nat
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+
+	"github.com/xdpfwd/xdpfwd/conntrack"
+	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/header"
+)
+
+// Translator is NAT in the pipeline, the kernel's nf_nat core on top of
+// connection tracking: the binding a nat statement (or, where none
+// matched, the null binding) gives a new connection before it is
+// confirmed, and the rewriting of every packet of a translated connection
+// at the NAT hooks — destination at ip prerouting and output (priority
+// −100), source at ip postrouting and input (100). The rules engine runs
+// the nat chains and calls it; it is safe from every worker.
+type Translator struct {
+	tr *conntrack.Tracker
+	// masq and redir pick the addresses masquerade and redirect map to
+	// (router.MasqueradeSource, router.RedirectTarget).
+	masq, redir func(p *fastpath.Packet, v6 bool) ([16]byte, bool)
+
+	exhausted, noAddress, dropped atomic.Uint64
+}
+
+// NewTranslator returns NAT over the connections tr tracks, with masq and
+// redir picking masquerade's and redirect's addresses (nil: those
+// statements drop, as the kernel does when the device has no address).
+func NewTranslator(tr *conntrack.Tracker, masq, redir func(p *fastpath.Packet, v6 bool) ([16]byte, bool)) *Translator {
+	return &Translator{tr: tr, masq: masq, redir: redir}
+}
+
+// Stats are NAT's counters.
+type Stats struct {
+	// Exhausted counts new connections for which no free tuple was left
+	// in the range (the packet goes on, and conntrack drops it when it
+	// cannot be confirmed, as the kernel's insert_failed).
+	Exhausted uint64
+	// NoAddress counts masquerade and redirect bindings dropped because
+	// the interface had no address.
+	NoAddress uint64
+	// Dropped counts packets dropped while rewritten (a header too short,
+	// an ICMP error with a bad checksum).
+	Dropped uint64
+}
+
+// Stats returns the counters.
+func (x *Translator) Stats() Stats {
+	return Stats{Exhausted: x.exhausted.Load(), NoAddress: x.noAddress.Load(), Dropped: x.dropped.Load()}
+}
+
+// DropNAT is the drop reason of packets NAT could not rewrite.
+var DropNAT = fastpath.NewReason("nat", "cannot translate")
+
+// HookManip is the manipulation a NAT hook makes (the kernel's
+// HOOK2MANIP): destination at prerouting and output, source at
+// postrouting and input.
+func HookManip(h fastpath.Hook) Manip {
+	if h == fastpath.HookPrerouting || h == fastpath.HookOutput {
+		return Dst
+	}
+	return Src
+}
+
+// doneBit is the status bit that says manip m of a connection is set up.
+func doneBit(m Manip) conntrack.Status {
+	if m == Src {
+		return conntrack.StatusSrcNATDone
+	}
+	return conntrack.StatusDstNATDone
+}
+
+// Unbound reports whether p belongs to a new connection whose manip m is
+// not bound yet (nf_nat_initialized false): the nat chains of the hook
+// run for it. Only a connection not yet confirmed can be bound.
+func (x *Translator) Unbound(p *fastpath.Packet, m Manip) bool {
+	e, ok := x.tr.Pending(p)
+	return ok && e.Status&doneBit(m) == 0
+}
+
+// Setup binds manip m of p's new connection into range r, as
+// nf_nat_setup_info: the original tuple as it stands (the inverse of the
+// reply tuple) is kept if it is free and in range, else the kernel's
+// choice of a free one (Unique); the reply tuple becomes its inverse and
+// the connection is marked translated. It reports the verdict: true to
+// accept (the nat statement's NF_ACCEPT).
+func (x *Translator) Setup(p *fastpath.Packet, r *Range, m Manip, now fastpath.Time) bool {
+	e, ok := x.tr.Pending(p)
+	if !ok || e.Status&doneBit(m) != 0 {
+		return true // confirmed, or already bound: the kernel does nothing
+	}
+	cur := invert(&e.Tuple[1])
+	taken := func(reply *conntrack.Tuple) bool { return x.tr.Taken(p, reply, int64(now)) }
+	t, free := Unique(cur, r, m, taken, nil)
+	if !free {
+		x.exhausted.Add(1)
+	}
+	if t != cur {
+		e.Tuple[1] = invert(&t)
+		if m == Src {
+			e.Status |= conntrack.StatusSrcNAT
+		} else {
+			e.Status |= conntrack.StatusDstNAT
+		}
+	}
+	e.Status |= doneBit(m)
+	return true
+}
+
+// Masquerade binds the source of p's new connection to the address of
+// its output interface, ports from r (nft_masq_eval). A connection from
+// 0.0.0.0 is left alone; an interface without an address drops the
+// packet.
+func (x *Translator) Masquerade(p *fastpath.Packet, r *Range, now fastpath.Time) bool {
+	e, ok := x.tr.Pending(p)
+	if !ok {
+		return true
+	}
+	fam := e.Tuple[0].Family
+	if fam == 4 && [4]byte(e.Tuple[0].Src[:4]) == [4]byte{} {
+		return true
+	}
+	if x.masq == nil {
+		x.noAddress.Add(1)
+		return false
+	}
+	src, ok := x.masq(p, fam == 6)
+	if !ok {
+		x.noAddress.Add(1)
+		return false
+	}
+	nr := Masquerade(r, fam, src)
+	return x.Setup(p, &nr, Src, now)
+}
+
+// Redirect binds the destination of p's new connection to the address of
+// the interface it came in on, ports from r (nf_nat_redirect_ipv4/6).
+func (x *Translator) Redirect(p *fastpath.Packet, r *Range, now fastpath.Time) bool {
+	e, ok := x.tr.Pending(p)
+	if !ok {
+		return true
+	}
+	fam := e.Tuple[0].Family
+	if x.redir == nil {
+		x.noAddress.Add(1)
+		return false
+	}
+	dst, ok := x.redir(p, fam == 6)
+	if !ok {
+		x.noAddress.Add(1)
+		return false
+	}
+	if fam == 4 {
+		dst = [16]byte{dst[0], dst[1], dst[2], dst[3]}
+	}
+	nr := Range{Flags: r.Flags | MapIPs, MinAddr: dst, MaxAddr: dst, MinProto: r.MinProto, MaxProto: r.MaxProto}
+	return x.Setup(p, &nr, Dst, now)
+}
+
+// Apply is the NAT hook for p after the nat chains ran (nf_nat_inet_fn):
+// a new connection still unbound for m gets the null binding (its tuple
+// kept, or a free port if another connection took it:
+// nf_nat_alloc_null_binding); then the packet is rewritten if its
+// connection is translated on m's side in its direction (nf_nat_packet),
+// an ICMP error related to one inside and out. false drops the packet.
+func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool {
+	if p.CtRef == 0 || p.L3Off == 0 {
+		return true
+	}
+	if e, ok := x.tr.Pending(p); ok && e.Status&doneBit(m) == 0 {
+		var a [16]byte
+		if m == Src {
+			a = e.Tuple[1].Dst
+		} else {
+			a = e.Tuple[1].Src
+		}
+		r := Range{Flags: MapIPs, MinAddr: a, MaxAddr: a}
+		x.Setup(p, &r, m, now)
+	}
+	var e conntrack.Entry
+	if !x.tr.Entry(p, &e) || e.Status&(conntrack.StatusSrcNAT|conntrack.StatusDstNAT) == 0 {
+		return true
+	}
+	dir := x.tr.Dir(p)
+	ip := p.Data[p.L3Off:p.L3End]
+	fam := e.Tuple[0].Family
+	if conntrack.State(p.CtState) == conntrack.StateRelated && p.L4Off != 0 && isICMPError(fam, p.L4Proto, p.Data[p.L4Off]) {
+		if TranslateICMPError(ip, fam, int(p.L4Off-p.L3Off), &e.Tuple, e.Status, dir, m) != nil {
+			x.dropped.Add(1)
+			p.Drop(DropNAT)
+			return false
+		}
+		return true
+	}
+	bit := conntrack.StatusDstNAT
+	if m == Src {
+		bit = conntrack.StatusSrcNAT
+	}
+	if dir == conntrack.DirReply {
+		bit ^= conntrack.StatusSrcNAT | conntrack.StatusDstNAT
+	}
+	if e.Status&bit == 0 {
+		return true
+	}
+	target := invert(&e.Tuple[1-dir])
+	l4off := 0
+	if p.L4Off != 0 {
+		l4off = int(p.L4Off - p.L3Off)
+	}
+	if ManipPacket(ip, fam, l4off, &target, m, partialL4(ip, fam, l4off, p.L4Proto)) != nil {
+		x.dropped.Add(1)
+		p.Drop(DropNAT)
+		return false
+	}
+	return true
+}
+
+// isICMPError reports whether an ICMP or ICMPv6 message of type typ is
+// an error conntrack relates to a connection.
+func isICMPError(family, proto, typ uint8) bool {
+	if family == 4 {
+		return proto == header.ProtocolICMP && (typ == 3 || typ == 4 || typ == 5 || typ == 11 || typ == 12)
+	}
+	return proto == header.ProtocolICMPv6 && typ < 128
+}
+
+// partialL4 reports whether a TCP or UDP segment's checksum is left for
+// the device to finish (CHECKSUM_PARTIAL): its field holds the
+// pseudo-header sum, as fastpath's ChecksumFinish decides at egress.
+func partialL4(ip []byte, family uint8, l4off int, proto uint8) bool {
+	if l4off <= 0 {
+		return false
+	}
+	seg := ip[l4off:]
+	var off int
+	switch proto {
+	case header.ProtocolTCP:
+		if len(seg) < header.TCPMinSize {
+			return false
+		}
+		off = header.TCPChecksumOffset
+	case header.ProtocolUDP:
+		if len(seg) < header.UDPSize {
+			return false
+		}
+		off = header.UDPChecksumOffset
+	default:
+		return false
+	}
+	var ps uint16
+	if family == 4 {
+		ps = header.IPv4(ip).PseudoHeaderChecksum(proto, uint16(len(seg)))
+	} else {
+		ps = header.IPv6(ip).PseudoHeaderChecksum(proto, uint32(len(seg)))
+	}
+	return binary.BigEndian.Uint16(seg[off:]) == ps
+}

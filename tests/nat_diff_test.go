@@ -1,0 +1,212 @@
+package tests
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/xdpfwd/xdpfwd/fastpath/fastpathtest"
+	"github.com/xdpfwd/xdpfwd/internal/traffic"
+)
+
+// natRuleset masquerades h1's side behind the router's address toward h2
+// (10.2.0.1, fd00:2::1) and forwards two of the router's ports to h1.
+const natRuleset = `table ip nat {
+	chain pre {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname "p2" tcp dport 8080 counter dnat to 10.1.0.2:80
+		iifname "p2" udp dport 5353 counter dnat to 10.1.0.2:53
+	}
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "p2" ip saddr 10.1.0.0/24 counter masquerade
+	}
+}
+table ip6 nat {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "p2" ip6 saddr fd00:1::/64 counter masquerade
+	}
+}
+table inet filter {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ct state invalid counter drop
+		ct status snat counter
+		ct status dnat counter
+		ct direction reply counter
+	}
+}
+`
+
+// TestNATDifferential loads one NAT ruleset (masquerade toward h2, two
+// port forwards to h1) into the kernel router and into xdpfwd and sends
+// both the same probes from either side: h2 must see the router's
+// address, its answers (replies, port unreachables, resets, echo replies)
+// must come back to h1 translated, inside and out; what h2 sends to the
+// forwarded ports must reach h1 and its answers go back. Both hosts must
+// receive the same bytes from both routers, every rule's counter must
+// agree probe by probe, and the kernel's conntrack -L must list what
+// xdpfwd ct list does.
+func TestNATDifferential(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "nat.nft")
+	if err := os.WriteFile(file, []byte(natRuleset), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	kernel, xdp := newRouterLab(t, true, file), newRouterLab(t, false, file)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	// The lab's set-up pings are tracked too: start from empty tables.
+	if out, err := kernel.sw.Command(ctx, "conntrack", "-F").CombinedOutput(); err != nil {
+		t.Fatalf("conntrack -F: %v\n%s", err, out)
+	}
+	runCLI(t, 10*time.Second, "ct", "flush", "--control", xdp.daemon.control)
+
+	type frame func(l *routerLab) []byte
+	build := func(from int, ls ...gopacket.SerializableLayer) frame {
+		return func(l *routerLab) []byte {
+			eth := &layers.Ethernet{SrcMAC: l.h1.HWAddr, DstMAC: l.routerMAC, EthernetType: layers.EthernetTypeIPv4}
+			if from == 2 {
+				eth.SrcMAC, eth.DstMAC = l.h2.HWAddr, l.routerMAC2
+			}
+			var nl gopacket.NetworkLayer
+			switch ip := ls[0].(type) {
+			case *layers.IPv6:
+				eth.EthernetType, nl = layers.EthernetTypeIPv6, ip
+			case *layers.IPv4:
+				nl = ip
+			}
+			for _, x := range ls[1:] {
+				if c, ok := x.(interface {
+					SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+				}); ok {
+					_ = c.SetNetworkLayerForChecksum(nl)
+				}
+			}
+			return fastpathtest.Serialize(t, append([]gopacket.SerializableLayer{eth}, ls...)...)
+		}
+	}
+	ip4 := func(src, dst string, proto layers.IPProtocol) *layers.IPv4 {
+		return &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst), Id: 4242}
+	}
+	ip6 := func(src, dst string, proto layers.IPProtocol) *layers.IPv6 {
+		return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
+	}
+	udp := func(sport, dport uint16) *layers.UDP {
+		return &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
+	}
+	const h1, h2, r2, h1v6, h2v6, r2v6 = "10.1.0.2", "10.2.0.2", "10.2.0.1", "fd00:1::2", "fd00:2::2", "fd00:2::1"
+	payload := gopacket.Payload("nat")
+	probes := []struct {
+		name string
+		from int
+		f    frame
+	}{
+		{"UDP h1 to a closed port of h2: masqueraded, the port unreachable translated back", 1, build(1, ip4(h1, h2, layers.IPProtocolUDP), udp(40000, 33434), payload)},
+		{"UDP h1 to h2:7: masqueraded", 1, build(1, ip4(h1, h2, layers.IPProtocolUDP), udp(41000, 7), payload)},
+		{"UDP h2:7 to the router's address: back to h1", 2, build(2, ip4(h2, r2, layers.IPProtocolUDP), udp(7, 41000), payload)},
+		{"UDP h2 to the router, no connection: the router's own port unreachable", 2, build(2, ip4(h2, r2, layers.IPProtocolUDP), udp(7, 41001), payload)},
+		{"TCP SYN h1 to h2:9: masqueraded, the RST translated back", 1, build(1, ip4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40001, DstPort: 9, SYN: true, Seq: 1000, Window: 1000})},
+		{"ping h1 to h2: masqueraded, the echo reply back", 1, build(1, ip4(h1, h2, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x77, Seq: 1}, payload)},
+		{"TCP SYN h2 to the router's 8080: forwarded to h1:80, its RST back from 8080", 2, build(2, ip4(h2, r2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 50000, DstPort: 8080, SYN: true, Seq: 7000, Window: 1000})},
+		{"UDP h2 to the router's 5353: forwarded to h1:53, the port unreachable translated back", 2, build(2, ip4(h2, r2, layers.IPProtocolUDP), udp(50001, 5353), payload)},
+		{"UDP TTL 1 h1 to h2: the router's time exceeded, no translation", 1, build(1, &layers.IPv4{Version: 4, TTL: 1, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(h1), DstIP: net.ParseIP(h2), Id: 4243}, udp(43000, 7), payload)},
+		{"UDP TTL 2 h1 to h2's far side: masqueraded", 1, build(1, &layers.IPv4{Version: 4, TTL: 2, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(h1), DstIP: net.ParseIP(h2), Id: 4244}, udp(43001, 7), payload)},
+		{"UDP6 h1 to a closed port of h2: masqueraded, the port unreachable translated back", 1, build(1, ip6(h1v6, h2v6, layers.IPProtocolUDP), udp(40000, 33434), payload)},
+		{"UDP6 h1 to h2:7: masqueraded", 1, build(1, ip6(h1v6, h2v6, layers.IPProtocolUDP), udp(41000, 7), payload)},
+		{"UDP6 h2:7 back to the router: to h1", 2, build(2, ip6(h2v6, r2v6, layers.IPProtocolUDP), udp(7, 41000), payload)},
+		{"ping6 h1 to h2: masqueraded, the echo reply back", 1, build(1, ip6(h1v6, h2v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}, &layers.ICMPv6Echo{Identifier: 0x55, SeqNumber: 1}, payload)},
+	}
+	kc, xc := kernelCounters(t, kernel), xdpfwdCounters(t, xdp)
+	for _, p := range probes {
+		k1, k2 := kernel.probeFrom(t, p.from, p.f(kernel))
+		x1, x2 := xdp.probeFrom(t, p.from, p.f(xdp))
+		sameAtHosts(t, p.name, k1, k2, x1, x2)
+		kn, xn := kernelCounters(t, kernel), xdpfwdCounters(t, xdp)
+		kd, xd := counterDelta(kn, kc), counterDelta(xn, xc)
+		for k := range mapKeys(kd, xd) {
+			if kd[k] != xd[k] {
+				t.Errorf("%s: rule %s: the kernel counted %v, xdpfwd %v", p.name, k, kd[k], xd[k])
+			}
+		}
+		kc, xc = kn, xn
+		time.Sleep(200 * time.Millisecond) // within the ICMP rate limits of both
+	}
+
+	// The connection tables, as conntrack -L lists them (the seconds
+	// left masked).
+	lctx, lcancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer lcancel()
+	out, err := kernel.sw.Command(lctx, "conntrack", "-L").Output()
+	if err != nil {
+		t.Fatalf("conntrack -L: %v", err)
+	}
+	secs := regexp.MustCompile(`^(\S+ +\d+) \d+ `)
+	norm := func(s string) []string {
+		var ls []string
+		for _, l := range nonEmptyLines(s) {
+			if !strings.Contains(l, "flow entries have been shown") { // the summary, on stderr
+				ls = append(ls, secs.ReplaceAllString(l, "$1 T "))
+			}
+		}
+		slices.Sort(ls)
+		return ls
+	}
+	want, got := norm(string(out)), norm(runCLI(t, 10*time.Second, "ct", "list", "--control", xdp.daemon.control))
+	if !slices.Equal(want, got) {
+		t.Errorf("conntrack -L on the kernel's router:\n%s\nxdpfwd ct list:\n%s", strings.Join(want, "\n"), strings.Join(got, "\n"))
+	}
+}
+
+// TestNATTraffic: TCP bulk transfers through xdpfwd's NAT arrive byte for
+// byte — masqueraded from h1 to h2 (h2 sees the router's address), and
+// through the port forward from h2 to h1 — and ping and UDP work both
+// ways the NAT allows.
+func TestNATTraffic(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "nat.nft")
+	if err := os.WriteFile(file, []byte(natRuleset), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := newRouterLab(t, false, file)
+	for i := range 2 {
+		res, err := traffic.TCP(l.h1, l.h2, 32<<20, uint64(80+i))
+		if err != nil {
+			t.Fatalf("TCP h1 -> h2 through masquerade, round %d: %v", i, err)
+		}
+		t.Logf("masqueraded: %d bytes intact, %.2f Gbit/s", res.Bytes, res.Gbps())
+	}
+	res, err := traffic.TCPVia(l.h2, l.h1, 80, netip.MustParseAddrPort("10.2.0.1:8080"), 32<<20, 90)
+	if err != nil {
+		t.Fatalf("TCP h2 -> 10.2.0.1:8080 -> h1:80 through the port forward: %v", err)
+	}
+	t.Logf("port forward: %d bytes intact, %.2f Gbit/s", res.Bytes, res.Gbps())
+	ping(t, l.h1, l.h2.IP)
+	ping(t, l.h1, netip.MustParseAddr("fd00:2::2"))
+	// What h2 saw: connections from the router's address only.
+	out := runCLI(t, 10*time.Second, "ct", "list", "-p", "tcp", "--control", l.daemon.control)
+	n := 0
+	for _, line := range nonEmptyLines(out) {
+		if strings.Contains(line, "flow entries") {
+			continue
+		}
+		n++
+		if !strings.Contains(line, "dst=10.2.0.1") || !strings.Contains(line, "[ASSURED]") {
+			t.Errorf("a TCP connection not translated to or from the router's address, or not assured: %s", line)
+		}
+	}
+	if n != 3 {
+		t.Errorf("%d TCP connections listed, want the 3 transfers':\n%s", n, out)
+	}
+}
