@@ -7,7 +7,9 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/xdpfwd/xdpfwd/internal/siphash"
 )
@@ -19,53 +21,83 @@ import (
 //
 // # Layout
 //
-// Entries live in a slab, a slice of fixed 124-byte records made only of
+// Entries live in a slab, a slice of fixed 116-byte records made only of
 // atomic 32-bit words (no pointers: the garbage collector never scans
-// it). A record holds the original tuple's addresses, ports, protocol,
-// family and zone; the reply tuple's ports, and its addresses where they
-// are not simply the original's swapped (an IPv4 record has room for
-// them; an IPv6 record whose reply addresses differ, which only NAT66
-// makes, keeps them in a side slab allocated the first time one is
+// it). The first 60 bytes hold what a lookup and a UDP packet touch: the
+// sequence and identity words, zone and status, expiry, both directions'
+// ports, the addresses and the mark; then comes the protocol state. (The
+// records are not padded to 128 bytes: measured, padding bought no speed,
+// the adjacent-line prefetch covering a record's two lines, and cost 12
+// bytes an entry.) A record holds the original tuple's addresses, ports,
+// protocol, family and zone; the reply tuple's ports, and its addresses
+// where they are not simply the original's swapped (an IPv4 record has
+// room for them; an IPv6 record whose reply addresses differ, which only
+// NAT66 makes, keeps them in a side slab allocated the first time one is
 // needed); status (16 bits: every IPS_* bit the kernel defines), mark,
 // expiry in ticks of 2^20 ns (about 1 ms, the kernel's jiffies are 1 to
 // 10 ms) on a wrapping 32-bit clock compared as the kernel compares
-// jiffies; the protocol state (TCP's whole ip_ct_tcp, or UDP's stream
-// time); and one chain link per direction.
+// jiffies; and the protocol state (TCP's whole ip_ct_tcp, or UDP's
+// stream time).
 //
-// The index is the kernel's: a bucket array of 32-bit chain heads, and
-// chains threaded through the records' links, one node per direction
-// (hlist_nulls). A chain ends in a "nulls" marker that names its bucket,
-// so a lock-free reader that was carried into another chain by a record
-// freed and reused under it notices at the end and restarts (counted as
-// search_restart), exactly as the kernel's ____nf_conntrack_find does
-// with SLAB_TYPESAFE_BY_RCU records. Memory: 124 bytes of record plus 4
-// bytes of bucket head per bucket; with the default Buckets = Max (a
-// power of two) 128 bytes per entry, index included.
+// The index is an open-addressing hash of 32-bit words in 64-byte lines
+// (one cache line each): a line's first word is its header, the other 15
+// are slots. A slot is 0 when empty, else one node, one direction of one
+// entry: tag << nodeBits | (record index << 1 | direction) + 1, where
+// the tag is hash bits the line number does not use. A tuple's home line
+// is its hash scaled to the number of lines (the kernel's
+// reciprocal_scale); its node sits in the first line from there on that
+// had a free slot when it was inserted, at the first free slot from one
+// the hash chooses (firstSlot), so that a lookup mostly finds its node in
+// the first slot it reads. The header counts the nodes that passed the
+// line because it was full (the overflow count, as folly's F14 keeps it)
+// and holds the line's writer lock. A lookup therefore
+// reads one line (and the next only where one overflowed), compares tags
+// and reads only the records whose tag matches: about one cache miss for
+// the index and one for the record. Nodes never move: an insert takes an
+// empty slot, a delete empties it; so a reader that takes no lock never
+// misses a live entry, and never needs to restart (Stats.SearchRestart
+// stays 0). The index has a line for every 32/3 nodes the table can hold
+// (2 × Max), its slots 71% full when the table is: 12 bytes per entry.
+// The slab and the index ask for transparent huge pages, so that a
+// random lookup costs cache misses and not also TLB misses. Memory: 128
+// bytes per entry, index included.
+//
+// Buckets are the kernel's unit of early drop: a tuple's bucket is its
+// hash scaled to Config.Buckets, and since both scalings keep the hash's
+// order, a bucket's nodes are in the lines its hash range scales to (or
+// after them, where those overflowed).
 //
 // # Concurrency
 //
-//   - Readers (Lookup) take no lock and write nothing: they follow chains
-//     with atomic loads and compare a candidate's key between two loads of
-//     its identity word (generation, live bit, protocol, family); keys are
-//     written only while a record is not live, so a match between two
-//     equal identity loads is a real one.
+//   - Readers (Lookup) take no lock and write nothing: they scan the
+//     home line's slots with atomic loads and compare a candidate's key
+//     between two loads of its identity word (generation, live bit,
+//     protocol, family); keys are written only while a record is not
+//     live, so a match between two equal identity loads is a real one.
 //   - Each record has a sequence word, odd while a writer holds it;
-//     writers take it with CompareAndSwap (Packet, SetMark, Delete, the
-//     record's initialisation). That serialises the per-packet updates of
-//     the two directions of one flow, on two workers, without a mutex.
-//     Snapshots (Read, Walk) copy the words and retry if the sequence or
-//     the identity changed.
-//   - Chain changes (insert, unlink) take the spinlocks of the entry's two
-//     buckets (1024 lock stripes, in index order to avoid deadlock), the
-//     kernel's nf_conntrack_double_lock; lock holders never wait for a
-//     record lock they could be holding up (the order is buckets, then
+//     writers take it with CompareAndSwap (Packet, SetMark, Delete).
+//     That serialises the per-packet updates of the two directions of one
+//     flow, on two workers, without a mutex. Snapshots (Read, Walk) copy
+//     the words and retry if the sequence or the identity changed; so
+//     does Packet for a packet that changes nothing (the same expiry
+//     tick, no new status bit: most packets of a busy flow), which then
+//     writes nothing. A record being initialised is not live, and nothing
+//     but a failing snapshot or key comparison reads it: Confirm writes it
+//     without the lock. Every store is a locked instruction in Go (some 6
+//     ns), so writers store only the words that change.
+//   - Index changes (insert, delete) take the locks of the entry's two
+//     home lines (in line order to avoid deadlock), the kernel's
+//     nf_conntrack_double_lock: two inserts of one tuple are serialised,
+//     so the second sees the first (a clash). A node that overflows into
+//     a line whose lock it does not hold takes its slot with
+//     CompareAndSwap; overflow counts change by atomic adds, before the
+//     node is stored and after it is cleared. Lock holders never wait for
+//     a record lock they could be holding up (the order is lines, then
 //     record, everywhere).
 //   - Free records are on a lock-free stack (a Treiber stack with an ABA
-//     tag); a freed record's links stay as they were, so a reader standing
-//     on it carries on along its old chain until the record is linked
-//     again (hlist_nulls_del_rcu). A generation in the identity word
-//     changes each time a record is freed: Conn references carry it, and
-//     one to a freed or reused record is refused.
+//     tag). A generation in the identity word changes each time a record
+//     is freed: Conn references carry it, and one to a freed or reused
+//     record is refused.
 //
 // # Bounds and reaping
 //
@@ -81,11 +113,12 @@ type Table struct {
 	slab    []rec
 	ext     atomic.Pointer[[]extRec] // reply addresses of NAT66 entries
 	extOnce sync.Once
-	heads   []atomic.Uint32
-	nbkt    uint32
-	locks   []atomic.Uint32
-	lmask   uint32
-	sip     siphash.Key
+	index   []atomic.Uint32 // nlines lines of lineWords words
+	nlines  uint32
+	// nodeBits is the width of a slot's node field; the tag is above it.
+	nodeBits uint32
+	nbkt     uint32
+	sip      siphash.Key
 
 	max       int64
 	count     atomic.Int64
@@ -106,7 +139,8 @@ type Config struct {
 	// 262144 if 0.
 	Max int
 	// Buckets is the number of hash buckets (nf_conntrack_buckets, the
-	// hashsize); the smallest power of two ≥ Max if 0.
+	// hashsize), the unit early drop scans; the smallest power of two ≥
+	// Max if 0. The index itself is sized by Max.
 	Buckets int
 	// Timeouts are the per-protocol timeouts; DefaultTimeouts() if
 	// zero.
@@ -125,8 +159,10 @@ type Config struct {
 // enough memory.
 const DefaultMax = 262144
 
-// maxEntries bounds Max: a record index takes 30 bits of a chain link.
-const maxEntries = 1 << 30
+// maxEntries bounds Max: a node (record index and direction, plus one)
+// takes at most 30 bits of an index slot, leaving at least 2 for the tag
+// (a table of 10^6 entries has 21-bit nodes and 11-bit tags).
+const maxEntries = 1 << 28
 
 // Conn names one direction of one entry: its record, the record's
 // generation when the reference was made, and the direction. It stays
@@ -169,11 +205,14 @@ type Stats struct {
 	// caller, which decodes them, counts these.
 	Error uint64
 	// SearchRestart counts lookups restarted because a chain changed
-	// under them.
+	// under them: always 0 here, where index nodes never move (the
+	// kernel's hash chains need it).
 	SearchRestart uint64
 	// ClashResolve counts insertion races resolved without a drop.
 	ClashResolve uint64
-	// ChainTooLong counts confirmations refused for a chain too long.
+	// ChainTooLong counts confirmations refused for a chain too long:
+	// more nodes between a tuple's home slot and a free one than the
+	// kernel allows in a chain.
 	ChainTooLong uint64
 }
 
@@ -191,7 +230,9 @@ func (s *Stats) Add(o *Stats) {
 	s.ChainTooLong += o.ChainTooLong
 }
 
-// rec is one slab record: 31 atomic words, 124 bytes, no pointers.
+// rec is one slab record: 29 atomic words, 116 bytes, no pointers. The
+// first 15 words are what a lookup and a UDP packet read and write (with
+// proto[0], UDP's stream time).
 type rec struct {
 	// seq is the per-entry write lock and sequence: odd while a writer
 	// holds it.
@@ -200,22 +241,22 @@ type rec struct {
 	// (8) | proto (7..0). It changes only while the record is not
 	// reachable as live: its key fields are stable while it is live.
 	id atomic.Uint32
-	// next are the chain links of the original (0) and reply (1) nodes,
-	// beside the key words a chain walk reads.
-	next [2]atomic.Uint32
 	// zs is zone (31..16) | status (15..0).
-	zs atomic.Uint32
+	zs      atomic.Uint32
+	expires atomic.Uint32 // ticks
 	// ports are each direction's SrcPort<<16 | DstPort.
 	ports [2]atomic.Uint32
 	// addr: IPv6: original Src (0..3), Dst (4..7). IPv4: original Src
 	// (0), Dst (4), reply Src (1), Dst (5).
-	addr    [8]atomic.Uint32
-	mark    atomic.Uint32 // the link of the free stack while free
-	expires atomic.Uint32 // ticks
+	addr [8]atomic.Uint32
+	mark atomic.Uint32 // the link of the free stack while free
 	// proto is the protocol state: TCP's ip_ct_tcp (encodeTCP), or
 	// UDP's stream time in ticks (0).
 	proto [protoWords]atomic.Uint32
 }
+
+// recSize is a record's size in bytes.
+const recSize = 116
 
 // extRec holds an IPv6 entry's reply Src (0..3) and Dst (4..7).
 type extRec [8]atomic.Uint32
@@ -233,10 +274,20 @@ const (
 
 func idGen(id uint32) uint32 { return id >> idGenShift }
 
-// Chain links: a node is idx<<1 | dir; a nulls marker is 1<<31 | bucket.
-const nulls = 1 << 31
-
-func isNulls(n uint32) bool { return n&nulls != 0 }
+// The index's lines: a header word (lineLock | overflow count <<
+// overShift), then lineWords-1 slots.
+const (
+	lineWords = 16
+	lineSlots = lineWords - 1
+	lineLock  = 1
+	overShift = 1
+	overOne   = 1 << overShift
+	// The index has a line for every nodesPerLine nodes the table can
+	// hold: 32/3, which makes it 12 bytes per entry, each line about
+	// 71% full when the table is.
+	nodesPerLineNum = 32
+	nodesPerLineDen = 3
+)
 
 // Time on the wrapping 32-bit tick clock.
 const (
@@ -271,6 +322,12 @@ type key struct {
 
 func keyOf(t *Tuple) key {
 	var k key
+	k.set(t)
+	return k
+}
+
+// set makes k the key of t.
+func (k *key) set(t *Tuple) {
 	k.ports = uint32(t.SrcPort)<<16 | uint32(t.DstPort)
 	k.zone, k.proto, k.v6 = t.Zone, t.Proto, t.Family == 6
 	if k.v6 {
@@ -279,10 +336,8 @@ func keyOf(t *Tuple) key {
 			k.a[4+i] = binary.LittleEndian.Uint32(t.Dst[4*i:])
 		}
 	} else {
-		k.a[0] = binary.LittleEndian.Uint32(t.Src[:])
-		k.a[4] = binary.LittleEndian.Uint32(t.Dst[:])
+		k.a = [8]uint32{0: binary.LittleEndian.Uint32(t.Src[:]), 4: binary.LittleEndian.Uint32(t.Dst[:])}
 	}
-	return k
 }
 
 func (k *key) idBits() uint32 {
@@ -293,24 +348,58 @@ func (k *key) idBits() uint32 {
 	return id
 }
 
-// hash is the keyed hash of k (SipHash-1-3 over the tuple's words,
-// chained for IPv6's five), as the kernel's hash_conntrack_raw over the
-// tuple, zone and netns with a random seed.
+// hash is the keyed hash of k (SipHash-1-3 over the tuple's words: two
+// for IPv4, five for IPv6), as the kernel's hash_conntrack_raw over the
+// tuple, zone and netns with a random seed. The low 32 bits choose the
+// line and the bucket, the high ones the tag.
 func (t *Table) hash(k *key) uint64 {
 	meta := uint64(k.ports) | uint64(k.proto)<<32 | uint64(k.zone)<<40
 	if !k.v6 {
 		return t.sip.Sum2(uint64(k.a[0])|uint64(k.a[4])<<32, meta)
 	}
-	meta |= 1 << 56
-	h := t.sip.Sum2(uint64(k.a[0])|uint64(k.a[1])<<32, uint64(k.a[2])|uint64(k.a[3])<<32)
-	h = t.sip.Sum2(h^(uint64(k.a[4])|uint64(k.a[5])<<32), uint64(k.a[6])|uint64(k.a[7])<<32)
-	return t.sip.Sum2(h^meta, 6)
+	return t.sip.Sum5(uint64(k.a[0])|uint64(k.a[1])<<32, uint64(k.a[2])|uint64(k.a[3])<<32,
+		uint64(k.a[4])|uint64(k.a[5])<<32, uint64(k.a[6])|uint64(k.a[7])<<32, meta|1<<56)
 }
 
 // bucket maps a hash to a bucket as the kernel's reciprocal_scale.
 func (t *Table) bucket(h uint64) uint32 {
 	return uint32(uint64(uint32(h)) * uint64(t.nbkt) >> 32)
 }
+
+// homeLine maps a hash to its home line, in the same way.
+func (t *Table) homeLine(h uint64) uint32 {
+	return uint32(uint64(uint32(h)) * uint64(t.nlines) >> 32)
+}
+
+// tagWord is the tag bits of a slot holding a node of a tuple whose hash
+// is h.
+func (t *Table) tagWord(h uint64) uint32 {
+	return uint32(h>>32) >> t.nodeBits << t.nodeBits
+}
+
+// slotWord is the slot word of node n (record index << 1 | direction)
+// of a tuple whose hash is h.
+func (t *Table) slotWord(h uint64, n uint32) uint32 { return t.tagWord(h) | (n + 1) }
+
+// line returns line l's words: the header, then the slots.
+func (t *Table) line(l uint32) *[lineWords]atomic.Uint32 {
+	return (*[lineWords]atomic.Uint32)(t.index[l*lineWords : l*lineWords+lineWords])
+}
+
+// nextLine is the line after l, wrapping.
+func (t *Table) nextLine(l uint32) uint32 {
+	if l++; l == t.nlines {
+		return 0
+	}
+	return l
+}
+
+// firstSlot is the slot (0 to lineSlots-1, after the header) where the
+// scans of a line for a tuple whose hash is h begin, wrapping round the
+// line: its insert takes the first free slot from there on, so that most
+// lookups find their node in the first slot they read. The bits are
+// the ones the line number depends on least.
+func firstSlot(h uint64) uint32 { return uint32(h&0xffff) * lineSlots >> 16 }
 
 // New returns an empty table.
 func New(cfg Config) *Table {
@@ -338,23 +427,49 @@ func New(cfg Config) *Table {
 	if cfg.EarlyDropScan <= 0 {
 		cfg.EarlyDropScan = 8
 	}
-	nlocks := min(1024, 1<<bits.Len(uint(cfg.Buckets-1)))
+	nlines := (2*cfg.Max*nodesPerLineDen + nodesPerLineNum - 1) / nodesPerLineNum
 	t := &Table{
-		slab:      make([]rec, cfg.Max),
-		heads:     make([]atomic.Uint32, cfg.Buckets),
+		slab:      makeHuge[rec](cfg.Max),
+		index:     makeHuge[atomic.Uint32](nlines * lineWords),
+		nlines:    uint32(nlines),
+		nodeBits:  uint32(bits.Len(uint(2 * cfg.Max))),
 		nbkt:      uint32(cfg.Buckets),
-		locks:     make([]atomic.Uint32, nlocks),
-		lmask:     uint32(nlocks - 1),
 		sip:       siphash.NewKey(cfg.Seed[0], cfg.Seed[1]),
 		max:       int64(cfg.Max),
 		earlyScan: cfg.EarlyDropScan,
 		tm:        cfg.Timeouts,
 		tcpCfg:    cfg.TCP,
 	}
-	for i := range t.heads {
-		t.heads[i].Store(nulls | uint32(i))
-	}
 	return t
+}
+
+// hugePage is the size of a transparent huge page on x86-64 and arm64
+// (with 4 KiB base pages).
+const hugePage = 2 << 20
+
+// makeHuge returns n zeroed Ts. For a large slice it asks the kernel for
+// transparent huge pages (madvise(MADV_HUGEPAGE), honoured when
+// /sys/kernel/mm/transparent_hugepage/enabled is "madvise" or "always"),
+// as fastpath/route does for its tables: a random lookup in a table of
+// hundreds of MiB then costs a cache miss, not also a TLB miss and a
+// page walk. The memory is still Go memory (a large allocation is fresh
+// from the OS, not yet touched, and page-aligned: the index's lines are
+// cache lines), freed by the garbage collector; the advice is a hint,
+// and failing to take it changes only speed.
+func makeHuge[T any](n int) []T {
+	s := make([]T, n)
+	size := n * int(unsafe.Sizeof(*new(T)))
+	if size < 2*hugePage {
+		return s
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(s)))
+	first := (start + hugePage - 1) &^ (hugePage - 1)
+	last := (start + uintptr(size)) &^ (hugePage - 1)
+	if last > first {
+		b := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(s)), first-start)), last-first)
+		_ = syscall.Madvise(b, syscall.MADV_HUGEPAGE)
+	}
+	return s
 }
 
 // Max returns the most entries the table holds.
@@ -389,15 +504,6 @@ func (t *Table) see(now int64) {
 	}
 }
 
-// lockWord spins until it takes the spinlock w (0 free, 1 held).
-func lockWord(w *atomic.Uint32) {
-	for i := 0; !w.CompareAndSwap(0, 1); i++ {
-		if i >= 32 {
-			runtime.Gosched()
-		}
-	}
-}
-
 // lockRec takes r's sequence word (even → odd) and returns the odd
 // value; unlockRec(r, s) releases it (odd → next even).
 func lockRec(r *rec) uint32 {
@@ -413,24 +519,38 @@ func lockRec(r *rec) uint32 {
 
 func unlockRec(r *rec, s uint32) { r.seq.Store(s + 1) }
 
-// lockBuckets takes the locks of buckets b0 and b1 in order, the kernel's
-// nf_conntrack_double_lock; unlockBuckets releases them.
-func (t *Table) lockBuckets(b0, b1 uint32) {
-	l0, l1 := b0&t.lmask, b1&t.lmask
-	if l0 > l1 {
-		l0, l1 = l1, l0
-	}
-	lockWord(&t.locks[l0])
-	if l1 != l0 {
-		lockWord(&t.locks[l1])
+// lockLine spins until it takes line l's lock, the header's low bit
+// (overflow counts change under it by atomic adds).
+func (t *Table) lockLine(l uint32) {
+	h := &t.line(l)[0]
+	for i := 0; ; i++ {
+		if v := h.Load(); v&lineLock == 0 && h.CompareAndSwap(v, v|lineLock) {
+			return
+		}
+		if i >= 32 {
+			runtime.Gosched()
+		}
 	}
 }
 
-func (t *Table) unlockBuckets(b0, b1 uint32) {
-	l0, l1 := b0&t.lmask, b1&t.lmask
-	t.locks[l0].Store(0)
+func (t *Table) unlockLine(l uint32) { t.line(l)[0].Add(^uint32(0)) } // - lineLock
+
+// lockLines takes the locks of lines l0 and l1 in order, the kernel's
+// nf_conntrack_double_lock; unlockLines releases them.
+func (t *Table) lockLines(l0, l1 uint32) {
+	if l0 > l1 {
+		l0, l1 = l1, l0
+	}
+	t.lockLine(l0)
 	if l1 != l0 {
-		t.locks[l1].Store(0)
+		t.lockLine(l1)
+	}
+}
+
+func (t *Table) unlockLines(l0, l1 uint32) {
+	t.unlockLine(l0)
+	if l1 != l0 {
+		t.unlockLine(l1)
 	}
 }
 
@@ -469,37 +589,43 @@ func (t *Table) matches(r *rec, idx uint32, id uint32, dir uint32, k *key) bool 
 	return true
 }
 
-// find looks k up in bucket b without locks, as the kernel's
+// find looks k, whose hash is h, up without locks, as the kernel's
 // ____nf_conntrack_find: it returns the matching live node's record
-// index, identity and direction. Expired entries are skipped
-// (nf_ct_is_expired). A walk that ends in another bucket's nulls marker
-// (it followed a record that was freed and linked elsewhere) restarts.
-func (t *Table) find(k *key, b uint32, now uint32, st *Stats) (idx, id uint32, dir uint32, ok bool) {
-restart:
-	n := t.heads[b].Load()
-	for hops := 0; !isNulls(n); hops++ {
-		if hops > 1<<16 {
-			goto again
-		}
-		idx, dir = n>>1, n&1
-		r := &t.slab[idx]
-		id = r.id.Load()
-		if t.matches(r, idx, id, dir, k) && r.id.Load() == id {
-			if expired(r.expires.Load(), now) {
-				return 0, 0, 0, false
+// index, identity and direction. It scans k's home line, and the lines
+// after it while nodes overflowed past them, and reads the records of
+// the nodes whose tag is k's. Expired entries are skipped
+// (nf_ct_is_expired).
+func (t *Table) find(k *key, h uint64, now uint32) (idx, id uint32, dir uint32, ok bool) {
+	tag, mask := t.tagWord(h), uint32(1)<<t.nodeBits-1
+	l, first := t.homeLine(h), firstSlot(h)
+	for range t.nlines {
+		ln := t.line(l)
+		for j := range uint32(lineSlots) {
+			s := first + j
+			if s >= lineSlots {
+				s -= lineSlots
 			}
-			return idx, id, dir, true
+			w := ln[1+s].Load()
+			if w&^mask != tag || w == 0 {
+				continue
+			}
+			n := w&mask - 1
+			idx, dir = n>>1, n&1
+			r := &t.slab[idx]
+			id = r.id.Load()
+			if t.matches(r, idx, id, dir, k) && r.id.Load() == id {
+				if expired(r.expires.Load(), now) {
+					return 0, 0, 0, false
+				}
+				return idx, id, dir, true
+			}
 		}
-		n = r.next[dir].Load()
+		if ln[0].Load()>>overShift == 0 {
+			break
+		}
+		l = t.nextLine(l)
 	}
-	if n == nulls|b {
-		return 0, 0, 0, false
-	}
-again:
-	if st != nil {
-		st.SearchRestart++
-	}
-	goto restart
+	return 0, 0, 0, false
 }
 
 // Lookup finds the live entry one of whose tuples is k and returns a
@@ -508,12 +634,63 @@ again:
 // blocks and never allocates.
 func (w *Worker) Lookup(k *Tuple, now int64) (Conn, bool) {
 	t := w.t
-	kk := keyOf(k)
-	idx, id, dir, ok := t.find(&kk, t.bucket(t.hash(&kk)), tickOf(now), &w.Stats)
+	var kk key
+	kk.set(k)
+	idx, id, dir, ok := t.find(&kk, t.hash(&kk), tickOf(now))
 	if !ok {
 		return 0, false
 	}
 	return makeConn(idx, idGen(id), Dir(dir)), true
+}
+
+// place stores slot word sw (a node of a tuple whose home line is l and
+// first slot first) in the first free slot from there on, counting the overflow in each full line
+// it passes before it stores the node, so that a reader which finds it
+// not in a line goes on to the next. The caller holds l's lock. It
+// reports false if the whole index is full, which the bound on entries
+// rules out.
+func (t *Table) place(l, first uint32, sw uint32) bool {
+	start := l
+	for range t.nlines {
+		ln := t.line(l)
+		for j := range uint32(lineSlots) {
+			s := first + j
+			if s >= lineSlots {
+				s -= lineSlots
+			}
+			if ln[1+s].Load() == 0 && ln[1+s].CompareAndSwap(0, sw) {
+				return true
+			}
+		}
+		ln[0].Add(overOne)
+		l = t.nextLine(l)
+	}
+	// Not reached: undo the counts.
+	for range t.nlines {
+		t.line(start)[0].Add(^uint32(overOne - 1))
+		start = t.nextLine(start)
+	}
+	return false
+}
+
+// remove clears slot word sw (a node of a tuple whose home line is l)
+// from the index, then takes it off the overflow counts of the lines
+// before its own. The caller holds l's lock.
+func (t *Table) remove(l uint32, sw uint32) {
+	start := l
+	for range t.nlines {
+		ln := t.line(l)
+		for s := 1; s < lineWords; s++ {
+			if ln[s].Load() == sw {
+				ln[s].Store(0)
+				for ; start != l; start = t.nextLine(start) {
+					t.line(start)[0].Add(^uint32(overOne - 1))
+				}
+				return
+			}
+		}
+		l = t.nextLine(l)
+	}
 }
 
 // rec returns c's record, if c is in range.
@@ -662,8 +839,8 @@ func (t *Table) Delete(c Conn) bool {
 }
 
 // kill deletes record idx if it is live with generation gen: it takes
-// the entry's two bucket locks, then its record lock, marks it not live
-// (a new generation), unlinks its nodes and frees the record.
+// the locks of the entry's two home lines, then its record lock, marks
+// it not live (a new generation), clears its nodes and frees the record.
 func (t *Table) kill(idx, gen uint32) bool {
 	r := &t.slab[idx]
 	id := r.id.Load()
@@ -675,21 +852,22 @@ func (t *Table) kill(idx, gen uint32) bool {
 	if r.id.Load() != id {
 		return false
 	}
-	b0, b1 := t.bucket(t.hash(&k0)), t.bucket(t.hash(&k1))
-	t.lockBuckets(b0, b1)
+	h0, h1 := t.hash(&k0), t.hash(&k1)
+	l0, l1 := t.homeLine(h0), t.homeLine(h1)
+	t.lockLines(l0, l1)
 	s := lockRec(r)
 	if r.id.Load() != id {
 		unlockRec(r, s)
-		t.unlockBuckets(b0, b1)
+		t.unlockLines(l0, l1)
 		return false
 	}
 	r.id.Store((gen+1)<<idGenShift | id&0xffff&^(idLive|idReplyOnly|idExt))
 	unlockRec(r, s)
 	if id&idReplyOnly == 0 {
-		t.unlink(b0, idx<<1)
+		t.remove(l0, t.slotWord(h0, idx<<1))
 	}
-	t.unlink(b1, idx<<1|1)
-	t.unlockBuckets(b0, b1)
+	t.remove(l1, t.slotWord(h1, idx<<1|1))
+	t.unlockLines(l0, l1)
 	t.release(idx)
 	return true
 }
@@ -716,25 +894,6 @@ func (t *Table) keys(r *rec, idx, id uint32, k0, k1 *key) {
 	}
 	copy(k1.a[:4], k0.a[4:])
 	copy(k1.a[4:], k0.a[:4])
-}
-
-// unlink removes node n from bucket b's chain; the caller holds b's
-// lock. n's own link stays, so a reader standing on n goes on along the
-// chain (hlist_nulls_del_rcu).
-func (t *Table) unlink(b, n uint32) {
-	p := &t.heads[b]
-	for {
-		c := p.Load()
-		if isNulls(c) {
-			return
-		}
-		r := &t.slab[c>>1]
-		if c == n {
-			p.Store(r.next[c&1].Load())
-			return
-		}
-		p = &r.next[c&1]
-	}
 }
 
 // alloc takes a free record: from the free stack, else one never used.
@@ -840,25 +999,48 @@ func (t *Table) gcCanEarlyDrop(r *rec) bool {
 	return false
 }
 
+// bucketLines returns the lines bucket b's hashes scale to: lines lo to
+// hi, inclusive (one line unless there are fewer buckets than lines).
+func (t *Table) bucketLines(b uint32) (lo, hi uint32) {
+	// The hashes h with h*nbkt>>32 == b are those from ceil(b<<32/nbkt)
+	// to ceil((b+1)<<32/nbkt)-1.
+	first := (uint64(b)<<32 + uint64(t.nbkt) - 1) / uint64(t.nbkt)
+	last := ((uint64(b)+1)<<32+uint64(t.nbkt)-1)/uint64(t.nbkt) - 1
+	return t.homeLine(first), t.homeLine(last)
+}
+
 // earlyDrop is the kernel's early_drop: from bucket b on, up to
 // EarlyDropScan buckets, it deletes in each every entry that is neither
 // ASSURED nor dying (early_drop_list; expired ones are reaped on the way
 // and do not count), and stops after the first bucket where it deleted
-// any. It returns how many it deleted.
+// any. It returns how many it deleted. A bucket's nodes are those in the
+// lines its hashes scale to, and in the lines after them where those
+// overflowed, whose tuple's hash is in the bucket.
 func (w *Worker) earlyDrop(b uint32, now uint32) int {
 	t := w.t
+	mask := uint32(1)<<t.nodeBits - 1
 	for i := range t.earlyScan {
 		bk := (b + uint32(i)) % t.nbkt
 		var cand [16]Conn
 		nc := 0
 		var gone [16]Conn
 		ng := 0
-		n := t.heads[bk].Load()
-		for hops := 0; !isNulls(n) && hops < 1<<10; hops++ {
-			idx := n >> 1
-			r := &t.slab[idx]
-			id := r.id.Load()
-			if id&idLive != 0 {
+		lo, hi := t.bucketLines(bk)
+		l := lo
+		for n := uint32(0); n < t.nlines; n++ {
+			ln := t.line(l)
+			for s := 1; s < lineWords; s++ {
+				sw := ln[s].Load()
+				if sw == 0 {
+					continue
+				}
+				node := sw&mask - 1
+				idx := node >> 1
+				r := &t.slab[idx]
+				id := r.id.Load()
+				if id&idLive == 0 {
+					continue
+				}
 				c := makeConn(idx, idGen(id), 0)
 				switch {
 				case expired(r.expires.Load(), now):
@@ -867,13 +1049,16 @@ func (w *Worker) earlyDrop(b uint32, now uint32) int {
 						ng++
 					}
 				case Status(r.zs.Load())&StatusAssured == 0:
-					if nc < len(cand) {
+					if nc < len(cand) && t.nodeBucket(r, idx, id, node&1) == bk {
 						cand[nc] = c
 						nc++
 					}
 				}
 			}
-			n = r.next[n&1].Load()
+			if n >= hi-lo && ln[0].Load()>>overShift == 0 {
+				break
+			}
+			l = t.nextLine(l)
 		}
 		for _, c := range gone[:ng] {
 			t.kill(c.idx(), c.gen())
@@ -890,6 +1075,13 @@ func (w *Worker) earlyDrop(b uint32, now uint32) int {
 		}
 	}
 	return 0
+}
+
+// nodeBucket returns the bucket of node dir of record r (identity id).
+func (t *Table) nodeBucket(r *rec, idx, id, dir uint32) uint32 {
+	var k [2]key
+	t.keys(r, idx, id, &k[0], &k[1])
+	return t.bucket(t.hash(&k[dir]))
 }
 
 // deadline converts a timeout to the deadline tick of a packet at now.

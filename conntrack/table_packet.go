@@ -3,6 +3,7 @@ package conntrack
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 )
 
@@ -225,6 +226,9 @@ func (w *Worker) Packet(c Conn, seg *TCPSegment, now int64) (State, PacketResult
 		return 0, PacketStale
 	}
 	nt := tickOf(now)
+	if state, ok := t.packetNoop(r, c, nt, now); ok {
+		return state, PacketAccept
+	}
 	s := lockRec(r)
 	id := r.id.Load()
 	if id&idLive == 0 || idGen(id) != c.gen() || expired(r.expires.Load(), nt) {
@@ -232,48 +236,25 @@ func (w *Worker) Packet(c Conn, seg *TCPSegment, now int64) (State, PacketResult
 		return 0, PacketStale
 	}
 	dir := c.Dir()
-	zs := r.zs.Load()
+	zs0 := r.zs.Load()
+	zs := zs0
 	status := Status(zs & 0xffff)
 	state := ctState(dir, status)
 	res := PacketAccept
 	kill := false
-	switch uint8(id) {
-	case ProtoTCP:
+	if uint8(id) == ProtoTCP {
 		res, kill = t.tcpPacket(r, dir, seg, status, now, &zs)
-	case ProtoUDP:
-		// nf_conntrack_udp_packet: once a reply was seen, a flow still
-		// active 2 s after its first packet is a stream: the stream
-		// timeout, and ASSURED (never for a NAT clash entry).
-		extra, stream := t.tm.UDP, false
-		if status&StatusSeenReply != 0 && int32(r.proto[0].Load()-nt) < 0 {
-			extra, stream = t.tm.UDPStream, true
-		}
-		t.refresh(r, status, now, extra)
-		if stream && status&StatusNATClash == 0 {
-			zs |= uint32(StatusAssured)
-		}
-	case protoUDPLite:
-		// nf_conntrack_udplite_packet: the stream timeout and ASSURED as
-		// soon as a reply was seen.
-		if status&StatusSeenReply != 0 {
-			t.refresh(r, status, now, t.tm.UDPStream)
-			if status&StatusNATClash == 0 {
-				zs |= uint32(StatusAssured)
-			}
-		} else {
-			t.refresh(r, status, now, t.tm.UDP)
-		}
-	case ProtoICMP:
-		t.refresh(r, status, now, t.tm.ICMP)
-	case ProtoICMPv6:
-		t.refresh(r, status, now, t.tm.ICMPv6)
-	default:
-		t.refresh(r, status, now, t.tm.Generic)
+	} else {
+		d, set := t.otherPacket(r, uint8(id), status, nt)
+		t.refresh(r, status, now, d)
+		zs |= uint32(set)
 	}
 	if res == PacketAccept && dir == DirReply {
 		zs |= uint32(StatusSeenReply)
 	}
-	r.zs.Store(zs)
+	if zs != zs0 {
+		r.zs.Store(zs)
+	}
 	unlockRec(r, s)
 	switch res {
 	case PacketAccept:
@@ -304,11 +285,71 @@ func (w *Worker) Packet(c Conn, seg *TCPSegment, now int64) (State, PacketResult
 	return StateInvalid, PacketInvalid
 }
 
+// otherPacket is the tracker of every protocol but TCP for a packet of
+// an entry with status st (record r, protocol proto) at tick nt: it
+// returns the timeout to refresh the entry with and the status bits the
+// packet sets.
+//
+//   - UDP (nf_conntrack_udp_packet): once a reply was seen, a flow still
+//     active 2 s after its first packet is a stream: the stream timeout,
+//     and ASSURED (never for a NAT clash entry).
+//   - UDP-Lite (nf_conntrack_udplite_packet): the stream timeout and
+//     ASSURED as soon as a reply was seen.
+//   - ICMP, ICMPv6 and the generic tracker: their timeout.
+func (t *Table) otherPacket(r *rec, proto uint8, st Status, nt uint32) (time.Duration, Status) {
+	switch proto {
+	case ProtoUDP, protoUDPLite:
+		if st&StatusSeenReply == 0 || proto == ProtoUDP && int32(r.proto[0].Load()-nt) >= 0 {
+			return t.tm.UDP, 0
+		}
+		if st&StatusNATClash != 0 {
+			return t.tm.UDPStream, 0
+		}
+		return t.tm.UDPStream, StatusAssured
+	case ProtoICMP:
+		return t.tm.ICMP, 0
+	case ProtoICMPv6:
+		return t.tm.ICMPv6, 0
+	}
+	return t.tm.Generic, 0
+}
+
+// packetNoop is Packet, without the record lock, for a packet of a
+// protocol other than TCP that changes nothing in its entry: its refresh
+// gives the expiry the entry has (the same tick, about a millisecond) and
+// it sets no status bit the entry lacks, as most packets of a busy flow.
+// It reads the words between two equal loads of the sequence word, so
+// they are a consistent copy, and the packet takes effect there (the
+// kernel's nf_ct_refresh likewise writes the timeout only when it
+// changes). It reports false, having done nothing, for any other packet:
+// Packet then takes the record lock.
+func (t *Table) packetNoop(r *rec, c Conn, nt uint32, now int64) (State, bool) {
+	s := r.seq.Load()
+	id := r.id.Load()
+	if s&1 != 0 || id&idLive == 0 || idGen(id) != c.gen() || uint8(id) == ProtoTCP {
+		return 0, false
+	}
+	exp, zs := r.expires.Load(), r.zs.Load()
+	status, dir := Status(zs&0xffff), c.Dir()
+	d, set := t.otherPacket(r, uint8(id), status, nt)
+	if dir == DirReply {
+		set |= StatusSeenReply
+	}
+	if expired(exp, nt) || status&set != set ||
+		status&StatusFixedTimeout == 0 && deadline(now, d) != exp || r.seq.Load() != s {
+		return 0, false
+	}
+	return ctState(dir, status), true
+}
+
 // refresh sets the expiry to now + d unless the entry has a fixed
-// timeout: the kernel's nf_ct_refresh on a confirmed entry.
+// timeout: the kernel's nf_ct_refresh on a confirmed entry, which writes
+// the timeout only when it changes.
 func (t *Table) refresh(r *rec, status Status, now int64, d time.Duration) {
 	if status&StatusFixedTimeout == 0 {
-		r.expires.Store(deadline(now, d))
+		if e := deadline(now, d); r.expires.Load() != e {
+			r.expires.Store(e)
+		}
 	}
 }
 
@@ -333,14 +374,17 @@ func (t *Table) tcpPacket(r *rec, dir Dir, seg *TCPSegment, status Status, now i
 	if res.Verdict == TCPDrop {
 		return PacketDrop, false
 	}
+	old := w
 	encodeTCP(&st, &w)
 	for i := range w {
-		r.proto[i].Store(w[i])
+		if w[i] != old[i] { // each store is a locked instruction
+			r.proto[i].Store(w[i])
+		}
 	}
 	if status&StatusFixedTimeout == 0 {
 		exp := r.expires.Load()
 		rem := time.Duration(int64(int32(exp-tickOf(now))) << tickShift)
-		if d, ok := res.Expiry(rem); ok {
+		if d, ok := res.Expiry(rem); ok && deadline(now, d) != exp {
 			r.expires.Store(deadline(now, d))
 		}
 	}
@@ -390,6 +434,7 @@ func (w *Worker) Confirm(e *Entry, now int64) (Conn, ConfirmResult) {
 		w.Stats.Drop++
 		return 0, ConfirmDrop
 	}
+	h0, h1 := t.hash(&k0), t.hash(&k1)
 	// __nf_conntrack_alloc's bound, checked again: another worker may
 	// have filled the table since Prepare.
 	for try := 0; ; try++ {
@@ -397,7 +442,7 @@ func (w *Worker) Confirm(e *Entry, now int64) (Conn, ConfirmResult) {
 			break
 		}
 		t.count.Add(-1)
-		if try > 0 || w.earlyDrop(t.bucket(t.hash(&k0)), nt) == 0 {
+		if try > 0 || w.earlyDrop(t.bucket(h0), nt) == 0 {
 			t.gcDrop.Store(true)
 			w.Stats.Drop++
 			return 0, ConfirmDrop
@@ -410,25 +455,31 @@ func (w *Worker) Confirm(e *Entry, now int64) (Conn, ConfirmResult) {
 		return 0, ConfirmDrop
 	}
 	r := &t.slab[idx]
+	l0, l1 := t.homeLine(h0), t.homeLine(h1)
+	// Load the reply tuple's home line now, beside the record write
+	// reads first: the two cache misses overlap, where after write's
+	// stores (locked instructions, which wait for every load before
+	// them) they would come one after the other.
+	t.line(l1)[0].Load()
 	id := t.write(r, idx, e)
-	b0, b1 := t.bucket(t.hash(&k0)), t.bucket(t.hash(&k1))
-	maxChain := minChainLen + rand.IntN(maxChainLen)
 	for range 4 {
-		t.lockBuckets(b0, b1)
-		hidx, hid, hdir, found, long := t.clashScan(b0, &k0, maxChain)
+		t.lockLines(l0, l1)
+		hidx, hid, hdir, found, long := t.clashScan(h0, &k0, true)
 		if !found && !long {
-			hidx, hid, hdir, found, long = t.clashScan(b1, &k1, maxChain)
+			hidx, hid, hdir, found, long = t.clashScan(h1, &k1, true)
+		}
+		if !found && !long && !t.publish(r, idx, id, h0, h1, false) {
+			long = true // not reached: the index has room for every node
 		}
 		if long {
-			t.unlockBuckets(b0, b1)
+			t.unlockLines(l0, l1)
 			t.drop(r, idx, id)
 			w.Stats.ChainTooLong++
 			w.Stats.InsertFailed++
 			return 0, ConfirmDrop
 		}
 		if !found {
-			t.publish(r, idx, id, b0, b1, false)
-			t.unlockBuckets(b0, b1)
+			t.unlockLines(l0, l1)
 			w.Stats.Insert++
 			return makeConn(idx, idGen(id), DirOriginal), ConfirmInserted
 		}
@@ -436,12 +487,12 @@ func (w *Worker) Confirm(e *Entry, now int64) (Conn, ConfirmResult) {
 		if expired(hr.expires.Load(), nt) {
 			// The lookup that preceded this would have reaped it
 			// (nf_ct_gc_expired): reap it, and try again.
-			t.unlockBuckets(b0, b1)
+			t.unlockLines(l0, l1)
 			t.kill(hidx, idGen(hid))
 			continue
 		}
-		c, res := t.resolveClash(r, idx, id, e, hr, hidx, hid, hdir, b1, &k1, nt)
-		t.unlockBuckets(b0, b1)
+		c, res := t.resolveClash(r, idx, id, e, hr, hidx, hid, hdir, h1, &k1, nt)
+		t.unlockLines(l0, l1)
 		switch res {
 		case ConfirmClash:
 			w.Stats.ClashResolve++
@@ -458,28 +509,61 @@ func (w *Worker) Confirm(e *Entry, now int64) (Conn, ConfirmResult) {
 }
 
 // The kernel's bounds on a chain at confirmation: MIN_CHAINLEN plus a
-// random part below MAX_CHAINLEN.
+// random part below MAX_CHAINLEN, times chainScale: the kernel's chain is
+// one bucket's, about 2 nodes when the table is full (Buckets = Max); a
+// probe here scans lines of about nodesPerLine nodes, as many as
+// chainScale kernel buckets hold. A probe is that long only when the
+// hash is flooded: random tuples in a full table of 10^6 entries make
+// probes of at most 9 lines, 135 slots, against a bound of 250 to 400.
 const (
 	minChainLen = 50
 	maxChainLen = 80 - minChainLen
+	chainScale  = 8
 )
 
-// clashScan looks for a live entry with key k in bucket b, whose lock the
-// caller holds (nf_ct_key_equal in __nf_conntrack_confirm), and reports
-// whether the chain is longer than maxChain.
-func (t *Table) clashScan(b uint32, k *key, maxChain int) (idx, id, dir uint32, found, long bool) {
-	n := t.heads[b].Load()
-	for l := 0; !isNulls(n); l++ {
-		idx, dir = n>>1, n&1
-		r := &t.slab[idx]
-		id = r.id.Load()
-		if t.matches(r, idx, id, dir, k) {
-			return idx, id, dir, true, false
+// clashScan looks for a live entry with key k, whose hash is h, from its
+// home line on, whose lock the caller holds (nf_ct_key_equal in
+// __nf_conntrack_confirm). With bound, it reports whether the nodes met
+// before the match or the end (the chain, here) are more than the
+// kernel's bound (see chainScale; its random part is drawn only when a
+// chain is that long).
+func (t *Table) clashScan(h uint64, k *key, bound bool) (idx, id, dir uint32, found, long bool) {
+	tag, mask := t.tagWord(h), uint32(1)<<t.nodeBits-1
+	maxChain := -1
+	l, first, chain := t.homeLine(h), firstSlot(h), 0
+	for range t.nlines {
+		ln := t.line(l)
+		for j := range uint32(lineSlots) {
+			s := first + j
+			if s >= lineSlots {
+				s -= lineSlots
+			}
+			w := ln[1+s].Load()
+			if w == 0 {
+				continue
+			}
+			if w&^mask == tag {
+				n := w&mask - 1
+				idx, dir = n>>1, n&1
+				r := &t.slab[idx]
+				id = r.id.Load()
+				if t.matches(r, idx, id, dir, k) {
+					return idx, id, dir, true, false
+				}
+			}
+			if chain++; bound && chain > minChainLen*chainScale {
+				if maxChain < 0 {
+					maxChain = (minChainLen + rand.IntN(maxChainLen)) * chainScale
+				}
+				if chain > maxChain+1 {
+					return 0, 0, 0, false, true
+				}
+			}
 		}
-		if l > maxChain {
-			return 0, 0, 0, false, true
+		if ln[0].Load()>>overShift == 0 {
+			break
 		}
-		n = r.next[dir].Load()
+		l = t.nextLine(l)
 	}
 	return 0, 0, 0, false, false
 }
@@ -487,7 +571,7 @@ func (t *Table) clashScan(b uint32, k *key, maxChain int) (idx, id, dir uint32, 
 // resolveClash is the kernel's nf_ct_resolve_clash, with the bucket
 // locks held: the entry already in the table (record hr) won the race
 // against e (record r, not yet published).
-func (t *Table) resolveClash(r *rec, idx, id uint32, e *Entry, hr *rec, hidx, hid, hdir uint32, b1 uint32, k1 *key, nt uint32) (Conn, ConfirmResult) {
+func (t *Table) resolveClash(r *rec, idx, id uint32, e *Entry, hr *rec, hidx, hid, hdir uint32, h1 uint64, k1 *key, nt uint32) (Conn, ConfirmResult) {
 	if !allowClash(uint8(id)) {
 		t.drop(r, idx, id)
 		return 0, ConfirmDrop
@@ -499,7 +583,7 @@ func (t *Table) resolveClash(r *rec, idx, id uint32, e *Entry, hr *rec, hidx, hi
 	// nf_ct_resolve_clash_harder: a clash in the reply direction too is
 	// resolved only as above; else e goes in hashed in the reply
 	// direction only, with a 1 s fixed timeout, never ASSURED.
-	if ridx, rid, _, found, _ := t.clashScan(b1, k1, 1<<30); found {
+	if ridx, rid, _, found, _ := t.clashScan(h1, k1, false); found {
 		if c, ok := t.resolveWith(&t.slab[ridx], ridx, rid, e); ok {
 			t.drop(r, idx, id)
 			return c, ConfirmClash
@@ -511,7 +595,10 @@ func (t *Table) resolveClash(r *rec, idx, id uint32, e *Entry, hr *rec, hidx, hi
 	r.zs.Store(r.zs.Load() | uint32(StatusFixedTimeout|StatusNATClash))
 	r.expires.Store(nt + uint32(time.Second>>tickShift))
 	unlockRec(r, s)
-	t.publish(r, idx, id, 0, b1, true)
+	if !t.publish(r, idx, id, 0, h1, true) {
+		t.drop(r, idx, id) // not reached: the index has room for every node
+		return 0, ConfirmDrop
+	}
 	return makeConn(idx, idGen(id), DirOriginal), ConfirmClash
 }
 
@@ -537,21 +624,27 @@ func (t *Table) resolveWith(hr *rec, hidx, hid uint32, e *Entry) (Conn, bool) {
 	return makeConn(hidx, idGen(hid), dir), true
 }
 
-// write initialises free record idx with e, under its record lock, not
-// yet live, and returns the identity it will be published with.
+// write initialises free record idx with e and returns the identity it
+// will be published with. The record is not live until publish stores
+// that identity, so nothing reads these words meanwhile but snapshots,
+// which a record that is not live fails, and a lookup's key comparison,
+// which it fails too; so it takes no lock, and writes only the words the
+// entry's family and protocol use (an IPv4 entry's addr[2, 3, 6, 7] and
+// a UDP entry's proto[1:] keep what they held), and of those only the
+// ones whose value changes: an atomic store is a locked instruction, some
+// 6 ns, and a new entry often has the status, mark, server address or
+// port its record's last one had.
 func (t *Table) write(r *rec, idx uint32, e *Entry) uint32 {
 	o, p := &e.Tuple[0], &e.Tuple[1]
-	s := lockRec(r)
-	gen := idGen(r.id.Load())
-	id := gen<<idGenShift | uint32(o.Proto)
-	r.zs.Store(uint32(o.Zone)<<16 | uint32((e.Status|StatusConfirmed)&0xffff))
-	r.ports[0].Store(uint32(o.SrcPort)<<16 | uint32(o.DstPort))
-	r.ports[1].Store(uint32(p.SrcPort)<<16 | uint32(p.DstPort))
+	id := idGen(r.id.Load())<<idGenShift | uint32(o.Proto)
+	store(&r.zs, uint32(o.Zone)<<16|uint32((e.Status|StatusConfirmed)&0xffff))
+	store(&r.ports[0], uint32(o.SrcPort)<<16|uint32(o.DstPort))
+	store(&r.ports[1], uint32(p.SrcPort)<<16|uint32(p.DstPort))
 	if o.Family == 6 {
 		id |= idV6
 		for i := range 4 {
-			r.addr[i].Store(binary.LittleEndian.Uint32(o.Src[4*i:]))
-			r.addr[4+i].Store(binary.LittleEndian.Uint32(o.Dst[4*i:]))
+			store(&r.addr[i], binary.LittleEndian.Uint32(o.Src[4*i:]))
+			store(&r.addr[4+i], binary.LittleEndian.Uint32(o.Dst[4*i:]))
 		}
 		if p.Src != o.Dst || p.Dst != o.Src {
 			id |= idExt
@@ -561,51 +654,60 @@ func (t *Table) write(r *rec, idx uint32, e *Entry) uint32 {
 			})
 			x := &(*t.ext.Load())[idx]
 			for i := range 4 {
-				x[i].Store(binary.LittleEndian.Uint32(p.Src[4*i:]))
-				x[4+i].Store(binary.LittleEndian.Uint32(p.Dst[4*i:]))
+				store(&x[i], binary.LittleEndian.Uint32(p.Src[4*i:]))
+				store(&x[4+i], binary.LittleEndian.Uint32(p.Dst[4*i:]))
 			}
 		}
 	} else {
-		for i := range 8 {
-			r.addr[i].Store(0)
-		}
-		r.addr[0].Store(binary.LittleEndian.Uint32(o.Src[:]))
-		r.addr[4].Store(binary.LittleEndian.Uint32(o.Dst[:]))
-		r.addr[1].Store(binary.LittleEndian.Uint32(p.Src[:]))
-		r.addr[5].Store(binary.LittleEndian.Uint32(p.Dst[:]))
+		store(&r.addr[0], binary.LittleEndian.Uint32(o.Src[:]))
+		store(&r.addr[4], binary.LittleEndian.Uint32(o.Dst[:]))
+		store(&r.addr[1], binary.LittleEndian.Uint32(p.Src[:]))
+		store(&r.addr[5], binary.LittleEndian.Uint32(p.Dst[:]))
 	}
-	r.mark.Store(e.Mark)
-	r.expires.Store(tickCeil(e.Expires))
-	var w [protoWords]uint32
+	store(&r.mark, e.Mark)
+	store(&r.expires, tickCeil(e.Expires))
 	switch o.Proto {
 	case ProtoTCP:
+		var w [protoWords]uint32
 		encodeTCP(&e.TCP, &w)
+		for i := range w {
+			store(&r.proto[i], w[i])
+		}
 	case ProtoUDP:
-		w[0] = tickCeil(e.UDPStreamAt)
+		store(&r.proto[0], tickCeil(e.UDPStreamAt))
 	}
-	for i := range w {
-		r.proto[i].Store(w[i])
-	}
-	r.id.Store(id)
-	unlockRec(r, s)
 	return id
 }
 
-// publish makes record idx live and links its nodes into buckets b0 and
-// b1 (only b1 for a clash entry), whose locks the caller holds: the
-// kernel's __nf_conntrack_hash_insert, after the CONFIRMED bit.
-func (t *Table) publish(r *rec, idx, id, b0, b1 uint32, replyOnly bool) {
+// store stores v in w unless w holds it already.
+func store(w *atomic.Uint32, v uint32) {
+	if w.Load() != v {
+		w.Store(v)
+	}
+}
+
+// publish stores record idx's nodes, the original tuple's (hash h0)
+// unless it is a clash entry, and the reply tuple's (h1), and makes it
+// live: the kernel's __nf_conntrack_hash_insert, with the CONFIRMED bit.
+// The caller holds the locks of both home lines. It reports false, and
+// leaves the record as it was, if the index has no room (not reached).
+func (t *Table) publish(r *rec, idx, id uint32, h0, h1 uint64, replyOnly bool) bool {
+	l0, l1 := t.homeLine(h0), t.homeLine(h1)
+	if !replyOnly && !t.place(l0, firstSlot(h0), t.slotWord(h0, idx<<1)) {
+		return false
+	}
+	if !t.place(l1, firstSlot(h1), t.slotWord(h1, idx<<1|1)) {
+		if !replyOnly {
+			t.remove(l0, t.slotWord(h0, idx<<1))
+		}
+		return false
+	}
 	id |= idLive
 	if replyOnly {
 		id |= idReplyOnly
 	}
 	r.id.Store(id)
-	if !replyOnly {
-		r.next[0].Store(t.heads[b0].Load())
-		t.heads[b0].Store(idx << 1)
-	}
-	r.next[1].Store(t.heads[b1].Load())
-	t.heads[b1].Store(idx<<1 | 1)
+	return true
 }
 
 // drop frees record idx, written but never published.

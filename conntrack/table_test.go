@@ -3,6 +3,7 @@ package conntrack
 import (
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -51,8 +52,8 @@ func read(t *testing.T, tb *Table, c Conn) Entry {
 func near(got, want int64) bool { return got >= want && got < want+tickNS }
 
 func TestRecordSize(t *testing.T) {
-	if s := unsafe.Sizeof(rec{}); s != 124 {
-		t.Fatalf("record is %d bytes, want 124", s)
+	if s := unsafe.Sizeof(rec{}); s != recSize {
+		t.Fatalf("record is %d bytes, want %d", s, recSize)
 	}
 }
 
@@ -563,5 +564,239 @@ func TestZeroAllocs(t *testing.T) {
 		w.Confirm(&e, 0)
 	}); a != 0 {
 		t.Fatalf("Prepare+Confirm: %v allocs", a)
+	}
+}
+
+// homeFlows returns n distinct UDP flows (flowN from i0 on) whose
+// original tuple's home line in tb is line.
+func homeFlows(tb *Table, line uint32, i0, n int) []Tuple {
+	var ks []Tuple
+	for i := i0; len(ks) < n; i++ {
+		k := flowN(i)
+		k.DstPort = uint16(i >> 16)
+		kk := keyOf(&k)
+		if tb.homeLine(tb.hash(&kk)) == line {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
+
+// checkIndexEmpty fails unless every slot is empty and every overflow
+// count and lock is 0.
+func checkIndexEmpty(t *testing.T, tb *Table) {
+	t.Helper()
+	for i := range tb.index {
+		if w := tb.index[i].Load(); w != 0 {
+			t.Fatalf("index word %d (line %d) is %#x", i, i/lineWords, w)
+		}
+	}
+}
+
+func TestIndexOverflow(t *testing.T) {
+	tb := New(Config{Max: 1000, Seed: [2]uint64{1, 2}})
+	w := tb.NewWorker()
+	// Four lines' worth of flows that all start at line 0: they fill it
+	// and overflow into the lines after it.
+	ks := homeFlows(tb, 0, 0, 4*lineSlots)
+	var cs []Conn
+	for _, k := range ks {
+		cs = append(cs, add(t, w, k, 0))
+	}
+	if tb.line(0)[0].Load()>>overShift == 0 || tb.line(2)[0].Load()>>overShift == 0 {
+		t.Fatal("no overflow counted")
+	}
+	for i, k := range ks {
+		if c, ok := w.Lookup(&k, 0); !ok || c != cs[i] {
+			t.Fatalf("flow %d not found past its home line", i)
+		}
+		r, _ := k.Reverse()
+		if c, ok := w.Lookup(&r, 0); !ok || c.idx() != cs[i].idx() || c.Dir() != DirReply {
+			t.Fatalf("flow %d's reply not found", i)
+		}
+	}
+	// Delete them from the home line's end: the overflow counts go.
+	for i, c := range cs {
+		if !tb.Delete(c) {
+			t.Fatalf("Delete %d", i)
+		}
+		for j := i + 1; j < len(ks); j++ {
+			if _, ok := w.Lookup(&ks[j], 0); !ok {
+				t.Fatalf("flow %d lost when %d was deleted", j, i)
+			}
+		}
+	}
+	checkIndexEmpty(t, tb)
+	if tb.Count() != 0 {
+		t.Fatalf("count %d", tb.Count())
+	}
+}
+
+func TestChainTooLong(t *testing.T) {
+	tb := New(Config{Max: 2000, Seed: [2]uint64{3, 4}})
+	w := tb.NewWorker()
+	ks := homeFlows(tb, 5, 0, (minChainLen+maxChainLen)*chainScale+2)
+	n := 0
+	for _, k := range ks {
+		var e Entry
+		w.Prepare(&k, nil, 0, &e)
+		if _, res := w.Confirm(&e, 0); res != ConfirmInserted {
+			if res != ConfirmDrop || w.Stats.ChainTooLong != 1 || w.Stats.InsertFailed != 1 {
+				t.Fatalf("after %d: %v %+v", n, res, w.Stats)
+			}
+			break
+		}
+		n++
+	}
+	// The chain holds other nodes too (reply tuples that landed there).
+	if n < minChainLen*chainScale/2 || n >= len(ks) {
+		t.Fatalf("%d entries went in from one line", n)
+	}
+	if tb.Count() != n {
+		t.Fatalf("count %d, inserted %d", tb.Count(), n)
+	}
+	tb.Flush()
+	checkIndexEmpty(t, tb)
+}
+
+// TestReadersNeverMiss: lock-free lookups of entries that stay always
+// find them while other entries sharing their lines come and go.
+func TestReadersNeverMiss(t *testing.T) {
+	tb := New(Config{Max: 96})
+	w := tb.NewWorker()
+	var stable []Tuple
+	for i := range 24 {
+		k := flowN(1000 + i)
+		add(t, w, k, 0)
+		stable = append(stable, k)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 2 {
+		w := tb.NewWorker()
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := flowN(100000*(g+1) + i%64)
+				var e Entry
+				if _, res := w.Prepare(&k, nil, 0, &e); res != PacketAccept {
+					continue
+				}
+				if c, res := w.Confirm(&e, 0); res == ConfirmInserted && i%3 != 0 {
+					tb.Delete(c)
+				}
+				if i%64 == 63 {
+					for j := range 64 {
+						k := flowN(100000*(g+1) + j)
+						if c, ok := w.Lookup(&k, 0); ok {
+							tb.Delete(c)
+						}
+					}
+				}
+			}
+		})
+	}
+	var missed atomic.Int64
+	for range 2 {
+		w := tb.NewWorker()
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, k := range stable {
+					if _, ok := w.Lookup(&k, 0); !ok {
+						missed.Add(1)
+					}
+					r, _ := k.Reverse()
+					if _, ok := w.Lookup(&r, 0); !ok {
+						missed.Add(1)
+					}
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if m := missed.Load(); m != 0 {
+		t.Fatalf("%d lookups missed a live entry", m)
+	}
+	tb.Flush()
+	checkIndexEmpty(t, tb)
+}
+
+// TestEarlyDropBuckets: early drop evicts only entries one of whose
+// tuples is in the EarlyDropScan buckets from the new tuple's on.
+func TestEarlyDropBuckets(t *testing.T) {
+	const n = 256
+	tb := New(Config{Max: n, Buckets: 64, Seed: [2]uint64{5, 6}})
+	w := tb.NewWorker()
+	for i := range n {
+		add(t, w, flowN(i), 0)
+	}
+	before := map[Tuple]bool{}
+	tb.Walk(0, func(e *Entry) bool { before[e.Tuple[0]] = true; return true })
+	k := flowN(n)
+	kk := keyOf(&k)
+	b := tb.bucket(tb.hash(&kk))
+	var e Entry
+	if _, res := w.Prepare(&k, nil, 0, &e); res != PacketAccept || w.Stats.EarlyDrop == 0 {
+		t.Fatalf("%v %+v", res, w.Stats)
+	}
+	after := map[Tuple]bool{}
+	tb.Walk(0, func(e *Entry) bool { after[e.Tuple[0]] = true; return true })
+	if len(before)-len(after) != int(w.Stats.EarlyDrop) {
+		t.Fatalf("%d dropped, %d counted", len(before)-len(after), w.Stats.EarlyDrop)
+	}
+	for o := range before {
+		if after[o] {
+			continue
+		}
+		r, _ := o.Reverse()
+		k0, k1 := keyOf(&o), keyOf(&r)
+		in := func(bk uint32) bool { return (bk-b+64)%64 < uint32(tb.earlyScan) }
+		if !in(tb.bucket(tb.hash(&k0))) && !in(tb.bucket(tb.hash(&k1))) {
+			t.Fatalf("dropped %v, outside buckets %d+%d", o, b, tb.earlyScan)
+		}
+	}
+}
+
+// TestPacketSameTick: packets within one expiry tick change nothing but
+// what they must: a reply in the same tick still sets SEEN_REPLY, and
+// the original direction is established after it.
+func TestPacketSameTick(t *testing.T) {
+	tb := New(Config{Max: 16})
+	w := tb.NewWorker()
+	k := udp4("10.0.0.1", "10.0.0.2", 1000, 53)
+	c := add(t, w, k, 0)
+	seq := tb.slab[c.idx()].seq.Load()
+	if st, res := w.Packet(c, nil, 0); st != StateNew || res != PacketAccept {
+		t.Fatal(st, res)
+	}
+	if tb.slab[c.idx()].seq.Load() != seq {
+		t.Fatal("a packet that changes nothing took the record lock")
+	}
+	r, _ := k.Reverse()
+	rc, _ := w.Lookup(&r, 0)
+	if st, res := w.Packet(rc, nil, 0); st != StateEstablished || res != PacketAccept {
+		t.Fatal(st, res)
+	}
+	if e := read(t, tb, c); e.Status&StatusSeenReply == 0 || !near(e.Expires, 30*sec) {
+		t.Fatalf("reply in the same tick: %+v", e)
+	}
+	if st, _ := w.Packet(c, nil, 0); st != StateEstablished {
+		t.Fatal("original after the reply:", st)
+	}
+	// Deleted: the lock-free path refuses a stale reference too.
+	tb.Delete(c)
+	if _, res := w.Packet(c, nil, 0); res != PacketStale {
+		t.Fatal(res)
 	}
 }
