@@ -145,6 +145,10 @@ type Meta struct {
 	// CtRef names the packet's connection for the conntrack subsystem,
 	// which alone interprets it; 0 for none.
 	CtRef uint64
+	// DstNATed reports that NAT rewrote the packet's destination before
+	// the routing decision (the router sends no redirect for it, as the
+	// kernel does not).
+	DstNATed bool
 
 	// EtherType is the EtherType of the frame's payload after any VLAN
 	// tags Parse stepped over (set by Parse): the L3 protocol.

@@ -214,6 +214,9 @@ func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool 
 		p.Drop(DropNAT)
 		return false
 	}
+	if m == Dst {
+		p.DstNATed = true
+	}
 	return true
 }
 

@@ -302,7 +302,7 @@ func (w *worker) route4(b *fastpath.Batch, p *fastpath.Packet) {
 	ip.DecTTL()
 	p.OutIface, p.RouteHop = hop.Port, res.NextHop
 	w.r.c.forwarded.Add(1)
-	if hop.Port == p.InIface {
+	if hop.Port == p.InIface && !p.DstNATed {
 		w.redirect4(b, p, ip, hop)
 	}
 	if tooBig {
