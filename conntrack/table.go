@@ -145,9 +145,8 @@ type Config struct {
 	// Timeouts are the per-protocol timeouts; DefaultTimeouts() if
 	// zero.
 	Timeouts Timeouts
-	// TCP is the TCP tracker's configuration; DefaultTCPConfig() if
-	// zero.
-	TCP TCPConfig
+	// TCP is the TCP tracker's configuration; nil: DefaultTCPConfig().
+	TCP *TCPConfig
 	// Seed keys the hash; 128 random bits if zero.
 	Seed [2]uint64
 	// EarlyDropScan is how many buckets early drop scans
@@ -414,8 +413,9 @@ func New(cfg Config) *Table {
 	if cfg.Timeouts == (Timeouts{}) {
 		cfg.Timeouts = DefaultTimeouts()
 	}
-	if cfg.TCP == (TCPConfig{}) {
-		cfg.TCP = DefaultTCPConfig()
+	tcp := DefaultTCPConfig()
+	if cfg.TCP != nil {
+		tcp = *cfg.TCP
 	}
 	if cfg.Seed == ([2]uint64{}) {
 		var b [16]byte
@@ -438,7 +438,7 @@ func New(cfg Config) *Table {
 		max:       int64(cfg.Max),
 		earlyScan: cfg.EarlyDropScan,
 		tm:        cfg.Timeouts,
-		tcpCfg:    cfg.TCP,
+		tcpCfg:    tcp,
 	}
 	return t
 }

@@ -237,7 +237,7 @@ func TestTCPThroughTable(t *testing.T) {
 		t.Fatalf("after handshake: %v %v %d", got.TCP.State, got.Status, got.Expires)
 	}
 	// A bare ACK cannot open a connection when loose is off.
-	tb2 := New(Config{Max: 4, TCP: TCPConfig{MaxRetrans: 3}})
+	tb2 := New(Config{Max: 4, TCP: &TCPConfig{MaxRetrans: 3}})
 	if st, res := tb2.NewWorker().Prepare(&k, &ack, 0, &e); st != StateInvalid || res != PacketInvalid {
 		t.Fatal("ACK opened a connection without loose", st, res)
 	}
@@ -798,5 +798,19 @@ func TestPacketSameTick(t *testing.T) {
 	tb.Delete(c)
 	if _, res := w.Packet(c, nil, 0); res != PacketStale {
 		t.Fatal(res)
+	}
+}
+
+// TestConfigTCPAllOff: a TCP configuration with every switch off and no
+// retransmissions allowed is taken as given, not as "unset".
+func TestConfigTCPAllOff(t *testing.T) {
+	tb := New(Config{Max: 4, TCP: &TCPConfig{}})
+	w := tb.NewWorker()
+	k := udp4("10.0.0.1", "10.0.0.2", 40000, 80)
+	k.Proto = ProtoTCP
+	ack := TCPSegment{Seq: 1000, Ack: 5, Flags: TCPAck, Window: 100, HeaderLen: 20}
+	var e Entry
+	if st, res := w.Prepare(&k, &ack, 0, &e); st != StateInvalid || res != PacketInvalid {
+		t.Fatalf("a mid-stream ACK with tcp_loose off: %v %v, want invalid", st, res)
 	}
 }

@@ -30,7 +30,8 @@ func (d *Daemon) conntrackConfig() conntrack.Config {
 	if d.cfg != nil && d.cfg.Conntrack.Max != 0 {
 		c = d.cfg.Conntrack
 	}
-	return conntrack.Config{Max: c.Max, Buckets: c.Buckets, Timeouts: c.Timeouts, TCP: c.TCP}
+	tcp := c.TCP
+	return conntrack.Config{Max: c.Max, Buckets: c.Buckets, Timeouts: c.Timeouts, TCP: &tcp}
 }
 
 // swapRules puts prog in place of the running program between batches,

@@ -52,11 +52,11 @@ func TestConntrackConfig(t *testing.T) {
 	cc := d.conntrackConfig()
 	want := conntrack.DefaultTimeouts()
 	want.ICMP = 5 * time.Second
-	if cc.Max != 1000 || cc.Buckets != 64 || cc.Timeouts != want || cc.TCP != (conntrack.TCPConfig{Loose: true, BeLiberal: true, MaxRetrans: 7}) {
+	if cc.Max != 1000 || cc.Buckets != 64 || cc.Timeouts != want || *cc.TCP != (conntrack.TCPConfig{Loose: true, BeLiberal: true, MaxRetrans: 7}) {
 		t.Errorf("conntrackConfig = %+v", cc)
 	}
 	d = &Daemon{cfg: &config.Config{}}
-	if cc := d.conntrackConfig(); cc.Max != conntrack.DefaultMax || cc.Timeouts != conntrack.DefaultTimeouts() || cc.TCP != conntrack.DefaultTCPConfig() {
+	if cc := d.conntrackConfig(); cc.Max != conntrack.DefaultMax || cc.Timeouts != conntrack.DefaultTimeouts() || *cc.TCP != conntrack.DefaultTCPConfig() {
 		t.Errorf("a configuration made in code: %+v", cc)
 	}
 }
