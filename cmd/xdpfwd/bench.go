@@ -35,6 +35,7 @@ func benchCmd(args []string) error {
 	only := fs.String("only", "", `run one path alone ("kernel" or "xdpfwd"), e.g. under perf`)
 	routed := fs.Bool("routed", false, "route between two subnets (kernel router vs xdpfwd's router) instead of bridging")
 	rulesFlag := fs.String("rules", "", "the rules case: for each of these counts N (e.g. 0,100,1000,10000), routed peak runs through N forward-chain rules the traffic does not match, then one that counts and accepts it (implies --routed; no paced runs)")
+	natFlag := fs.Bool("nat", false, "with --rules: the ruleset also masquerades the traffic out of p2, so both routers track connections and translate every packet")
 	plotFile := fs.String("plot", "", "draw the results into this .svg or .png file: with --rules, delivered pps and CPU per packet against N; otherwise against the offered load of every run")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -57,6 +58,9 @@ func benchCmd(args []string) error {
 			return errors.New("--rules makes peak runs only (or --rate runs): --paced does not go with it")
 		}
 		*routed = true
+	}
+	if *natFlag && ruleCounts == nil {
+		return errors.New("--nat goes with --rules (e.g. --rules 0 --nat)")
 	}
 	if *plotFile != "" {
 		if _, err := plotFormat(*plotFile); err != nil {
@@ -89,7 +93,7 @@ func benchCmd(args []string) error {
 	default:
 		return fmt.Errorf("--only %q: want kernel or xdpfwd", *only)
 	}
-	o := benchOpts{duration: *duration, size: *size, flows: *flows, xdpMode: *xdpMode, rate: *rate, routed: *routed}
+	o := benchOpts{duration: *duration, size: *size, flows: *flows, xdpMode: *xdpMode, rate: *rate, routed: *routed, nat: *natFlag}
 	if ruleCounts != nil {
 		return benchRules(ctx, paths, o, ruleCounts, *plotFile)
 	}
@@ -218,6 +222,8 @@ type benchOpts struct {
 	// (ruleset:). After each run the bench checks its counting rule.
 	ruleset string
 	rules   int
+	// nat adds masquerading to the ruleset (--nat).
+	nat bool
 }
 
 // subtitle describes o's runs in a plot's titles.

@@ -124,8 +124,10 @@ func offsetAddr(a netip.Addr, off uint32) netip.Addr {
 
 // writeBenchRuleset writes an nft file with table inet filter and its
 // forward chain (filter hook, priority 0, policy accept): n filler rules
-// (fillerRule) and, last, benchCountingRule.
-func writeBenchRuleset(w io.Writer, n int) error {
+// (fillerRule) and, last, benchCountingRule; with nat, also a table ip
+// that masquerades what leaves p2 (benchNATTable: connection tracking
+// and NAT on every packet).
+func writeBenchRuleset(w io.Writer, n int, nat bool) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# xdpfwd bench: %d rules that the bench traffic does not match, then the one that counts it\n", n)
 	fmt.Fprintf(&b, "table %s %s {\n\tchain %s {\n\t\ttype filter hook forward priority 0; policy accept;\n", benchRuleFamily, benchRuleTable, benchRuleChain)
@@ -139,20 +141,27 @@ func writeBenchRuleset(w io.Writer, n int) error {
 		}
 	}
 	b.WriteString("\t\t" + benchCountingRule + "\n\t}\n}\n")
+	if nat {
+		b.WriteString(benchNATTable)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
+// benchNATTable masquerades the bench's routed traffic behind the
+// router's address toward h2.
+const benchNATTable = "table ip xdpfwd_bench_nat {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname \"p2\" masquerade\n\t}\n}\n"
+
 // createBenchRuleset writes writeBenchRuleset's file for n filler rules
 // into dir and returns its path.
-func createBenchRuleset(dir string, n int) (path string, err error) {
+func createBenchRuleset(dir string, n int, nat bool) (path string, err error) {
 	path = filepath.Join(dir, fmt.Sprintf("bench-%d.nft", n))
 	f, err := os.Create(path)
 	if err != nil {
 		return "", err
 	}
 	defer func() { err = errors.Join(err, f.Close()) }()
-	return path, writeBenchRuleset(f, n)
+	return path, writeBenchRuleset(f, n, nat)
 }
 
 // chainCount is what the bench reads back from a path's ruleset after a
@@ -290,9 +299,12 @@ func benchRules(ctx context.Context, paths []string, o benchOpts, counts []int, 
 	fmt.Printf("rules: %s %s %s (filter hook forward, priority 0, policy accept) holds N rules that the traffic does not match, then %q\n",
 		benchRuleFamily, benchRuleTable, benchRuleChain, benchCountingRule)
 	fmt.Println("the kernel router loads the file with nft -f; xdpfwd names it (ruleset:); after each run the counting rule's counter must cover what was delivered")
+	if o.nat {
+		fmt.Println("with --nat, the file also masquerades what leaves p2: connection tracking and NAT on every packet, in both routers")
+	}
 	var results [][]benchResult
 	for _, n := range counts {
-		file, ferr := createBenchRuleset(dir, n)
+		file, ferr := createBenchRuleset(dir, n, o.nat)
 		if ferr != nil {
 			err = ferr
 			break

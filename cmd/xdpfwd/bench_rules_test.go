@@ -94,7 +94,7 @@ func TestBenchRulesetLoads(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, n := range []int{0, 1, 100, 1000} {
-		path, err := createBenchRuleset(dir, n)
+		path, err := createBenchRuleset(dir, n, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -47,7 +47,7 @@ commands:
   ct count|flush|stats [--json] [--control PATH | --config FILE]
                                             its size (conntrack -C), emptied (-F), its counters per worker (-S)
   demo                                      forward through a demo topology, then tear it down
-  bench    [--duration 5s] [--size 60] [--routed] [--rules N,...] [--plot FILE.svg|.png]
+  bench    [--duration 5s] [--size 60] [--routed] [--rules N,... [--nat]] [--flows N] [--plot FILE.svg|.png]
                                             kernel vs xdpfwd on 64-byte UDP (60 + FCS): bridge, router, router with N nft rules
   version                                   print the version
 
