@@ -608,6 +608,10 @@ func (tr *Tracker) SetMark(p *fastpath.Packet, mark uint32) {
 	case p.CtRef&refPending != 0:
 		tr.pendingEntry(p.CtRef).Mark = mark
 	case p.CtRef&refTable != 0:
+		if tr.table.evOn() { // the UPDATE's time
+			tr.table.SetMarkAt(Conn(p.CtRef&^refTable), mark, int64(fastpath.MonotonicClock()))
+			return
+		}
 		tr.table.SetMark(Conn(p.CtRef&^refTable), mark)
 	}
 }

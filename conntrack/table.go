@@ -131,6 +131,8 @@ type Table struct {
 
 	tm     Timeouts
 	tcpCfg TCPConfig
+
+	ev events // conntrack -E's events (events.go)
 }
 
 // Config configures a Table.
@@ -440,6 +442,7 @@ func New(cfg Config) *Table {
 		tm:        cfg.Timeouts,
 		tcpCfg:    tcp,
 	}
+	t.ev.ctl.shared = true
 	return t
 }
 
@@ -488,6 +491,9 @@ type Worker struct {
 	// Gone is the last state of the entry Packet deleted while accepting
 	// its packet (PacketAcceptGone).
 	Gone Entry
+
+	ev    evSink // this worker's events
+	evBuf Entry
 }
 
 // NewWorker returns a handle for one worker goroutine.
@@ -814,7 +820,11 @@ func (t *Table) Walk(now int64, fn func(*Entry) bool) {
 
 // SetMark sets the mark of the entry c refers to (ct mark set); false if
 // it is gone.
-func (t *Table) SetMark(c Conn, mark uint32) bool {
+func (t *Table) SetMark(c Conn, mark uint32) bool { return t.SetMarkAt(c, mark, t.clock.Load()) }
+
+// SetMarkAt is SetMark at now, the time of the UPDATE event a change of
+// the mark makes (IPCT_MARK) when someone subscribes to events.
+func (t *Table) SetMarkAt(c Conn, mark uint32, now int64) bool {
 	r := t.rec(c)
 	if r == nil {
 		return false
@@ -822,10 +832,21 @@ func (t *Table) SetMark(c Conn, mark uint32) bool {
 	s := lockRec(r)
 	id := r.id.Load()
 	ok := id&idLive != 0 && idGen(id) == c.gen()
+	var (
+		ev bool
+		me Entry
+	)
 	if ok {
+		ev = r.mark.Load() != mark && t.evOn() // IPCT_MARK, when it changes
 		r.mark.Store(mark)
+		if ev {
+			t.decode(r, c.idx(), id, &me, now)
+		}
 	}
 	unlockRec(r, s)
+	if ev {
+		t.emit(&t.ev.ctl, EventUpdate, CauseMark, 0, now, &me)
+	}
 	return ok
 }
 
@@ -835,13 +856,13 @@ func (t *Table) Delete(c Conn) bool {
 	if c.idx() >= uint32(len(t.slab)) {
 		return false
 	}
-	return t.kill(c.idx(), c.gen())
+	return t.kill(c.idx(), c.gen(), &t.ev.ctl, 0, t.clock.Load())
 }
 
 // kill deletes record idx if it is live with generation gen: it takes
 // the locks of the entry's two home lines, then its record lock, marks
 // it not live (a new generation), clears its nodes and frees the record.
-func (t *Table) kill(idx, gen uint32) bool {
+func (t *Table) kill(idx, gen uint32, ev *evSink, origin uint32, now int64) bool {
 	r := &t.slab[idx]
 	id := r.id.Load()
 	if id&idLive == 0 || idGen(id) != gen {
@@ -861,6 +882,12 @@ func (t *Table) kill(idx, gen uint32) bool {
 		t.unlockLines(l0, l1)
 		return false
 	}
+	var de *Entry
+	if ev != nil && t.evOn() {
+		de = new(Entry) // with subscribers only
+		t.decode(r, idx, id, de, now)
+		de.Status |= StatusDying
+	}
 	r.id.Store((gen+1)<<idGenShift | id&0xffff&^(idLive|idReplyOnly|idExt))
 	unlockRec(r, s)
 	if id&idReplyOnly == 0 {
@@ -869,6 +896,9 @@ func (t *Table) kill(idx, gen uint32) bool {
 	t.remove(l1, t.slotWord(h1, idx<<1|1))
 	t.unlockLines(l0, l1)
 	t.release(idx)
+	if de != nil {
+		t.emit(ev, EventDestroy, 0, origin, now, de)
+	}
 	return true
 }
 
@@ -933,12 +963,16 @@ func (t *Table) release(idx uint32) {
 
 // Flush deletes every entry (conntrack -F) and returns how many it
 // deleted. It deletes them one by one: the workers go on meanwhile.
-func (t *Table) Flush() int {
+func (t *Table) Flush() int { return t.FlushFrom(t.clock.Load(), 0) }
+
+// FlushFrom is Flush at now on behalf of process origin (0: nobody's),
+// which the DESTROY events of its entries name.
+func (t *Table) FlushFrom(now int64, origin uint32) int {
 	n := 0
 	hi := min(t.bump.Load(), uint32(len(t.slab)))
 	for i := range hi {
 		id := t.slab[i].id.Load()
-		if id&idLive != 0 && t.kill(i, idGen(id)) {
+		if id&idLive != 0 && t.kill(i, idGen(id), &t.ev.ctl, origin, now) {
 			n++
 		}
 	}
@@ -971,12 +1005,12 @@ func (t *Table) Expire(now int64, budget int) int {
 			continue
 		}
 		if expired(r.expires.Load(), nt) {
-			if t.kill(i, idGen(id)) {
+			if t.kill(i, idGen(id), &t.ev.reap, 0, now) {
 				n++
 			}
 			continue
 		}
-		if evict && t.count.Load() >= max95 && t.gcCanEarlyDrop(r) && t.kill(i, idGen(id)) {
+		if evict && t.count.Load() >= max95 && t.gcCanEarlyDrop(r) && t.kill(i, idGen(id), &t.ev.reap, 0, now) {
 			n++
 		}
 	}
@@ -1060,12 +1094,13 @@ func (w *Worker) earlyDrop(b uint32, now uint32) int {
 			}
 			l = t.nextLine(l)
 		}
+		ns := untick(now, t.clock.Load())
 		for _, c := range gone[:ng] {
-			t.kill(c.idx(), c.gen())
+			t.kill(c.idx(), c.gen(), &w.ev, 0, ns)
 		}
 		drops := 0
 		for _, c := range cand[:nc] {
-			if t.kill(c.idx(), c.gen()) {
+			if t.kill(c.idx(), c.gen(), &w.ev, 0, ns) {
 				drops++
 			}
 		}

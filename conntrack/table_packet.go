@@ -238,6 +238,11 @@ func (w *Worker) Packet(c Conn, seg *TCPSegment, now int64) (State, PacketResult
 	dir := c.Dir()
 	zs0 := r.zs.Load()
 	zs := zs0
+	on := t.evOn() // events: the one load this site costs without subscribers
+	var st0 uint32
+	if on && uint8(id) == ProtoTCP {
+		st0 = r.proto[tcpStateWord].Load()
+	}
 	status := Status(zs & 0xffff)
 	state := ctState(dir, status)
 	res := PacketAccept
@@ -255,14 +260,30 @@ func (w *Worker) Packet(c Conn, seg *TCPSegment, now int64) (State, PacketResult
 	if zs != zs0 {
 		r.zs.Store(zs)
 	}
+	var cause EventCause
+	if on && !kill && (res == PacketAccept || res == PacketInvalid) {
+		if cause = updateCause(r, id, zs0, zs, st0); cause != 0 {
+			t.decode(r, c.idx(), id, &w.evBuf, now)
+		}
+	}
 	unlockRec(r, s)
+	if cause != 0 {
+		t.emit(&w.ev, EventUpdate, cause, 0, now, &w.evBuf)
+	}
 	switch res {
 	case PacketAccept:
 		if kill {
 			// nf_ct_kill_acct: the packet passes, the entry goes.
 			t.Read(c, &w.Gone)
 			w.Gone.Status |= StatusDying
-			if t.kill(c.idx(), c.gen()) {
+			if t.kill(c.idx(), c.gen(), nil, 0, now) {
+				if on {
+					// The kernel reports the DESTROY before the packet
+					// sets SEEN_REPLY: [UNREPLIED].
+					w.evBuf = w.Gone
+					w.evBuf.Status &^= StatusSeenReply &^ Status(zs0)
+					t.emit(&w.ev, EventDestroy, 0, 0, now, &w.evBuf)
+				}
 				return state, PacketAcceptGone
 			}
 		}
@@ -270,7 +291,7 @@ func (w *Worker) Packet(c Conn, seg *TCPSegment, now int64) (State, PacketResult
 	case PacketRepeat:
 		// tcp_packet: nf_ct_kill, then -NF_REPEAT; if the entry is
 		// already being killed, NF_DROP (counted invalid and drop).
-		if t.kill(c.idx(), c.gen()) {
+		if t.kill(c.idx(), c.gen(), &w.ev, 0, now) {
 			return 0, PacketRepeat
 		}
 		w.Stats.Invalid++
@@ -480,6 +501,9 @@ func (w *Worker) Confirm(e *Entry, now int64) (Conn, ConfirmResult) {
 		}
 		if !found {
 			t.unlockLines(l0, l1)
+			if t.evOn() {
+				w.emitNew(e, now)
+			}
 			w.Stats.Insert++
 			return makeConn(idx, idGen(id), DirOriginal), ConfirmInserted
 		}
@@ -488,7 +512,7 @@ func (w *Worker) Confirm(e *Entry, now int64) (Conn, ConfirmResult) {
 			// The lookup that preceded this would have reaped it
 			// (nf_ct_gc_expired): reap it, and try again.
 			t.unlockLines(l0, l1)
-			t.kill(hidx, idGen(hid))
+			t.kill(hidx, idGen(hid), &w.ev, 0, now)
 			continue
 		}
 		c, res := t.resolveClash(r, idx, id, e, hr, hidx, hid, hdir, h1, &k1, nt)

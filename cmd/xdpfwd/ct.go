@@ -2,24 +2,33 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/xdpfwd/xdpfwd/conntrack"
 	"github.com/xdpfwd/xdpfwd/internal/control"
 )
 
 const ctUsage = `usage: xdpfwd ct list [FILTER...] [--json] [--control PATH | --config FILE]
+       xdpfwd ct events [FILTER...] [-e NEW,UPDATE,DESTROY] [--count N] [-o timestamp] [--json] [--control PATH | --config FILE]
        xdpfwd ct count|flush|stats [--json] [--control PATH | --config FILE]
 
   list    the connection tracking table, one entry a line as conntrack -L prints it
   count   the number of entries, as conntrack -C
   flush   delete every entry, as conntrack -F
   stats   the counters of each worker, as conntrack -S prints them per CPU
+  events  the connections' events as they happen, one a line as conntrack -E
+          prints them, until Ctrl-C (or --count N events); -e selects the
+          types, -o timestamp prefixes each line with its time
 
 FILTER is conntrack -L's: -f ipv4|ipv6, -p PROTO, -s/-d ADDR[/LEN] (original
 tuple), -r/-q ADDR[/LEN] (reply tuple), --sport/--dport PORT and
@@ -42,19 +51,22 @@ func ctCmd(args []string) error {
 		fmt.Fprintln(os.Stderr, ctUsage)
 		return nil
 	}
-	if sub != "list" && len(o.filter) > 0 {
+	if sub != "events" && (o.types != nil || o.count != 0 || o.timestamp) {
+		return fmt.Errorf("ct %s: -e, --count and -o are ct events' options\n%s", sub, ctUsage)
+	}
+	if sub != "list" && sub != "events" && len(o.filter) > 0 {
 		return fmt.Errorf("ct %s: unexpected argument %q\n%s", sub, o.filter[0], ctUsage)
 	}
 	switch sub {
-	case "list", "count", "flush", "stats":
+	case "list", "count", "flush", "stats", "events":
 	default:
-		return fmt.Errorf("ct %q: want list, count, flush or stats\n%s", sub, ctUsage)
+		return fmt.Errorf("ct %q: want list, count, flush, stats or events\n%s", sub, ctUsage)
 	}
-	if sub == "list" {
+	if sub == "list" || sub == "events" {
 		// Refuse a bad filter before asking the daemon (which checks
 		// it again).
 		if _, err := conntrack.ParseFilter(o.filter); err != nil {
-			return fmt.Errorf("list: %w", err)
+			return fmt.Errorf("%s: %w", sub, err)
 		}
 	}
 	if err := resolveControl(&o.ctl, o.cfgPath); err != nil {
@@ -70,6 +82,10 @@ func ctCmd(args []string) error {
 		err = ctFlush(w, o)
 	case "stats":
 		err = ctStats(w, o)
+	case "events":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		err = ctEvents(ctx, w, os.Stderr, o)
+		stop()
 	}
 	return errors.Join(err, w.Flush())
 }
@@ -80,6 +96,11 @@ type ctOptions struct {
 	ctl, cfgPath string
 	json, help   bool
 	filter       []string
+	// types (-e), count (--count) and timestamp (-o timestamp) are ct
+	// events' options.
+	types     []string
+	count     int
+	timestamp bool
 }
 
 // parseCtFlags takes xdpfwd's own flags (--json, --control, --config,
@@ -103,6 +124,29 @@ func parseCtFlags(args []string) (ctOptions, error) {
 			o.json = true
 		case "h", "help":
 			o.help = true
+		case "e", "event-mask", "count", "o", "output":
+			if !hasVal {
+				if i+1 >= len(args) {
+					return o, fmt.Errorf("%s needs a value", a)
+				}
+				i++
+				val = args[i]
+			}
+			switch name {
+			case "e", "event-mask":
+				o.types = append(o.types, val)
+			case "count":
+				n, err := strconv.Atoi(val)
+				if err != nil || n <= 0 {
+					return o, fmt.Errorf("--count %q: want a positive number", val)
+				}
+				o.count = n
+			default:
+				if val != "timestamp" {
+					return o, fmt.Errorf("-o %q: only timestamp is supported", val)
+				}
+				o.timestamp = true
+			}
 		case "control", "config":
 			if !hasVal {
 				if i+1 >= len(args) {
@@ -191,7 +235,7 @@ func ctCount(w io.Writer, o ctOptions) error {
 // ctFlush empties the table and says how many entries it deleted.
 func ctFlush(w io.Writer, o ctOptions) error {
 	var res control.CtFlushResult
-	if err := control.Call(o.ctl, "ct-flush", nil, &res); err != nil {
+	if err := control.Call(o.ctl, "ct-flush", control.CtFlushArgs{PID: uint32(os.Getpid())}, &res); err != nil {
 		return err
 	}
 	if o.json {
@@ -234,4 +278,57 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// ctEvents streams the daemon's conntrack events to w, each as its line
+// of conntrack -E (with -o timestamp, after its time as conntrack prints
+// it: [seconds.microseconds] and a tab), or as a JSON object a line, and
+// flushes w after each; until ctx is done (Ctrl-C, SIGTERM) or o.count
+// events were shown. Lost events are reported on diag as conntrack
+// reports ENOBUFS, and at the end how many events were shown.
+func ctEvents(ctx context.Context, w *bufio.Writer, diag io.Writer, o ctOptions) error {
+	n := 0
+	args := control.CtEventsArgs{Filter: o.filter, Types: o.types}
+	err := control.CallStream(ctx, o.ctl, "ct-events", args, func(raw json.RawMessage) error {
+		var ev control.CtEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return fmt.Errorf("decode ct-events answer: %w", err)
+		}
+		if ev.Lost > 0 {
+			fmt.Fprintf(diag, "WARNING: We have hit ENOBUFS! We are losing events.\nxdpfwd ct events: %d events lost: the daemon's event rings or this stream's queue overflowed.\n", ev.Lost)
+		}
+		if ev.Type == "" {
+			return nil
+		}
+		var err error
+		switch {
+		case o.json:
+			var js []byte
+			if js, err = json.Marshal(ev); err == nil {
+				_, err = fmt.Fprintf(w, "%s\n", js)
+			}
+		case o.timestamp:
+			t, perr := time.Parse(time.RFC3339Nano, ev.Time)
+			if perr != nil {
+				t = time.Now()
+			}
+			_, err = fmt.Fprintf(w, "[%d.%06d]\t%s\n", t.Unix(), t.Nanosecond()/1000, ev.Line)
+		default:
+			_, err = fmt.Fprintln(w, ev.Line)
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		if n++; o.count > 0 && n >= o.count {
+			return control.ErrStop
+		}
+		return nil
+	})
+	if !o.json {
+		fmt.Fprintf(diag, "xdpfwd ct events: %d flow events have been shown.\n", n)
+	}
+	return err
 }

@@ -283,34 +283,49 @@ func (s *Server) serveConn(c *net.UnixConn) {
 		return
 	}
 	defer s.untrack(c)
-	resp := s.answer(c)
+	resp, st := s.answer(c)
+	if st != nil {
+		s.serveStream(c, st)
+		return
+	}
 	json.NewEncoder(c).Encode(resp)
 }
 
-func (s *Server) answer(c *net.UnixConn) Response {
+func (s *Server) answer(c *net.UnixConn) (Response, Stream) {
+	resp, res := s.answerResult(c)
+	if st, ok := res.(Stream); ok {
+		return Response{}, st
+	}
+	return resp, nil
+}
+
+func (s *Server) answerResult(c *net.UnixConn) (Response, any) {
 	if uid, err := peerUID(c); err != nil || uid != 0 {
-		return Response{Error: "permission denied: the control socket is for root only"}
+		return Response{Error: "permission denied: the control socket is for root only"}, nil
 	}
 	var req Request
 	if err := json.NewDecoder(io.LimitReader(c, maxRequest)).Decode(&req); err != nil {
 		if s.isStopping() {
-			return Response{Error: "xdpfwd is shutting down"}
+			return Response{Error: "xdpfwd is shutting down"}, nil
 		}
-		return Response{Error: fmt.Sprintf("bad request: %v", err)}
+		return Response{Error: fmt.Sprintf("bad request: %v", err)}, nil
 	}
 	h, ok := s.handlers[req.Verb]
 	if !ok {
-		return Response{Error: fmt.Sprintf("unknown verb %q", req.Verb)}
+		return Response{Error: fmt.Sprintf("unknown verb %q", req.Verb)}, nil
 	}
 	res, err := h(req.Args)
 	if err != nil {
-		return Response{Error: err.Error()}
+		return Response{Error: err.Error()}, nil
+	}
+	if st, ok := res.(Stream); ok {
+		return Response{}, st
 	}
 	raw, err := json.Marshal(res)
 	if err != nil {
-		return Response{Error: fmt.Sprintf("encode %s result: %v", req.Verb, err)}
+		return Response{Error: fmt.Sprintf("encode %s result: %v", req.Verb, err)}, nil
 	}
-	return Response{Result: raw}
+	return Response{Result: raw}, nil
 }
 
 func peerUID(c *net.UnixConn) (uint32, error) {

@@ -125,3 +125,43 @@ type CtCounters struct {
 	ClashResolve uint64 `json:"clash_resolve"`
 	ChainTooLong uint64 `json:"chaintoolong"`
 }
+
+// CtFlushArgs are the ct-flush verb's optional arguments.
+type CtFlushArgs struct {
+	// PID is the requesting process's id: the DESTROY events of the
+	// flushed entries name it, as the kernel's name the netlink port of
+	// the process that flushed ([USERSPACE] portid=PID progname=NAME).
+	PID uint32 `json:"pid,omitempty"`
+}
+
+// CtEventsArgs are the ct-events verb's arguments: a stream of the
+// events (`conntrack -E`) that pass a filter.
+type CtEventsArgs struct {
+	// Filter are conntrack's filter options as the command line gives
+	// them (those of ct-list: -p, -s, -d, --dport, ...).
+	Filter []string `json:"filter,omitempty"`
+	// Types are the event types to stream (NEW, UPDATE, DESTROY);
+	// empty means all, as conntrack -e.
+	Types []string `json:"types,omitempty"`
+}
+
+// CtEvent is one answer of the ct-events stream: an event, or a report of
+// events lost (Lost > 0, no Type).
+type CtEvent struct {
+	// Type is NEW, UPDATE or DESTROY.
+	Type string `json:"type,omitempty"`
+	// Line is the event as a line of `conntrack -E`.
+	Line string `json:"line,omitempty"`
+	// Time is when it happened (wall clock, RFC 3339).
+	Time string `json:"time,omitempty"`
+	// Cause names what an UPDATE reports (reply, assured, protoinfo,
+	// mark: the kernel's IPCT_* bits).
+	Cause []string `json:"cause,omitempty"`
+	// Entry is the connection at the event (its Line is conntrack -L's
+	// and its Timeout the seconds then left).
+	Entry *CtEntry `json:"entry,omitempty"`
+	// Lost is how many events were lost before this answer since the
+	// last report: a producer's ring or this stream's queue was full
+	// (the kernel's ENOBUFS).
+	Lost uint64 `json:"lost,omitempty"`
+}

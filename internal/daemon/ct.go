@@ -140,14 +140,26 @@ func (d *Daemon) ctCountVerb(json.RawMessage) (any, error) {
 // ctFlushVerb is the ct-flush verb: every entry deleted, as `conntrack
 // -F`; the workers go on meanwhile, and connections still passing start
 // again as the kernel picks them up after a flush.
-func (d *Daemon) ctFlushVerb(json.RawMessage) (any, error) {
+//
+// The DESTROY events of the entries name the process args.PID, if given,
+// as the kernel's name the process whose request deleted them.
+func (d *Daemon) ctFlushVerb(raw json.RawMessage) (any, error) {
+	var args control.CtFlushArgs
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return nil, fmt.Errorf("ct flush arguments: %w", err)
+		}
+	}
 	d.state.RLock()
 	defer d.state.RUnlock()
 	ct, err := d.tracker()
 	if err != nil {
 		return nil, err
 	}
-	n := ct.Table().Flush()
+	if args.PID != 0 {
+		d.ctEvents.origin(args.PID)
+	}
+	n := ct.Table().FlushFrom(int64(fastpath.MonotonicClock()), args.PID)
 	d.log.Info("conntrack table flushed", "deleted", n)
 	return control.CtFlushResult{Deleted: n}, nil
 }

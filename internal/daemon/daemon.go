@@ -56,6 +56,7 @@ type Daemon struct {
 	// ct is connection tracking, on while the ruleset needs it; nat the
 	// NAT its nat chains use.
 	ct       *conntrack.Tracker
+	ctEvents ctEventHub // the ct-events streams (ct_events.go)
 	nat      *nat.Translator
 	reloadMu sync.Mutex
 	// rulesFrom is the configuration the running ruleset was loaded by
@@ -757,10 +758,11 @@ func (d *Daemon) Handlers() map[string]control.Handler {
 		"reload":  d.reloadVerb,
 		"set":     d.setVerb,
 
-		"ct-list":  d.ctListVerb,
-		"ct-count": d.ctCountVerb,
-		"ct-flush": d.ctFlushVerb,
-		"ct-stats": d.ctStatsVerb,
+		"ct-list":   d.ctListVerb,
+		"ct-count":  d.ctCountVerb,
+		"ct-flush":  d.ctFlushVerb,
+		"ct-stats":  d.ctStatsVerb,
+		"ct-events": d.ctEventsVerb,
 	}
 }
 
