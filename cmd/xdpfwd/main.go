@@ -9,7 +9,7 @@
 //	xdpfwd rules show            a running daemon's nft rules and counters, one a line
 //	xdpfwd reload                a running daemon loads its ruleset again
 //	xdpfwd set add|del|list      a running daemon's named set, changed without a reload
-//	xdpfwd ct list|count|flush|stats  a running daemon's connection tracking table, as conntrack -L, -C, -F, -S
+//	xdpfwd ct list|count|flush|stats|events  a running daemon's connection tracking table, as conntrack -L, -C, -F, -S, -E
 //	xdpfwd demo                  build a demo topology, forward through it, tear it down
 //	xdpfwd bench                 xdpfwd beside the kernel bridge on the same traffic
 //	xdpfwd version               the build's version
@@ -46,6 +46,8 @@ commands:
                                             the connection tracking table as conntrack -L prints it (FILTER: -p, -s, -d, --sport, ...)
   ct count|flush|stats [--json] [--control PATH | --config FILE]
                                             its size (conntrack -C), emptied (-F), its counters per worker (-S)
+  ct events [FILTER...] [-e NEW,UPDATE,DESTROY] [--count N] [-o timestamp] [--json] [--control PATH | --config FILE]
+                                            stream connection events as conntrack -E
   demo                                      forward through a demo topology, then tear it down
   bench    [--duration 5s] [--size 60] [--routed] [--rules N,... [--nat]] [--flows N] [--plot FILE.svg|.png]
                                             kernel vs xdpfwd on 64-byte UDP (60 + FCS): bridge, router, router with N nft rules
