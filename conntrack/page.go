@@ -14,7 +14,6 @@ package conntrack
 // or may not show; an entry is never shown twice within one page, and
 // entries that stay are shown exactly once.
 func (t *Table) Page(now int64, cursor uint32, scan int, fn func(*Entry) bool) (next uint32) {
-	nt := tickOf(now)
 	hi := min(t.bump.Load(), uint32(len(t.slab)))
 	if scan <= 0 {
 		scan = 1
@@ -23,11 +22,7 @@ func (t *Table) Page(now int64, cursor uint32, scan int, fn func(*Entry) bool) (
 	i := cursor
 	for ; i < hi && scan > 0; i++ {
 		scan--
-		if t.slab[i].id.Load()&idLive == 0 {
-			continue
-		}
-		id := t.snapshot(i, &e, now)
-		if id&idLive == 0 || id&idReplyOnly != 0 || expired(tickCeil(e.Expires), nt) {
+		if !t.listed(i, &e, now) {
 			continue
 		}
 		if !fn(&e) {

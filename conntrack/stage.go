@@ -594,8 +594,22 @@ func (tr *Tracker) Pending(p *fastpath.Packet) (e *Entry, ok bool) {
 // worker whose unconfirmed connection p has (Pending).
 func (tr *Tracker) Taken(p *fastpath.Packet, k *Tuple, now int64) bool {
 	w := (*tr.workers.Load())[uint32(p.CtRef>>32)&0xffff]
-	_, ok := w.cw.Lookup(k, now)
-	return ok
+	if _, ok := w.cw.Lookup(k, now); ok {
+		return true
+	}
+	// The kernel binds and confirms one packet at a time; a batch binds
+	// its new connections before any is confirmed: the ones before p
+	// in this batch count as taken too.
+	self := int(p.CtRef>>1) & 0x7fff
+	for i := range w.npending {
+		if i == self {
+			continue
+		}
+		if e := &w.pending[i]; e.Tuple[0] == *k || e.Tuple[1] == *k {
+			return true
+		}
+	}
+	return false
 }
 
 // Dir returns the direction of a tracked packet in its connection.

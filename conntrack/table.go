@@ -801,21 +801,24 @@ func (t *Table) Read(c Conn, e *Entry) bool {
 // nf_ct_resolve_clash_harder, which are hashed only in the reply
 // direction). Entries added or deleted meanwhile may or may not show.
 func (t *Table) Walk(now int64, fn func(*Entry) bool) {
-	nt := tickOf(now)
 	n := min(t.bump.Load(), uint32(len(t.slab)))
 	var e Entry
 	for i := range n {
-		if t.slab[i].id.Load()&idLive == 0 {
-			continue
-		}
-		id := t.snapshot(i, &e, now)
-		if id&idLive == 0 || id&idReplyOnly != 0 || expired(tickCeil(e.Expires), nt) {
-			continue
-		}
-		if !fn(&e) {
+		if t.listed(i, &e, now) && !fn(&e) {
 			return
 		}
 	}
+}
+
+// listed copies record i into e and reports whether a listing shows it:
+// a live entry, not a clash entry hashed in the reply direction only,
+// not expired at now.
+func (t *Table) listed(i uint32, e *Entry, now int64) bool {
+	if t.slab[i].id.Load()&idLive == 0 {
+		return false
+	}
+	id := t.snapshot(i, e, now)
+	return id&idLive != 0 && id&idReplyOnly == 0 && !expired(tickCeil(e.Expires), tickOf(now))
 }
 
 // SetMark sets the mark of the entry c refers to (ct mark set); false if

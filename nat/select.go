@@ -88,15 +88,15 @@ func UniqueWithSource(orig conntrack.Tuple, r *Range, manip Manip, taken func(*c
 	}
 	reply := replies.Get().(*conntrack.Tuple)
 	defer replies.Put(reply)
-	l := lookup{taken: taken, reply: reply}
+	l := lookup{taken: taken}
 	// 1) Source NAT: keep the original, or the mapping of the same source.
 	if manip == Src && r.Flags&RandomAll == 0 {
 		if inRange(&orig, r) {
-			if !l.used(&orig) {
+			if !l.used(reply, &orig) {
 				return orig, true
 			}
 		} else if sameSource != nil {
-			if t, ok := findAppropriateSrc(orig, *r, sameSource); ok && !l.used(&t) {
+			if t, ok := findAppropriateSrc(orig, *r, sameSource); ok && !l.used(reply, &t) {
 				return t, true
 			}
 		}
@@ -109,19 +109,19 @@ func UniqueWithSource(orig conntrack.Tuple, r *Range, manip Manip, taken func(*c
 		if r.Flags&ProtoSpecified != 0 {
 			if r.Flags&ProtoOffset == 0 && l4InRange(&t, manip, r.MinProto, r.MaxProto) {
 				if r.MinProto == r.MaxProto {
-					return t, !l.used(&t)
+					return t, !l.used(reply, &t)
 				}
-				if !l.used(&t) {
+				if !l.used(reply, &t) {
 					return t, true
 				}
 			}
-		} else if !l.used(&t) {
+		} else if !l.used(reply, &t) {
 			return t, true
 		}
 	}
-	free, checked := l4UniqueTuple(&t, r, manip, &l, rnd)
+	free, checked := l4UniqueTuple(&t, r, manip, &l, reply, rnd)
 	if !checked {
-		free = !l.used(&t)
+		free = !l.used(reply, &t)
 	}
 	return t, free
 }
@@ -134,13 +134,16 @@ var replies = sync.Pool{New: func() any { return new(conntrack.Tuple) }}
 // lookup is the kernel's nf_nat_used_tuple over the caller's taken.
 type lookup struct {
 	taken func(*conntrack.Tuple) bool
-	reply *conntrack.Tuple
 }
 
-// used reports whether the reply tuple candidate t would give is taken.
-func (l *lookup) used(t *conntrack.Tuple) bool {
-	*l.reply = invert(t)
-	return l.taken(l.reply)
+// used reports whether the reply tuple candidate t would give is taken,
+// writing it to reply (one of replies) for taken. reply is not a field
+// of lookup: the tuple a call of an unknown function is given leaks, and
+// with it whatever holds it, which would make taken (often a closure)
+// escape to the heap at each Unique.
+func (l lookup) used(reply, t *conntrack.Tuple) bool {
+	*reply = invert(t)
+	return l.taken(reply)
 }
 
 // randU16 is get_random_u16.
@@ -265,7 +268,7 @@ func findBestIPsProto(t *conntrack.Tuple, r *Range, manip Manip) {
 // can. checked reports whether the kernel looked at the table for the
 // tuple it left (free then says what it found); it returns unchecked
 // where the kernel changes nothing.
-func l4UniqueTuple(t *conntrack.Tuple, r *Range, manip Manip, l *lookup, rnd func() uint16) (free, checked bool) {
+func l4UniqueTuple(t *conntrack.Tuple, r *Range, manip Manip, l *lookup, reply *conntrack.Tuple, rnd func() uint16) (free, checked bool) {
 	var key *uint16
 	var lo, size uint32
 	switch t.Proto {
@@ -322,7 +325,7 @@ func l4UniqueTuple(t *conntrack.Tuple, r *Range, manip Manip, l *lookup, rnd fun
 	for {
 		for i := uint32(0); i < attempts; i, off = i+1, off+1 {
 			*key = uint16(lo + uint32(off)%size)
-			if !l.used(t) {
+			if !l.used(reply, t) {
 				return true, true
 			}
 		}

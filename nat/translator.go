@@ -2,7 +2,10 @@ package nat
 
 import (
 	"encoding/binary"
+	"fmt"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/xdpfwd/xdpfwd/conntrack"
 	"github.com/xdpfwd/xdpfwd/fastpath"
@@ -23,20 +26,52 @@ type Translator struct {
 	masq, redir func(p *fastpath.Packet, v6 bool) ([16]byte, bool)
 
 	exhausted, noAddress, dropped atomic.Uint64
+
+	// log is Options.Log; logNext is the dataplane time before which
+	// no line is logged; loggedMu serialises the lines and guards
+	// logged, the exhausted count the last line covered.
+	log      func(msg string)
+	logNext  atomic.Int64
+	loggedMu sync.Mutex
+	logged   uint64
+}
+
+// Options are the optional settings of a Translator.
+type Options struct {
+	// Log, if not nil, is given a line about NAT exhaustion (new
+	// connections for which the range had no free tuple left, which
+	// conntrack then drops): at most once a second on the dataplane's
+	// clock, from the worker that met the exhaustion, with the count
+	// since the last line and the last connection concerned. Exhaustion
+	// met less than a second after a line is reported by the next one.
+	// It must not block for long: a worker waits for it.
+	Log func(msg string)
 }
 
 // NewTranslator returns NAT over the connections tr tracks, with masq and
 // redir picking masquerade's and redirect's addresses (nil: those
-// statements drop, as the kernel does when the device has no address).
-func NewTranslator(tr *conntrack.Tracker, masq, redir func(p *fastpath.Packet, v6 bool) ([16]byte, bool)) *Translator {
-	return &Translator{tr: tr, masq: masq, redir: redir}
+// statements drop, as the kernel does when the device has no address),
+// and the options opts (at most one; none: the zero Options).
+func NewTranslator(tr *conntrack.Tracker, masq, redir func(p *fastpath.Packet, v6 bool) ([16]byte, bool), opts ...Options) *Translator {
+	x := &Translator{tr: tr, masq: masq, redir: redir}
+	if len(opts) > 0 {
+		x.log = opts[0].Log
+	}
+	return x
 }
 
 // Stats are NAT's counters.
 type Stats struct {
-	// Exhausted counts new connections for which no free tuple was left
-	// in the range (the packet goes on, and conntrack drops it when it
-	// cannot be confirmed, as the kernel's insert_failed).
+	// Exhausted counts new connections whose binding found no free
+	// tuple left in its range (a snat, dnat, masquerade or redirect
+	// statement's, or the null binding's): the kernel's get_unique_tuple
+	// giving up. As the kernel's nf_nat_setup_info, the binding still
+	// takes the tuple and the packet goes on; conntrack then refuses the
+	// duplicate when it confirms the connection and drops the packet
+	// (conntrack.Stats.InsertFailed, conntrack.DropInsertFailed), unless
+	// the clash is one the kernel resolves (UDP: the same connection
+	// bound the same way by another worker at the same time). So no two
+	// connections ever share a tuple.
 	Exhausted uint64
 	// NoAddress counts masquerade and redirect bindings dropped because
 	// the interface had no address.
@@ -95,7 +130,7 @@ func (x *Translator) Setup(p *fastpath.Packet, r *Range, m Manip, now fastpath.T
 	taken := func(reply *conntrack.Tuple) bool { return x.tr.Taken(p, reply, int64(now)) }
 	t, free := Unique(cur, r, m, taken, nil)
 	if !free {
-		x.exhausted.Add(1)
+		x.exhaust(&e.Tuple[0], &t, now)
 	}
 	if t != cur {
 		e.Tuple[1] = invert(&t)
@@ -107,6 +142,32 @@ func (x *Translator) Setup(p *fastpath.Packet, r *Range, m Manip, now fastpath.T
 	}
 	e.Status |= doneBit(m)
 	return true
+}
+
+// exhaust counts a connection (original tuple orig) that Setup bound to
+// taken tuple t, and logs a line if a second has passed since the last.
+func (x *Translator) exhaust(orig, t *conntrack.Tuple, now fastpath.Time) {
+	x.exhausted.Add(1)
+	if x.log == nil {
+		return
+	}
+	next := x.logNext.Load()
+	if int64(now) < next || !x.logNext.CompareAndSwap(next, int64(now)+int64(time.Second)) {
+		return
+	}
+	x.logExhausted(orig, t)
+}
+
+// logExhausted logs the exhaustion line (it allocates: at most once a
+// second).
+func (x *Translator) logExhausted(orig, t *conntrack.Tuple) {
+	x.loggedMu.Lock()
+	defer x.loggedMu.Unlock()
+	n := x.exhausted.Load()
+	d := n - x.logged
+	x.logged = n
+	x.log(fmt.Sprintf("nat: range exhausted: no free tuple for %d new connection(s) since the last report (%d in all), dropped unless their clash resolves; the last: proto %d %v translated to %v",
+		d, n, orig.Proto, *orig, *t))
 }
 
 // Masquerade binds the source of p's new connection to the address of

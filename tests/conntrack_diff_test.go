@@ -67,119 +67,46 @@ func TestConntrackDifferential(t *testing.T) {
 	}
 	kernel, xdp := newRouterLab(t, true, file), newRouterLab(t, false, file)
 
-	type frame func(l *routerLab) []byte
-	build := func(from int, ls ...gopacket.SerializableLayer) frame {
-		return func(l *routerLab) []byte {
-			eth := &layers.Ethernet{SrcMAC: l.h1.HWAddr, DstMAC: l.routerMAC, EthernetType: layers.EthernetTypeIPv4}
-			if from == 2 {
-				eth.SrcMAC, eth.DstMAC = l.h2.HWAddr, l.routerMAC2
-			}
-			switch ip := ls[0].(type) {
-			case *layers.IPv6:
-				eth.EthernetType = layers.EthernetTypeIPv6
-				for _, x := range ls[1:] {
-					if c, ok := x.(interface {
-						SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-					}); ok {
-						_ = c.SetNetworkLayerForChecksum(ip)
-					}
-				}
-			case *layers.IPv4:
-				for _, x := range ls[1:] {
-					if c, ok := x.(interface {
-						SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-					}); ok {
-						_ = c.SetNetworkLayerForChecksum(ip)
-					}
-				}
-			}
-			return fastpathtest.Serialize(t, append([]gopacket.SerializableLayer{eth}, ls...)...)
-		}
-	}
-	ip4 := func(src, dst string, proto layers.IPProtocol) *layers.IPv4 {
-		return &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst), Id: 4242}
-	}
-	ip6 := func(src, dst string, proto layers.IPProtocol) *layers.IPv6 {
-		return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
-	}
 	const h1, h2, h1v6, h2v6 = "10.1.0.2", "10.2.0.2", "fd00:1::2", "fd00:2::2"
-	udp := func(sport, dport uint16) *layers.UDP {
-		return &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-	}
 	payload := gopacket.Payload("conntrack")
 	// fragmented sends f's datagram as two fragments.
-	fragmented := func(f frame) func(l *routerLab) [][]byte {
+	fragmented := func(f labFrame) func(l *routerLab) [][]byte {
 		return func(l *routerLab) [][]byte {
 			a, b := fastpathtest.Fragments4(t, f(l), 64)
 			return [][]byte{a, b}
 		}
 	}
-	probes := []struct {
-		name string
-		from int
-		f    frame
-		// frags, if set, gives the frames to send instead of f: the
-		// kernel reassembles them before its rules and conntrack
-		// (and counts one packet), xdpfwd tracks them by the first:
-		// what arrives is compared, not the counters.
-		frags func(l *routerLab) [][]byte
-	}{
-		{"UDP h1 to a closed port of h2: the port unreachable is related", 1, build(1, ip4(h1, h2, layers.IPProtocolUDP), udp(40000, 33434), payload), nil},
-		{"UDP h1 to h2:7, opening a flow", 1, build(1, ip4(h1, h2, layers.IPProtocolUDP), udp(41000, 7), payload), nil},
-		{"UDP h2:7 back to h1: established", 2, build(2, ip4(h2, h1, layers.IPProtocolUDP), udp(7, 41000), payload), nil},
-		{"UDP h1 to h2:7 again: established (seen reply)", 1, build(1, ip4(h1, h2, layers.IPProtocolUDP), udp(41000, 7), payload), nil},
-		{"UDP h2 to h1, unsolicited: dropped", 2, build(2, ip4(h2, h1, layers.IPProtocolUDP), udp(5000, 6000), payload), nil},
-		{"UDP h2 to h1:5353: allowed new, h1's port unreachable related", 2, build(2, ip4(h2, h1, layers.IPProtocolUDP), udp(5001, 5353), payload), nil},
-		{"UDP h1 to h2:6100: ct mark set at prerouting", 1, build(1, ip4(h1, h2, layers.IPProtocolUDP), udp(42000, 6100), payload), nil},
-		{"UDP h2:6100 back: ct mark 7 seen on the reply", 2, build(2, ip4(h2, h1, layers.IPProtocolUDP), udp(6100, 42000), payload), nil},
-		{"TCP SYN h1 to a closed port of h2: the RST comes back", 1, build(1, ip4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40001, DstPort: 9, SYN: true, Seq: 1000, Window: 1000}), nil},
-		{"TCP SYN+FIN h1 to h2: invalid", 1, build(1, ip4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40002, DstPort: 9, SYN: true, FIN: true, Seq: 1000, Window: 1000}), nil},
-		{"TCP ACK h1 to h2 mid-stream: picked up, h2 resets", 1, build(1, ip4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40003, DstPort: 9, ACK: true, Seq: 5000, Ack: 9000, Window: 1000}), nil},
-		{"TCP ACK h2 to h1 mid-stream: new from p2, dropped", 2, build(2, ip4(h2, h1, layers.IPProtocolTCP), &layers.TCP{SrcPort: 9, DstPort: 40004, ACK: true, Seq: 5000, Ack: 9000, Window: 1000}), nil},
-		{"TCP SYN h2 to h1: dropped", 2, build(2, ip4(h2, h1, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40005, DstPort: 22, SYN: true, Seq: 1000, Window: 1000}), nil},
-		{"ping h1 to h2: the reply is established", 1, build(1, ip4(h1, h2, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x77, Seq: 1}, payload), nil},
-		{"echo reply h2 to h1 nobody asked for: invalid", 2, build(2, ip4(h2, h1, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoReply, 0), Id: 0x78, Seq: 1}, payload), nil},
-		{"ping h2 to h1: new from p2, dropped", 2, build(2, ip4(h2, h1, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x79, Seq: 1}, payload), nil},
-		{"ping h2 to the router: new, accepted at input", 2, build(2, ip4(h2, "10.2.0.1", layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x7a, Seq: 1}, payload), nil},
-		{"UDP TTL 1 h1 to h2: time exceeded from the router", 1, build(1, &layers.IPv4{Version: 4, TTL: 1, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(h1), DstIP: net.ParseIP(h2), Id: 4243}, udp(43000, 7), payload), nil},
-		{"UDP6 h1 to h2: the port unreachable is related", 1, build(1, ip6(h1v6, h2v6, layers.IPProtocolUDP), udp(40000, 33434), payload), nil},
-		{"UDP6 h1 to h2:7, opening a flow", 1, build(1, ip6(h1v6, h2v6, layers.IPProtocolUDP), udp(41000, 7), payload), nil},
-		{"UDP6 h2:7 back: established", 2, build(2, ip6(h2v6, h1v6, layers.IPProtocolUDP), udp(7, 41000), payload), nil},
-		{"UDP6 h2 to h1, unsolicited: dropped", 2, build(2, ip6(h2v6, h1v6, layers.IPProtocolUDP), udp(5000, 6000), payload), nil},
-		{"TCP6 SYN h1 to h2: the RST comes back", 1, build(1, ip6(h1v6, h2v6, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40001, DstPort: 9, SYN: true, Seq: 1000, Window: 1000}), nil},
-		{"ping6 h1 to h2: the reply is established", 1, build(1, ip6(h1v6, h2v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}, &layers.ICMPv6Echo{Identifier: 0x55, SeqNumber: 1}, payload), nil},
-		{"UDP h1 to h2:7 in two fragments: the port unreachable is related", 1, nil, fragmented(build(1, ip4(h1, h2, layers.IPProtocolUDP), udp(44000, 7), gopacket.Payload(make([]byte, 200))))},
-		{"UDP h2:7 back in two fragments: established", 2, nil, fragmented(build(2, ip4(h2, h1, layers.IPProtocolUDP), udp(7, 44000), gopacket.Payload(make([]byte, 200))))},
-		{"UDP h2 to h1 in two fragments, unsolicited: dropped", 2, nil, fragmented(build(2, ip4(h2, h1, layers.IPProtocolUDP), udp(5002, 6001), gopacket.Payload(make([]byte, 200))))},
-		{"ping6 h2 to h1: dropped", 2, build(2, ip6(h2v6, h1v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}, &layers.ICMPv6Echo{Identifier: 0x56, SeqNumber: 1}, payload), nil},
+	probes := []labProbe{
+		{"UDP h1 to a closed port of h2: the port unreachable is related", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(40000, 33434), payload), nil},
+		{"UDP h1 to h2:7, opening a flow", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(41000, 7), payload), nil},
+		{"UDP h2:7 back to h1: established", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolUDP), labUDP(7, 41000), payload), nil},
+		{"UDP h1 to h2:7 again: established (seen reply)", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(41000, 7), payload), nil},
+		{"UDP h2 to h1, unsolicited: dropped", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolUDP), labUDP(5000, 6000), payload), nil},
+		{"UDP h2 to h1:5353: allowed new, h1's port unreachable related", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolUDP), labUDP(5001, 5353), payload), nil},
+		{"UDP h1 to h2:6100: ct mark set at prerouting", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(42000, 6100), payload), nil},
+		{"UDP h2:6100 back: ct mark 7 seen on the reply", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolUDP), labUDP(6100, 42000), payload), nil},
+		{"TCP SYN h1 to a closed port of h2: the RST comes back", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40001, DstPort: 9, SYN: true, Seq: 1000, Window: 1000}), nil},
+		{"TCP SYN+FIN h1 to h2: invalid", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40002, DstPort: 9, SYN: true, FIN: true, Seq: 1000, Window: 1000}), nil},
+		{"TCP ACK h1 to h2 mid-stream: picked up, h2 resets", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40003, DstPort: 9, ACK: true, Seq: 5000, Ack: 9000, Window: 1000}), nil},
+		{"TCP ACK h2 to h1 mid-stream: new from p2, dropped", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolTCP), &layers.TCP{SrcPort: 9, DstPort: 40004, ACK: true, Seq: 5000, Ack: 9000, Window: 1000}), nil},
+		{"TCP SYN h2 to h1: dropped", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40005, DstPort: 22, SYN: true, Seq: 1000, Window: 1000}), nil},
+		{"ping h1 to h2: the reply is established", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x77, Seq: 1}, payload), nil},
+		{"echo reply h2 to h1 nobody asked for: invalid", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoReply, 0), Id: 0x78, Seq: 1}, payload), nil},
+		{"ping h2 to h1: new from p2, dropped", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x79, Seq: 1}, payload), nil},
+		{"ping h2 to the router: new, accepted at input", 2, labBuild(t, 2, labIP4(h2, "10.2.0.1", layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x7a, Seq: 1}, payload), nil},
+		{"UDP TTL 1 h1 to h2: time exceeded from the router", 1, labBuild(t, 1, &layers.IPv4{Version: 4, TTL: 1, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(h1), DstIP: net.ParseIP(h2), Id: 4243}, labUDP(43000, 7), payload), nil},
+		{"UDP6 h1 to h2: the port unreachable is related", 1, labBuild(t, 1, labIP6(h1v6, h2v6, layers.IPProtocolUDP), labUDP(40000, 33434), payload), nil},
+		{"UDP6 h1 to h2:7, opening a flow", 1, labBuild(t, 1, labIP6(h1v6, h2v6, layers.IPProtocolUDP), labUDP(41000, 7), payload), nil},
+		{"UDP6 h2:7 back: established", 2, labBuild(t, 2, labIP6(h2v6, h1v6, layers.IPProtocolUDP), labUDP(7, 41000), payload), nil},
+		{"UDP6 h2 to h1, unsolicited: dropped", 2, labBuild(t, 2, labIP6(h2v6, h1v6, layers.IPProtocolUDP), labUDP(5000, 6000), payload), nil},
+		{"TCP6 SYN h1 to h2: the RST comes back", 1, labBuild(t, 1, labIP6(h1v6, h2v6, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40001, DstPort: 9, SYN: true, Seq: 1000, Window: 1000}), nil},
+		{"ping6 h1 to h2: the reply is established", 1, labBuild(t, 1, labIP6(h1v6, h2v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}, &layers.ICMPv6Echo{Identifier: 0x55, SeqNumber: 1}, payload), nil},
+		{"UDP h1 to h2:7 in two fragments: the port unreachable is related", 1, nil, fragmented(labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(44000, 7), gopacket.Payload(make([]byte, 200))))},
+		{"UDP h2:7 back in two fragments: established", 2, nil, fragmented(labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolUDP), labUDP(7, 44000), gopacket.Payload(make([]byte, 200))))},
+		{"UDP h2 to h1 in two fragments, unsolicited: dropped", 2, nil, fragmented(labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolUDP), labUDP(5002, 6001), gopacket.Payload(make([]byte, 200))))},
+		{"ping6 h2 to h1: dropped", 2, labBuild(t, 2, labIP6(h2v6, h1v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}, &layers.ICMPv6Echo{Identifier: 0x56, SeqNumber: 1}, payload), nil},
 	}
-	// Every rule's counter, probe by probe: a divergence names the
-	// probe that caused it.
-	kc, xc := kernelCounters(t, kernel), xdpfwdCounters(t, xdp)
-	for _, p := range probes {
-		var k1, k2, x1, x2 []string
-		if p.frags != nil {
-			k1, k2 = kernel.probeFrom(t, p.from, p.frags(kernel)...)
-			x1, x2 = xdp.probeFrom(t, p.from, p.frags(xdp)...)
-		} else {
-			k1, k2 = kernel.probeFrom(t, p.from, p.f(kernel))
-			x1, x2 = xdp.probeFrom(t, p.from, p.f(xdp))
-		}
-		sameAtHosts(t, p.name, k1, k2, x1, x2)
-		kn, xn := kernelCounters(t, kernel), xdpfwdCounters(t, xdp)
-		if p.frags != nil {
-			kc, xc = kn, xn
-			continue
-		}
-		kd, xd := counterDelta(kn, kc), counterDelta(xn, xc)
-		for k := range mapKeys(kd, xd) {
-			if kd[k] != xd[k] {
-				t.Errorf("%s: rule %s: the kernel counted %v, xdpfwd %v", p.name, k, kd[k], xd[k])
-			}
-		}
-		kc, xc = kn, xn
-		time.Sleep(200 * time.Millisecond) // within the ICMP rate limits of both
-	}
+	compareProbes(t, kernel, xdp, probes)
 }
 
 // TestConntrackStatefulTCP: TCP bulk transfers through xdpfwd's stateful

@@ -16,7 +16,6 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
-	"github.com/xdpfwd/xdpfwd/fastpath/fastpathtest"
 	"github.com/xdpfwd/xdpfwd/internal/traffic"
 )
 
@@ -79,77 +78,26 @@ func TestNATDifferential(t *testing.T) {
 	}
 	runCLI(t, 10*time.Second, "ct", "flush", "--control", xdp.daemon.control)
 
-	type frame func(l *routerLab) []byte
-	build := func(from int, ls ...gopacket.SerializableLayer) frame {
-		return func(l *routerLab) []byte {
-			eth := &layers.Ethernet{SrcMAC: l.h1.HWAddr, DstMAC: l.routerMAC, EthernetType: layers.EthernetTypeIPv4}
-			if from == 2 {
-				eth.SrcMAC, eth.DstMAC = l.h2.HWAddr, l.routerMAC2
-			}
-			var nl gopacket.NetworkLayer
-			switch ip := ls[0].(type) {
-			case *layers.IPv6:
-				eth.EthernetType, nl = layers.EthernetTypeIPv6, ip
-			case *layers.IPv4:
-				nl = ip
-			}
-			for _, x := range ls[1:] {
-				if c, ok := x.(interface {
-					SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
-				}); ok {
-					_ = c.SetNetworkLayerForChecksum(nl)
-				}
-			}
-			return fastpathtest.Serialize(t, append([]gopacket.SerializableLayer{eth}, ls...)...)
-		}
-	}
-	ip4 := func(src, dst string, proto layers.IPProtocol) *layers.IPv4 {
-		return &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst), Id: 4242}
-	}
-	ip6 := func(src, dst string, proto layers.IPProtocol) *layers.IPv6 {
-		return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto, SrcIP: net.ParseIP(src), DstIP: net.ParseIP(dst)}
-	}
-	udp := func(sport, dport uint16) *layers.UDP {
-		return &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: layers.UDPPort(dport)}
-	}
 	const h1, h2, r2, h1v6, h2v6, r2v6 = "10.1.0.2", "10.2.0.2", "10.2.0.1", "fd00:1::2", "fd00:2::2", "fd00:2::1"
 	payload := gopacket.Payload("nat")
-	probes := []struct {
-		name string
-		from int
-		f    frame
-	}{
-		{"UDP h1 to a closed port of h2: masqueraded, the port unreachable translated back", 1, build(1, ip4(h1, h2, layers.IPProtocolUDP), udp(40000, 33434), payload)},
-		{"UDP h1 to h2:7: masqueraded", 1, build(1, ip4(h1, h2, layers.IPProtocolUDP), udp(41000, 7), payload)},
-		{"UDP h2:7 to the router's address: back to h1", 2, build(2, ip4(h2, r2, layers.IPProtocolUDP), udp(7, 41000), payload)},
-		{"UDP h2 to the router, no connection: the router's own port unreachable", 2, build(2, ip4(h2, r2, layers.IPProtocolUDP), udp(7, 41001), payload)},
-		{"TCP SYN h1 to h2:9: masqueraded, the RST translated back", 1, build(1, ip4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40001, DstPort: 9, SYN: true, Seq: 1000, Window: 1000})},
-		{"ping h1 to h2: masqueraded, the echo reply back", 1, build(1, ip4(h1, h2, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x77, Seq: 1}, payload)},
-		{"TCP SYN h2 to the router's 8080: forwarded to h1:80, its RST back from 8080", 2, build(2, ip4(h2, r2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 50000, DstPort: 8080, SYN: true, Seq: 7000, Window: 1000})},
-		{"UDP h2 to the router's 5353: forwarded to h1:53, the port unreachable translated back", 2, build(2, ip4(h2, r2, layers.IPProtocolUDP), udp(50001, 5353), payload)},
-		{"TCP SYN h1 to the router's 8080: hairpin to h1:80 from the router's address, the RST back", 1, build(1, ip4(h1, r2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40010, DstPort: 8080, SYN: true, Seq: 9000, Window: 1000})},
-		{"UDP TTL 1 h1 to h2: the router's time exceeded, no translation", 1, build(1, &layers.IPv4{Version: 4, TTL: 1, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(h1), DstIP: net.ParseIP(h2), Id: 4243}, udp(43000, 7), payload)},
-		{"UDP TTL 2 h1 to h2's far side: masqueraded", 1, build(1, &layers.IPv4{Version: 4, TTL: 2, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(h1), DstIP: net.ParseIP(h2), Id: 4244}, udp(43001, 7), payload)},
-		{"UDP6 h1 to a closed port of h2: masqueraded, the port unreachable translated back", 1, build(1, ip6(h1v6, h2v6, layers.IPProtocolUDP), udp(40000, 33434), payload)},
-		{"UDP6 h1 to h2:7: masqueraded", 1, build(1, ip6(h1v6, h2v6, layers.IPProtocolUDP), udp(41000, 7), payload)},
-		{"UDP6 h2:7 back to the router: to h1", 2, build(2, ip6(h2v6, r2v6, layers.IPProtocolUDP), udp(7, 41000), payload)},
-		{"ping6 h1 to h2: masqueraded, the echo reply back", 1, build(1, ip6(h1v6, h2v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}, &layers.ICMPv6Echo{Identifier: 0x55, SeqNumber: 1}, payload)},
+	probes := []labProbe{
+		{"UDP h1 to a closed port of h2: masqueraded, the port unreachable translated back", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(40000, 33434), payload), nil},
+		{"UDP h1 to h2:7: masqueraded", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(41000, 7), payload), nil},
+		{"UDP h2:7 to the router's address: back to h1", 2, labBuild(t, 2, labIP4(h2, r2, layers.IPProtocolUDP), labUDP(7, 41000), payload), nil},
+		{"UDP h2 to the router, no connection: the router's own port unreachable", 2, labBuild(t, 2, labIP4(h2, r2, layers.IPProtocolUDP), labUDP(7, 41001), payload), nil},
+		{"TCP SYN h1 to h2:9: masqueraded, the RST translated back", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40001, DstPort: 9, SYN: true, Seq: 1000, Window: 1000}), nil},
+		{"ping h1 to h2: masqueraded, the echo reply back", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x77, Seq: 1}, payload), nil},
+		{"TCP SYN h2 to the router's 8080: forwarded to h1:80, its RST back from 8080", 2, labBuild(t, 2, labIP4(h2, r2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 50000, DstPort: 8080, SYN: true, Seq: 7000, Window: 1000}), nil},
+		{"UDP h2 to the router's 5353: forwarded to h1:53, the port unreachable translated back", 2, labBuild(t, 2, labIP4(h2, r2, layers.IPProtocolUDP), labUDP(50001, 5353), payload), nil},
+		{"TCP SYN h1 to the router's 8080: hairpin to h1:80 from the router's address, the RST back", 1, labBuild(t, 1, labIP4(h1, r2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40010, DstPort: 8080, SYN: true, Seq: 9000, Window: 1000}), nil},
+		{"UDP TTL 1 h1 to h2: the router's time exceeded, no translation", 1, labBuild(t, 1, &layers.IPv4{Version: 4, TTL: 1, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(h1), DstIP: net.ParseIP(h2), Id: 4243}, labUDP(43000, 7), payload), nil},
+		{"UDP TTL 2 h1 to h2's far side: masqueraded", 1, labBuild(t, 1, &layers.IPv4{Version: 4, TTL: 2, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(h1), DstIP: net.ParseIP(h2), Id: 4244}, labUDP(43001, 7), payload), nil},
+		{"UDP6 h1 to a closed port of h2: masqueraded, the port unreachable translated back", 1, labBuild(t, 1, labIP6(h1v6, h2v6, layers.IPProtocolUDP), labUDP(40000, 33434), payload), nil},
+		{"UDP6 h1 to h2:7: masqueraded", 1, labBuild(t, 1, labIP6(h1v6, h2v6, layers.IPProtocolUDP), labUDP(41000, 7), payload), nil},
+		{"UDP6 h2:7 back to the router: to h1", 2, labBuild(t, 2, labIP6(h2v6, r2v6, layers.IPProtocolUDP), labUDP(7, 41000), payload), nil},
+		{"ping6 h1 to h2: masqueraded, the echo reply back", 1, labBuild(t, 1, labIP6(h1v6, h2v6, layers.IPProtocolICMPv6), &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(layers.ICMPv6TypeEchoRequest, 0)}, &layers.ICMPv6Echo{Identifier: 0x55, SeqNumber: 1}, payload), nil},
 	}
-	kc, xc := kernelCounters(t, kernel), xdpfwdCounters(t, xdp)
-	for _, p := range probes {
-		k1, k2 := kernel.probeFrom(t, p.from, p.f(kernel))
-		x1, x2 := xdp.probeFrom(t, p.from, p.f(xdp))
-		sameAtHosts(t, p.name, k1, k2, x1, x2)
-		kn, xn := kernelCounters(t, kernel), xdpfwdCounters(t, xdp)
-		kd, xd := counterDelta(kn, kc), counterDelta(xn, xc)
-		for k := range mapKeys(kd, xd) {
-			if kd[k] != xd[k] {
-				t.Errorf("%s: rule %s: the kernel counted %v, xdpfwd %v", p.name, k, kd[k], xd[k])
-			}
-		}
-		kc, xc = kn, xn
-		time.Sleep(200 * time.Millisecond) // within the ICMP rate limits of both
-	}
+	compareProbes(t, kernel, xdp, probes)
 
 	// The connection tables, as conntrack -L lists them (the seconds
 	// left masked).
