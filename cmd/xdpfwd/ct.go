@@ -264,7 +264,9 @@ func ctStats(w io.Writer, o ctOptions) error {
 			return err
 		}
 	}
-	return nil
+	// conntrack -S has no NAT line; xdpfwd's NAT adds one after them.
+	_, err := fmt.Fprintf(w, "nat     \texhausted=%d no_address=%d dropped=%d\n", res.NAT.Exhausted, res.NAT.NoAddress, res.NAT.Dropped)
+	return err
 }
 
 // ctStatsLine is one line of conntrack -S (its trailing space included).

@@ -99,6 +99,20 @@ type CtStats struct {
 	Workers []CtCounters `json:"workers"`
 	// Total is their sum.
 	Total CtCounters `json:"total"`
+	// NAT are NAT's counters.
+	NAT NATCounters `json:"nat"`
+}
+
+// NATCounters are NAT's counters (nat.Stats).
+type NATCounters struct {
+	// Exhausted counts new connections for which no free tuple was left
+	// (conntrack then drops them at confirmation: insert_failed).
+	Exhausted uint64 `json:"exhausted"`
+	// NoAddress counts masquerade and redirect bindings dropped for an
+	// interface without an address.
+	NoAddress uint64 `json:"no_address"`
+	// Dropped counts packets NAT could not rewrite.
+	Dropped uint64 `json:"dropped"`
 }
 
 // CtCounters are one worker's conntrack counters, the kernel's

@@ -19,7 +19,7 @@ func (d *Daemon) buildConntrack() {
 	if d.router != nil {
 		masq, redir = d.router.MasqueradeSource, d.router.RedirectTarget
 	}
-	d.nat = nat.NewTranslator(d.ct, masq, redir)
+	d.nat = nat.NewTranslator(d.ct, masq, redir, nat.Options{Log: func(msg string) { d.log.Warn(msg) }})
 }
 
 // conntrackConfig is the flow table's configuration: the file's

@@ -181,6 +181,10 @@ func (d *Daemon) ctStatsVerb(json.RawMessage) (any, error) {
 		total.Add(&s)
 	}
 	res.Total = ctCounters(&total)
+	if d.nat != nil {
+		n := d.nat.Stats()
+		res.NAT = control.NATCounters{Exhausted: n.Exhausted, NoAddress: n.NoAddress, Dropped: n.Dropped}
+	}
 	return res, nil
 }
 
