@@ -105,12 +105,12 @@ const (
 // of its range (0xff: absent), as nft_nat, nft_masq and nft_redir keep
 // them.
 type natSpec struct {
-	kind                           natKind
-	v6                             bool // the addresses' family (snat, dnat)
-	flags                          nat.Flags
-	addrMin, addrMax               uint8
-	protoMin, protoMax             uint8
-	hasAddr, hasProto, hasProtoMax bool
+	kind               natKind
+	v6                 bool // the addresses' family (snat, dnat)
+	flags              nat.Flags
+	addrMin, addrMax   uint8
+	protoMin, protoMax uint8
+	hasAddr, hasProto  bool
 }
 
 func (o *op) stateful() bool { return o.kind == opCounter || o.kind == opLimit || o.kind == opQuota }
