@@ -128,6 +128,9 @@ type trackWorker struct {
 
 	pending  [maxPending]Entry
 	npending int
+	// gone marks the pending slots that hold a deleted entry's last
+	// state (PacketAcceptGone), not a connection to confirm.
+	gone [maxPending]bool
 	// batch counts the batches, for frags' unconfirmed references.
 	batch uint64
 	// frags remembers the tuple of the datagrams whose first fragment
@@ -165,12 +168,12 @@ type inStage struct {
 	local bool
 }
 
-// Name returns "conntrack" with its hook.
+// Name returns "conntrack" and its hook.
 func (s *inStage) Name() string {
 	if s.local {
-		return "conntrack output"
+		return "conntrack ip output"
 	}
-	return "conntrack"
+	return "conntrack ip prerouting"
 }
 
 // Process tracks the batch's routed packets.
@@ -188,12 +191,13 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 		if p.Action != fastpath.ActionContinue || !p.Routed && !p.Local || p.Local != s.local {
 			continue
 		}
-		if s.local {
-			// What the router sends is a packet of its own (an
-			// echo reply made in place included).
-			p.CtState, p.CtRef = 0, 0
-		} else if p.CtState != 0 {
-			continue // notrack in a raw chain, or already tracked
+		if s.local && (p.OutIface == 0 || p.L3Off == 0) {
+			continue // not an IP packet the router routes out (ARP, a bridge's reject)
+		}
+		if p.CtState != 0 || p.CtRef != 0 {
+			// notrack in a raw chain, already tracked, or a reset
+			// that carries its rejected packet's connection.
+			continue
 		}
 		w.track(p, int64(now))
 	}
@@ -249,11 +253,13 @@ func (w *trackWorker) track(p *fastpath.Packet, now int64) {
 		// confirmed again.
 		*e = w.cw.Gone
 		p.CtRef = pendingRef(w.id, w.npending) | refGone | uint64(c.Dir())
+		w.gone[w.npending] = true
 		w.npending++
 	case ok:
 		p.CtRef = tableRef(c)
 	default:
 		p.CtRef = pendingRef(w.id, w.npending)
+		w.gone[w.npending] = false
 		w.npending++
 	}
 }
@@ -539,8 +545,13 @@ type confirmStage struct {
 	input bool
 }
 
-// Name returns "conntrack confirm".
-func (s *confirmStage) Name() string { return "conntrack confirm" }
+// Name returns "conntrack confirm" and its hook.
+func (s *confirmStage) Name() string {
+	if s.input {
+		return "conntrack confirm ip input"
+	}
+	return "conntrack confirm ip postrouting"
+}
 
 // Process confirms the new connections of the packets that got here.
 func (s *confirmStage) Process(b *fastpath.Batch, now fastpath.Time) {
@@ -550,6 +561,9 @@ func (s *confirmStage) Process(b *fastpath.Batch, now fastpath.Time) {
 			p := &b.Packets[i]
 			if p.Action != fastpath.ActionContinue || p.CtRef&refPending == 0 || p.CtRef&refGone != 0 || p.RouteLocal != s.input {
 				continue
+			}
+			if Dir(p.CtRef&1) == DirReply {
+				continue // only the original direction confirms (nf_conntrack_confirm)
 			}
 			c, res := w.cw.Confirm(w.tr.pendingEntry(p.CtRef), int64(now))
 			if res == ConfirmDrop {
@@ -598,11 +612,11 @@ func (tr *Tracker) Taken(p *fastpath.Packet, k *Tuple, now int64) bool {
 		return true
 	}
 	// The kernel binds and confirms one packet at a time; a batch binds
-	// its new connections before any is confirmed: the ones before p
-	// in this batch count as taken too.
+	// its new connections before any is confirmed: the others of this
+	// batch count as taken too (but the copies of deleted entries).
 	self := int(p.CtRef>>1) & 0x7fff
 	for i := range w.npending {
-		if i == self {
+		if i == self || w.gone[i] {
 			continue
 		}
 		if e := &w.pending[i]; e.Tuple[0] == *k || e.Tuple[1] == *k {

@@ -46,7 +46,7 @@ func ctTraffic(t *testing.T, l *routerLab) {
 func ctNormalize(line string) string {
 	line = regexp.MustCompile(`sport=\d+ dport=5353 (.*)sport=5353 dport=\d+`).ReplaceAllString(line, "sport=P dport=5353 ${1}sport=5353 dport=P")
 	line = regexp.MustCompile(`id=\d+`).ReplaceAllString(line, "id=N")
-	return regexp.MustCompile(`^(\S+ +\d+) (29|30) `).ReplaceAllString(line, "$1 T ")
+	return regexp.MustCompile(`^(\S+ +\d+) \d+ `).ReplaceAllString(line, "$1 T ")
 }
 
 // nonEmptyLines splits out into its lines, dropping empty ones.
@@ -95,16 +95,26 @@ func TestCtCLI(t *testing.T) {
 	}
 	ctTraffic(t, l)
 
+	// The seconds left depend on how long the test took to get here:
+	// within a timeout of 30 s, and compared as "T" between listings.
+	secs := regexp.MustCompile(`^(\S+ +\d+) \d+ `)
+	listing := func(args ...string) []string {
+		var out []string
+		for _, l := range nonEmptyLines(ct(append([]string{"list"}, args...)...)) {
+			out = append(out, secs.ReplaceAllString(l, "$1 T "))
+		}
+		return out
+	}
 	lines := nonEmptyLines(ct("list"))
-	udpRe := regexp.MustCompile(`^udp      17 (29|30) src=10\.1\.0\.2 dst=10\.2\.0\.2 sport=(\d+) dport=5353 \[UNREPLIED\] src=10\.2\.0\.2 dst=10\.1\.0\.2 sport=5353 dport=(\d+) mark=0 use=1$`)
-	icmpRe := regexp.MustCompile(`^icmp     1 (29|30) src=10\.1\.0\.2 dst=10\.2\.0\.2 type=8 code=0 id=(\d+) src=10\.2\.0\.2 dst=10\.1\.0\.2 type=0 code=0 id=(\d+) mark=0 use=1$`)
+	udpRe := regexp.MustCompile(`^udp      17 ([12]\d|30) src=10\.1\.0\.2 dst=10\.2\.0\.2 sport=(\d+) dport=5353 \[UNREPLIED\] src=10\.2\.0\.2 dst=10\.1\.0\.2 sport=5353 dport=(\d+) mark=0 use=1$`)
+	icmpRe := regexp.MustCompile(`^icmp     1 ([12]\d|30) src=10\.1\.0\.2 dst=10\.2\.0\.2 type=8 code=0 id=(\d+) src=10\.2\.0\.2 dst=10\.1\.0\.2 type=0 code=0 id=(\d+) mark=0 use=1$`)
 	var udp, icmp []string
 	for _, line := range lines {
 		if m := udpRe.FindStringSubmatch(line); m != nil && m[2] == m[3] {
-			udp = append(udp, line)
+			udp = append(udp, secs.ReplaceAllString(line, "$1 T "))
 		}
 		if m := icmpRe.FindStringSubmatch(line); m != nil && m[2] == m[3] {
-			icmp = append(icmp, line)
+			icmp = append(icmp, secs.ReplaceAllString(line, "$1 T "))
 		}
 	}
 	if len(udp) != 1 || len(icmp) != 1 {
@@ -113,23 +123,23 @@ func TestCtCLI(t *testing.T) {
 	if out := ct("count"); out != strconv.Itoa(len(lines))+"\n" {
 		t.Errorf("count %q, list has %d lines", out, len(lines))
 	}
-	if got := nonEmptyLines(ct("list", "-p", "udp")); !slices.Equal(got, udp) {
+	if got := listing("-p", "udp"); !slices.Equal(got, udp) {
 		t.Errorf("list -p udp:\n%s\nwant\n%s", strings.Join(got, "\n"), udp[0])
 	}
-	if got := nonEmptyLines(ct("list", "-p", "icmp", "-s", "10.1.0.0/16")); !slices.Equal(got, icmp) {
+	if got := listing("-p", "icmp", "-s", "10.1.0.0/16"); !slices.Equal(got, icmp) {
 		t.Errorf("list -p icmp -s 10.1.0.0/16:\n%s", strings.Join(got, "\n"))
 	}
 	if got := nonEmptyLines(ct("list", "-p", "udp", "--dport", "5354")); len(got) != 0 {
 		t.Errorf("list --dport 5354: %q", got)
 	}
-	if got := nonEmptyLines(ct("list", "--reply-src", "10.2.0.2", "-p", "17")); !slices.Equal(got, udp) {
+	if got := listing("--reply-src", "10.2.0.2", "-p", "17"); !slices.Equal(got, udp) {
 		t.Errorf("list --reply-src 10.2.0.2 -p 17: %q", got)
 	}
 	var js []control.CtEntry
 	if err := json.Unmarshal([]byte(ct("list", "--json", "-p", "udp")), &js); err != nil {
 		t.Fatal(err)
 	}
-	if len(js) != 1 || js[0].Line != udp[0] || js[0].Proto != "udp" || js[0].Original.Src != "10.1.0.2" || *js[0].Original.Dport != 5353 || !slices.Contains(js[0].Status, "confirmed") {
+	if len(js) != 1 || secs.ReplaceAllString(js[0].Line, "$1 T ") != udp[0] || js[0].Proto != "udp" || js[0].Original.Src != "10.1.0.2" || *js[0].Original.Dport != 5353 || !slices.Contains(js[0].Status, "confirmed") {
 		t.Errorf("list --json: %+v", js)
 	}
 	if _, err := runCLIErr(t, 10*time.Second, "ct", "list", "--sport", "1", "--control", ctl); err == nil {

@@ -30,6 +30,7 @@ const natRuleset = `table ip nat {
 		iifname "p2" tcp dport 8080 counter dnat to 10.1.0.2:80
 		iifname "p2" udp dport 5353 counter dnat to 10.1.0.2:53
 		iifname "p1" ip daddr 10.2.0.1 tcp dport 8080 counter dnat to 10.1.0.2:80
+		iifname "p2" tcp dport 8081 counter dnat to 10.1.0.2:81
 	}
 	chain post {
 		type nat hook postrouting priority srcnat; policy accept;
@@ -47,6 +48,7 @@ table inet filter {
 	chain forward {
 		type filter hook forward priority 0; policy accept;
 		ct state invalid counter drop
+		ct status dnat tcp dport 81 counter reject with tcp reset
 		ct status snat counter
 		ct status dnat counter
 		ct direction reply counter
@@ -88,6 +90,7 @@ func TestNATDifferential(t *testing.T) {
 		{"TCP SYN h1 to h2:9: masqueraded, the RST translated back", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40001, DstPort: 9, SYN: true, Seq: 1000, Window: 1000}), nil},
 		{"ping h1 to h2: masqueraded, the echo reply back", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x77, Seq: 1}, payload), nil},
 		{"TCP SYN h2 to the router's 8080: forwarded to h1:80, its RST back from 8080", 2, labBuild(t, 2, labIP4(h2, r2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 50000, DstPort: 8080, SYN: true, Seq: 7000, Window: 1000}), nil},
+		{"TCP SYN h2 to the router's 8081: forwarded, rejected with a reset that leaves translated, from 8081", 2, labBuild(t, 2, labIP4(h2, r2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 50002, DstPort: 8081, SYN: true, Seq: 7100, Window: 1000}), nil},
 		{"UDP h2 to the router's 5353: forwarded to h1:53, the port unreachable translated back", 2, labBuild(t, 2, labIP4(h2, r2, layers.IPProtocolUDP), labUDP(50001, 5353), payload), nil},
 		{"TCP SYN h1 to the router's 8080: hairpin to h1:80 from the router's address, the RST back", 1, labBuild(t, 1, labIP4(h1, r2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40010, DstPort: 8080, SYN: true, Seq: 9000, Window: 1000}), nil},
 		{"UDP TTL 1 h1 to h2: the router's time exceeded, no translation", 1, labBuild(t, 1, &layers.IPv4{Version: 4, TTL: 1, Protocol: layers.IPProtocolUDP, SrcIP: net.ParseIP(h1), DstIP: net.ParseIP(h2), Id: 4243}, labUDP(43000, 7), payload), nil},

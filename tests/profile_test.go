@@ -27,10 +27,10 @@ func TestProfileStages(t *testing.T) {
 			t.Errorf("stage %s: %d packets in %d ns, want at least the 6 echo packets and some time", sg.Name, sg.Packets, sg.Nanoseconds)
 		}
 	}
-	// The rules engine's stages are there without a ruleset too (a
-	// reload may bring one), one per hook, each costing one look per
-	// batch.
-	const want = "parse nft netdev ingress nft bridge prerouting bridge nft ip prerouting nft ip input nft ip forward nft ip output nft ip postrouting nft bridge forward nft bridge postrouting nft netdev egress checksum"
+	// The rules engine's stages, connection tracking's and NAT's are
+	// there without a ruleset too (a reload may bring one), each costing
+	// one look per batch.
+	const want = "parse nft netdev ingress nft bridge prerouting bridge conntrack ip prerouting nat ip prerouting nft ip prerouting nft ip input nat ip input conntrack confirm ip input nft ip forward conntrack ip output nat ip output nft ip output nft ip postrouting nat ip postrouting conntrack confirm ip postrouting nft bridge forward nft bridge postrouting nft netdev egress checksum"
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("stages %q, want %q", got, want)
 	}

@@ -714,6 +714,9 @@ func (w *worker) echo6After(p *fastpath.Packet, ip header.IPv6, off int) bool {
 func (w *worker) becomeLocal(p *fastpath.Packet) {
 	p.Routed, p.RouteLocal, p.Local = false, false, true
 	p.OutIface, p.RouteHop, p.Egress = 0, 0, fastpath.EgressNone
+	// A new packet of the router's, as the kernel's reply is a new skb:
+	// tracked afresh at the output hook.
+	p.CtState, p.CtRef, p.DstNATed = 0, 0, false
 }
 
 // solicited answers a neighbour solicitation for one of the interface's

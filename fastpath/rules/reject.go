@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/binary"
+	"github.com/xdpfwd/xdpfwd/conntrack"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
@@ -154,6 +155,17 @@ func (w *worker) rst4(p *Program, c *pktCtx) {
 	src, to := [4]byte(out[12:16]), [4]byte(out[16:20])
 	header.TCP(t).SetChecksum(^header.Checksum(t, header.PseudoHeaderChecksum4(header.ProtocolTCP, src, to, header.TCPMinSize)))
 	e.L4Off, e.L4Proto = header.EthernetSize+header.IPv4MinSize, header.ProtocolTCP
+	attachConntrack(e, c.pk)
+}
+
+// attachConntrack gives a reset the rejected packet's connection, in
+// the other direction, as related: the kernel's nf_send_reset attaches
+// it (nf_ct_attach), so conntrack leaves the reset alone at output and
+// NAT translates it back as it translates the connection's replies.
+func attachConntrack(rst, orig *fastpath.Packet) {
+	if orig.CtRef != 0 {
+		rst.CtRef, rst.CtState = orig.CtRef^1, uint8(conntrack.StateRelated)
+	}
 }
 
 // unreach4 is nf_send_unreach: icmp_send's destination unreachable.
@@ -248,6 +260,7 @@ func (w *worker) rst6(p *Program, c *pktCtx) {
 	header.TCP(t).SetChecksum(^header.Checksum(t, header.PseudoHeaderChecksum6(header.ProtocolTCP,
 		[16]byte(out[8:24]), [16]byte(out[24:40]), header.TCPMinSize)))
 	e.L4Off, e.L4Proto = header.EthernetSize+header.IPv6Size, header.ProtocolTCP
+	attachConntrack(e, c.pk)
 }
 
 // unreach6 is nf_send_unreach6: icmpv6_send's destination unreachable.
