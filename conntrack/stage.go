@@ -619,7 +619,11 @@ func (tr *Tracker) Taken(p *fastpath.Packet, k *Tuple, now int64) bool {
 		if i == self || w.gone[i] {
 			continue
 		}
-		if e := &w.pending[i]; e.Tuple[0] == *k || e.Tuple[1] == *k {
+		e := &w.pending[i]
+		// Ports first: they tell most tuples apart for the price of one
+		// compare.
+		if e.Tuple[1].SrcPort == k.SrcPort && e.Tuple[1].DstPort == k.DstPort && e.Tuple[1] == *k ||
+			e.Tuple[0].SrcPort == k.SrcPort && e.Tuple[0].DstPort == k.DstPort && e.Tuple[0] == *k {
 			return true
 		}
 	}
