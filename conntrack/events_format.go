@@ -33,45 +33,14 @@ func (ev *Event) Format(progname string) string {
 	b.WriteString(name)
 	b.WriteByte(' ')
 	e := &ev.Entry
-	o, r := &e.Tuple[DirOriginal], &e.Tuple[DirReply]
-	pn := ProtoName(o.Proto)
-	b.WriteString(pn)
-	for i := len(pn); i < 8; i++ {
-		b.WriteByte(' ')
-	}
-	b.WriteByte(' ')
-	b.WriteString(strconv.Itoa(int(o.Proto)))
-	b.WriteByte(' ')
-	if rem := e.Remaining(ev.Time); ev.Type != EventDestroy || rem != 0 {
-		b.WriteString(strconv.FormatInt(rem, 10))
-		b.WriteByte(' ')
-	}
-	if o.Proto == ProtoTCP && (ev.Type == EventDestroy || ev.Cause&CauseProtoInfo != 0) {
-		b.WriteString(e.TCP.State.String())
-		b.WriteByte(' ')
-	}
-	b.WriteString(o.String())
-	b.WriteByte(' ')
-	if e.Status&StatusSeenReply == 0 {
-		b.WriteString("[UNREPLIED] ")
-	}
-	b.WriteString(r.String())
-	switch {
-	case e.Status&StatusHWOffload != 0:
-		b.WriteString(" [HW_OFFLOAD]")
-	case e.Status&StatusOffload != 0:
-		b.WriteString(" [OFFLOAD]")
-	case e.Status&StatusAssured != 0:
-		b.WriteString(" [ASSURED]")
-	}
+	rem := e.Remaining(ev.Time)
+	e.writeLine(&b, rem, ev.Type != EventDestroy || rem != 0,
+		e.Tuple[DirOriginal].Proto == ProtoTCP && (ev.Type == EventDestroy || ev.Cause&CauseProtoInfo != 0))
 	if e.Mark != 0 || ev.Cause&CauseMark != 0 {
 		b.WriteString(" mark=")
 		b.WriteString(strconv.FormatUint(uint64(e.Mark), 10))
 	}
-	if o.Zone != 0 {
-		b.WriteString(" zone=")
-		b.WriteString(strconv.Itoa(int(o.Zone)))
-	}
+	e.writeZone(&b)
 	if ev.Origin != 0 {
 		b.WriteString(" [USERSPACE] portid=")
 		b.WriteString(strconv.FormatUint(uint64(ev.Origin), 10))

@@ -56,6 +56,20 @@ func (e *Entry) Remaining(now int64) int64 {
 func (e *Entry) Format(now int64) string {
 	var b strings.Builder
 	b.Grow(192)
+	e.writeLine(&b, e.Remaining(now), true, e.Tuple[DirOriginal].Proto == ProtoTCP)
+	b.WriteString(" mark=")
+	b.WriteString(strconv.FormatUint(uint64(e.Mark), 10))
+	e.writeZone(&b)
+	b.WriteString(" use=1")
+	return b.String()
+}
+
+// writeLine writes what `conntrack -L` and `-E` lines share: the
+// protocol's name (8 columns) and number, the seconds left (withSecs),
+// TCP's state (withState), the original tuple, [UNREPLIED] until a reply
+// was seen, the reply tuple, and [HW_OFFLOAD], else [OFFLOAD], else
+// [ASSURED].
+func (e *Entry) writeLine(b *strings.Builder, secs int64, withSecs, withState bool) {
 	o, r := &e.Tuple[DirOriginal], &e.Tuple[DirReply]
 	name := ProtoName(o.Proto)
 	b.WriteString(name)
@@ -65,9 +79,11 @@ func (e *Entry) Format(now int64) string {
 	b.WriteByte(' ')
 	b.WriteString(strconv.Itoa(int(o.Proto)))
 	b.WriteByte(' ')
-	b.WriteString(strconv.FormatInt(e.Remaining(now), 10))
-	b.WriteByte(' ')
-	if o.Proto == ProtoTCP {
+	if withSecs {
+		b.WriteString(strconv.FormatInt(secs, 10))
+		b.WriteByte(' ')
+	}
+	if withState {
 		b.WriteString(e.TCP.State.String())
 		b.WriteByte(' ')
 	}
@@ -77,21 +93,20 @@ func (e *Entry) Format(now int64) string {
 		b.WriteString("[UNREPLIED] ")
 	}
 	b.WriteString(r.String())
-	b.WriteByte(' ')
 	switch {
 	case e.Status&StatusHWOffload != 0:
-		b.WriteString("[HW_OFFLOAD] ")
+		b.WriteString(" [HW_OFFLOAD]")
 	case e.Status&StatusOffload != 0:
-		b.WriteString("[OFFLOAD] ")
+		b.WriteString(" [OFFLOAD]")
 	case e.Status&StatusAssured != 0:
-		b.WriteString("[ASSURED] ")
+		b.WriteString(" [ASSURED]")
 	}
-	b.WriteString("mark=")
-	b.WriteString(strconv.FormatUint(uint64(e.Mark), 10))
-	if o.Zone != 0 {
+}
+
+// writeZone writes " zone=N" for an entry in a zone but 0.
+func (e *Entry) writeZone(b *strings.Builder) {
+	if z := e.Tuple[DirOriginal].Zone; z != 0 {
 		b.WriteString(" zone=")
-		b.WriteString(strconv.Itoa(int(o.Zone)))
+		b.WriteString(strconv.Itoa(int(z)))
 	}
-	b.WriteString(" use=1")
-	return b.String()
 }
