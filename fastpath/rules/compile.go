@@ -469,6 +469,13 @@ func (c *compiler) chainHeader(t *Table, ch *Chain) (chain, error) {
 		if ch.Hook != HookPrerouting && ch.Hook != HookInput && ch.Hook != HookOutput && ch.Hook != HookPostrouting {
 			return fail(fmt.Errorf("type nat chain at hook %s: nat chains hook prerouting, input, output or postrouting", ch.Hook))
 		}
+		if ch.Hook == HookOutput {
+			// The kernel routes the host's packet again after an
+			// output dnat (ip_route_me_harder) and redirects it to
+			// loopback; xdpfwd's router routes what it sends once,
+			// and has no local stack to redirect to.
+			return fail(fmt.Errorf("%w: a type nat chain at the output hook (destination NAT of the router's own packets)", ErrUnsupported))
+		}
 		cc.nat = true
 	default:
 		return fail(fmt.Errorf("chain type %q not understood", ch.Type))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/nat"
 )
 
 // TestCompileRefuses: what xdpfwd does not run is an error naming the
@@ -151,5 +152,41 @@ func TestCompileAccepts(t *testing.T) {
 	p := mustCompile(t, rs, testEnv)
 	if len(p.hooks[fastpath.HookForward].v4) != 0 || p.active[fastpath.HookForward] {
 		t.Error("a dormant table's chain is hooked")
+	}
+}
+
+// nopNAT is a NAT that binds and rewrites nothing, for Compile's checks.
+type nopNAT struct{}
+
+func (nopNAT) Unbound(*fastpath.Packet, nat.Manip) bool                          { return false }
+func (nopNAT) Setup(*fastpath.Packet, *nat.Range, nat.Manip, fastpath.Time) bool { return true }
+func (nopNAT) Masquerade(*fastpath.Packet, *nat.Range, fastpath.Time) bool       { return true }
+func (nopNAT) Redirect(*fastpath.Packet, *nat.Range, fastpath.Time) bool         { return true }
+func (nopNAT) Apply(*fastpath.Packet, nat.Manip, fastpath.Time) bool             { return true }
+
+// TestCompileNATChains: with NAT, nat chains at prerouting, input and
+// postrouting compile and make the program track connections; one at
+// output is refused, naming why.
+func TestCompileNATChains(t *testing.T) {
+	for _, tc := range []struct {
+		hook Hook
+		err  string
+	}{
+		{HookPrerouting, ""}, {HookInput, ""}, {HookPostrouting, ""},
+		{HookOutput, "a type nat chain at the output hook"},
+	} {
+		var b tb
+		ch := b.base("c", tc.hook, 0, VerdictAccept)
+		ch.Type = ChainNAT
+		rs := &Ruleset{Tables: []*Table{table(FamilyIP, "t", ch)}}
+		p, err := Compile(rs, Env{NAT: nopNAT{}})
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%s: %v", tc.hook, err)
+		case tc.err == "" && !p.UsesConntrack():
+			t.Errorf("%s: a nat chain does not turn connection tracking on", tc.hook)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, ErrUnsupported)):
+			t.Errorf("%s: error %v, want %q (unsupported)", tc.hook, err, tc.err)
+		}
 	}
 }
