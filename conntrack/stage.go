@@ -26,8 +26,11 @@ import (
 // rules, next NAT. Tracking runs only while enabled: as the kernel's, it
 // is off until a ruleset needs it.
 type Tracker struct {
-	table   *Table
-	enabled atomic.Bool
+	// table is the flow table, made on first need (newTable): a router
+	// that never tracks does not carry it.
+	table    atomic.Pointer[Table]
+	newTable func() *Table
+	enabled  atomic.Bool
 
 	mu sync.Mutex // serialises Stages
 	// workers are the workers' tracking states, by id: a slice replaced,
@@ -36,16 +39,46 @@ type Tracker struct {
 }
 
 // NewTracker returns connection tracking over table t, disabled.
-func NewTracker(t *Table) *Tracker { return &Tracker{table: t} }
+func NewTracker(t *Table) *Tracker {
+	tr := &Tracker{}
+	tr.table.Store(t)
+	return tr
+}
 
-// Table returns the flow table.
-func (tr *Tracker) Table() *Table { return tr.table }
+// NewLazyTracker returns connection tracking, disabled, whose table New
+// makes from cfg only when tracking is first turned on or the table is
+// first asked for (Table): as the kernel's conntrack allocates its hash
+// table only once a rule needs it, a dataplane that never tracks does not
+// carry it (262 144 entries are 32 MiB).
+func NewLazyTracker(cfg Config) *Tracker {
+	return &Tracker{newTable: func() *Table { return New(cfg) }}
+}
+
+// Table returns the flow table, making it if it is not made yet.
+func (tr *Tracker) Table() *Table {
+	if t := tr.table.Load(); t != nil {
+		return t
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if t := tr.table.Load(); t != nil {
+		return t
+	}
+	t := tr.newTable()
+	tr.table.Store(t)
+	return t
+}
 
 // SetEnabled turns tracking on or off for the batches that follow.
 // Entries stay; a connection that goes on while tracking was off is picked
 // up again as the kernel picks up a connection it has not seen the start
 // of (TCP's loose mode).
-func (tr *Tracker) SetEnabled(on bool) { tr.enabled.Store(on) }
+func (tr *Tracker) SetEnabled(on bool) {
+	if on {
+		tr.Table() // made before any worker sees tracking on
+	}
+	tr.enabled.Store(on)
+}
 
 // Enabled reports whether tracking is on.
 func (tr *Tracker) Enabled() bool { return tr.enabled.Load() }
@@ -74,14 +107,21 @@ const ExpireBudget = 65536
 // Expire removes expired connections, a bounded slice of the table per
 // call (the daemon calls it about once a second).
 func (tr *Tracker) Expire(now fastpath.Time) int {
-	return tr.table.Expire(int64(now), ExpireBudget)
+	t := tr.table.Load()
+	if t == nil {
+		return 0
+	}
+	return t.Expire(int64(now), ExpireBudget)
 }
 
 // Stages returns one worker's conntrack stages.
 func (tr *Tracker) Stages() []fastpath.Attached {
 	tr.mu.Lock()
 	old := tr.loadWorkers()
-	w := &trackWorker{tr: tr, cw: tr.table.NewWorker(), id: uint32(len(old))}
+	w := &trackWorker{tr: tr, id: uint32(len(old))}
+	if t := tr.table.Load(); t != nil {
+		w.cw = t.NewWorker()
+	}
 	ws := append(old[:len(old):len(old)], w)
 	tr.workers.Store(&ws)
 	tr.mu.Unlock()
@@ -186,6 +226,11 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 	if !w.tr.enabled.Load() {
 		return
 	}
+	if w.cw == nil {
+		// Tracking turned on for the first time: SetEnabled made the
+		// table before this worker could see it on.
+		w.cw = w.tr.table.Load().NewWorker()
+	}
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
 		if p.Action != fastpath.ActionContinue || !p.Routed && !p.Local || p.Local != s.local {
@@ -277,7 +322,7 @@ func (w *trackWorker) related(p *fastpath.Packet, k *Tuple, now int64) {
 	}
 	c, found := w.cw.Lookup(&inv, now)
 	var e Entry
-	if !found || !w.tr.table.Read(c, &e) {
+	if !found || !w.cw.Table().Read(c, &e) {
 		p.CtState = uint8(StateInvalid)
 		w.cw.Stats.Error++
 		return
@@ -372,7 +417,7 @@ func (w *trackWorker) fragment(p *fastpath.Packet, now int64) {
 	}
 	c, found := w.cw.Lookup(&slot.tuple, now)
 	var e Entry
-	if !found || !w.tr.table.Read(c, &e) {
+	if !found || !w.cw.Table().Read(c, &e) {
 		p.CtState = uint8(StateInvalid)
 		w.cw.Stats.Invalid++
 		return
@@ -587,7 +632,7 @@ func (tr *Tracker) Entry(p *fastpath.Packet, e *Entry) bool {
 		*e = *tr.pendingEntry(p.CtRef)
 		return true
 	case p.CtRef&refTable != 0:
-		return tr.table.Read(Conn(p.CtRef&^refTable), e)
+		return tr.table.Load().Read(Conn(p.CtRef&^refTable), e)
 	}
 	return false
 }
@@ -640,11 +685,11 @@ func (tr *Tracker) SetMark(p *fastpath.Packet, mark uint32) {
 	case p.CtRef&refPending != 0:
 		tr.pendingEntry(p.CtRef).Mark = mark
 	case p.CtRef&refTable != 0:
-		if tr.table.evOn() { // the UPDATE's time
-			tr.table.SetMarkAt(Conn(p.CtRef&^refTable), mark, int64(fastpath.MonotonicClock()))
+		if t := tr.table.Load(); t.evOn() { // the UPDATE's time
+			t.SetMarkAt(Conn(p.CtRef&^refTable), mark, int64(fastpath.MonotonicClock()))
 			return
 		}
-		tr.table.SetMark(Conn(p.CtRef&^refTable), mark)
+		tr.table.Load().SetMark(Conn(p.CtRef&^refTable), mark)
 	}
 }
 
@@ -664,6 +709,9 @@ func (s *publishedStats) load() Stats {
 // publish makes the worker's counters readable by Stats, storing only
 // what changed since the last batch.
 func (w *trackWorker) publish() {
+	if w.cw == nil {
+		return
+	}
 	cur := w.cw.Stats
 	if cur == w.last {
 		return

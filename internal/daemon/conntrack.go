@@ -13,7 +13,7 @@ import (
 // ruleset needs it (swapRules), as the kernel's conntrack, which a
 // network namespace runs only once a rule uses it.
 func (d *Daemon) buildConntrack() {
-	d.ct = conntrack.NewTracker(conntrack.New(d.conntrackConfig()))
+	d.ct = conntrack.NewLazyTracker(d.conntrackConfig())
 	d.subsystems = append(d.subsystems, d.ct)
 	var masq, redir func(p *fastpath.Packet, v6 bool) ([16]byte, bool)
 	if d.router != nil {
