@@ -503,7 +503,7 @@ func (w *trackWorker) tuple(p *fastpath.Packet, k *Tuple, seg *TCPSegment) tuple
 		if k.Family == 6 && typ != 0 && k.Proto == ProtoICMPv6 && icmpv6Untracked(typ) {
 			return tupleUntracked
 		}
-		if k.Proto == ProtoICMP && icmpIsError(typ) || k.Proto == ProtoICMPv6 && typ < 128 {
+		if IsICMPError(k.Proto, typ) {
 			return quotedTuple(l4[8:], k)
 		}
 		k.SrcPort, k.DstPort = binary.BigEndian.Uint16(l4[4:]), uint16(typ)<<8|uint16(l4[1])
@@ -517,12 +517,20 @@ const (
 	protoSCTP = 132
 )
 
-// icmpIsError is the kernel's icmp_is_err: the ICMP types conntrack
-// relates to a connection.
-func icmpIsError(typ uint8) bool {
-	switch typ {
-	case header.ICMPv4DestUnreachable, 4 /* source quench */, 5 /* redirect */, header.ICMPv4TimeExceeded, header.ICMPv4ParameterProblem:
-		return true
+// IsICMPError reports whether a message of protocol proto (ICMP or
+// ICMPv6) and type typ is an error conntrack relates to the connection it
+// quotes: the kernel's icmp_is_err for ICMP (destination unreachable,
+// source quench, redirect, time exceeded, parameter problem), every type
+// below 128 for ICMPv6.
+func IsICMPError(proto, typ uint8) bool {
+	switch proto {
+	case ProtoICMP:
+		switch typ {
+		case header.ICMPv4DestUnreachable, 4 /* source quench */, 5 /* redirect */, header.ICMPv4TimeExceeded, header.ICMPv4ParameterProblem:
+			return true
+		}
+	case ProtoICMPv6:
+		return typ < 128
 	}
 	return false
 }
@@ -559,8 +567,8 @@ func quotedTuple(q []byte, k *Tuple) tupleKind {
 		if len(q) < header.IPv6Size || q[0]>>4 != 6 {
 			return tupleNone
 		}
-		off, proto, ok := header.IPv6SkipExt(q)
-		if !ok {
+		off, proto, _, ok := header.IPv6SkipExthdr(q)
+		if !ok || off > len(q) {
 			return tupleNone
 		}
 		*k = Tuple{Family: 6, Proto: proto}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/xdpfwd/xdpfwd/conntrack"
+	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
 // sameUpToZero reports whether a and b are equal but for checksum fields
@@ -226,7 +227,7 @@ func FuzzTranslateICMPError(f *testing.F) {
 			in.Proto = q[6]
 			copy(in.Src[:], q[8:24])
 			copy(in.Dst[:], q[24:40])
-			if off, p, fo, ok := ipv6SkipExthdr(q); ok && fo&^7 == 0 {
+			if off, p, fo, ok := header.IPv6SkipExthdr(q); ok && fo&^7 == 0 {
 				l4off, in.Proto = off, p
 			}
 			// The error goes back to the quoted packet's source.

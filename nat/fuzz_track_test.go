@@ -90,7 +90,7 @@ func checksums(p *fastpath.Packet) pktSums {
 		if sum := refSum(seg, 0); sum == 0xffff || sum == 0 {
 			s.l4 = sumFull
 		}
-		if isICMPError(4, p.L4Proto, seg[0]) && len(seg) >= 8+20 && seg[8]>>4 == 4 {
+		if conntrack.IsICMPError(p.L4Proto, seg[0]) && len(seg) >= 8+20 && seg[8]>>4 == 4 {
 			if hl := int(seg[8]&0xf) * 4; hl >= 20 && len(seg) >= 8+hl {
 				s.inner = refSum(seg[8:8+hl], 0) == 0xffff
 			}
@@ -358,7 +358,7 @@ func FuzzTrackNAT(f *testing.F) {
 			qp.L4Off = qp.L3Off + uint16(qp.Data[qoff]&0xf)*4
 		} else {
 			qp.EtherType, qp.L3Off = header.EtherTypeIPv6, uint16(qoff)
-			off, _, ok := header.IPv6SkipExt(qp.Data[qoff:])
+			off, _, _, ok := header.IPv6SkipExthdr(qp.Data[qoff:])
 			if !ok {
 				t.Fatalf("quoted packet %x", qp.Data[qoff:])
 			}

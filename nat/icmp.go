@@ -130,7 +130,7 @@ func manipQuoted(q []byte, family uint8, target *conntrack.Tuple, manip Manip) e
 	if header.IPv6(q).Version() != 6 {
 		return ErrQuoted
 	}
-	l4off, _, fragOff, ok := ipv6SkipExthdr(q)
+	l4off, _, fragOff, ok := header.IPv6SkipExthdr(q)
 	if !ok || fragOff&^7 != 0 {
 		l4off = 0
 	}

@@ -1,7 +1,6 @@
 package nat
 
 import (
-	"encoding/binary"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -247,7 +246,7 @@ func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool 
 	dir := x.tr.Dir(p)
 	ip := p.Data[p.L3Off:p.L3End]
 	fam := e.Tuple[0].Family
-	if conntrack.State(p.CtState) == conntrack.StateRelated && p.L4Off != 0 && isICMPError(fam, p.L4Proto, p.Data[p.L4Off]) {
+	if conntrack.State(p.CtState) == conntrack.StateRelated && p.L4Off != 0 && conntrack.IsICMPError(p.L4Proto, p.Data[p.L4Off]) {
 		if TranslateICMPError(ip, fam, int(p.L4Off-p.L3Off), &e.Tuple, e.Status, dir, m) != nil {
 			x.dropped.Add(1)
 			p.Drop(DropNAT)
@@ -281,43 +280,20 @@ func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool 
 	return true
 }
 
-// isICMPError reports whether an ICMP or ICMPv6 message of type typ is
-// an error conntrack relates to a connection.
-func isICMPError(family, proto, typ uint8) bool {
-	if family == 4 {
-		return proto == header.ProtocolICMP && (typ == 3 || typ == 4 || typ == 5 || typ == 11 || typ == 12)
-	}
-	return proto == header.ProtocolICMPv6 && typ < 128
-}
-
 // partialL4 reports whether a TCP or UDP segment's checksum is left for
 // the device to finish (CHECKSUM_PARTIAL): its field holds the
 // pseudo-header sum, as fastpath's ChecksumFinish decides at egress.
 func partialL4(ip []byte, family uint8, l4off int, proto uint8) bool {
-	if l4off <= 0 {
+	if l4off <= 0 || proto != header.ProtocolTCP && proto != header.ProtocolUDP {
 		return false
 	}
 	seg := ip[l4off:]
-	var off int
-	switch proto {
-	case header.ProtocolTCP:
-		if len(seg) < header.TCPMinSize {
-			return false
-		}
-		off = header.TCPChecksumOffset
-	case header.ProtocolUDP:
-		if len(seg) < header.UDPSize {
-			return false
-		}
-		off = header.UDPChecksumOffset
-	default:
-		return false
-	}
 	var ps uint16
 	if family == 4 {
 		ps = header.IPv4(ip).PseudoHeaderChecksum(proto, uint16(len(seg)))
 	} else {
 		ps = header.IPv6(ip).PseudoHeaderChecksum(proto, uint32(len(seg)))
 	}
-	return binary.BigEndian.Uint16(seg[off:]) == ps
+	_, ok := header.PartialChecksum(proto, ps, seg)
+	return ok
 }

@@ -28,26 +28,34 @@ package header
 // disagree; finishing one over the IP length could break a correct
 // checksum.
 func FinishChecksum(proto uint8, pseudo uint16, segment []byte) bool {
-	var off int
-	switch proto {
-	case ProtocolTCP:
-		if len(segment) < TCPMinSize {
-			return false
-		}
-		off = TCPChecksumOffset
-	case ProtocolUDP:
-		if len(segment) < UDPSize || int(UDP(segment).Length()) != len(segment) {
-			return false
-		}
-		off = UDPChecksumOffset
-	default:
-		return false
-	}
-	if be16(segment[off:]) != pseudo {
+	off, ok := PartialChecksum(proto, pseudo, segment)
+	if !ok {
 		return false
 	}
 	put16(segment[off:], FinishedChecksum(proto, segment))
 	return true
+}
+
+// PartialChecksum reports whether a TCP or UDP (proto) segment's checksum
+// is left for the device to finish (CHECKSUM_PARTIAL: its field holds the
+// pseudo-header sum pseudo), under FinishChecksum's conditions, and where
+// the field is.
+func PartialChecksum(proto uint8, pseudo uint16, segment []byte) (off int, ok bool) {
+	switch proto {
+	case ProtocolTCP:
+		if len(segment) < TCPMinSize {
+			return 0, false
+		}
+		off = TCPChecksumOffset
+	case ProtocolUDP:
+		if len(segment) < UDPSize || int(UDP(segment).Length()) != len(segment) {
+			return 0, false
+		}
+		off = UDPChecksumOffset
+	default:
+		return 0, false
+	}
+	return off, be16(segment[off:]) == pseudo
 }
 
 // FinishedChecksum returns the checksum a TCP or UDP (proto) segment must

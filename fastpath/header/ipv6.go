@@ -166,25 +166,44 @@ func IPv6ExtLength(nh uint8, b []byte) int {
 	return 0
 }
 
-// IPv6SkipExt walks the extension headers of the IPv6 packet b (its
-// fixed header first) as the kernel's ipv6_skip_exthdr: it returns the
-// offset of the upper-layer header and its protocol number. A fragment
-// header of a fragment but the first ends the walk there (proto is
-// IPv6Fragment); ok is false if a header runs past b.
-func IPv6SkipExt(b []byte) (off int, proto uint8, ok bool) {
-	if len(b) < IPv6Size {
-		return 0, 0, false
-	}
-	proto, off = b[ipv6NextHeader], IPv6Size
-	for IsIPv6ExtHeader(proto) {
-		if off+8 > len(b) {
-			return 0, 0, false
+// IPv6SkipExthdr is the kernel's ipv6_skip_exthdr over the IPv6 packet b
+// (fixed header first, at least IPv6Size bytes): the offset of the
+// upper-layer header, its protocol and the fragment offset field of a
+// fragment header met on the way (a fragment but the first ends the walk
+// at its fragment header, proto IPv6Fragment). ok is false where the
+// kernel returns -1: a header that is not there to read, or no next
+// header. It reads only the bytes the kernel reads (2 of an option
+// header, 4 of a fragment header), so the offset may lie past the end of
+// b: a caller that reads the transport header checks it.
+func IPv6SkipExthdr(b []byte) (off int, proto uint8, fragOff uint16, ok bool) {
+	proto, off = IPv6(b).NextHeader(), IPv6Size
+	for {
+		switch proto {
+		case IPv6HopByHop, IPv6Routing, IPv6Fragment, IPv6Auth, IPv6DestOptions:
+		case IPv6NoNext:
+			return 0, 0, 0, false
+		default:
+			return off, proto, fragOff, true
 		}
-		if proto == IPv6Fragment && be16(b[off+2:])&^7 != 0 {
-			return off, proto, true
+		if off+2 > len(b) {
+			return 0, 0, 0, false
 		}
-		n := IPv6ExtLength(proto, b[off:])
+		var n int
+		switch proto {
+		case IPv6Fragment:
+			if off+4 > len(b) {
+				return 0, 0, 0, false
+			}
+			fragOff = be16(b[off+2:])
+			if fragOff&^7 != 0 {
+				return off, proto, fragOff, true
+			}
+			n = 8
+		case IPv6Auth:
+			n = (int(b[off+1]) + 2) << 2
+		default:
+			n = (int(b[off+1]) + 1) << 3
+		}
 		proto, off = b[off], off+n
 	}
-	return off, proto, off <= len(b)
 }

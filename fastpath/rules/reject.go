@@ -204,30 +204,8 @@ func (w *worker) unreach4(p *Program, c *pktCtx, code uint8) {
 // headers, and whether the packet is a fragment but the first; ok false
 // where the kernel returns -1.
 func skipExthdr6(d []byte, nh, end int) (off int, proto uint8, later bool, ok bool) {
-	start, next := nh+header.IPv6Size, d[nh+6]
-	for ipv6ExtHdr(next) {
-		if next == 59 || start+2 > end {
-			return 0, 0, false, false
-		}
-		var hlen int
-		switch next {
-		case 44:
-			if start+4 > end {
-				return 0, 0, false, false
-			}
-			if binary.BigEndian.Uint16(d[start+2:])&^7 != 0 {
-				return start, next, true, true
-			}
-			hlen = 8
-		case 51:
-			hlen = (int(d[start+1]) + 2) << 2
-		default:
-			hlen = (int(d[start+1]) + 1) << 3
-		}
-		next = d[start]
-		start += hlen
-	}
-	return start, next, false, true
+	off, proto, fragOff, ok := header.IPv6SkipExthdr(d[nh:end])
+	return nh + off, proto, fragOff&^7 != 0, ok
 }
 
 // unicast6 reports whether a is a unicast address (neither multicast nor
