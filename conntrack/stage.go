@@ -166,11 +166,19 @@ type trackWorker struct {
 	cw *Worker
 	id uint32
 
+	// in is the conntrack stage's first pass over its batch.
+	in [maxPending]inPacket
+
 	pending  [maxPending]Entry
 	npending int
 	// gone marks the pending slots that hold a deleted entry's last
 	// state (PacketAcceptGone), not a connection to confirm.
 	gone [maxPending]bool
+	// pendingTuples counts, by pendingBit, the tuples pending
+	// connections have or had: Taken scans the pending connections only
+	// for a tuple whose count says another one may have it.
+	pendingTuples [1 << pendingBits]uint16
+	pendingMarked bool
 	// batch counts the batches, for frags' unconfirmed references.
 	batch uint64
 	// frags remembers the tuple of the datagrams whose first fragment
@@ -221,6 +229,10 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := s.w
 	if !s.local {
 		w.npending = 0 // the previous batch's are confirmed or gone
+		if w.pendingMarked {
+			w.pendingTuples = [1 << pendingBits]uint16{}
+			w.pendingMarked = false
+		}
 		w.batch++
 	}
 	if !w.tr.enabled.Load() {
@@ -231,8 +243,14 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 		// table before this worker could see it on.
 		w.cw = w.tr.table.Load().NewWorker()
 	}
-	for i := range b.Packets[:b.Len] {
-		p := &b.Packets[i]
+	// Three passes, so that the batch's lookups miss the cache together
+	// (PrefetchLine): the tuples, hashed, and their index lines
+	// fetched; the records those lines point to fetched; then tracking.
+	pkts := b.Packets[:b.Len]
+	for i := range pkts {
+		p := &pkts[i]
+		in := &w.in[i]
+		in.kind = tupleSkip
 		if p.Action != fastpath.ActionContinue || !p.Routed && !p.Local || p.Local != s.local {
 			continue
 		}
@@ -244,21 +262,55 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 			// that carries its rejected packet's connection.
 			continue
 		}
-		w.track(p, int64(now))
+		if p.Fragment {
+			in.kind = tupleFragment
+			continue
+		}
+		in.kind = w.tuple(p, &in.k, &in.seg)
+		if in.kind == tupleOK {
+			in.hint = w.cw.PrefetchLine(&in.k)
+		}
 	}
+	for i := range pkts {
+		if in := &w.in[i]; in.kind == tupleOK {
+			w.cw.PrefetchEntry(in.hint)
+		}
+	}
+	for i := range pkts {
+		switch in := &w.in[i]; in.kind {
+		case tupleSkip:
+		case tupleFragment:
+			w.fragment(&pkts[i], int64(now))
+		default:
+			w.trackTuple(&pkts[i], in, int64(now))
+		}
+	}
+}
+
+// inPacket is what the conntrack stage's first pass found in a packet:
+// its tuple, TCP segment and hint.
+type inPacket struct {
+	k    Tuple
+	seg  TCPSegment
+	hint Hint
+	kind tupleKind
 }
 
 // track is nf_conntrack_in for one packet.
 func (w *trackWorker) track(p *fastpath.Packet, now int64) {
-	var (
-		k   Tuple
-		seg TCPSegment
-	)
 	if p.Fragment {
 		w.fragment(p, now)
 		return
 	}
-	switch w.tuple(p, &k, &seg) {
+	var in inPacket
+	in.kind = w.tuple(p, &in.k, &in.seg)
+	w.trackTuple(p, &in, now)
+}
+
+// trackTuple is nf_conntrack_in for a packet whose tuple the stage found.
+func (w *trackWorker) trackTuple(p *fastpath.Packet, in *inPacket, now int64) {
+	k := &in.k
+	switch in.kind {
 	case tupleNone:
 		p.CtState = uint8(StateInvalid)
 		w.cw.Stats.Invalid++
@@ -267,7 +319,7 @@ func (w *trackWorker) track(p *fastpath.Packet, now int64) {
 		p.CtState = uint8(StateUntracked)
 		return
 	case tupleICMPError:
-		w.related(p, &k, now)
+		w.related(p, k, now)
 		return
 	}
 	if w.npending == len(w.pending) {
@@ -276,10 +328,10 @@ func (w *trackWorker) track(p *fastpath.Packet, now int64) {
 	}
 	var segp *TCPSegment
 	if k.Proto == ProtoTCP {
-		segp = &seg
+		segp = &in.seg
 	}
 	e := &w.pending[w.npending]
-	c, ok, state, res := w.cw.Track(&k, segp, now, e)
+	c, ok, state, res := w.cw.Track(k, in.hint, segp, now, e)
 	switch res {
 	case PacketDrop:
 		p.Drop(DropTableFull)
@@ -306,7 +358,44 @@ func (w *trackWorker) track(p *fastpath.Packet, now int64) {
 		p.CtRef = pendingRef(w.id, w.npending)
 		w.gone[w.npending] = false
 		w.npending++
+		w.markPending(&e.Tuple[0])
+		w.markPending(&e.Tuple[1])
 	}
+}
+
+// pendingBit is the counter of a tuple in pendingTuples: a hash of its
+// ports and of the first and last words of its addresses (all of an IPv4
+// address), which tell most tuples apart.
+func pendingBit(k *Tuple) uint32 {
+	le := binary.LittleEndian
+	src := le.Uint32(k.Src[:]) ^ le.Uint32(k.Src[12:])
+	dst := le.Uint32(k.Dst[:]) ^ le.Uint32(k.Dst[12:])
+	h := (uint32(k.SrcPort)<<16|uint32(k.DstPort))*0x9e3779b1 ^ src*0x85ebca6b ^ dst*0xc2b2ae35
+	return h >> (32 - pendingBits)
+}
+
+// pendingBits is the log2 of pendingTuples' size in bits.
+const pendingBits = 9
+
+// markPending records that a pending connection has tuple k, for Taken.
+func (w *trackWorker) markPending(k *Tuple) {
+	w.pendingTuples[pendingBit(k)]++
+	w.pendingMarked = true
+}
+
+// othersMayHave reports whether a pending connection other than self may
+// have tuple k: false when no tuple but self's has k's bit. (The count
+// of a bit includes the tuples a connection had before a NAT binding
+// changed it: it errs only towards scanning.)
+func (w *trackWorker) othersMayHave(self *Entry, k *Tuple) bool {
+	b := pendingBit(k)
+	n := w.pendingTuples[b]
+	for i := range self.Tuple {
+		if pendingBit(&self.Tuple[i]) == b {
+			n--
+		}
+	}
+	return n > 0
 }
 
 // related is nf_conntrack_inet_error: an ICMP error belongs to the
@@ -349,6 +438,8 @@ const (
 	tupleNone                // no tuple: truncated, a fragment, a bad TCP header
 	tupleUntracked           // ICMPv6 neighbour discovery and MLD
 	tupleICMPError           // the tuple is the quoted packet's
+	tupleFragment            // a fragment: tracked by its datagram's first (fragment)
+	tupleSkip                // not the stage's to track
 )
 
 // fragSlots is the size of a worker's fragment memory.
@@ -645,6 +736,24 @@ func (tr *Tracker) Entry(p *fastpath.Packet, e *Entry) bool {
 	return false
 }
 
+// Translated returns the status of a packet's connection (confirmed or
+// not) and, if it has one of the NAT status bits in want, fills out with
+// the tuple the packet carries once translated both ways
+// (Table.Translated); false if the packet has no connection.
+func (tr *Tracker) Translated(p *fastpath.Packet, want Status, out *Tuple) (Status, bool) {
+	switch {
+	case p.CtRef&refPending != 0:
+		e := tr.pendingEntry(p.CtRef)
+		if e.Status&want != 0 {
+			*out = e.Tuple[1-tr.Dir(p)].Inverse()
+		}
+		return e.Status, true
+	case p.CtRef&refTable != 0:
+		return tr.table.Load().Translated(Conn(p.CtRef&^refTable), want, out)
+	}
+	return 0, false
+}
+
 // Pending returns the connection of a packet in this worker's pipeline
 // that is not confirmed yet, for a NAT binding to change before it is
 // (nf_nat_setup_info works on unconfirmed conntracks only); ok is false
@@ -654,6 +763,43 @@ func (tr *Tracker) Pending(p *fastpath.Packet) (e *Entry, ok bool) {
 		return nil, false
 	}
 	return tr.pendingEntry(p.CtRef), true
+}
+
+// SetReply sets the reply tuple of a packet's unconfirmed connection
+// (Pending), as a NAT binding does (nf_nat_setup_info's
+// nf_conntrack_alter_reply).
+func (tr *Tracker) SetReply(p *fastpath.Packet, reply *Tuple) {
+	e, ok := tr.Pending(p)
+	if !ok {
+		return
+	}
+	e.Tuple[1] = *reply
+	(*tr.workers.Load())[uint32(p.CtRef>>32)&0xffff].markPending(reply)
+}
+
+// SameSource fills reply with the reply tuple of the n-th newest
+// connection (from 0) from the source of orig that went through source
+// NAT setup, and reports whether there is one (find_appropriate_src's
+// walk): first the connections of p's batch set up before p's (the
+// kernel confirms each before the next packet), then the table's
+// (Table.SameSource).
+func (tr *Tracker) SameSource(p *fastpath.Packet, orig *Tuple, n int, reply *Tuple) bool {
+	w := (*tr.workers.Load())[uint32(p.CtRef>>32)&0xffff]
+	self := int(p.CtRef>>1) & 0x7fff
+	for i := self - 1; i >= 0; i-- {
+		e := &w.pending[i]
+		o := &e.Tuple[0]
+		if w.gone[i] || e.Status&StatusSrcNATDone == 0 || o.SrcPort != orig.SrcPort || o.Src != orig.Src ||
+			o.Proto != orig.Proto || o.Zone != orig.Zone || o.Family != orig.Family {
+			continue
+		}
+		if n == 0 {
+			*reply = e.Tuple[1]
+			return true
+		}
+		n--
+	}
+	return tr.table.Load().SameSource(orig, n, reply)
 }
 
 // Taken reports whether a connection in the table has tuple k, original
@@ -668,6 +814,9 @@ func (tr *Tracker) Taken(p *fastpath.Packet, k *Tuple, now int64) bool {
 	// its new connections before any is confirmed: the others of this
 	// batch count as taken too (but the copies of deleted entries).
 	self := int(p.CtRef>>1) & 0x7fff
+	if !w.othersMayHave(&w.pending[self], k) {
+		return false
+	}
 	for i := range w.npending {
 		if i == self || w.gone[i] {
 			continue

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/xdpfwd/xdpfwd/internal/prefetch"
 	"github.com/xdpfwd/xdpfwd/internal/siphash"
 )
 
@@ -113,6 +114,10 @@ type Table struct {
 	slab    []rec
 	ext     atomic.Pointer[[]extRec] // reply addresses of NAT66 entries
 	extOnce sync.Once
+	// bysrc is the by-source index of source-NATed connections
+	// (bysource.go), made on first use.
+	bysrc     atomic.Pointer[[]srcBucket]
+	bysrcOnce sync.Once
 	index   []atomic.Uint32 // nlines lines of lineWords words
 	nlines  uint32
 	// nodeBits is the width of a slot's node field; the tag is above it.
@@ -272,6 +277,14 @@ const (
 	idV6        = 1 << 8
 	idGenShift  = 16
 )
+
+// familyOf returns the address family of a record's id word.
+func familyOf(id uint32) uint8 {
+	if id&idV6 != 0 {
+		return 6
+	}
+	return 4
+}
 
 func idGen(id uint32) uint32 { return id >> idGenShift }
 
@@ -634,15 +647,60 @@ func (t *Table) find(k *key, h uint64, now uint32) (idx, id uint32, dir uint32, 
 	return 0, 0, 0, false
 }
 
+// Hint is what PrefetchLine learned about a tuple, for PrefetchEntry and
+// Track: its hash. The zero Hint knows nothing.
+type Hint struct {
+	hash uint64
+	ok   bool
+}
+
+// PrefetchLine hashes k and starts fetching its home index line into
+// the cache, so that the line is on its way while the caller goes on:
+// the first of a batch's three passes (VPP's prefetch pipeline), in
+// which the lookups of a batch's packets miss the cache together rather
+// than one after another. See PrefetchEntry.
+func (w *Worker) PrefetchLine(k *Tuple) Hint {
+	t := w.t
+	kk := keyOf(k)
+	h := t.hash(&kk)
+	prefetch.Line(unsafe.Pointer(t.line(t.homeLine(h))))
+	return Hint{hash: h, ok: true}
+}
+
+// PrefetchEntry starts fetching the records whose nodes in the home line
+// of hint's tuple carry the tuple's tag: the records a lookup will
+// compare. It is the second pass, after PrefetchLine fetched the line.
+func (w *Worker) PrefetchEntry(hint Hint) {
+	t := w.t
+	tag, mask := t.tagWord(hint.hash), uint32(1)<<t.nodeBits-1
+	ln := t.line(t.homeLine(hint.hash))
+	for j := 1; j < lineWords; j++ {
+		if s := ln[j].Load(); s&^mask == tag && s != 0 {
+			r := &t.slab[(s&mask-1)>>1]
+			prefetch.Line(unsafe.Pointer(r))
+			prefetch.Line(unsafe.Add(unsafe.Pointer(r), recSize-1)) // a record may straddle two lines
+		}
+	}
+}
+
 // Lookup finds the live entry one of whose tuples is k and returns a
 // reference to it in that tuple's direction: the kernel's
 // __nf_conntrack_find_get. An expired entry is not found. It never
 // blocks and never allocates.
 func (w *Worker) Lookup(k *Tuple, now int64) (Conn, bool) {
+	return w.lookup(k, Hint{}, now)
+}
+
+// lookup is Lookup, with k's hash from hint if it has it.
+func (w *Worker) lookup(k *Tuple, hint Hint, now int64) (Conn, bool) {
 	t := w.t
 	var kk key
 	kk.set(k)
-	idx, id, dir, ok := t.find(&kk, t.hash(&kk), tickOf(now))
+	h := hint.hash
+	if !hint.ok {
+		h = t.hash(&kk)
+	}
+	idx, id, dir, ok := t.find(&kk, h, tickOf(now))
 	if !ok {
 		return 0, false
 	}
@@ -781,6 +839,78 @@ func (t *Table) decode(r *rec, idx, id uint32, e *Entry, ref int64) {
 		decodeTCP(&pw, &e.TCP)
 	case ProtoUDP:
 		e.UDPStreamAt = untick(pw[0], ref)
+	}
+}
+
+// Translated returns the status of the entry c refers to and, if it has
+// one of the NAT status bits in want (StatusSrcNAT, StatusDstNAT), fills
+// out with the tuple a packet of c's direction carries once translated
+// both ways: the other direction's tuple, reversed (nf_nat_packet's
+// target). It reads
+// only those words, consistently, for the per-packet rewrite (for an
+// ICMP type without a reply, which the table never holds, the ports are
+// 0 as in Tuple.Inverse); false if
+// the entry is gone.
+func (t *Table) Translated(c Conn, want Status, out *Tuple) (Status, bool) {
+	r := t.rec(c)
+	if r == nil {
+		return 0, false
+	}
+	other := 1 - c.Dir()
+	for i := 0; ; i++ {
+		s := r.seq.Load()
+		if s&1 != 0 {
+			if i >= 32 {
+				runtime.Gosched()
+			}
+			continue
+		}
+		id := r.id.Load()
+		zs := r.zs.Load()
+		if id&idLive == 0 || idGen(id) != c.gen() {
+			return 0, false
+		}
+		st := Status(zs & 0xffff)
+		if st&want == 0 {
+			if r.seq.Load() == s {
+				return st, true
+			}
+			continue
+		}
+		// The other direction's tuple, reversed: its Dst is out's Src.
+		var o Tuple
+		o.Proto, o.Zone = uint8(id), uint16(zs>>16)
+		p := r.ports[other].Load()
+		o.SrcPort, o.DstPort, _ = reversePorts(familyOf(id), o.Proto, uint16(p>>16), uint16(p))
+		switch {
+		case id&idV6 == 0:
+			o.Family = 4 // words 0 and 4 hold the original Src and Dst, 1 and 5 the reply's
+			binary.LittleEndian.PutUint32(o.Dst[:], r.addr[other].Load())
+			binary.LittleEndian.PutUint32(o.Src[:], r.addr[4+other].Load())
+		case other == DirOriginal || id&idExt == 0:
+			o.Family = 6
+			a, b := 0, 4 // the original Src, Dst
+			if other == DirReply {
+				a, b = 4, 0
+			}
+			for i := range 4 {
+				binary.LittleEndian.PutUint32(o.Dst[4*i:], r.addr[a+i].Load())
+				binary.LittleEndian.PutUint32(o.Src[4*i:], r.addr[b+i].Load())
+			}
+		default:
+			o.Family = 6
+			if x := t.ext.Load(); x != nil {
+				for i := range 4 {
+					binary.LittleEndian.PutUint32(o.Dst[4*i:], (*x)[c.idx()][i].Load())
+					binary.LittleEndian.PutUint32(o.Src[4*i:], (*x)[c.idx()][4+i].Load())
+				}
+			}
+		}
+		if r.seq.Load() != s || r.id.Load() != id {
+			continue
+		}
+		*out = o
+		return st, true
 	}
 }
 

@@ -417,15 +417,16 @@ func (t *Table) tcpPacket(r *rec, dir Dir, seg *TCPSegment, status Status, now i
 }
 
 // Track is the whole of the kernel's nf_conntrack_in for a packet with
-// tuple k (and TCP segment seg): Lookup, then Packet; on a miss, or when
+// tuple k (and TCP segment seg; hint is k's from PrefetchLine, or the
+// zero Hint): Lookup, then Packet; on a miss, or when
 // TCP reopens a closed connection (PacketRepeat), Prepare into e. It
 // returns the packet's state, its result, and the reference when the
 // packet belongs to an entry in the table; with StateNew and
 // PacketAccept and no reference (ok false), e holds the new connection
 // to Confirm once the packet is accepted.
-func (w *Worker) Track(k *Tuple, seg *TCPSegment, now int64, e *Entry) (c Conn, ok bool, state State, res PacketResult) {
+func (w *Worker) Track(k *Tuple, hint Hint, seg *TCPSegment, now int64, e *Entry) (c Conn, ok bool, state State, res PacketResult) {
 	for range 3 {
-		c, ok = w.Lookup(k, now)
+		c, ok = w.lookup(k, hint, now)
 		if !ok {
 			state, res = w.Prepare(k, seg, now, e)
 			return 0, false, state, res
@@ -501,6 +502,9 @@ func (w *Worker) Confirm(e *Entry, now int64) (Conn, ConfirmResult) {
 		}
 		if !found {
 			t.unlockLines(l0, l1)
+			if e.Status&StatusSrcNATDone != 0 {
+				t.noteSource(idx, id, &e.Tuple[0])
+			}
 			if t.evOn() {
 				w.emitNew(e, now)
 			}

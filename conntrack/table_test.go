@@ -468,7 +468,7 @@ func TestTCPRepeat(t *testing.T) {
 	rst := TCPSegment{Seq: 1001, Flags: TCPRst, HeaderLen: 20}
 	w.Packet(c, &rst, sec)
 	syn.Seq = 9000
-	_, ok, st, res := w.Track(&k, &syn, 2*sec, &e)
+	_, ok, st, res := w.Track(&k, Hint{}, &syn, 2*sec, &e)
 	if ok || st != StateNew || res != PacketAccept {
 		t.Fatalf("SYN after RST: %v %v %v (state %v)", ok, st, res, read(t, tb, c).TCP.State)
 	}
@@ -489,7 +489,7 @@ func TestConcurrentRace(t *testing.T) {
 				}
 				k := flowN(g*100000 + i%2000)
 				now := int64(i) * int64(time.Millisecond)
-				_, ok, _, res := w.Track(&k, nil, now, new(Entry))
+				_, ok, _, res := w.Track(&k, Hint{}, nil, now, new(Entry))
 				if ok || res != PacketAccept {
 					continue
 				}
@@ -812,5 +812,77 @@ func TestConfigTCPAllOff(t *testing.T) {
 	var e Entry
 	if st, res := w.Prepare(&k, &ack, 0, &e); st != StateInvalid || res != PacketInvalid {
 		t.Fatalf("a mid-stream ACK with tcp_loose off: %v %v, want invalid", st, res)
+	}
+}
+
+// TestTranslatedIsReadsInverse: Translated gives, for each direction of
+// translated entries of every kind (IPv4 SNAT and DNAT, ICMP and ICMPv6
+// echo, IPv6 with a NAT66 reply tuple, zones), the other
+// direction's tuple that Read returns, inverted; for an entry NAT does
+// not translate, only the status.
+func TestTranslatedIsReadsInverse(t *testing.T) {
+	tb := New(Config{Max: 64})
+	w := tb.NewWorker()
+	mk := func(src, dst string, proto uint8, sp, dp uint16) Tuple {
+		var k Tuple
+		k.SetAddrs(netip.MustParseAddr(src), netip.MustParseAddr(dst))
+		k.Proto, k.SrcPort, k.DstPort = proto, sp, dp
+		return k
+	}
+	cases := []struct {
+		name  string
+		k     Tuple
+		reply func(*Tuple)
+		st    Status
+	}{
+		{"udp4 snat", mk("10.0.0.1", "192.0.2.1", ProtoUDP, 5000, 53), func(r *Tuple) { r.Dst = [16]byte{203, 0, 113, 1}; r.DstPort = 61000 }, StatusSrcNAT},
+		{"udp4 dnat", mk("192.0.2.9", "203.0.113.1", ProtoUDP, 40000, 80), func(r *Tuple) { r.Src = [16]byte{10, 0, 0, 5}; r.SrcPort = 8080 }, StatusDstNAT},
+		{"icmp4 snat", mk("10.0.0.1", "192.0.2.1", ProtoICMP, 77, 8<<8), func(r *Tuple) { r.Dst = [16]byte{203, 0, 113, 1}; r.SrcPort = 1234 }, StatusSrcNAT},
+		{"udp6 nat66 zone", mk("2001:db8::1", "2001:db8:1::2", ProtoUDP, 1, 2), func(r *Tuple) {
+			r.Dst = netip.MustParseAddr("2001:db8:ff::1").As16()
+			r.DstPort = 1024
+		}, StatusSrcNAT},
+		{"icmp6 dnat", mk("2001:db8::7", "2001:db8:1::2", ProtoICMPv6, 3, 128<<8), func(r *Tuple) {
+			r.Src = netip.MustParseAddr("2001:db8:2::9").As16()
+		}, StatusDstNAT},
+		{"udp6 port only", mk("2001:db8::3", "2001:db8:1::2", ProtoUDP, 7, 9), func(r *Tuple) { r.DstPort = 2000 }, StatusSrcNAT},
+		{"udp4 untranslated", mk("10.0.0.2", "192.0.2.1", ProtoUDP, 5000, 53), nil, 0},
+	}
+	for i, tc := range cases {
+		tc.k.Zone = uint16(i % 2)
+		var e Entry
+		if _, res := w.Prepare(&tc.k, nil, 0, &e); res != PacketAccept {
+			t.Fatalf("%s: Prepare %v", tc.name, res)
+		}
+		if tc.reply != nil {
+			tc.reply(&e.Tuple[1])
+		}
+		e.Status |= tc.st
+		c, res := w.Confirm(&e, 0)
+		if res != ConfirmInserted {
+			t.Fatalf("%s: Confirm %v", tc.name, res)
+		}
+		want := read(t, tb, c)
+		for _, dir := range []Dir{DirOriginal, DirReply} {
+			cd := makeConn(c.idx(), c.gen(), dir)
+			var got Tuple
+			st, ok := tb.Translated(cd, StatusSrcNAT|StatusDstNAT, &got)
+			if !ok || st != want.Status {
+				t.Fatalf("%s dir %d: status %v %v, want %v", tc.name, dir, st, ok, want.Status)
+			}
+			if tc.st == 0 {
+				if got != (Tuple{}) {
+					t.Fatalf("%s: untranslated entry filled the tuple: %v", tc.name, got)
+				}
+				continue
+			}
+			if inv := want.Tuple[1-dir].Inverse(); got != inv {
+				t.Fatalf("%s dir %d: Translated %v, want %v", tc.name, dir, got, inv)
+			}
+		}
+		tb.Delete(c)
+		if _, ok := tb.Translated(c, StatusSrcNAT, new(Tuple)); ok {
+			t.Fatalf("%s: Translated of a deleted entry", tc.name)
+		}
 	}
 }

@@ -81,18 +81,36 @@ func IsICMPQuery(family, typ uint8) bool {
 func (t Tuple) Reverse() (r Tuple, ok bool) {
 	r = t
 	r.Src, r.Dst = t.Dst, t.Src
-	switch t.Proto {
-	case ProtoICMP, ProtoICMPv6:
-		typ, code := uint8(t.DstPort>>8), uint8(t.DstPort)
-		rt, ok := ICMPQueryReply(t.Family, typ)
-		if !ok {
-			return Tuple{}, false
-		}
-		r.DstPort = uint16(rt)<<8 | uint16(code)
-	default:
-		r.SrcPort, r.DstPort = t.DstPort, t.SrcPort
+	if r.SrcPort, r.DstPort, ok = reversePorts(t.Family, t.Proto, t.SrcPort, t.DstPort); !ok {
+		return Tuple{}, false
 	}
 	return r, true
+}
+
+// reversePorts returns the port fields of the reply to a packet with
+// ports sport and dport: swapped, or for an ICMP query the identifier
+// kept and the type its reply's; ok is false for an ICMP type without a
+// reply.
+func reversePorts(family, proto uint8, sport, dport uint16) (rsport, rdport uint16, ok bool) {
+	switch proto {
+	case ProtoICMP, ProtoICMPv6:
+		rt, ok := ICMPQueryReply(family, uint8(dport>>8))
+		if !ok {
+			return 0, 0, false
+		}
+		return sport, uint16(rt)<<8 | dport&0xff, true
+	}
+	return dport, sport, true
+}
+
+// Inverse returns the tuple of the other direction, as
+// nf_ct_invert_tuple: Reverse, and for an ICMP type without a reply
+// (which Reverse refuses) the addresses swapped with identifier, type and
+// code 0, as the kernel leaves them.
+func (t *Tuple) Inverse() Tuple {
+	r := Tuple{Src: t.Dst, Dst: t.Src, Proto: t.Proto, Family: t.Family, Zone: t.Zone}
+	r.SrcPort, r.DstPort, _ = reversePorts(t.Family, t.Proto, t.SrcPort, t.DstPort)
+	return r
 }
 
 // SrcAddr returns the source address.

@@ -283,7 +283,7 @@ func FuzzTranslateICMPError(f *testing.F) {
 			binary.BigEndian.PutUint32(orig.Src[:4], a)
 		}
 		orig.SrcPort = port
-		fwd := [2]conntrack.Tuple{orig, invert(&in)}
+		fwd := [2]conntrack.Tuple{orig, in.Inverse()}
 		if err := TranslateICMPError(e, family, icmpOff, &fwd, conntrack.StatusSrcNAT, conntrack.DirReply, Dst); err != nil {
 			var ee Error
 			if !errors.As(err, &ee) {
@@ -300,7 +300,7 @@ func FuzzTranslateICMPError(f *testing.F) {
 		if !v6 && refSum(e[:icmpOff], 0) != 0xffff {
 			t.Fatal("IPv4 header checksum wrong after translation")
 		}
-		back := [2]conntrack.Tuple{in, invert(&orig)}
+		back := [2]conntrack.Tuple{in, orig.Inverse()}
 		if err := TranslateICMPError(e, family, icmpOff, &back, conntrack.StatusSrcNAT, conntrack.DirReply, Dst); err != nil {
 			t.Fatalf("back: %v", err)
 		}

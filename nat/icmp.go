@@ -82,7 +82,7 @@ func TranslateICMPError(ip []byte, family uint8, icmpOff int, tuples *[2]conntra
 	if err := manipQuoted(msg[header.ICMPv4MinSize:], family, other, manip.Opposite()); err != nil {
 		return err
 	}
-	target := invert(other)
+	target := other.Inverse()
 	if family == 4 {
 		m := header.ICMPv4(msg)
 		m.SetChecksum(0)

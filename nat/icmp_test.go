@@ -55,7 +55,7 @@ func TestTranslateICMPErrorSNAT(t *testing.T) {
 				}
 				var tuples [2]conntrack.Tuple
 				tuples[0] = tupleOf(orig)
-				tuples[1] = invert(ptr(tupleOf(seen)))
+				tuples[1] = ptr(tupleOf(seen)).Inverse()
 				status := conntrack.StatusSrcNAT | conntrack.StatusSrcNATDone | conntrack.StatusDstNATDone | conntrack.StatusConfirmed
 				// A router on the way says the port is unreachable, to n.
 				e := wrapError(addr(r), addr(n), unreach, 3, seen.build())
@@ -90,7 +90,7 @@ func TestTranslateICMPErrorDNATAndRules(t *testing.T) {
 	c, v, s, r := "192.0.2.9", "203.0.113.80", "10.0.0.80", "10.0.0.254"
 	orig := pkt{src: addr(c), dst: addr(v), proto: conntrack.ProtoUDP, sport: 1000, dport: 80, payload: []byte("dns?")}
 	seen := pkt{src: addr(c), dst: addr(s), proto: conntrack.ProtoUDP, sport: 1000, dport: 8080, payload: orig.payload}
-	tuples := [2]conntrack.Tuple{tupleOf(orig), invert(ptr(tupleOf(seen)))}
+	tuples := [2]conntrack.Tuple{tupleOf(orig), ptr(tupleOf(seen)).Inverse()}
 	status := conntrack.StatusDstNAT | conntrack.StatusSrcNATDone | conntrack.StatusDstNATDone
 	e := wrapError(addr(r), addr(c), 3, 1, seen.build())
 	if err := TranslateICMPError(e, 4, 20, &tuples, status, conntrack.DirReply, Src); err != nil {
@@ -138,7 +138,7 @@ func TestTranslateICMPErrorTruncatedQuote(t *testing.T) {
 	seen := pkt{src: addr("203.0.113.1"), dst: addr("192.0.2.1"), proto: conntrack.ProtoTCP, sport: 5555, dport: 80}
 	orig := seen
 	orig.src, orig.sport = addr("10.0.0.1"), 40000
-	tuples := [2]conntrack.Tuple{tupleOf(orig), invert(ptr(tupleOf(seen)))}
+	tuples := [2]conntrack.Tuple{tupleOf(orig), ptr(tupleOf(seen)).Inverse()}
 	q := seen.build()[:28]
 	e := wrapError(addr("192.0.2.1"), addr("203.0.113.1"), 3, 3, q)
 	if err := TranslateICMPError(e, 4, 20, &tuples, conntrack.StatusSrcNAT, conntrack.DirReply, Dst); err != nil {
@@ -157,9 +157,9 @@ func TestTranslateICMPErrorZeroAlloc(t *testing.T) {
 	seen := pkt{src: addr("2001:db8:ff::1"), dst: addr("2001:db8::1"), proto: conntrack.ProtoTCP, sport: 5555, dport: 80, payload: make([]byte, 64)}
 	orig := seen
 	orig.src, orig.sport = addr("fd00::1"), 40000
-	tuples := [2]conntrack.Tuple{tupleOf(orig), invert(ptr(tupleOf(seen)))}
+	tuples := [2]conntrack.Tuple{tupleOf(orig), ptr(tupleOf(seen)).Inverse()}
 	e := wrapError(addr("2001:db8:1::1"), addr("2001:db8:ff::1"), 1, 4, seen.build())
-	back := [2]conntrack.Tuple{invert(&tuples[1]), tuples[1]}
+	back := [2]conntrack.Tuple{tuples[1].Inverse(), tuples[1]}
 	if n := testing.AllocsPerRun(100, func() {
 		_ = TranslateICMPError(e, 6, 40, &tuples, conntrack.StatusSrcNAT, conntrack.DirReply, Dst)
 		_ = TranslateICMPError(e, 6, 40, &back, conntrack.StatusSrcNAT, conntrack.DirReply, Dst)

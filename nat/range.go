@@ -1,7 +1,5 @@
 package nat
 
-import "github.com/xdpfwd/xdpfwd/conntrack"
-
 // Flags are the kernel's NF_NAT_RANGE_* bits
 // (include/uapi/linux/netfilter/nf_nat.h), at their bit positions.
 type Flags uint32
@@ -100,19 +98,5 @@ func (r Range) Netmap(family uint8, addr [16]byte) Range {
 		addr[i] = addr[i]&^mask | r.MinAddr[i]&mask
 	}
 	r.MinAddr, r.MaxAddr = addr, addr
-	return r
-}
-
-// invert returns the tuple of the other direction, as nf_ct_invert_tuple:
-// addresses swapped, ports swapped, an ICMP query type mapped to its
-// reply. For an ICMP type without a reply the kernel leaves identifier,
-// type and code 0, and so does invert.
-func invert(t *conntrack.Tuple) conntrack.Tuple {
-	if r, ok := t.Reverse(); ok {
-		return r
-	}
-	r := *t
-	r.Src, r.Dst = t.Dst, t.Src
-	r.SrcPort, r.DstPort = 0, 0
 	return r
 }

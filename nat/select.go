@@ -3,7 +3,6 @@ package nat
 import (
 	"bytes"
 	"encoding/binary"
-	"iter"
 	"math/rand/v2"
 	"sync"
 
@@ -62,10 +61,11 @@ func Unique(orig conntrack.Tuple, r *Range, manip Manip, taken func(*conntrack.T
 // get_random_u16 (nil: math/rand/v2).
 //
 // sameSource (nil: step 1 reuses nothing) is the by-source index the
-// kernel keeps for source NAT: it yields, most recently set up first (the
-// kernel's hlist_add_head order), the reply tuples of the connections
-// whose original tuple has orig's protocol, source address, source port
-// and zone and that went through source NAT setup (nf_nat_bysource).
+// kernel keeps for source NAT (nf_nat_bysource): it fills reply with the
+// reply tuple of the n-th (from 0) most recently set up connection whose
+// original tuple has orig's protocol, source address, source port and
+// zone and that went through source NAT setup, and reports whether there
+// is one. It must not keep the pointers past its return.
 //
 // The tuple returned is the kernel's choice in every case. ok is false
 // if it is taken: all the tries failed, or the kernel took it unchecked
@@ -82,12 +82,13 @@ func Unique(orig conntrack.Tuple, r *Range, manip Manip, taken func(*conntrack.T
 // TIME_WAIT or later whose sequence numbers the new SYN_SENT connection
 // has passed (here such a tuple is taken). GRE keys are never changed
 // (the kernel changes them only for PPTP's expected connections).
-func UniqueWithSource(orig conntrack.Tuple, r *Range, manip Manip, taken func(*conntrack.Tuple) bool, rnd func() uint16, sameSource func(*conntrack.Tuple) iter.Seq[conntrack.Tuple]) (conntrack.Tuple, bool) {
+func UniqueWithSource(orig conntrack.Tuple, r *Range, manip Manip, taken func(*conntrack.Tuple) bool, rnd func() uint16, sameSource SameSource) (conntrack.Tuple, bool) {
 	if rnd == nil {
 		rnd = randU16
 	}
-	reply := replies.Get().(*conntrack.Tuple)
-	defer replies.Put(reply)
+	sc := scratches.Get().(*scratch)
+	defer scratches.Put(sc)
+	reply := &sc.reply
 	l := lookup{taken: taken}
 	// 1) Source NAT: keep the original, or the mapping of the same source.
 	if manip == Src && r.Flags&RandomAll == 0 {
@@ -96,7 +97,8 @@ func UniqueWithSource(orig conntrack.Tuple, r *Range, manip Manip, taken func(*c
 				return orig, true
 			}
 		} else if sameSource != nil {
-			if t, ok := findAppropriateSrc(orig, *r, sameSource); ok && !l.used(reply, &t) {
+			sc.orig = orig
+			if t, ok := findAppropriateSrc(&sc.orig, r, sameSource, &sc.mapped); ok && !l.used(reply, &t) {
 				return t, true
 			}
 		}
@@ -126,10 +128,15 @@ func UniqueWithSource(orig conntrack.Tuple, r *Range, manip Manip, taken func(*c
 	return t, free
 }
 
-// replies holds the tuples lookups pass to taken: a tuple on this
-// function's stack would escape to the heap through the call of an
-// unknown function, once per lookup.
-var replies = sync.Pool{New: func() any { return new(conntrack.Tuple) }}
+// SameSource is UniqueWithSource's by-source index.
+type SameSource func(orig *conntrack.Tuple, n int, reply *conntrack.Tuple) bool
+
+// scratch holds the tuples UniqueWithSource passes to taken and
+// sameSource: tuples on its stack would escape to the heap through the
+// calls of unknown functions, once per call.
+type scratch struct{ reply, orig, mapped conntrack.Tuple }
+
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
 
 // lookup is the kernel's nf_nat_used_tuple over the caller's taken.
 type lookup struct {
@@ -142,7 +149,7 @@ type lookup struct {
 // with it whatever holds it, which would make taken (often a closure)
 // escape to the heap at each Unique.
 func (l lookup) used(reply, t *conntrack.Tuple) bool {
-	*reply = invert(t)
+	*reply = t.Inverse()
 	return l.taken(reply)
 }
 
@@ -195,13 +202,11 @@ func l4InRange(t *conntrack.Tuple, manip Manip, lo, hi uint16) bool {
 // findAppropriateSrc is the kernel's find_appropriate_src: the first
 // connection from the same source whose mapping, with orig's
 // destination, is in range.
-func findAppropriateSrc(orig conntrack.Tuple, r Range, sameSource func(*conntrack.Tuple) iter.Seq[conntrack.Tuple]) (conntrack.Tuple, bool) {
-	// orig and r are copies: what the hook may keep leaves the caller's
-	// on the stack.
-	for reply := range sameSource(&orig) {
-		t := invert(&reply)
+func findAppropriateSrc(orig *conntrack.Tuple, r *Range, sameSource SameSource, reply *conntrack.Tuple) (conntrack.Tuple, bool) {
+	for n := 0; sameSource(orig, n, reply); n++ {
+		t := reply.Inverse()
 		t.Dst, t.DstPort, t.Proto, t.Zone = orig.Dst, orig.DstPort, orig.Proto, orig.Zone
-		if inRange(&t, &r) {
+		if inRange(&t, r) {
 			return t, true
 		}
 	}

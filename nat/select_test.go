@@ -1,7 +1,6 @@
 package nat
 
 import (
-	"iter"
 	"net/netip"
 	"testing"
 
@@ -52,7 +51,7 @@ func rangeOf(lo, hi string) *Range {
 }
 
 // replyOf is the reply tuple a chosen original gives.
-func replyOf(t conntrack.Tuple) conntrack.Tuple { return invert(&t) }
+func replyOf(t conntrack.Tuple) conntrack.Tuple { return t.Inverse() }
 
 func TestUniqueKeepsOriginalWhenFree(t *testing.T) {
 	orig := tup("10.0.0.1", 40000, "192.0.2.1", 80, conntrack.ProtoTCP)
@@ -357,8 +356,9 @@ func TestUniqueWithSameSource(t *testing.T) {
 	// A connection from 10.0.0.1:40000 was mapped to 203.0.113.1:2222;
 	// a new one from the same source to another destination reuses it.
 	prev := tup("203.0.113.1", 2222, "192.0.2.1", 80, conntrack.ProtoTCP)
-	src := func(o *conntrack.Tuple) iter.Seq[conntrack.Tuple] {
-		return func(yield func(conntrack.Tuple) bool) { yield(replyOf(prev)) }
+	src := func(o *conntrack.Tuple, n int, reply *conntrack.Tuple) bool {
+		*reply = replyOf(prev)
+		return n == 0
 	}
 	orig := tup("10.0.0.1", 40000, "192.0.2.7", 443, conntrack.ProtoTCP)
 	got, ok := UniqueWithSource(orig, single("203.0.113.1"), Src, table{}.taken, seq(1), src)

@@ -125,14 +125,18 @@ func (x *Translator) Setup(p *fastpath.Packet, r *Range, m Manip, now fastpath.T
 	if !ok || e.Status&doneBit(m) != 0 {
 		return true // confirmed, or already bound: the kernel does nothing
 	}
-	cur := invert(&e.Tuple[1])
+	cur := e.Tuple[1].Inverse()
 	taken := func(reply *conntrack.Tuple) bool { return x.tr.Taken(p, reply, int64(now)) }
-	t, free := Unique(cur, r, m, taken, nil)
+	sameSource := func(orig *conntrack.Tuple, n int, reply *conntrack.Tuple) bool {
+		return x.tr.SameSource(p, orig, n, reply)
+	}
+	t, free := UniqueWithSource(cur, r, m, taken, nil, sameSource)
 	if !free {
 		x.exhaust(&e.Tuple[0], &t, now)
 	}
 	if t != cur {
-		e.Tuple[1] = invert(&t)
+		reply := t.Inverse()
+		x.tr.SetReply(p, &reply)
 		if m == Src {
 			e.Status |= conntrack.StatusSrcNAT
 		} else {
@@ -239,21 +243,23 @@ func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool 
 		r := Range{Flags: MapIPs, MinAddr: a, MaxAddr: a}
 		x.Setup(p, &r, m, now)
 	}
-	var e conntrack.Entry
-	if !x.tr.Entry(p, &e) || e.Status&(conntrack.StatusSrcNAT|conntrack.StatusDstNAT) == 0 {
-		return true
-	}
 	dir := x.tr.Dir(p)
 	ip := p.Data[p.L3Off:p.L3End]
-	fam := e.Tuple[0].Family
 	if conntrack.State(p.CtState) == conntrack.StateRelated && p.L4Off != 0 && conntrack.IsICMPError(p.L4Proto, p.Data[p.L4Off]) {
-		if TranslateICMPError(ip, fam, int(p.L4Off-p.L3Off), &e.Tuple, e.Status, dir, m) != nil {
+		var e conntrack.Entry
+		if !x.tr.Entry(p, &e) || e.Status&(conntrack.StatusSrcNAT|conntrack.StatusDstNAT) == 0 {
+			return true
+		}
+		if TranslateICMPError(ip, e.Tuple[0].Family, int(p.L4Off-p.L3Off), &e.Tuple, e.Status, dir, m) != nil {
 			x.dropped.Add(1)
 			p.Drop(DropNAT)
 			return false
 		}
 		return true
 	}
+	// The status bit under which m rewrites this packet: at Dst, an
+	// original packet's destination if the connection is DNATed, a
+	// reply's if it is SNATed (undone); at Src the other way round.
 	bit := conntrack.StatusDstNAT
 	if m == Src {
 		bit = conntrack.StatusSrcNAT
@@ -261,10 +267,11 @@ func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool 
 	if dir == conntrack.DirReply {
 		bit ^= conntrack.StatusSrcNAT | conntrack.StatusDstNAT
 	}
-	if e.Status&bit == 0 {
+	var target conntrack.Tuple
+	if st, ok := x.tr.Translated(p, bit, &target); !ok || st&bit == 0 {
 		return true
 	}
-	target := invert(&e.Tuple[1-dir])
+	fam := target.Family
 	l4off := 0
 	if p.L4Off != 0 {
 		l4off = int(p.L4Off - p.L3Off)

@@ -341,3 +341,102 @@ func TestMasqueradeNoAddress(t *testing.T) {
 		t.Fatalf("stats %+v", s)
 	}
 }
+
+// TestBatchBindsDistinctPorts: 64 new connections in one batch, from 64
+// clients with the same source port to one server, snat'ed into a
+// range of 64 ports: the kernel binds and confirms one packet at a time,
+// so each sees the others' ports taken; here a batch binds all before
+// confirming any, and each must still see the ports the others of its
+// batch took. All 64 leave with distinct ports and none clashes at
+// confirmation.
+func TestBatchBindsDistinctPorts(t *testing.T) {
+	tr := newNATTracker(1024)
+	x := NewTranslator(tr, nil, nil)
+	r := newNATRig(t, tr, x)
+	r.snat = func(p *fastpath.Packet) bool { return x.Setup(p, snatTo("10.9.0.1", 2000, 2063), Src, r.now) }
+	var frames [][]byte
+	for i := range fastpath.BatchSize {
+		frames = append(frames, udpFrame(t, fmt.Sprintf("10.0.%d.%d", i/200, 1+i%200), 40000, "192.0.2.1", 53))
+	}
+	seen := map[uint16]bool{}
+	for i, p := range r.forward(frames...) {
+		src, _, sport, _ := flowOf(&p)
+		if p.Action != fastpath.ActionContinue || !src.Equal(net.ParseIP("10.9.0.1")) || sport < 2000 || sport > 2063 || seen[sport] {
+			t.Fatalf("packet %d: %v %v leaves as %v:%d (ports so far %v)", i, p.Action, p.Reason, src, sport, seen)
+		}
+		seen[sport] = true
+	}
+	if s := ctStats(tr); s.Insert != fastpath.BatchSize || s.InsertFailed != 0 {
+		t.Fatalf("conntrack %+v", s)
+	}
+	if s := x.Stats(); s.Exhausted != 0 {
+		t.Fatalf("nat %+v", s)
+	}
+}
+
+// TestSameSourceMapping is find_appropriate_src: a client whose source
+// port another client holds is mapped to another port for its first
+// connection; its next connections from the same source address and
+// port, to other servers, get that same mapping, as long as it is free
+// for them (a mapping that depends on the client only, which NAT
+// traversal relies on) — whether the first connection was confirmed in
+// an earlier batch or set up earlier in the same one.
+func TestSameSourceMapping(t *testing.T) {
+	for _, sameBatch := range []bool{false, true} {
+		t.Run(fmt.Sprintf("sameBatch=%v", sameBatch), func(t *testing.T) {
+			tr := newNATTracker(1024)
+			masq := func(p *fastpath.Packet, v6 bool) ([16]byte, bool) { return a16v4b(10, 9, 0, 1), true }
+			x := NewTranslator(tr, masq, nil)
+			r := newNATRig(t, tr, x)
+			var none Range
+			r.snat = func(p *fastpath.Packet) bool { return x.Masquerade(p, &none, r.now) }
+			// A holds 10.9.0.1:40000 towards 192.0.2.1:53.
+			if p := r.forward(udpFrame(t, "10.0.0.1", 40000, "192.0.2.1", 53))[0]; sportOf(&p) != 40000 {
+				t.Fatalf("A leaves from port %d", sportOf(&p))
+			}
+			// B, same source port, same server: another port.
+			frames := [][]byte{
+				udpFrame(t, "10.0.0.2", 40000, "192.0.2.1", 53),
+				udpFrame(t, "10.0.0.2", 40000, "192.0.2.2", 53),
+				udpFrame(t, "10.0.0.2", 40000, "192.0.2.3", 53),
+			}
+			var ps []fastpath.Packet
+			if sameBatch {
+				ps = r.forward(frames...)
+			} else {
+				for _, f := range frames {
+					ps = append(ps, r.forward(f)[0])
+				}
+			}
+			mapped := sportOf(&ps[0])
+			if mapped == 40000 {
+				t.Fatal("B kept the port A holds")
+			}
+			// B's connections to the other servers reuse B's mapping,
+			// where without it they would keep port 40000, free there.
+			for i, p := range ps[1:] {
+				if src, _, sport, _ := flowOf(&p); p.Action != fastpath.ActionContinue || !src.Equal(net.ParseIP("10.9.0.1")) || sport != mapped {
+					t.Fatalf("B's connection %d: %v leaves as %v:%d, want port %d", i+2, p.Action, src, sport, mapped)
+				}
+			}
+			// A mapping not free for the new destination is not reused:
+			// C takes B's mapping towards 192.0.2.4 first.
+			r.snat = func(p *fastpath.Packet) bool {
+				return x.Setup(p, snatTo("10.9.0.1", mapped, mapped), Src, r.now)
+			}
+			if p := r.forward(udpFrame(t, "10.0.0.3", 1, "192.0.2.4", 53))[0]; sportOf(&p) != mapped {
+				t.Fatalf("C leaves from port %d", sportOf(&p))
+			}
+			r.snat = func(p *fastpath.Packet) bool { return x.Masquerade(p, &none, r.now) }
+			if p := r.forward(udpFrame(t, "10.0.0.2", 40000, "192.0.2.4", 53))[0]; sportOf(&p) == mapped || p.Action != fastpath.ActionContinue {
+				t.Fatalf("B towards C's server: %v from port %d, the port C holds", p.Action, sportOf(&p))
+			}
+		})
+	}
+}
+
+// sportOf returns the source port of a packet as it leaves.
+func sportOf(p *fastpath.Packet) uint16 {
+	_, _, sport, _ := flowOf(p)
+	return sport
+}
