@@ -118,8 +118,8 @@ type Table struct {
 	// (bysource.go), made on first use.
 	bysrc     atomic.Pointer[[]srcBucket]
 	bysrcOnce sync.Once
-	index   []atomic.Uint32 // nlines lines of lineWords words
-	nlines  uint32
+	index     []atomic.Uint32 // nlines lines of lineWords words
+	nlines    uint32
 	// nodeBits is the width of a slot's node field; the tag is above it.
 	nodeBits uint32
 	nbkt     uint32
