@@ -38,8 +38,10 @@ func (t *Table) bySource() []srcBucket {
 		return *x
 	}
 	t.bysrcOnce.Do(func() {
+		// A bucket (32 bytes, three ways) for every four records: 8
+		// bytes an entry.
 		n := 1
-		for n < len(t.slab)/2 {
+		for n < len(t.slab)/4 {
 			n <<= 1
 		}
 		x := make([]srcBucket, n)

@@ -191,18 +191,22 @@ func BenchmarkNewFlowBatch(b *testing.B) {
 }
 
 // BenchmarkBytesPerEntry reports the table's memory per entry (slab and
-// index, for Max = 1 000 000 with the default buckets).
+// index, for Max = 1 000 000 with the default buckets), and with the
+// by-source index source NAT adds.
 func BenchmarkBytesPerEntry(b *testing.B) {
 	clear(benchTables)
 	var tb *Table
-	var before, after runtime.MemStats
+	var before, after, snat runtime.MemStats
 	for b.Loop() {
 		tb = nil
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		tb = New(Config{Max: benchFlows})
 		runtime.ReadMemStats(&after)
+		tb.bySource()
+		runtime.ReadMemStats(&snat)
 	}
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/benchFlows, "bytes/entry")
+	b.ReportMetric(float64(snat.HeapAlloc-before.HeapAlloc)/benchFlows, "bytes/entry-with-snat")
 	runtime.KeepAlive(tb)
 }

@@ -2,6 +2,7 @@ package conntrack
 
 import (
 	"net/netip"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -884,5 +885,62 @@ func TestTranslatedIsReadsInverse(t *testing.T) {
 		if _, ok := tb.Translated(c, StatusSrcNAT, new(Tuple)); ok {
 			t.Fatalf("%s: Translated of a deleted entry", tc.name)
 		}
+	}
+}
+
+// TestSameSourceUnderChurn: while two workers confirm and delete
+// source-NATed connections from a few sources, SameSource only ever
+// returns a live connection's reply tuple from the source asked about,
+// newest first as far as the bucket remembers.
+func TestSameSourceUnderChurn(t *testing.T) {
+	tb := New(Config{Max: 256})
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	src := func(i int) Tuple {
+		return udp4("10.0.0."+strconv.Itoa(1+i%4), "192.0.2."+strconv.Itoa(1+i%200), 5000, 53)
+	}
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wk := tb.NewWorker()
+			var live []Conn
+			for i := w; !stop.Load(); i += 2 {
+				k := src(i)
+				var e Entry
+				if _, res := wk.Prepare(&k, nil, 0, &e); res != PacketAccept {
+					continue
+				}
+				e.Tuple[1].Dst = [16]byte{203, 0, 113, 1}
+				e.Tuple[1].DstPort = uint16(1024 + i%4) // the source's mapping
+				e.Status |= StatusSrcNAT | StatusSrcNATDone
+				if c, res := wk.Confirm(&e, 0); res == ConfirmInserted {
+					live = append(live, c)
+				}
+				if len(live) > 32 {
+					tb.Delete(live[0])
+					live = live[1:]
+				}
+			}
+		}()
+	}
+	deadline := time.Now().Add(200 * time.Millisecond)
+	found := 0
+	for time.Now().Before(deadline) {
+		for s := range 4 {
+			orig := src(s)
+			var reply Tuple
+			for n := 0; tb.SameSource(&orig, n, &reply); n++ {
+				if reply.Dst != [16]byte{203, 0, 113, 1} || reply.DstPort != uint16(1024+s) || reply.Src[0] != 192 || reply.SrcPort != 53 {
+					t.Fatalf("source %d: reply %v", s, reply)
+				}
+				found++
+			}
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if found == 0 {
+		t.Fatal("SameSource found nothing")
 	}
 }
