@@ -83,6 +83,13 @@ type PortCounters struct {
 	// causes (DropTxRingFull, DropNoFreeFrame, DropTxStalled,
 	// DropTooBigForEgress), on the output port.
 	Drops []uint64
+	// Latency counts the frames put on the port's TX rings by the time
+	// they spent in the worker: from the clock reading of the batch that
+	// sent them (taken once the batch is off the RX ring) to the one
+	// taken before the TX rings are written. A frame a stage held
+	// (ActionStolen) counts from the batch that gave it back; a frame the
+	// TX ring refused is not counted.
+	Latency LatencyHistogram
 }
 
 // Counters is a snapshot of port counters, indexed by PortID.
@@ -103,6 +110,7 @@ func (c *Counters) Add(o Counters) {
 		q.TxPackets += p.TxPackets
 		q.TxBytes += p.TxBytes
 		q.Consumed += p.Consumed
+		q.Latency.Add(&p.Latency)
 		if len(q.Drops) < len(p.Drops) {
 			q.Drops = append(q.Drops, make([]uint64, len(p.Drops)-len(q.Drops))...)
 		}
@@ -165,7 +173,13 @@ type Worker struct {
 	pubDrops []atomic.Uint64
 	dirty    []bool
 	dirtyIdx []int
-	stop     atomic.Bool
+	// Latency by egress port (PortCounters.Latency): latDirty has, by
+	// port, a bit for each bucket that changed since publish.
+	lat         []LatencyHistogram
+	pubLat      []atomicLatency
+	latDirty    []uint32
+	latDirtyIdx []int
+	stop        atomic.Bool
 
 	faults faults // port states, RX-only and stalled queues (faults.go)
 }
@@ -258,6 +272,10 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 	w.pubDrops = make([]atomic.Uint64, len(w.drops))
 	w.dirty = make([]bool, len(w.drops))
 	w.dirtyIdx = make([]int, 0, len(w.drops))
+	w.lat = make([]LatencyHistogram, maxPort+1)
+	w.pubLat = make([]atomicLatency, maxPort+1)
+	w.latDirty = make([]uint32, maxPort+1)
+	w.latDirtyIdx = make([]int, 0, maxPort+1)
 	pollable := true
 	for i, pq := range cfg.Queues {
 		qs := queueState{port: pq.Port, q: pq.Queue, target: cfg.FillTarget, tx: make([]xdp.Desc, 0, BatchSize+MaxEmitted)}
@@ -485,7 +503,7 @@ func (w *Worker) process(qi int) {
 	} else {
 		w.outputInPlace(b, qi, now)
 	}
-	w.transmit()
+	w.transmit(now)
 }
 
 // runHeld runs an empty batch through the pipeline when a stage holds
@@ -720,15 +738,25 @@ func (w *Worker) countN(port PortID, r Reason, n uint64) {
 
 // transmit makes one Transmit call per queue with staged frames; frames
 // the TX ring does not take are freed and counted as dropped, those it
-// takes are counted when they complete.
-func (w *Worker) transmit() {
+// takes are counted when they complete. Those it takes also count in
+// their port's latency histogram, as having spent the time from rxNow,
+// the batch's clock reading, to one clock reading taken before the first
+// Transmit.
+func (w *Worker) transmit(rxNow Time) {
+	txNow := Time(-1) // not read yet: a batch that sends nothing reads no clock
 	for i := range w.queues {
 		q := &w.queues[i]
 		if len(q.tx) == 0 {
 			continue
 		}
+		if txNow < 0 {
+			txNow = w.clock()
+		}
 		n := q.q.Transmit(q.tx)
 		q.inTx += n
+		if n > 0 {
+			w.recordLatency(q.port, txNow-rxNow, n)
+		}
 		for _, d := range q.tx[:n] {
 			w.txLen[d.Addr>>w.frameShift] = d.Len
 		}
@@ -739,6 +767,16 @@ func (w *Worker) transmit() {
 		w.held -= len(q.tx)
 		q.tx = q.tx[:0]
 	}
+}
+
+// recordLatency counts n frames sent on port after d in its latency
+// histogram.
+func (w *Worker) recordLatency(port PortID, d Time, n int) {
+	b := w.lat[port].Record(uint64(max(d, 0)), uint64(n))
+	if w.latDirty[port] == 0 {
+		w.latDirtyIdx = append(w.latDirtyIdx, int(port))
+	}
+	w.latDirty[port] |= 1 << b
 }
 
 // publish copies the thread's counters into the atomic ones that Counters
@@ -757,6 +795,11 @@ func (w *Worker) publish() {
 		w.dirty[i] = false
 	}
 	w.dirtyIdx = w.dirtyIdx[:0]
+	for _, p := range w.latDirtyIdx {
+		w.pubLat[p].store(&w.lat[p], w.latDirty[p])
+		w.latDirty[p] = 0
+	}
+	w.latDirtyIdx = w.latDirtyIdx[:0]
 }
 
 func store(a *atomic.Uint64, v uint64) {
@@ -774,6 +817,7 @@ func (w *Worker) Counters() Counters {
 		o.RxPackets, o.RxBytes = p.rxPackets.Load(), p.rxBytes.Load()
 		o.TxPackets, o.TxBytes = p.txPackets.Load(), p.txBytes.Load()
 		o.Consumed = p.consumed.Load()
+		o.Latency = w.pubLat[i].load()
 		o.Drops = make([]uint64, w.reasons)
 		for r := range o.Drops {
 			o.Drops[r] = w.pubDrops[i*w.reasons+r].Load()

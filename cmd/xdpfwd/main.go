@@ -3,7 +3,9 @@
 // bridges them and transmits them on the egress port's TX ring.
 //
 //	xdpfwd run --config FILE     forward in the foreground until SIGINT/SIGTERM
+//	xdpfwd check --config FILE   validate a configuration and its ruleset as run loads them
 //	xdpfwd stats                 a running daemon's counters
+//	xdpfwd drops [--watch]       a running daemon's drops by port, stage and reason, with rates
 //	xdpfwd fdb show              a running daemon's forwarding databases
 //	xdpfwd rules list            a running daemon's ruleset as nft lists it, with its counters
 //	xdpfwd rules show            a running daemon's nft rules and counters, one a line
@@ -26,9 +28,14 @@ import (
 const usage = `usage: xdpfwd <command> [flags]
 
 commands:
-  run      --config FILE [--control PATH]   forward in the foreground
+  run      --config FILE [--control PATH] [--log-format text|json] [--log-level debug|info|warn|error]
+                                            forward in the foreground (systemd Type=notify aware)
+  check    --config FILE                    validate the configuration and its ruleset as run loads them,
+                                            touching no interface
   stats    [--control PATH | --config FILE] [--json]
                                             counters of a running daemon
+  drops    [--watch] [--interval 1s] [--json] [--control PATH | --config FILE]
+                                            drops per port, stage and reason, most first, with rates over the interval
   fdb show [--bridge B] [--limit N] [--json] [--control PATH | --config FILE]
                                             FDB entries of a running daemon (default limit 1000 per bridge)
   route show [table main|local|all] [--json] [--control PATH | --config FILE]
@@ -62,7 +69,9 @@ type command struct {
 
 var commands = map[string]command{
 	"run":     {runCmd},
+	"check":   {checkCmd},
 	"stats":   {statsCmd},
+	"drops":   {dropsCmd},
 	"fdb":     {fdbCmd},
 	"route":   {routeCmd},
 	"neigh":   {neighCmd},

@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/xdpfwd/xdpfwd/internal/config"
 	"github.com/xdpfwd/xdpfwd/internal/control"
@@ -105,6 +107,7 @@ func printStats(w io.Writer, st *control.Stats) {
 			}
 		}
 	}
+	printLatency(w, st.Ports)
 	if st.Profiling {
 		fmt.Fprintln(w, "\npipeline stages (options.profile):")
 		for _, s := range st.Stages {
@@ -124,6 +127,39 @@ func printStats(w io.Writer, st *control.Stats) {
 		fmt.Fprintln(w, "(xdpfwd route show, xdpfwd neigh show)")
 	}
 }
+
+// printLatency writes, for each port that sent frames, how long they
+// spent in xdpfwd: quantiles, then the buckets that hold any.
+func printLatency(w io.Writer, ports []control.PortStats) {
+	header := false
+	for _, p := range ports {
+		l := p.Latency
+		if l.Packets == 0 {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w, "\nlatency, RX ring to TX ring, by egress port:")
+			header = true
+		}
+		fmt.Fprintf(w, "  %s: %d frames, mean %v, p50 %v, p99 %v, max %v\n", p.Name, l.Packets,
+			ns(l.SumNanoseconds/l.Packets), ns(l.P50Nanoseconds), ns(l.P99Nanoseconds), ns(l.MaxNanoseconds))
+		var parts []string
+		for i, n := range l.Counts {
+			if n == 0 {
+				continue
+			}
+			le := "+Inf"
+			if i < len(l.BoundsNanoseconds) {
+				le = ns(l.BoundsNanoseconds[i]).String()
+			}
+			parts = append(parts, fmt.Sprintf("≤%s: %d", le, n))
+		}
+		fmt.Fprintf(w, "    %s\n", strings.Join(parts, ", "))
+	}
+}
+
+// ns is a count of nanoseconds as a Duration, for printing.
+func ns(n uint64) time.Duration { return time.Duration(min(n, math.MaxInt64)) }
 
 // shortState is a port's state for the table: a failed port's reason is
 // printed below it.

@@ -62,10 +62,41 @@ type PortStats struct {
 	TxBytes uint64 `json:"tx_bytes"`
 	// Drops counts the frames dropped in the fast path, by reason.
 	Drops map[string]uint64 `json:"drops"`
+	// DropStages names, for each reason of Drops, the stage that
+	// registered it (parse, worker, bridge, router, rules, ...).
+	DropStages map[string]string `json:"drop_stages,omitempty"`
+	// Latency is the time the frames sent on the port spent in xdpfwd,
+	// from the RX ring to the port's TX ring.
+	Latency LatencyStats `json:"latency"`
 	// XDP are the XDP program's verdict counters on this port.
 	XDP XDPCounters `json:"xdp"`
 	// XSK are the kernel's XDP_STATISTICS summed over the port's sockets.
 	XSK XSKCounters `json:"xsk"`
+}
+
+// LatencyStats is a histogram of the time frames spent in xdpfwd, from
+// the RX ring to the TX ring (fastpath.LatencyHistogram), summed over the
+// workers.
+type LatencyStats struct {
+	// Packets counts the frames measured: those put on the port's TX
+	// rings.
+	Packets uint64 `json:"packets"`
+	// SumNanoseconds is the sum of their latencies.
+	SumNanoseconds uint64 `json:"sum_nanoseconds"`
+	// MaxNanoseconds is the largest latency; P50Nanoseconds and
+	// P99Nanoseconds the median and 99th percentile, estimated from the
+	// buckets (linear within one).
+	MaxNanoseconds uint64 `json:"max_nanoseconds"`
+	P50Nanoseconds uint64 `json:"p50_nanoseconds"`
+	P99Nanoseconds uint64 `json:"p99_nanoseconds"`
+	// BoundsNanoseconds are the buckets' upper bounds, inclusive, in
+	// rising order.
+	BoundsNanoseconds []uint64 `json:"bounds_nanoseconds"`
+	// Counts are the frames per bucket, not cumulative: Counts[i] those
+	// above BoundsNanoseconds[i-1] and up to BoundsNanoseconds[i]; it has
+	// one element more than BoundsNanoseconds, the last counting those
+	// above the last bound.
+	Counts []uint64 `json:"counts"`
 }
 
 // XDPCounters are the XDP program's verdicts.

@@ -210,14 +210,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (_ *Daemon, err e
 	if err := d.resolvePorts(); err != nil {
 		return nil, err
 	}
-	if err := d.buildBridges(); err != nil {
-		return nil, err
-	}
-	if err := d.buildRouter(); err != nil {
-		return nil, err
-	}
-	d.buildConntrack()
-	if err := d.buildRules(); err != nil {
+	if err := d.buildSubsystems(); err != nil {
 		return nil, err
 	}
 	// Link events from here on: none is missed between the checks below

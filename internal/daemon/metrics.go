@@ -43,6 +43,7 @@ var (
 	descFDBEntries  = metricDesc("bridge_fdb_entries", "FDB slots in use: live entries, and expired ones until the sweeper clears them.", "bridge")
 	descStagePkts   = metricDesc("stage_packets_total", "Packets each pipeline stage ran over (options.profile).", "stage")
 	descStageSecond = metricDesc("stage_seconds_total", "Time spent in each pipeline stage (options.profile).", "stage")
+	descLatency     = metricDesc("port_latency_seconds", "Time the frames sent on the port spent in xdpfwd, from the RX ring to the port's TX ring.", "port")
 )
 
 // portStates are the states xdpfwd_port_state has a series for, one
@@ -61,7 +62,7 @@ type collector struct {
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPortInfo, descRxPackets, descRxBytes, descTxPackets, descTxBytes, descDrops,
-		descXDP, descXSK, descBridge, descRouter, descRouterSent, descRouterSize, descLearned, descFDBFull, descFDBEvicted, descFDBEntries, descStagePkts, descStageSecond, descPortState} {
+		descXDP, descXSK, descBridge, descRouter, descRouterSent, descRouterSize, descLearned, descFDBFull, descFDBEvicted, descFDBEntries, descStagePkts, descStageSecond, descPortState, descLatency} {
 		ch <- d
 	}
 }
@@ -88,9 +89,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descTxPackets, p.TxPackets, p.Name)
 		counter(descTxBytes, p.TxBytes, p.Name)
 		for reason, n := range p.Drops {
-			r, _ := fastpath.LookupReason(reason)
-			counter(descDrops, n, p.Name, r.Stage(), reason)
+			stage, ok := p.DropStages[reason]
+			if !ok {
+				r, _ := fastpath.LookupReason(reason)
+				stage = r.Stage()
+			}
+			counter(descDrops, n, p.Name, stage, reason)
 		}
+		ch <- latencyHistogram(p)
 		for _, v := range xdpVerdicts(p.XDP) {
 			counter(descXDP, v.n, p.Name, v.name)
 		}
@@ -124,6 +130,21 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descStagePkts, s.Packets, s.Name)
 		ch <- prometheus.MustNewConstMetric(descStageSecond, prometheus.CounterValue, float64(s.Nanoseconds)/1e9, s.Name)
 	}
+}
+
+// latencyHistogram is p's latency as a Prometheus histogram, its buckets'
+// bounds in seconds.
+func latencyHistogram(p control.PortStats) prometheus.Metric {
+	l := p.Latency
+	buckets := make(map[float64]uint64, len(l.BoundsNanoseconds))
+	var cum uint64
+	for i, b := range l.BoundsNanoseconds {
+		if i < len(l.Counts) {
+			cum += l.Counts[i]
+		}
+		buckets[float64(b)/1e9] = cum
+	}
+	return prometheus.MustNewConstHistogram(descLatency, l.Packets, float64(l.SumNanoseconds)/1e9, buckets, p.Name)
 }
 
 // portState sends p's xdpfwd_port_state series: 1 for its state, 0 for

@@ -40,13 +40,14 @@ func (d *Daemon) Stats() (*control.Stats, error) {
 	st := &control.Stats{Version: d.version, Workers: len(d.workers)}
 	for _, p := range d.ports {
 		ps := control.PortStats{
-			Name:     p.cfg.Interface,
-			Ifindex:  p.ifindex,
-			ZeroCopy: p.zeroCopy,
-			Queues:   p.queues,
-			TxBudget: p.txBudget,
-			Drops:    make(map[string]uint64),
-			State:    p.state,
+			Name:       p.cfg.Interface,
+			Ifindex:    p.ifindex,
+			ZeroCopy:   p.zeroCopy,
+			Queues:     p.queues,
+			TxBudget:   p.txBudget,
+			Drops:      make(map[string]uint64),
+			DropStages: make(map[string]string),
+			State:      p.state,
 		}
 		if p.prog != nil { // nil while the port is absent or failed
 			ps.XDPMode = p.prog.Mode().String()
@@ -57,8 +58,12 @@ func (d *Daemon) Stats() (*control.Stats, error) {
 			for r, n := range c.Drops {
 				if r != int(fastpath.ReasonNone) {
 					ps.Drops[fastpath.Reason(r).String()] = n
+					ps.DropStages[fastpath.Reason(r).String()] = fastpath.Reason(r).Stage()
 				}
 			}
+			ps.Latency = latencyStats(&c.Latency)
+		} else {
+			ps.Latency = latencyStats(&fastpath.LatencyHistogram{})
 		}
 		if p.prog != nil {
 			xc, err := p.prog.Counters()
@@ -111,6 +116,23 @@ func (d *Daemon) Stats() (*control.Stats, error) {
 			Routes: d.router.Table().Len(), Neighbours: v4 + v6 + static}
 	}
 	return st, nil
+}
+
+// latencyStats is h as the stats verb shows it.
+func latencyStats(h *fastpath.LatencyHistogram) control.LatencyStats {
+	ls := control.LatencyStats{
+		Packets:           h.Count(),
+		SumNanoseconds:    h.SumNanos,
+		MaxNanoseconds:    h.MaxNanos,
+		P50Nanoseconds:    uint64(h.Quantile(0.5)),
+		P99Nanoseconds:    uint64(h.Quantile(0.99)),
+		BoundsNanoseconds: make([]uint64, fastpath.LatencyBuckets-1),
+		Counts:            append([]uint64(nil), h.Buckets[:]...),
+	}
+	for i := range ls.BoundsNanoseconds {
+		ls.BoundsNanoseconds[i] = uint64(fastpath.LatencyBound(i))
+	}
+	return ls
 }
 
 // fdbPageScan bounds the FDB slots one fdb call reads while it fills a
