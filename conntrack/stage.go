@@ -266,7 +266,7 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 			in.kind = tupleFragment
 			continue
 		}
-		in.kind = w.tuple(p, &in.k, &in.seg)
+		in.kind = w.tuple(p, &in.k, &in.seg, true, !s.local && w.cw.t.checksum)
 		if in.kind == tupleOK {
 			in.hint = w.cw.PrefetchLine(&in.k)
 		}
@@ -296,14 +296,15 @@ type inPacket struct {
 	kind tupleKind
 }
 
-// track is nf_conntrack_in for one packet.
+// track is nf_conntrack_in for one packet: the first fragment of a
+// datagram, whose transport checksum covers fragments not seen yet.
 func (w *trackWorker) track(p *fastpath.Packet, now int64) {
 	if p.Fragment {
 		w.fragment(p, now)
 		return
 	}
 	var in inPacket
-	in.kind = w.tuple(p, &in.k, &in.seg)
+	in.kind = w.tuple(p, &in.k, &in.seg, false, false)
 	w.trackTuple(p, &in, now)
 }
 
@@ -314,6 +315,10 @@ func (w *trackWorker) trackTuple(p *fastpath.Packet, in *inPacket, now int64) {
 	case tupleNone:
 		p.CtState = uint8(StateInvalid)
 		w.cw.Stats.Invalid++
+		return
+	case tupleError:
+		p.CtState = uint8(StateInvalid)
+		w.cw.Stats.Error++
 		return
 	case tupleUntracked:
 		p.CtState = uint8(StateUntracked)
@@ -435,7 +440,8 @@ type tupleKind uint8
 
 const (
 	tupleOK        tupleKind = iota
-	tupleNone                // no tuple: truncated, a fragment, a bad TCP header
+	tupleNone                // no tuple: truncated, a fragment, a bad TCP header, a bad TCP or UDP checksum
+	tupleError               // an ICMP message with a bad checksum (counted as an error, as the kernel's icmp_error)
 	tupleUntracked           // ICMPv6 neighbour discovery and MLD
 	tupleICMPError           // the tuple is the quoted packet's
 	tupleFragment            // a fragment: tracked by its datagram's first (fragment)
@@ -489,7 +495,7 @@ func (w *trackWorker) fragment(p *fastpath.Packet, now int64) {
 		w.track(p, now)
 		var k Tuple
 		var seg TCPSegment
-		if w.tuple(p, &k, &seg) == tupleOK && p.CtState != uint8(StateInvalid) {
+		if w.tuple(p, &k, &seg, false, false) == tupleOK && p.CtState != uint8(StateInvalid) {
 			*slot = fragEntry{key: key, tuple: k, state: State(p.CtState), ref: p.CtRef, batch: w.batch, at: now}
 		}
 		p.Fragment = true
@@ -555,8 +561,16 @@ func fragHash(k *fragKey) uint32 {
 
 // tuple decodes p's tuple into k (and, for TCP, its segment into seg),
 // as nf_ct_get_tuple and the protocols' error functions do; for an ICMP
-// error, k is the tuple of the packet it quotes.
-func (w *trackWorker) tuple(p *fastpath.Packet, k *Tuple, seg *TCPSegment) tupleKind {
+// error, k is the tuple of the packet it quotes. whole is false for the
+// first fragment of a datagram, which is shorter than its UDP length
+// says. With verify (at prerouting, nf_conntrack_checksum on, and whole)
+// a TCP, UDP, ICMP or ICMPv6
+// checksum that is wrong makes the packet invalid, as those functions do
+// for a packet the device did not check; a segment whose checksum the
+// sender left for the device to finish (CHECKSUM_PARTIAL, which the
+// kernel does not check either) and a UDP datagram without a checksum
+// pass.
+func (w *trackWorker) tuple(p *fastpath.Packet, k *Tuple, seg *TCPSegment, whole, verify bool) tupleKind {
 	if p.L3Off == 0 || p.Fragment || p.L4Off == 0 {
 		// xdpfwd does not reassemble: a fragment has no tuple here
 		// (the kernel's defragmentation runs before conntrack).
@@ -577,11 +591,22 @@ func (w *trackWorker) tuple(p *fastpath.Packet, k *Tuple, seg *TCPSegment) tuple
 	switch k.Proto {
 	case ProtoTCP:
 		var err error
-		if *seg, err = ParseTCPSegment(l4, len(l4)); err != nil {
+		if *seg, err = ParseTCPSegment(l4, len(l4)); err != nil || verify && !l4Checksum(l3, l4, k.Family, k.Proto) {
 			return tupleNone
 		}
 		k.SrcPort, k.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
-	case ProtoUDP, protoUDPLite, protoDCCP, protoSCTP:
+	case ProtoUDP:
+		// udp_error: the length field within the datagram and not
+		// below the header's.
+		if len(l4) < header.UDPSize {
+			return tupleNone
+		}
+		if n := int(binary.BigEndian.Uint16(l4[4:])); whole && (n > len(l4) || n < header.UDPSize) ||
+			verify && binary.BigEndian.Uint16(l4[6:]) != 0 && !l4Checksum(l3, l4, k.Family, k.Proto) {
+			return tupleNone
+		}
+		k.SrcPort, k.DstPort = binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
+	case protoUDPLite, protoDCCP, protoSCTP:
 		if len(l4) < 4 {
 			return tupleNone
 		}
@@ -589,6 +614,9 @@ func (w *trackWorker) tuple(p *fastpath.Packet, k *Tuple, seg *TCPSegment) tuple
 	case ProtoICMP, ProtoICMPv6:
 		if len(l4) < 8 {
 			return tupleNone
+		}
+		if verify && !l4Checksum(l3, l4, k.Family, k.Proto) {
+			return tupleError
 		}
 		typ := l4[0]
 		if k.Family == 6 && typ != 0 && k.Proto == ProtoICMPv6 && icmpv6Untracked(typ) {
@@ -624,6 +652,25 @@ func IsICMPError(proto, typ uint8) bool {
 		return typ < 128
 	}
 	return false
+}
+
+// l4Checksum reports whether the transport checksum of segment l4, in
+// IP packet l3 of family, is right, or left for the device to finish
+// (TCP and UDP: the field holds the pseudo-header sum).
+func l4Checksum(l3, l4 []byte, family, proto uint8) bool {
+	var pseudo uint16
+	switch {
+	case proto == ProtoICMP:
+		return header.Checksum(l4, 0) == 0xffff
+	case family == 4:
+		pseudo = header.IPv4(l3).PseudoHeaderChecksum(proto, uint16(len(l4)))
+	default:
+		pseudo = header.IPv6(l3).PseudoHeaderChecksum(proto, uint32(len(l4)))
+	}
+	if _, partial := header.PartialChecksum(proto, pseudo, l4); partial {
+		return true // one compare, before the sum over the segment
+	}
+	return header.Checksum(l4, pseudo) == 0xffff
 }
 
 // icmpv6Untracked is the kernel's noct_valid_new: MLD and neighbour

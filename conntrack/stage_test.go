@@ -1,6 +1,7 @@
 package conntrack_test
 
 import (
+	"encoding/binary"
 	"net"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/xdpfwd/xdpfwd/conntrack"
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/fastpathtest"
+	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
 // stageRig is one worker's conntrack stages over a small table.
@@ -22,7 +24,12 @@ type stageRig struct {
 
 func newStageRig(t *testing.T) *stageRig {
 	t.Helper()
-	tr := conntrack.NewTracker(conntrack.New(conntrack.Config{Max: 64}))
+	return newStageRigConfig(t, conntrack.Config{Max: 64})
+}
+
+func newStageRigConfig(t *testing.T, cfg conntrack.Config) *stageRig {
+	t.Helper()
+	tr := conntrack.NewTracker(conntrack.New(cfg))
 	tr.SetEnabled(true)
 	r := &stageRig{tr: tr, now: fastpathtest.Sec(1)}
 	for _, a := range tr.Stages() {
@@ -215,5 +222,66 @@ func TestStageFragments(t *testing.T) {
 	_, lone := fastpathtest.Fragments4(t, other, 48)
 	if p := r.forward(lone)[0]; state(p) != conntrack.StateInvalid {
 		t.Fatalf("a fragment without its first: state %d, want invalid", p.CtState)
+	}
+}
+
+// TestStageChecksums: at prerouting a TCP, UDP or ICMP packet whose
+// checksum is wrong is invalid and starts no connection (counted invalid,
+// ICMP as an error, as the kernel's tcp_error, udp_error and
+// icmp_error with nf_conntrack_checksum 1); a UDP datagram without a
+// checksum, or one whose checksum the sender left for the device
+// (CHECKSUM_PARTIAL), is tracked; so is a UDP datagram whose length field
+// exceeds it not. SkipChecksum turns the check off.
+func TestStageChecksums(t *testing.T) {
+	udp := func(sport uint16) []byte {
+		return frame(t, h1, h2, &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 53}, gopacket.Payload("query"))
+	}
+	corrupt := func(f []byte, off int) []byte { f[off] ^= 0x55; return f }
+	setSum := func(f []byte, v uint16) []byte { binary.BigEndian.PutUint16(f[14+20+6:], v); return f }
+	ip := func(f []byte) header.IPv4 { return header.IPv4(f[14 : 14+20]) }
+	partial := func(f []byte) []byte {
+		return setSum(f, ip(f).PseudoHeaderChecksum(header.ProtocolUDP, binary.BigEndian.Uint16(f[14+20+4:])))
+	}
+	longer := func(f []byte) []byte { binary.BigEndian.PutUint16(f[14+20+4:], 200); return setSum(f, 0) }
+	syn := frame(t, h1, h2, &layers.TCP{SrcPort: 5000, DstPort: 80, SYN: true, Seq: 1, Window: 1000})
+	echo := frame(t, h1, h2, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(8, 0), Id: 9, Seq: 1})
+	for _, tc := range []struct {
+		name          string
+		f             []byte
+		skip          bool
+		want          conntrack.State
+		invalid, errs uint64
+	}{
+		{"udp", udp(1), false, conntrack.StateNew, 0, 0},
+		{"udp bad checksum", corrupt(udp(2), 14+20+6), false, conntrack.StateInvalid, 1, 0},
+		{"udp bad payload", corrupt(udp(3), 14+20+8), false, conntrack.StateInvalid, 1, 0},
+		{"udp no checksum", setSum(corrupt(udp(4), 14+20+8), 0), false, conntrack.StateNew, 0, 0},
+		{"udp partial", partial(udp(5)), false, conntrack.StateNew, 0, 0},
+		{"udp length beyond the datagram", longer(udp(6)), false, conntrack.StateInvalid, 1, 0},
+		{"tcp bad checksum", corrupt(syn, 14+20+16), false, conntrack.StateInvalid, 1, 0},
+		{"icmp bad checksum", corrupt(echo, 14+20+2), false, conntrack.StateInvalid, 0, 1},
+		{"udp bad checksum, checks off", corrupt(udp(7), 14+20+6), true, conntrack.StateNew, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newStageRig(t)
+			if tc.skip {
+				r = newStageRigConfig(t, conntrack.Config{Max: 64, SkipChecksum: true})
+			}
+			p := r.forward(tc.f)[0]
+			var s conntrack.Stats
+			for _, w := range r.tr.Stats() {
+				s.Add(&w)
+			}
+			if state(p) != tc.want || s.Invalid != tc.invalid || s.Error != tc.errs {
+				t.Fatalf("state %d invalid %d error %d, want %d %d %d", p.CtState, s.Invalid, s.Error, tc.want, tc.invalid, tc.errs)
+			}
+			want := 0
+			if tc.want == conntrack.StateNew {
+				want = 1
+			}
+			if n := r.tr.Table().Count(); n != want {
+				t.Fatalf("%d entries, want %d", n, want)
+			}
+		})
 	}
 }

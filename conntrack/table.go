@@ -134,8 +134,9 @@ type Table struct {
 	clock     atomic.Int64 // a recent now, to turn ticks back into times
 	earlyScan int
 
-	tm     Timeouts
-	tcpCfg TCPConfig
+	tm       Timeouts
+	tcpCfg   TCPConfig
+	checksum bool // nf_conntrack_checksum
 
 	ev events // conntrack -E's events (events.go)
 }
@@ -159,6 +160,10 @@ type Config struct {
 	// EarlyDropScan is how many buckets early drop scans
 	// (NF_CT_EVICTION_RANGE); 8 if 0.
 	EarlyDropScan int
+	// SkipChecksum turns off the check of transport checksums at
+	// prerouting (nf_conntrack_checksum 0): with it off, a TCP, UDP or
+	// ICMP packet with a wrong checksum is ct state invalid.
+	SkipChecksum bool
 }
 
 // DefaultMax is the kernel's default nf_conntrack_max on a machine with
@@ -454,6 +459,7 @@ func New(cfg Config) *Table {
 		earlyScan: cfg.EarlyDropScan,
 		tm:        cfg.Timeouts,
 		tcpCfg:    tcp,
+		checksum:  !cfg.SkipChecksum,
 	}
 	t.ev.ctl.shared = true
 	return t

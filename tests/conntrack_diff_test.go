@@ -76,12 +76,25 @@ func TestConntrackDifferential(t *testing.T) {
 			return [][]byte{a, b}
 		}
 	}
+	// corrupt flips the byte at off of a probe's frame: its transport
+	// checksum, which conntrack verifies at prerouting.
+	corrupt := func(f labFrame, off int) labFrame {
+		return func(l *routerLab) []byte {
+			b := f(l)
+			b[off] ^= 0xff
+			return b
+		}
+	}
 	probes := []labProbe{
 		{"UDP h1 to a closed port of h2: the port unreachable is related", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(40000, 33434), payload), nil},
 		{"UDP h1 to h2:7, opening a flow", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(41000, 7), payload), nil},
 		{"UDP h2:7 back to h1: established", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolUDP), labUDP(7, 41000), payload), nil},
 		{"UDP h1 to h2:7 again: established (seen reply)", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(41000, 7), payload), nil},
 		{"UDP h2 to h1, unsolicited: dropped", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolUDP), labUDP(5000, 6000), payload), nil},
+		{"UDP h1 to h2:7 with a bad checksum, on an established flow: invalid", 1, corrupt(labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(41000, 7), payload), 14+20+6), nil},
+		{"TCP SYN h1 to h2 with a bad checksum: invalid", 1, corrupt(labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 40009, DstPort: 9, SYN: true, Seq: 1000, Window: 1000}), 14+20+16), nil},
+		{"ping h1 to h2 with a bad checksum: invalid", 1, corrupt(labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolICMPv4), &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 0x7b, Seq: 1}, payload), 14+20+2), nil},
+		{"UDP6 h1 to h2 with a bad checksum: invalid", 1, corrupt(labBuild(t, 1, labIP6(h1v6, h2v6, layers.IPProtocolUDP), labUDP(41001, 7), payload), 14+40+6), nil},
 		{"UDP h2 to h1:5353: allowed new, h1's port unreachable related", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolUDP), labUDP(5001, 5353), payload), nil},
 		{"UDP h1 to h2:6100: ct mark set at prerouting", 1, labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(42000, 6100), payload), nil},
 		{"UDP h2:6100 back: ct mark 7 seen on the reply", 2, labBuild(t, 2, labIP4(h2, h1, layers.IPProtocolUDP), labUDP(6100, 42000), payload), nil},

@@ -20,6 +20,7 @@ import (
 //	  tcp_loose: true          # nf_conntrack_tcp_loose
 //	  tcp_be_liberal: false    # nf_conntrack_tcp_be_liberal
 //	  tcp_max_retrans: 3       # nf_conntrack_tcp_max_retrans
+//	  checksum: true           # nf_conntrack_checksum
 type Conntrack struct {
 	// Max is the most entries the flow table holds, 1 to 2^30 (the
 	// table allocates about 128 bytes per entry up front); default
@@ -35,6 +36,9 @@ type Conntrack struct {
 	// TCP is the TCP tracker's configuration; the kernel's defaults
 	// (conntrack.DefaultTCPConfig) for what is not given.
 	TCP conntrack.TCPConfig
+	// Checksum checks transport checksums at prerouting
+	// (nf_conntrack_checksum); default true, as the kernel's.
+	Checksum bool
 	// Pos is where the conntrack mapping starts; zero if the file has no
 	// conntrack section.
 	Pos Pos
@@ -53,7 +57,7 @@ const (
 // DefaultConntrack returns the conntrack configuration of a file without
 // a conntrack section: the kernel's defaults.
 func DefaultConntrack() Conntrack {
-	return Conntrack{Max: conntrack.DefaultMax, Timeouts: conntrack.DefaultTimeouts(), TCP: conntrack.DefaultTCPConfig()}
+	return Conntrack{Max: conntrack.DefaultMax, Timeouts: conntrack.DefaultTimeouts(), TCP: conntrack.DefaultTCPConfig(), Checksum: true}
 }
 
 // conntrackTimeoutKeys are the timeouts: the nf_conntrack_* sysctls
@@ -107,7 +111,7 @@ func conntrackTimeout(t *conntrack.Timeouts, key string) *time.Duration {
 // defaults.
 func (d *decoder) conntrack(n *yaml.Node, path string, ct *Conntrack) error {
 	ct.Pos = pos(n)
-	return d.fields(n, path, "max, buckets, timeouts, tcp_loose, tcp_be_liberal, tcp_ignore_invalid_rst, tcp_max_retrans", func(key string, v *yaml.Node, field string) (err error) {
+	return d.fields(n, path, "max, buckets, timeouts, tcp_loose, tcp_be_liberal, tcp_ignore_invalid_rst, tcp_max_retrans, checksum", func(key string, v *yaml.Node, field string) (err error) {
 		switch key {
 		case "max":
 			ct.Max, err = d.intRange(v, field, 1, maxConntrackEntries)
@@ -129,6 +133,8 @@ func (d *decoder) conntrack(n *yaml.Node, path string, ct *Conntrack) error {
 			ct.TCP.BeLiberal, err = d.sysctlBool(v, field)
 		case "tcp_ignore_invalid_rst":
 			ct.TCP.IgnoreInvalidRST, err = d.sysctlBool(v, field)
+		case "checksum":
+			ct.Checksum, err = d.sysctlBool(v, field)
 		case "tcp_max_retrans":
 			var r int
 			r, err = d.intRange(v, field, 0, 255)

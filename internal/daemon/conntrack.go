@@ -31,7 +31,7 @@ func (d *Daemon) conntrackConfig() conntrack.Config {
 		c = d.cfg.Conntrack
 	}
 	tcp := c.TCP
-	return conntrack.Config{Max: c.Max, Buckets: c.Buckets, Timeouts: c.Timeouts, TCP: &tcp}
+	return conntrack.Config{Max: c.Max, Buckets: c.Buckets, Timeouts: c.Timeouts, TCP: &tcp, SkipChecksum: !c.Checksum}
 }
 
 // swapRules puts prog in place of the running program between batches,
