@@ -27,6 +27,7 @@ conntrack:
   tcp_be_liberal: 1
   tcp_ignore_invalid_rst: true
   tcp_max_retrans: 5
+  checksum: 0
 `
 
 func TestParseConntrack(t *testing.T) {
@@ -44,6 +45,9 @@ func TestParseConntrack(t *testing.T) {
 	want.ICMP, want.ICMPv6, want.Generic = 5*time.Second, 6*time.Second, 300*time.Second
 	if ct.Max != 65536 || ct.Buckets != 16384 || ct.Timeouts != want || ct.Pos != (Pos{4, 3}) {
 		t.Errorf("conntrack = %+v", ct)
+	}
+	if ct.Checksum {
+		t.Error("checksum: 0 left the check on")
 	}
 	if ct.TCP != (conntrack.TCPConfig{Loose: false, BeLiberal: true, IgnoreInvalidRST: true, MaxRetrans: 5}) {
 		t.Errorf("tcp = %+v", ct.TCP)
@@ -65,7 +69,7 @@ func TestParseConntrack(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Conntrack.Pos = Pos{}
-		if c.Conntrack != DefaultConntrack() || c.Conntrack.Max != 262144 || !c.Conntrack.TCP.Loose || c.Conntrack.TCP.MaxRetrans != 3 {
+		if c.Conntrack != DefaultConntrack() || c.Conntrack.Max != 262144 || !c.Conntrack.TCP.Loose || c.Conntrack.TCP.MaxRetrans != 3 || !c.Conntrack.Checksum {
 			t.Errorf("%q: %+v", src, c.Conntrack)
 		}
 	}
