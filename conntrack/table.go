@@ -771,19 +771,27 @@ func (t *Table) rec(c Conn) *rec {
 	return nil
 }
 
+// stableSeq returns r's sequence word once no writer holds the record
+// (it is even), for a reader to compare after its reads; it yields the
+// processor while a writer takes long.
+func stableSeq(r *rec) uint32 {
+	for i := 0; ; i++ {
+		if s := r.seq.Load(); s&1 == 0 {
+			return s
+		}
+		if i >= 32 {
+			runtime.Gosched()
+		}
+	}
+}
+
 // snapshot copies record idx into e, consistently: it retries while a
 // writer holds the record or when the sequence or identity changed
 // under the copy. It returns the identity the copy goes with.
 func (t *Table) snapshot(idx uint32, e *Entry, ref int64) uint32 {
 	r := &t.slab[idx]
-	for i := 0; ; i++ {
-		s := r.seq.Load()
-		if s&1 != 0 {
-			if i >= 32 {
-				runtime.Gosched()
-			}
-			continue
-		}
+	for {
+		s := stableSeq(r)
 		id := r.id.Load()
 		t.decode(r, idx, id, e, ref)
 		if r.seq.Load() == s && r.id.Load() == id {
@@ -863,14 +871,8 @@ func (t *Table) Translated(c Conn, want Status, out *Tuple) (Status, bool) {
 		return 0, false
 	}
 	other := 1 - c.Dir()
-	for i := 0; ; i++ {
-		s := r.seq.Load()
-		if s&1 != 0 {
-			if i >= 32 {
-				runtime.Gosched()
-			}
-			continue
-		}
+	for {
+		s := stableSeq(r)
 		id := r.id.Load()
 		zs := r.zs.Load()
 		if id&idLive == 0 || idGen(id) != c.gen() {
