@@ -187,6 +187,11 @@ type trackWorker struct {
 
 	published publishedStats
 	last      Stats
+	// explainBuf is the entry a trace's Explain reads, confirmed what
+	// the confirm stage did to the batch's traced packets, by
+	// Meta.Trace's low byte (trace.go).
+	explainBuf Entry
+	confirmed  [256]ConfirmResult
 }
 
 // CtRef encodings in Meta.CtRef: a confirmed connection is its Conn with
@@ -757,6 +762,9 @@ func (s *confirmStage) Process(b *fastpath.Batch, now fastpath.Time) {
 				continue // only the original direction confirms (nf_conntrack_confirm)
 			}
 			c, res := w.cw.Confirm(w.tr.pendingEntry(p.CtRef), int64(now))
+			if p.Trace != 0 {
+				w.traceConfirm(p, res)
+			}
 			if res == ConfirmDrop {
 				p.Drop(DropInsertFailed)
 				continue

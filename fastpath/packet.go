@@ -149,6 +149,11 @@ type Meta struct {
 	// the routing decision (the router sends no redirect for it, as the
 	// kernel does not).
 	DstNATed bool
+	// Trace, if not 0, marks a packet a trace follows (trace.go): the
+	// batch's generation (8 bits) and the index + 1 of its record in the
+	// batch (8 bits). Copies keep it; a packet a stage held and sends in
+	// a later batch no longer matches the generation.
+	Trace uint16
 
 	// EtherType is the EtherType of the frame's payload after any VLAN
 	// tags Parse stepped over (set by Parse): the L3 protocol.

@@ -23,11 +23,6 @@ var monoStart = time.Now()
 // started.
 func MonotonicClock() Time { return Time(time.Since(monoStart)) }
 
-// TraceFunc is called, when set, after each stage for each packet of the
-// batch with the stage's hook and name and the packet as the stage left
-// it.
-type TraceFunc func(h Hook, stage string, p *Packet)
-
 // StageStat is the cost of one stage, accumulated over the batches run
 // while profiling is on. Nanoseconds/Packets is the stage's cost per
 // packet it works on.
@@ -45,7 +40,8 @@ type StageStat struct {
 
 // Pipeline runs the stages of each hook over batches, hook by hook in walk
 // order and by priority within a hook. It owns what every stage needs and
-// none should do itself: cost accounting per stage and per-packet tracing.
+// none should do itself: cost accounting per stage and the steps of
+// traced packets (trace.go).
 // The Worker runs the hooks before the copies (RunIngress), makes a copy
 // per output port, runs the per-output hooks over the copies (RunOutput),
 // and counts the drops. A Pipeline belongs to one worker.
@@ -53,7 +49,9 @@ type Pipeline struct {
 	stages  []Attached // sorted by hook, then priority
 	split   int        // stages[split:] are per-output
 	profile atomic.Bool
-	trace   atomic.Pointer[TraceFunc]
+	// tr is the worker's tracing of the batch that holds traced
+	// packets, nil otherwise; the worker's thread sets it.
+	tr      *tracing
 	packets []atomic.Uint64 // per stage
 	nanos   []atomic.Uint64 // per stage
 }
@@ -99,18 +97,6 @@ func (p *Pipeline) Holding() bool {
 // call while the pipeline runs.
 func (p *Pipeline) SetProfiling(on bool) { p.profile.Store(on) }
 
-// SetTrace sets the per-packet trace function; nil turns tracing off. It
-// is safe to call while the pipeline runs. Tracing costs a call per packet
-// per stage; off, it costs one atomic load per run (two per batch: the
-// hooks before the copies, and the per-output ones).
-func (p *Pipeline) SetTrace(f TraceFunc) {
-	if f == nil {
-		p.trace.Store(nil)
-		return
-	}
-	p.trace.Store(&f)
-}
-
 // RunIngress runs the stages of the hooks before the copies over b, the
 // packets of one RX batch, at time now.
 func (p *Pipeline) RunIngress(b *Batch, now Time) { p.run(b, now, 0, p.split) }
@@ -120,26 +106,23 @@ func (p *Pipeline) RunIngress(b *Batch, now Time) { p.run(b, now, 0, p.split) }
 func (p *Pipeline) RunOutput(b *Batch, now Time) { p.run(b, now, p.split, len(p.stages)) }
 
 func (p *Pipeline) run(b *Batch, now Time, from, to int) {
-	profile := p.profile.Load()
-	trace := p.trace.Load()
+	profile, tr := p.profile.Load(), p.tr
 	for i := from; i < to; i++ {
 		a := &p.stages[i]
-		var start time.Time
-		if profile {
-			p.packets[i].Add(uint64(inFlight(b)))
-			start = time.Now()
+		if !profile && tr == nil {
+			a.Stage.Process(b, now)
+			continue
 		}
+		n := inFlight(b)
+		start := time.Now()
 		a.Stage.Process(b, now)
+		d := time.Since(start)
 		if profile {
-			p.nanos[i].Add(uint64(time.Since(start)))
+			p.packets[i].Add(uint64(n))
+			p.nanos[i].Add(uint64(d))
 		}
-		if trace != nil {
-			name := a.Stage.Name()
-			for j := range b.Packets[:b.Len] {
-				if p := &b.Packets[j]; p.Action != actionDone {
-					(*trace)(a.Hook, name, p)
-				}
-			}
+		if tr != nil {
+			tr.traceStage(b, a, d, n)
 		}
 	}
 }

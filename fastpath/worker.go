@@ -182,6 +182,18 @@ type Worker struct {
 	stop        atomic.Bool
 
 	faults faults // port states, RX-only and stalled queues (faults.go)
+
+	// capture is the ring of the capture running on the worker, nil if
+	// none (capture.go); capRing is it as process loaded it for the
+	// batch, capNow the batch's clock reading.
+	capture atomic.Pointer[captureRing]
+	capRing *captureRing
+	capNow  Time
+
+	// trace is the ring of the trace running on the worker, nil if none;
+	// tracing is the batch's (trace.go).
+	trace   atomic.Pointer[traceRing]
+	tracing tracing
 }
 
 type queueState struct {
@@ -486,6 +498,14 @@ func (w *Worker) receive(qi int) bool {
 func (w *Worker) process(qi int) {
 	b := &w.batch
 	now := w.clock()
+	w.capRing, w.capNow = w.capture.Load(), now // the capture's one load per batch
+	if w.capRing != nil {
+		w.captureIngress(b, now)
+	}
+	if r := w.trace.Load(); r != nil { // the trace's one load per batch
+		w.tracing.ring = r
+		w.traceIngress(b, qi, now)
+	}
 	b.canEmit = true
 	w.pipeline.RunIngress(b, now)
 	b.canEmit = false
@@ -504,6 +524,10 @@ func (w *Worker) process(qi int) {
 		w.outputInPlace(b, qi, now)
 	}
 	w.transmit(now)
+	w.capRing = nil
+	if w.pipeline.tr != nil {
+		w.tracePublish()
+	}
 }
 
 // runHeld runs an empty batch through the pipeline when a stage holds
@@ -690,6 +714,9 @@ func (w *Worker) flush(o *Batch, now Time) {
 		default:
 			q := &w.queues[w.outQ[i]]
 			q.tx = append(q.tx, xdp.Desc{Addr: c.Addr, Len: uint32(len(c.Data))})
+			if c.Trace != 0 {
+				w.traceExit(c, TraceExit{Outcome: TraceSent, Port: c.OutPort, Queue: w.outQ[i]})
+			}
 		}
 	}
 	o.Len = 0
@@ -707,9 +734,15 @@ func (w *Worker) settled(p *Packet, port PortID) bool {
 		w.umem.Free(p.Addr)
 		w.held--
 		w.local[port].consumed++
+		if p.Trace != 0 {
+			w.traceExit(p, TraceExit{Outcome: TraceConsumed, Port: port})
+		}
 	case ActionStolen:
 		w.held--
 		w.stolen++
+		if p.Trace != 0 {
+			w.traceExit(p, TraceExit{Outcome: TraceHeld, Port: port})
+		}
 	default:
 		return false
 	}
@@ -718,6 +751,12 @@ func (w *Worker) settled(p *Packet, port PortID) bool {
 
 // drop frees the packet's frame and counts it on port under reason r.
 func (w *Worker) drop(p *Packet, port PortID, r Reason) {
+	if c := w.capRing; c != nil && c.point == CaptureDrop {
+		c.offer(p.Data, p.InPort, CaptureDrop, r, w.capNow)
+	}
+	if p.Trace != 0 {
+		w.traceExit(p, TraceExit{Outcome: TraceDropped, Port: port, Reason: r})
+	}
 	w.umem.Free(p.Addr)
 	w.held--
 	w.count(port, r)
@@ -759,6 +798,11 @@ func (w *Worker) transmit(rxNow Time) {
 		}
 		for _, d := range q.tx[:n] {
 			w.txLen[d.Addr>>w.frameShift] = d.Len
+		}
+		if c := w.capRing; c != nil && c.point != CaptureIngress {
+			// The frames stay ours until they complete: reading them
+			// after Transmit races with nothing that writes them.
+			w.captureTx(c, q.port, q.tx, n)
 		}
 		for _, d := range q.tx[n:] {
 			w.umem.Free(d.Addr)

@@ -16,6 +16,7 @@ need=(
 	make:make
 	sysctl:procps
 	conntrack:conntrack
+	tcpdump:tcpdump
 )
 missing=()
 for pair in "${need[@]}"; do

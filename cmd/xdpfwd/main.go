@@ -12,6 +12,8 @@
 //	xdpfwd reload                a running daemon loads its ruleset again
 //	xdpfwd set add|del|list      a running daemon's named set, changed without a reload
 //	xdpfwd ct list|count|flush|stats|events  a running daemon's connection tracking table, as conntrack -L, -C, -F, -S, -E
+//	xdpfwd capture               pcapng of the frames at a port's ingress or egress, or of the drops
+//	xdpfwd trace                 follow live packets through every stage: decisions, rules, conntrack, NAT, exit
 //	xdpfwd demo                  build a demo topology, forward through it, tear it down
 //	xdpfwd bench                 xdpfwd beside the kernel bridge on the same traffic
 //	xdpfwd version               the build's version
@@ -55,6 +57,13 @@ commands:
                                             its size (conntrack -C), emptied (-F), its counters per worker (-S)
   ct events [FILTER...] [-e NEW,UPDATE,DESTROY] [--count N] [-o timestamp] [--json] [--control PATH | --config FILE]
                                             stream connection events as conntrack -E
+  capture  [--port P] [--point ingress|egress|drop] [--count N] [--timeout D] [-w FILE|-] [--snaplen N]
+           [FILTER EXPRESSION...] [--control PATH | --config FILE]
+                                            pcapng of the frames at a port's ingress or egress, or of the drops
+                                            (reason as comment); FILTER as tcpdump takes it (needs tcpdump)
+  trace    [--port P] [--count N] [--timeout D] [--json] [FILTER EXPRESSION...] [--control PATH | --config FILE]
+                                            follow live packets through every stage (rules matched, conntrack, NAT, route)
+                                            and out, or to their drop; --count 1 by default
   demo                                      forward through a demo topology, then tear it down
   bench    [--duration 5s] [--size 60] [--routed] [--rules N,... [--nat]] [--flows N] [--plot FILE.svg|.png]
                                             kernel vs xdpfwd on 64-byte UDP (60 + FCS): bridge, router, router with N nft rules
@@ -79,6 +88,8 @@ var commands = map[string]command{
 	"reload":  {reloadCmd},
 	"set":     {setCmd},
 	"ct":      {ctCmd},
+	"capture": {captureCmd},
+	"trace":   {traceCmd},
 	"demo":    {demoCmd},
 	"bench":   {benchCmd},
 	"version": {versionCmd},

@@ -90,6 +90,8 @@ type worker struct {
 	cand [maxParts]int32
 	// ctEntry is the connection a ct expression reads.
 	ctEntry conntrack.Entry
+	// hits are what the batch's traced packets met (trace.go).
+	hits ruleHits
 }
 
 // runHook runs the base chains of one hook over the packet of c, in
@@ -140,6 +142,9 @@ func (w *worker) runChain(p *Program, base int32, c *pktCtx) vkind {
 				w.evalRule(p, ch.rules[ri].ops[cl.resume[j]:], c)
 				ready = !cl.marks[j]
 			}
+			if c.pk.Trace != 0 && w.v != vBreak {
+				w.hit(c.pk, ruleHit{rule: int32(ch.rules[ri].info), v: w.v})
+			}
 			if w.v == vContinue || w.v == vBreak {
 				w.v = vContinue
 				ri++
@@ -167,6 +172,9 @@ func (w *worker) runChain(p *Program, base int32, c *pktCtx) vkind {
 			sp--
 			ci, ri = w.st[sp].chain, int(w.st[sp].rule)
 			continue
+		}
+		if c.pk.Trace != 0 {
+			w.hit(c.pk, ruleHit{rule: -1, chain: base, v: p.chains[base].policy})
 		}
 		return p.chains[base].policy
 	}

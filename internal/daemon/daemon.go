@@ -89,6 +89,13 @@ type Daemon struct {
 	// rebuilds again.
 	broken bool
 
+	// capture is the capture running on the workers, nil if none
+	// (capture.go); captureMu guards it.
+	captureMu sync.Mutex
+	capture   *fastpath.Capture
+	// tracing is the trace running on the workers (trace.go).
+	tracing tracing
+
 	// state orders Close (write lock) after the readers of what it tears
 	// down (Stats, FDBPage; read lock); closed tells readers Close began.
 	state  sync.RWMutex
@@ -559,6 +566,10 @@ func (d *Daemon) openWorker(w *worker) error {
 	for _, p := range d.ports {
 		w.fw.SetPortMaxFrame(p.id, egressMaxFrame(p.mtu))
 	}
+	if c := d.runningCapture(); c != nil {
+		w.fw.SetCapture(c)
+	}
+	d.traceNewWorker(w)
 	// One poll before Run gives every fill ring its frames, so the
 	// first frames redirected below find room.
 	w.fw.Poll()
@@ -756,6 +767,9 @@ func (d *Daemon) Handlers() map[string]control.Handler {
 		"ct-flush":  d.ctFlushVerb,
 		"ct-stats":  d.ctStatsVerb,
 		"ct-events": d.ctEventsVerb,
+
+		"capture": d.captureVerb,
+		"trace":   d.traceVerb,
 	}
 }
 

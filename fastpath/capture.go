@@ -1,0 +1,293 @@
+package fastpath
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/xdpfwd/xdpfwd/fastpath/cbpf"
+	"github.com/xdpfwd/xdpfwd/xdp"
+)
+
+// A capture copies the frames that pass one point of the workers (a
+// port's ingress, its egress, the drops) and match its filter into a
+// bounded ring per worker, for a reader to drain (Capture.Drain). With no
+// capture set, a worker pays one atomic pointer load per batch; with one,
+// it runs the filter over the packets at the capture's point and port and
+// copies the matching ones. A full ring loses the copy (counted, Lost),
+// never the packet.
+
+// CapturePoint is where a capture takes packets.
+type CapturePoint uint8
+
+// The capture points.
+const (
+	// CaptureIngress takes the frames a port receives, as received, before
+	// any stage works on them.
+	CaptureIngress CapturePoint = iota + 1
+	// CaptureEgress takes the frames a port transmits, as the TX ring
+	// took them: after every rewrite.
+	CaptureEgress
+	// CaptureDrop takes dropped frames that still hold their bytes, with
+	// the drop's reason, on their ingress port (drops at a full TX ring
+	// on the egress port: the worker no longer knows the ingress port).
+	CaptureDrop
+)
+
+// String returns the point's name: ingress, egress or drop.
+func (p CapturePoint) String() string {
+	switch p {
+	case CaptureIngress:
+		return "ingress"
+	case CaptureEgress:
+		return "egress"
+	case CaptureDrop:
+		return "drop"
+	}
+	return "point(" + itoa(int(p)) + ")"
+}
+
+// AnyPort, as CaptureConfig.Port, captures on every port.
+const AnyPort = PortID(MaxPorts)
+
+// DefaultCaptureRing is the default number of slots of a capture's ring
+// on each worker.
+const DefaultCaptureRing = 4096
+
+// CaptureConfig describes a capture.
+type CaptureConfig struct {
+	// Point is where the capture takes packets.
+	Point CapturePoint
+	// Port is the port it takes them on (the ingress port of a drop), or
+	// AnyPort.
+	Port PortID
+	// Filter, if not nil, selects the frames: those it returns a length
+	// above 0 for (and at most that many bytes of them).
+	Filter *cbpf.Program
+	// Snaplen bounds the bytes copied of each frame; 0 means the whole
+	// frame (at most a UMEM chunk).
+	Snaplen int
+	// Ring is the number of slots of the ring on each worker, 0 meaning
+	// DefaultCaptureRing. It is rounded up to a power of 2.
+	Ring int
+}
+
+// Capture is a running capture: a ring on each worker it is set on
+// (Worker.SetCapture), which Drain empties.
+type Capture struct {
+	cfg CaptureConfig
+
+	mu    sync.Mutex
+	rings []*captureRing
+}
+
+// NewCapture returns a capture for cfg, set on no worker yet.
+func NewCapture(cfg CaptureConfig) (*Capture, error) {
+	switch cfg.Point {
+	case CaptureIngress, CaptureEgress, CaptureDrop:
+	default:
+		return nil, errors.New("capture: point must be ingress, egress or drop")
+	}
+	if cfg.Snaplen < 0 || cfg.Ring < 0 || cfg.Ring > 1<<20 {
+		return nil, errors.New("capture: snaplen and ring must be positive (ring at most 1<<20)")
+	}
+	if cfg.Ring == 0 {
+		cfg.Ring = DefaultCaptureRing
+	}
+	n := 1
+	for n < cfg.Ring {
+		n <<= 1
+	}
+	cfg.Ring = n
+	return &Capture{cfg: cfg}, nil
+}
+
+// Config returns the capture's configuration.
+func (c *Capture) Config() CaptureConfig { return c.cfg }
+
+// CapturedPacket is one frame a capture took.
+type CapturedPacket struct {
+	// Time is the worker's clock reading of the batch.
+	Time Time
+	// Port is the port: the ingress port at CaptureIngress and
+	// CaptureDrop, the egress port at CaptureEgress (and for a drop at a
+	// full TX ring).
+	Port PortID
+	// Point is where the frame was taken.
+	Point CapturePoint
+	// Reason is a drop's reason (CaptureDrop), else ReasonNone.
+	Reason Reason
+	// Length is the frame's length; Data holds its first bytes (up to the
+	// snaplen and what the filter asked).
+	Length int
+	// Data is the frame's bytes, valid only during Drain's callback.
+	Data []byte
+}
+
+// captureSlot is a ring slot's metadata; its bytes are in the ring's data
+// at the slot's index × snap.
+type captureSlot struct {
+	time   Time
+	length uint32
+	capLen uint32
+	port   PortID
+	reason Reason
+	point  CapturePoint
+}
+
+// captureRing is one worker's ring: single producer (the worker), single
+// consumer (Drain, under the capture's mutex).
+type captureRing struct {
+	// What the worker matches, copied from the capture's configuration.
+	point  CapturePoint
+	port   PortID
+	filter *cbpf.Program
+	snap   uint32
+
+	slots []captureSlot
+	data  []byte
+	mask  uint64
+
+	_    [64]byte
+	head atomic.Uint64 // the next slot the worker fills
+	// tail is the next slot the reader empties; the worker reads it only
+	// when its cached copy says the ring is full.
+	_          [56]byte
+	tail       atomic.Uint64
+	_          [56]byte
+	cachedTail uint64 // the worker's
+	lost       atomic.Uint64
+}
+
+// newRing makes a ring for a worker whose frames are at most frameSize
+// bytes, and adds it to the capture.
+func (c *Capture) newRing(frameSize uint32) *captureRing {
+	snap := frameSize
+	if c.cfg.Snaplen > 0 && uint32(c.cfg.Snaplen) < snap {
+		snap = uint32(c.cfg.Snaplen)
+	}
+	r := &captureRing{point: c.cfg.Point, port: c.cfg.Port, filter: c.cfg.Filter, snap: snap,
+		slots: make([]captureSlot, c.cfg.Ring), data: make([]byte, c.cfg.Ring*int(snap)), mask: uint64(c.cfg.Ring - 1)}
+	c.mu.Lock()
+	c.rings = append(c.rings, r)
+	c.mu.Unlock()
+	return r
+}
+
+// offer copies frame f into the ring if it is on the ring's port and
+// passes its filter. The caller checked the point.
+func (r *captureRing) offer(f []byte, port PortID, point CapturePoint, reason Reason, now Time) {
+	if n := r.match(f, port); n > 0 {
+		r.put(f, n, port, point, reason, now)
+	}
+}
+
+// match returns how many bytes of frame f, on port, the ring takes: 0 if
+// the frame is on another port or fails the filter.
+func (r *captureRing) match(f []byte, port PortID) uint32 {
+	if r.port != AnyPort && r.port != port {
+		return 0
+	}
+	if r.filter == nil {
+		return r.snap
+	}
+	return min(r.snap, r.filter.Run(f))
+}
+
+// put copies the first n bytes of frame f into the next slot, or counts
+// it lost if the ring is full.
+func (r *captureRing) put(f []byte, n uint32, port PortID, point CapturePoint, reason Reason, now Time) {
+	h := r.head.Load()
+	if h-r.cachedTail > r.mask {
+		r.cachedTail = r.tail.Load()
+		if h-r.cachedTail > r.mask {
+			r.lost.Add(1)
+			return
+		}
+	}
+	i := h & r.mask
+	n = min(n, uint32(len(f)))
+	off := i * uint64(r.snap)
+	copy(r.data[off:off+uint64(n)], f)
+	r.slots[i] = captureSlot{time: now, length: uint32(len(f)), capLen: n, port: port, reason: reason, point: point}
+	r.head.Store(h + 1)
+}
+
+// Drain calls fn with each frame the capture's rings hold, worker by
+// worker, oldest first, and empties them; a packet's Data is valid only
+// during its call. It returns how many it passed. It is safe beside the
+// workers, not beside another Drain.
+func (c *Capture) Drain(fn func(p *CapturedPacket)) int {
+	c.mu.Lock()
+	rings := c.rings
+	c.mu.Unlock()
+	total := 0
+	var p CapturedPacket
+	for _, r := range rings {
+		t, h := r.tail.Load(), r.head.Load()
+		for ; t != h; t++ {
+			i := t & r.mask
+			s := &r.slots[i]
+			off := i * uint64(r.snap)
+			p = CapturedPacket{Time: s.time, Port: s.port, Point: s.point, Reason: s.reason, Length: int(s.length),
+				Data: r.data[off : off+uint64(s.capLen) : off+uint64(s.capLen)]}
+			fn(&p)
+			total++
+		}
+		r.tail.Store(t)
+	}
+	return total
+}
+
+// Lost returns how many matching frames the capture lost to a full ring.
+func (c *Capture) Lost() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var n uint64
+	for _, r := range c.rings {
+		n += r.lost.Load()
+	}
+	return n
+}
+
+// SetCapture starts capture c on the worker, with a ring of its own (made
+// here, not on the worker's thread), or stops the worker's capture if c
+// is nil. The worker takes it up at its next batch. It is safe to call
+// from any goroutine. After SetCapture(nil) the worker may still finish
+// a batch into the old ring; Drain it once more after a batch's time.
+func (w *Worker) SetCapture(c *Capture) {
+	if c == nil {
+		w.capture.Store(nil)
+		return
+	}
+	w.capture.Store(c.newRing(w.umem.Config().FrameSize))
+}
+
+// captureIngress copies the batch's received packets into the capture ring
+// if it takes ingress.
+func (w *Worker) captureIngress(b *Batch, now Time) {
+	r := w.capRing
+	if r == nil || r.point != CaptureIngress {
+		return
+	}
+	for i := range b.Packets[:b.Len] {
+		p := &b.Packets[i]
+		if n := r.match(p.Data, p.InPort); n > 0 {
+			r.put(p.Data, n, p.InPort, CaptureIngress, ReasonNone, now)
+		}
+	}
+}
+
+// captureTx copies into capture ring c the frames of port's queue that
+// its TX ring took (tx[:n], egress) or refused (tx[n:], drops).
+func (w *Worker) captureTx(c *captureRing, port PortID, tx []xdp.Desc, n int) {
+	if c.point == CaptureEgress {
+		for _, d := range tx[:n] {
+			c.offer(w.umem.Frame(d.Addr, d.Len), port, CaptureEgress, ReasonNone, w.capNow)
+		}
+		return
+	}
+	for _, d := range tx[n:] {
+		c.offer(w.umem.Frame(d.Addr, d.Len), port, CaptureDrop, DropTxRingFull, w.capNow)
+	}
+}

@@ -1,0 +1,91 @@
+package control
+
+// TraceArgs are the trace verb's arguments: follow the packets a filter
+// chooses through the workers' pipelines (`xdpfwd trace`).
+type TraceArgs struct {
+	// Port is the interface of the ingress port to trace on; empty means
+	// every port.
+	Port string `json:"port,omitempty"`
+	// Filter is a classic BPF program as CaptureArgs.Filter; empty means
+	// every packet.
+	Filter [][4]uint32 `json:"filter,omitempty"`
+	// Count ends the trace after that many packets; 0 means no limit.
+	Count int `json:"count,omitempty"`
+	// TimeoutMs ends the trace after that many milliseconds; 0 means
+	// none.
+	TimeoutMs int64 `json:"timeout_ms,omitempty"`
+}
+
+// TraceChunk is one answer of the trace stream.
+type TraceChunk struct {
+	// Records are packets traced, oldest first per worker.
+	Records []TraceRecord `json:"records,omitempty"`
+	// Lost counts the packets the filter chose that were not traced
+	// because a worker's ring was full, since the trace began.
+	Lost uint64 `json:"lost,omitempty"`
+	// Done marks the last chunk: the trace reached its count or timeout.
+	Done bool `json:"done,omitempty"`
+}
+
+// TraceRecord is one traced packet's walk.
+type TraceRecord struct {
+	// TimeNs is when its batch was taken off the RX ring (Unix
+	// nanoseconds).
+	TimeNs int64 `json:"t"`
+	// Worker, Port and Queue are where it came in: the worker's index,
+	// the port's interface and the worker's queue index.
+	Worker int    `json:"worker"`
+	Port   string `json:"port"`
+	Queue  int    `json:"queue"`
+	// Length is the frame's length; Frame its first bytes; Packet a
+	// one-line summary of its headers.
+	Length int    `json:"len"`
+	Frame  []byte `json:"frame"`
+	Packet string `json:"packet"`
+	// Steps are the stages it went through, in order.
+	Steps []TraceStep `json:"steps"`
+	// MoreSteps counts the steps beyond the record's bound.
+	MoreSteps int `json:"more_steps,omitempty"`
+	// Exits are where it (and its copies) went.
+	Exits []TraceExit `json:"exits"`
+}
+
+// TraceStep is one stage's decision on a traced packet.
+type TraceStep struct {
+	// Hook and Stage name the stage.
+	Hook  string `json:"hook"`
+	Stage string `json:"stage"`
+	// Nanoseconds is the stage's time over its whole batch, of
+	// BatchPackets packets.
+	Nanoseconds  uint32 `json:"ns"`
+	BatchPackets int    `json:"batch"`
+	// Action is what happens to the packet next (continue, drop, ...),
+	// Reason a drop's reason ("stage: reason").
+	Action string `json:"action"`
+	Reason string `json:"reason,omitempty"`
+	// Egress is where the packet goes once decided: "port NAME" or
+	// "group N".
+	Egress string `json:"egress,omitempty"`
+	// CtState is the packet's conntrack state, once tracked.
+	CtState string `json:"ct_state,omitempty"`
+	// Mark is the packet's mark, when not 0.
+	Mark uint32 `json:"mark,omitempty"`
+	// Rewrite, when the stage changed the packet's headers, is the
+	// headers before and after.
+	Rewrite string `json:"rewrite,omitempty"`
+	// Note is the stage's own account (the rules matched, the route,
+	// the connection).
+	Note string `json:"note,omitempty"`
+}
+
+// TraceExit is one way a traced packet left the worker.
+type TraceExit struct {
+	// Outcome is sent, dropped, consumed, held or unknown.
+	Outcome string `json:"outcome"`
+	// Port is the egress port (sent), or the port a drop counts on.
+	Port string `json:"port,omitempty"`
+	// Queue is the worker's egress queue index (sent).
+	Queue int `json:"queue,omitempty"`
+	// Reason is a drop's reason ("stage: reason").
+	Reason string `json:"reason,omitempty"`
+}

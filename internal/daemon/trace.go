@@ -1,0 +1,356 @@
+package daemon
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/header"
+	"github.com/xdpfwd/xdpfwd/internal/control"
+)
+
+// The trace stream (`xdpfwd trace`): one trace at a time runs on every
+// worker (fastpath.Trace: a ring of records per worker, filled on the
+// workers' threads); the stream's goroutine drains the rings every
+// traceTick, turns each record into its text form (port names, the
+// headers each stage rewrote, reasons) and sends them. A rebuilt worker
+// gets the running trace too (openWorker). The trace leaves the workers
+// when the stream ends: count, timeout, or the client gone.
+
+// traceTick is how often a trace's rings are drained.
+const traceTick = 20 * time.Millisecond
+
+// tracing is the daemon's running trace: the trace, and the worker of
+// each of its rings (by TraceRecord.Worker).
+type tracing struct {
+	mu      sync.Mutex
+	trace   *fastpath.Trace
+	workers []*worker
+}
+
+// traceVerb is the trace verb: it checks the arguments and returns the
+// stream of traced packets (control.Stream).
+func (d *Daemon) traceVerb(raw json.RawMessage) (any, error) {
+	var args control.TraceArgs
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return nil, fmt.Errorf("trace arguments: %w", err)
+		}
+	}
+	if args.Count < 0 || args.TimeoutMs < 0 {
+		return nil, errors.New("trace: count and timeout must not be negative")
+	}
+	cfg := fastpath.TraceConfig{Port: fastpath.AnyPort, Count: args.Count}
+	var err error
+	if cfg.Filter, err = compileFilter(args.Filter); err != nil {
+		return nil, fmt.Errorf("trace filter: %w", err)
+	}
+	if cfg.Port, err = d.portByName(args.Port); err != nil {
+		return nil, fmt.Errorf("trace: %w", err)
+	}
+	t, err := fastpath.NewTrace(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.startTrace(t); err != nil {
+		return nil, err
+	}
+	return control.Stream(func(ctx context.Context, send func(any) error) error {
+		defer d.stopTrace(t)
+		var recs []control.TraceRecord
+		take := func() (bool, error) {
+			recs = recs[:0]
+			t.Drain(func(r *fastpath.TraceRecord) { recs = append(recs, d.traceRecord(r)) })
+			if len(recs) > 0 {
+				if err := send(control.TraceChunk{Records: recs, Lost: t.Lost()}); err != nil {
+					return false, err
+				}
+			}
+			return t.Done(), nil
+		}
+		finish := func() error { return send(control.TraceChunk{Lost: t.Lost(), Done: true}) }
+		return drainUntil(ctx, args.TimeoutMs, traceTick, func() { d.stopTrace(t) }, take, finish)
+	}), nil
+}
+
+// drainUntil drains a workers' stream every tick (take, which reports
+// whether the stream's count is reached) until the count, the timeout
+// (ms, 0: none) or the client's end; then it stops the workers' part
+// (stop), takes what a batch begun before that left, and sends the last
+// answer (finish) if the client is still there.
+func drainUntil(ctx context.Context, timeoutMs int64, tick time.Duration, stop func(), take func() (bool, error), finish func() error) error {
+	if timeoutMs > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMs)*time.Millisecond)
+		defer cancel()
+	}
+	tk := time.NewTicker(tick)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			stop()
+			time.Sleep(time.Millisecond) // a batch begun before stop ends
+			if _, err := take(); err != nil {
+				return nil // the client is gone
+			}
+			_ = finish()
+			return nil
+		case <-tk.C:
+			done, err := take()
+			if err != nil {
+				return err
+			}
+			if done {
+				stop()
+				time.Sleep(time.Millisecond)
+				if _, err := take(); err != nil {
+					return err
+				}
+				return finish()
+			}
+		}
+	}
+}
+
+// startTrace sets t on every worker, unless a trace already runs.
+func (d *Daemon) startTrace(t *fastpath.Trace) error {
+	d.state.RLock()
+	defer d.state.RUnlock()
+	if d.closed {
+		return ErrClosed
+	}
+	d.tracing.mu.Lock()
+	defer d.tracing.mu.Unlock()
+	if d.tracing.trace != nil {
+		return errors.New("trace: a trace is already running (one at a time)")
+	}
+	d.tracing.trace, d.tracing.workers = t, nil
+	for _, w := range d.workers {
+		d.setTrace(w)
+	}
+	return nil
+}
+
+// setTrace sets the running trace, if any, on w's worker. The caller
+// holds d.tracing.mu.
+func (d *Daemon) setTrace(w *worker) {
+	if t := d.tracing.trace; t != nil && w.fw != nil {
+		w.fw.SetTrace(t)
+		d.tracing.workers = append(d.tracing.workers, w)
+	}
+}
+
+// traceNewWorker sets the running trace, if any, on a worker being
+// (re)built.
+func (d *Daemon) traceNewWorker(w *worker) {
+	d.tracing.mu.Lock()
+	defer d.tracing.mu.Unlock()
+	d.setTrace(w)
+}
+
+// stopTrace takes t off every worker.
+func (d *Daemon) stopTrace(t *fastpath.Trace) {
+	d.state.RLock()
+	defer d.state.RUnlock()
+	d.tracing.mu.Lock()
+	defer d.tracing.mu.Unlock()
+	if d.tracing.trace != t {
+		return
+	}
+	d.tracing.trace = nil
+	for _, w := range d.workers {
+		if w.fw != nil {
+			w.fw.SetTrace(nil)
+		}
+	}
+}
+
+// portName returns the interface of port id.
+func (d *Daemon) portName(id fastpath.PortID) string {
+	for _, p := range d.ports {
+		if p.id == id {
+			return p.cfg.Interface
+		}
+	}
+	return "port " + strconv.Itoa(int(id))
+}
+
+// traceRecord is r for the control socket, its ports named and its steps
+// described.
+func (d *Daemon) traceRecord(r *fastpath.TraceRecord) control.TraceRecord {
+	at := time.Now().Add(-time.Duration(fastpath.MonotonicClock() - r.Time))
+	out := control.TraceRecord{TimeNs: at.UnixNano(), Worker: r.Worker, Port: d.portName(r.Port), Queue: r.Queue,
+		Length: r.Length, Frame: append([]byte(nil), r.Frame()...), Packet: frameSummary(r.Frame()), MoreSteps: r.MoreSteps}
+	d.tracing.mu.Lock()
+	if r.Worker < len(d.tracing.workers) {
+		if w := d.tracing.workers[r.Worker]; r.Queue < len(w.refs) {
+			out.Queue = w.refs[r.Queue].q // the port's queue
+		}
+	}
+	d.tracing.mu.Unlock()
+	var prev []byte
+	for _, s := range r.Steps() {
+		st := control.TraceStep{Hook: s.Hook.String(), Stage: s.Stage, Nanoseconds: s.Nanoseconds, BatchPackets: int(s.BatchPackets),
+			Action: s.Action.String(), Mark: s.Mark, Note: s.Note()}
+		if s.Action == fastpath.ActionDrop {
+			st.Reason = reasonText(s.Reason)
+		}
+		switch s.Egress {
+		case fastpath.EgressPort:
+			st.Egress = "port " + d.portName(s.OutPort)
+		case fastpath.EgressGroup:
+			st.Egress = "group " + strconv.Itoa(int(s.Group))
+		}
+		if s.CtState != 0 {
+			st.CtState = ctStateText(s.CtState)
+		}
+		if s.HeaderIsIP {
+			h := s.Header()
+			if prev != nil && string(prev) != string(h) {
+				st.Rewrite = ipSummary(prev) + " → " + ipSummary(h)
+			}
+			prev = append(prev[:0], h...)
+		}
+		out.Steps = append(out.Steps, st)
+	}
+	for _, e := range r.Exits() {
+		x := control.TraceExit{Port: d.portName(e.Port)}
+		switch e.Outcome {
+		case fastpath.TraceSent:
+			x.Outcome, x.Queue = "sent", e.Queue
+		case fastpath.TraceDropped:
+			x.Outcome, x.Reason = "dropped", reasonText(e.Reason)
+		case fastpath.TraceConsumed:
+			x.Outcome = "consumed"
+		case fastpath.TraceHeld:
+			x.Outcome = "held"
+		default:
+			x.Outcome = "unknown"
+		}
+		out.Exits = append(out.Exits, x)
+	}
+	return out
+}
+
+// reasonText is a drop reason as "stage: reason".
+func reasonText(r fastpath.Reason) string { return r.Stage() + ": " + r.String() }
+
+// ctStateText names a conntrack state as `ct state` does.
+func ctStateText(s uint8) string {
+	switch s {
+	case 1:
+		return "invalid"
+	case 2:
+		return "established"
+	case 4:
+		return "related"
+	case 8:
+		return "new"
+	case 64:
+		return "untracked"
+	}
+	return "state " + strconv.Itoa(int(s))
+}
+
+// frameSummary describes an Ethernet frame's headers on one line: the
+// MACs, VLAN tags, and what ipSummary says of an IP packet, or the
+// EtherType.
+func frameSummary(f []byte) string {
+	if len(f) < header.EthernetSize {
+		return fmt.Sprintf("%d bytes, shorter than an Ethernet header", len(f))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s > %s", header.MAC(f[6:12]), header.MAC(f[0:6]))
+	off, et := 12, binary.BigEndian.Uint16(f[12:])
+	for (et == header.EtherTypeVLAN || et == header.EtherTypeQinQ) && len(f) >= off+6 {
+		fmt.Fprintf(&b, " vlan %d", binary.BigEndian.Uint16(f[off+2:])&0xfff)
+		off += 4
+		et = binary.BigEndian.Uint16(f[off:])
+	}
+	off += 2
+	switch et {
+	case header.EtherTypeIPv4, header.EtherTypeIPv6:
+		b.WriteString(", " + ipSummary(f[off:]))
+	case header.EtherTypeARP:
+		b.WriteString(", ARP")
+	default:
+		fmt.Fprintf(&b, ", ethertype %#04x", et)
+	}
+	return b.String()
+}
+
+// ipSummary describes an IP packet's first bytes as tcpdump's brief line
+// does: addresses and ports, the protocol, the TTL or hop limit.
+func ipSummary(ip []byte) string {
+	var src, dst netip.Addr
+	var proto, ttl uint8
+	var l4 []byte
+	switch {
+	case len(ip) >= header.IPv4MinSize && ip[0]>>4 == 4:
+		h := header.IPv4(ip)
+		src, dst, proto, ttl = netip.AddrFrom4(h.Src()), netip.AddrFrom4(h.Dst()), h.Protocol(), h.TTL()
+		if hl := int(ip[0]&0xf) * 4; hl <= len(ip) && binary.BigEndian.Uint16(ip[6:])&0x1fff == 0 {
+			l4 = ip[hl:]
+		}
+	case len(ip) >= header.IPv6Size && ip[0]>>4 == 6:
+		h := header.IPv6(ip)
+		src, dst, proto, ttl = netip.AddrFrom16(h.Src()), netip.AddrFrom16(h.Dst()), h.NextHeader(), ip[7]
+		l4 = ip[header.IPv6Size:]
+	default:
+		return fmt.Sprintf("IP? %x", ip[:min(len(ip), 8)])
+	}
+	ports := func(name string) string {
+		if len(l4) < 4 {
+			return fmt.Sprintf("%s > %s %s", src, dst, name)
+		}
+		return fmt.Sprintf("%s.%d > %s.%d %s", src, binary.BigEndian.Uint16(l4), dst, binary.BigEndian.Uint16(l4[2:]), name)
+	}
+	var s string
+	switch proto {
+	case header.ProtocolTCP:
+		s = ports("TCP")
+		if len(l4) >= 14 {
+			s += " [" + tcpFlags(l4[13]) + "]"
+		}
+	case header.ProtocolUDP:
+		s = ports("UDP")
+	case header.ProtocolICMP, header.ProtocolICMPv6:
+		name := "ICMP"
+		if proto == header.ProtocolICMPv6 {
+			name = "ICMPv6"
+		}
+		s = fmt.Sprintf("%s > %s %s", src, dst, name)
+		if len(l4) >= 2 {
+			s += fmt.Sprintf(" type %d code %d", l4[0], l4[1])
+		}
+	default:
+		s = fmt.Sprintf("%s > %s proto %d", src, dst, proto)
+	}
+	return fmt.Sprintf("%s ttl %d", s, ttl)
+}
+
+// tcpFlags names the TCP flags set in f as tcpdump does (S, F, R, P, .).
+func tcpFlags(f byte) string {
+	var b []byte
+	for _, x := range []struct {
+		bit  byte
+		name byte
+	}{{0x02, 'S'}, {0x01, 'F'}, {0x04, 'R'}, {0x08, 'P'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}} {
+		if f&x.bit != 0 {
+			b = append(b, x.name)
+		}
+	}
+	if f&0x10 != 0 {
+		b = append(b, '.')
+	}
+	return string(b)
+}

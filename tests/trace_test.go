@@ -1,0 +1,156 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/xdpfwd/xdpfwd/internal/control"
+)
+
+// traceRuleset masquerades what leaves p2, drops UDP to port 9 in the
+// forward chain and accepts new connections.
+const traceRuleset = `table ip nat {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "p2" counter masquerade
+	}
+}
+table inet filter {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		ct state invalid counter drop
+		udp dport 9 counter drop
+		ct state new counter accept
+	}
+}
+`
+
+// traceOnce runs `xdpfwd trace --count 1` with args and a filter in the
+// background, sends frame(i) from h1 every 200 ms, i = 0, 1, ..., until
+// the trace answers (it installs itself on the workers after it starts),
+// and returns its output.
+func traceOnce(t *testing.T, l *routerLab, frame func(i int) []byte, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, xdpfwdBinary(t), append([]string{"trace", "--count", "1", "--control", l.daemon.control}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for i := 0; ; i++ {
+		l.probeFrom(t, 1, frame(i))
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("xdpfwd trace %v: %v\n%s", args, err, out.String())
+			}
+			return out.String()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// TestTrace: `xdpfwd trace` follows a UDP packet from h1 through the
+// router with conntrack, a forward chain and masquerade: the port it
+// came in on, the conntrack state and connection, the rule that accepted
+// it (with its handle and text), the route, the masquerade's rewrite and
+// rule, and the exit on p2; a packet a rule drops ends with the rule and
+// the drop's reason. The text form says the same.
+func TestTrace(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "trace.nft")
+	if err := os.WriteFile(file, []byte(traceRuleset), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := newRouterLab(t, false, file)
+	const h1, h2 = "10.1.0.2", "10.2.0.2"
+	payload := gopacket.Payload("trace")
+	// A new connection each time: the first packet of the traced one
+	// meets the nat chain.
+	udp := func(dport uint16) func(i int) []byte {
+		return func(i int) []byte {
+			return labBuild(t, 1, labIP4(h1, h2, layers.IPProtocolUDP), labUDP(uint16(40000+i), dport), payload)(l)
+		}
+	}
+	udp7, udp9 := udp(7), udp(9)
+
+	var rec control.TraceRecord
+	if err := json.Unmarshal([]byte(firstLine(traceOnce(t, l, udp7, "--json", "udp", "port", "7"))), &rec); err != nil {
+		t.Fatalf("trace --json: %v", err)
+	}
+	var sport int
+	if _, err := fmt.Sscanf(rec.Packet[strings.Index(rec.Packet, "10.1.0.2."):], "10.1.0.2.%d > 10.2.0.2.7 UDP ttl 64", &sport); err != nil || rec.Port != "p1" || rec.Length != len(udp7(0)) {
+		t.Fatalf("came in: %+v (%v)", rec, err)
+	}
+	step := func(stage string) control.TraceStep {
+		t.Helper()
+		for _, s := range rec.Steps {
+			if s.Stage == stage {
+				return s
+			}
+		}
+		t.Fatalf("no step %q in %+v", stage, rec.Steps)
+		return control.TraceStep{}
+	}
+	tuples := fmt.Sprintf("src=10.1.0.2 dst=10.2.0.2 sport=%d dport=7 src=10.2.0.2 dst=10.1.0.2 sport=7 dport=%d", sport, sport)
+	if s := step("conntrack ip prerouting"); s.CtState != "new" || s.Note != "ct state new original, unconfirmed: "+tuples+" [UNREPLIED]" {
+		t.Errorf("conntrack step: %+v", s)
+	}
+	if s := step("route"); s.Note != "out of p2" || !strings.HasSuffix(s.Rewrite, "ttl 63") {
+		t.Errorf("route step: %+v", s)
+	}
+	if s := step("nft ip forward"); !strings.Contains(s.Note, "inet filter forward handle ") || !strings.Contains(s.Note, "rule ct state new counter") || !strings.HasSuffix(s.Note, "(verdict accept)") {
+		t.Errorf("forward step: %+v", s)
+	}
+	if s := step("nat ip postrouting"); s.Rewrite != fmt.Sprintf("10.1.0.2.%d > 10.2.0.2.7 UDP ttl 63 → 10.2.0.1.%d > 10.2.0.2.7 UDP ttl 63", sport, sport) || !strings.Contains(s.Note, "ip nat post handle ") || !strings.Contains(s.Note, "masquerade (verdict accept)") {
+		t.Errorf("masquerade step: %+v", s)
+	}
+	if s := step("conntrack confirm ip postrouting"); s.Note != "confirmed: the connection is in the table" {
+		t.Errorf("confirm step: %+v", s)
+	}
+	if len(rec.Exits) != 1 || rec.Exits[0].Outcome != "sent" || rec.Exits[0].Port != "p2" {
+		t.Errorf("exits %+v", rec.Exits)
+	}
+
+	// A packet the forward chain drops.
+	rec = control.TraceRecord{}
+	if err := json.Unmarshal([]byte(firstLine(traceOnce(t, l, udp9, "--json", "udp", "port", "9"))), &rec); err != nil {
+		t.Fatalf("trace --json: %v", err)
+	}
+	if s := step("nft ip forward"); s.Action != "drop" || s.Reason != "nft ip forward: nft drop at ip forward" || !strings.Contains(s.Note, "rule udp dport 9 counter") || !strings.HasSuffix(s.Note, "(verdict drop)") {
+		t.Errorf("forward step of the dropped packet: %+v", s)
+	}
+	if len(rec.Exits) != 1 || rec.Exits[0].Outcome != "dropped" || rec.Exits[0].Reason != "nft ip forward: nft drop at ip forward" || rec.Exits[0].Port != "p1" {
+		t.Errorf("exits of the dropped packet %+v", rec.Exits)
+	}
+
+	// The text form.
+	text := traceOnce(t, l, udp7, "--port", "p1", "udp", "port", "7")
+	t.Logf("xdpfwd trace:\n%s", text)
+	for _, want := range []string{"trace 1: ", " in p1 queue 0 ", " > 10.2.0.2.7 UDP ttl 64", "ip forward", "(verdict accept)", "rewrote 10.1.0.2.", "→ sent on p2"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("trace text lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+// firstLine returns s's first line.
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
