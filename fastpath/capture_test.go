@@ -164,23 +164,28 @@ func TestCapturePollAllocs(t *testing.T) {
 	}
 }
 
-// BenchmarkWorkerCapture forwards batches of 64-byte UDP frames through a
-// worker on fake queues (parse, a MAC switch) with no capture, and with
-// an ingress capture whose filter matches nothing ('udp port 9999' on
-// UDP to port 5000: the filter runs its whole IPv4 path).
-func BenchmarkWorkerCapture(b *testing.B) {
-	for _, on := range []bool{false, true} {
-		name := "off"
-		if on {
-			name = "on-nomatch"
-		}
-		b.Run(name, func(b *testing.B) {
+// BenchmarkWorkerObserve is the per-packet cost of a worker (MAC switch,
+// batches of 64 UDP frames) with nothing observing, with a capture and
+// with a trace whose filter (udp port 9999) matches nothing: what
+// capturing or tracing costs the traffic it does not take.
+func BenchmarkWorkerObserve(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		start func(b *testing.B, r *ft.Rig)
+	}{
+		{"off", func(*testing.B, *ft.Rig) {}},
+		{"capture-nomatch", func(b *testing.B, r *ft.Rig) {
+			startCapture(b, r, fastpath.CaptureConfig{Point: fastpath.CaptureIngress, Port: fastpath.AnyPort, Filter: udpPortFilter(b, "9999")})
+		}},
+		{"trace-nomatch", func(b *testing.B, r *ft.Rig) {
+			startTrace(b, r, fastpath.TraceConfig{Port: fastpath.AnyPort, Filter: udpPortFilter(b, "9999")})
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
 			groups := &fastpath.PortGroups{}
 			r := ft.NewRig(b, ft.RigConfig{Ports: []fastpath.PortID{1, 2}, Groups: groups, Frames: 1024, Ring: 256, FillTarget: 256, UncheckedFrees: true,
 				Stages: []fastpath.Attached{ft.NewMACSwitch(groups, 1, 2)}})
-			if on {
-				startCapture(b, r, fastpath.CaptureConfig{Point: fastpath.CaptureIngress, Port: fastpath.AnyPort, Filter: udpPortFilter(b, "9999")})
-			}
+			tc.start(b, r)
 			frames := make([][]byte, fastpath.BatchSize)
 			for i := range frames {
 				frames[i] = ft.UDP4(b, ft.MAC(2), ft.MACA, 18)
