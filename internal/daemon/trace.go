@@ -28,12 +28,13 @@ import (
 // traceTick is how often a trace's rings are drained.
 const traceTick = 20 * time.Millisecond
 
-// tracing is the daemon's running trace: the trace, and the worker of
-// each of its rings (by TraceRecord.Worker).
+// tracing is the daemon's running trace: the trace, and for each of its
+// rings (by TraceRecord.Worker) the port queue of each of its worker's
+// queues, as they were when the ring was made.
 type tracing struct {
-	mu      sync.Mutex
-	trace   *fastpath.Trace
-	workers []*worker
+	mu     sync.Mutex
+	trace  *fastpath.Trace
+	queues [][]int
 }
 
 // traceVerb is the trace verb: it checks the arguments and returns the
@@ -133,7 +134,7 @@ func (d *Daemon) startTrace(t *fastpath.Trace) error {
 	if d.tracing.trace != nil {
 		return errors.New("trace: a trace is already running (one at a time)")
 	}
-	d.tracing.trace, d.tracing.workers = t, nil
+	d.tracing.trace, d.tracing.queues = t, nil
 	for _, w := range d.workers {
 		d.setTrace(w)
 	}
@@ -144,8 +145,12 @@ func (d *Daemon) startTrace(t *fastpath.Trace) error {
 // holds d.tracing.mu.
 func (d *Daemon) setTrace(w *worker) {
 	if t := d.tracing.trace; t != nil && w.fw != nil {
+		qs := make([]int, len(w.refs))
+		for i, r := range w.refs {
+			qs[i] = r.q
+		}
 		w.fw.SetTrace(t)
-		d.tracing.workers = append(d.tracing.workers, w)
+		d.tracing.queues = append(d.tracing.queues, qs)
 	}
 }
 
@@ -191,9 +196,9 @@ func (d *Daemon) traceRecord(r *fastpath.TraceRecord) control.TraceRecord {
 	out := control.TraceRecord{TimeNs: at.UnixNano(), Worker: r.Worker, Port: d.portName(r.Port), Queue: r.Queue,
 		Length: r.Length, Frame: append([]byte(nil), r.Frame()...), Packet: frameSummary(r.Frame()), MoreSteps: r.MoreSteps}
 	d.tracing.mu.Lock()
-	if r.Worker < len(d.tracing.workers) {
-		if w := d.tracing.workers[r.Worker]; r.Queue < len(w.refs) {
-			out.Queue = w.refs[r.Queue].q // the port's queue
+	if r.Worker < len(d.tracing.queues) {
+		if qs := d.tracing.queues[r.Worker]; r.Queue < len(qs) {
+			out.Queue = qs[r.Queue] // the port's queue
 		}
 	}
 	d.tracing.mu.Unlock()
