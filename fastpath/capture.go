@@ -2,6 +2,7 @@ package fastpath
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -32,6 +33,10 @@ const (
 	// the drop's reason, on their ingress port (drops at a full TX ring
 	// on the egress port: the worker no longer knows the ingress port).
 	CaptureDrop
+	// CaptureStage takes the frames a named stage (CaptureConfig.Stage)
+	// leaves to go on, as it left them, on their ingress port (at a
+	// per-output hook, the copy's egress port).
+	CaptureStage
 )
 
 // String returns the point's name: ingress, egress or drop.
@@ -43,6 +48,8 @@ func (p CapturePoint) String() string {
 		return "egress"
 	case CaptureDrop:
 		return "drop"
+	case CaptureStage:
+		return "stage"
 	}
 	return "point(" + itoa(int(p)) + ")"
 }
@@ -61,6 +68,10 @@ type CaptureConfig struct {
 	// Port is the port it takes them on (the ingress port of a drop), or
 	// AnyPort.
 	Port PortID
+	// Stage is, at CaptureStage, the name of the stage after which the
+	// capture takes frames (Pipeline.StageNames); a worker whose pipeline
+	// has no such stage takes none.
+	Stage string
 	// Filter, if not nil, selects the frames: those it returns a length
 	// above 0 for (and at most that many bytes of them).
 	Filter *cbpf.Program
@@ -85,8 +96,12 @@ type Capture struct {
 func NewCapture(cfg CaptureConfig) (*Capture, error) {
 	switch cfg.Point {
 	case CaptureIngress, CaptureEgress, CaptureDrop:
+	case CaptureStage:
+		if cfg.Stage == "" {
+			return nil, errors.New("capture: a stage capture needs the stage's name")
+		}
 	default:
-		return nil, errors.New("capture: point must be ingress, egress or drop")
+		return nil, errors.New("capture: point must be ingress, egress, drop or stage")
 	}
 	if cfg.Snaplen < 0 || cfg.Ring < 0 || cfg.Ring > 1<<20 {
 		return nil, errors.New("capture: snaplen and ring must be positive (ring at most 1<<20)")
@@ -143,6 +158,7 @@ type captureRing struct {
 	port   PortID
 	filter *cbpf.Program
 	snap   uint32
+	stage  int // CaptureStage: the stage's index in the worker's pipeline, -1 if it has none
 
 	slots []captureSlot
 	data  []byte
@@ -260,7 +276,28 @@ func (w *Worker) SetCapture(c *Capture) {
 		w.capture.Store(nil)
 		return
 	}
-	w.capture.Store(c.newRing(w.umem.Config().FrameSize))
+	r := c.newRing(w.umem.Config().FrameSize)
+	r.stage = -1
+	if c.cfg.Point == CaptureStage {
+		r.stage = slices.Index(w.pipeline.StageNames(), c.cfg.Stage)
+	}
+	w.capture.Store(r)
+}
+
+// captureStage copies into capture ring c the packets of b that the stage
+// at hook h left to go on.
+func captureStage(c *captureRing, b *Batch, h Hook, now Time) {
+	for i := range b.Packets[:b.Len] {
+		p := &b.Packets[i]
+		if p.Action != ActionContinue {
+			continue
+		}
+		port := p.InPort
+		if h.PerOutput() {
+			port = p.OutPort
+		}
+		c.offer(p.Data, port, CaptureStage, ReasonNone, now)
+	}
 }
 
 // captureIngress copies the batch's received packets into the capture ring

@@ -199,3 +199,32 @@ func BenchmarkWorkerObserve(b *testing.B) {
 		})
 	}
 }
+
+// TestCaptureAfterStage: a capture after a named stage takes the frames
+// that stage left to go on, as it left them: after the egress stage that
+// decrements the TTL, one less than received; after parse, as received.
+// A worker without the stage takes nothing.
+func TestCaptureAfterStage(t *testing.T) {
+	f := ft.UDP4(t, ft.MAC(2), ft.MACA, 10)
+	for _, tc := range []struct {
+		stage string
+		ttl   byte
+		n     int
+	}{{"ttldown", f[14+8] - 1, 1}, {"parse", f[14+8], 1}, {"no such stage", 0, 0}} {
+		r := captureRig(t)
+		c := startCapture(t, r, fastpath.CaptureConfig{Point: fastpath.CaptureStage, Stage: tc.stage, Port: fastpath.AnyPort})
+		r.Send(1, f)
+		got := drain(c)
+		if len(got) != tc.n {
+			t.Fatalf("after %q: %d frames, want %d", tc.stage, len(got), tc.n)
+		}
+		for _, p := range got {
+			if p.Point != fastpath.CaptureStage || p.Data[14+8] != tc.ttl || len(p.Data) != len(f) {
+				t.Fatalf("after %q: point %v ttl %d", tc.stage, p.Point, p.Data[14+8])
+			}
+		}
+	}
+	if _, err := fastpath.NewCapture(fastpath.CaptureConfig{Point: fastpath.CaptureStage}); err == nil {
+		t.Fatal("a stage capture without a stage was accepted")
+	}
+}

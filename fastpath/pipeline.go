@@ -50,8 +50,11 @@ type Pipeline struct {
 	split   int        // stages[split:] are per-output
 	profile atomic.Bool
 	// tr is the worker's tracing of the batch that holds traced
-	// packets, nil otherwise; the worker's thread sets it.
+	// packets, nil otherwise; capture the worker's capture ring of the
+	// batch if it takes frames after a stage. The worker's thread sets
+	// both.
 	tr      *tracing
+	capture *captureRing
 	packets []atomic.Uint64 // per stage
 	nanos   []atomic.Uint64 // per stage
 }
@@ -106,23 +109,26 @@ func (p *Pipeline) RunIngress(b *Batch, now Time) { p.run(b, now, 0, p.split) }
 func (p *Pipeline) RunOutput(b *Batch, now Time) { p.run(b, now, p.split, len(p.stages)) }
 
 func (p *Pipeline) run(b *Batch, now Time, from, to int) {
-	profile, tr := p.profile.Load(), p.tr
+	profile, tr, capture := p.profile.Load(), p.tr, p.capture
 	for i := from; i < to; i++ {
 		a := &p.stages[i]
 		if !profile && tr == nil {
 			a.Stage.Process(b, now)
-			continue
+		} else {
+			n := inFlight(b)
+			start := time.Now()
+			a.Stage.Process(b, now)
+			d := time.Since(start)
+			if profile {
+				p.packets[i].Add(uint64(n))
+				p.nanos[i].Add(uint64(d))
+			}
+			if tr != nil {
+				tr.traceStage(b, a, d, n)
+			}
 		}
-		n := inFlight(b)
-		start := time.Now()
-		a.Stage.Process(b, now)
-		d := time.Since(start)
-		if profile {
-			p.packets[i].Add(uint64(n))
-			p.nanos[i].Add(uint64(d))
-		}
-		if tr != nil {
-			tr.traceStage(b, a, d, n)
+		if capture != nil && capture.stage == i {
+			captureStage(capture, b, a.Hook, now)
 		}
 	}
 }
@@ -136,6 +142,15 @@ func inFlight(b *Batch) int {
 		}
 	}
 	return n
+}
+
+// StageNames returns the names of the stages, in walk order.
+func (p *Pipeline) StageNames() []string {
+	names := make([]string, len(p.stages))
+	for i, a := range p.stages {
+		names[i] = a.Stage.Name()
+	}
+	return names
 }
 
 // StageStats returns the accumulated cost of each stage, in walk order.

@@ -501,6 +501,9 @@ func (w *Worker) process(qi int) {
 	w.capRing, w.capNow = w.capture.Load(), now // the capture's one load per batch
 	if w.capRing != nil {
 		w.captureIngress(b, now)
+		if w.capRing.point == CaptureStage {
+			w.pipeline.capture = w.capRing
+		}
 	}
 	if r := w.trace.Load(); r != nil { // the trace's one load per batch
 		w.tracing.ring = r
@@ -524,7 +527,7 @@ func (w *Worker) process(qi int) {
 		w.outputInPlace(b, qi, now)
 	}
 	w.transmit(now)
-	w.capRing = nil
+	w.capRing, w.pipeline.capture = nil, nil
 	if w.pipeline.tr != nil {
 		w.tracePublish()
 	}

@@ -276,6 +276,34 @@ func TestCapture(t *testing.T) {
 		}
 	})
 
+	t.Run("stage", func(t *testing.T) {
+		// After the routing decision: the TTL is one less (and the IP
+		// checksum fixed), the MACs are still h1's frame's.
+		file, wait := startCapture(t, ctl, "--point", "stage", "--stage", "route", "--count", "1", "udp", "port", "7")
+		sent := captureFrame(t, l, 7, 0x66)
+		sendFrames(t, l, sent)
+		wait()
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readCapture(t, bytes.NewReader(b))
+		if len(got) != 1 {
+			t.Fatalf("captured %d frames after route, want 1", len(got))
+		}
+		want := bytes.Clone(sent)
+		want[22]--
+		copy(want[24:26], got[0].data[24:26])
+		if !bytes.Equal(got[0].data, want) || got[0].iface != "p1" {
+			t.Errorf("after route, on %s:\n%x\nwant on p1:\n%x", got[0].iface, got[0].data, want)
+		}
+		// An unknown stage is refused, naming the stages.
+		out, err := runCLIErr(t, 10*time.Second, "capture", "-w", filepath.Join(t.TempDir(), "x.pcapng"), "--point", "stage", "--stage", "nope", "--control", ctl)
+		if err == nil || !strings.Contains(out, `no stage named "nope" (the stages: parse, `) || !strings.Contains(out, "nat ip postrouting") {
+			t.Errorf("unknown stage: %v\n%s", err, out)
+		}
+	})
+
 	t.Run("sigint", func(t *testing.T) {
 		// Ctrl-C ends the capture: the file holds what came, and the
 		// daemon takes the capture off its workers (another may start).

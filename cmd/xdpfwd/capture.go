@@ -24,13 +24,15 @@ import (
 	"github.com/xdpfwd/xdpfwd/internal/control"
 )
 
-const captureUsage = `usage: xdpfwd capture [--port P] [--point ingress|egress|drop] [--count N] [--timeout D]
+const captureUsage = `usage: xdpfwd capture [--port P] [--point ingress|egress|drop|stage --stage NAME] [--count N] [--timeout D]
                       [-w FILE|-] [--snaplen N] [FILTER EXPRESSION...] [--control PATH | --config FILE]
 
 Writes, as pcapng, the frames that pass a point of a running daemon's
 workers: a port's ingress (as received), its egress (as put on the TX ring,
-after every rewrite) or the drops (the reason, "stage: reason", as each
-packet's comment; the ingress port as its interface). One interface per
+after every rewrite), the drops (the reason, "stage: reason", as each
+packet's comment; the ingress port as its interface), or what a named
+stage left to go on (--point stage --stage "nat ip postrouting": as the
+stage left it; an unknown name gets the list of stages). One interface per
 port, named after it. FILTER EXPRESSION is a pcap-filter expression as
 tcpdump takes it, compiled with tcpdump -ddd (tcpdump must be installed);
 none captures every frame. Ends at --count frames, after --timeout, or at
@@ -39,6 +41,7 @@ Ctrl-C; -w - writes to stdout (xdpfwd capture -w - | tcpdump -r -).`
 // captureOptions are the capture command's flags.
 type captureOptions struct {
 	ctl, cfgPath, port, point, out string
+	stage                          string
 	count, snaplen                 int
 	timeout                        time.Duration
 	expr                           []string
@@ -53,7 +56,8 @@ func parseCaptureFlags(args []string) (captureOptions, error) {
 	fs.StringVar(&o.ctl, "control", "", "the daemon's control socket")
 	fs.StringVar(&o.cfgPath, "config", "", "the daemon's configuration (for its control socket)")
 	fs.StringVar(&o.port, "port", "", "the port (interface) to capture on; every port if not given")
-	fs.StringVar(&o.point, "point", "ingress", "ingress, egress or drop")
+	fs.StringVar(&o.point, "point", "ingress", "ingress, egress, drop or stage")
+	fs.StringVar(&o.stage, "stage", "", "with --point stage: the stage after which frames are taken")
 	fs.StringVar(&o.out, "w", "", "the pcapng file to write; - for stdout")
 	fs.IntVar(&o.count, "count", 0, "stop after N frames")
 	fs.IntVar(&o.snaplen, "snaplen", 0, "bytes kept of each frame (0: all)")
@@ -65,8 +69,15 @@ func parseCaptureFlags(args []string) (captureOptions, error) {
 	o.expr = expr
 	switch o.point {
 	case "ingress", "egress", "drop":
+		if o.stage != "" {
+			return o, errors.New("--stage goes with --point stage")
+		}
+	case "stage":
+		if o.stage == "" {
+			return o, errors.New("--point stage needs --stage NAME")
+		}
 	default:
-		return o, fmt.Errorf("--point %q: want ingress, egress or drop", o.point)
+		return o, fmt.Errorf("--point %q: want ingress, egress, drop or stage", o.point)
 	}
 	if o.out == "" {
 		return o, errors.New("-w FILE (or -w - for stdout) is required")
@@ -94,7 +105,7 @@ func captureCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cargs := control.CaptureArgs{Point: o.point, Port: o.port, Filter: filter, Snaplen: o.snaplen, Count: o.count, TimeoutMs: o.timeout.Milliseconds()}
+	cargs := control.CaptureArgs{Point: o.point, Stage: o.stage, Port: o.port, Filter: filter, Snaplen: o.snaplen, Count: o.count, TimeoutMs: o.timeout.Milliseconds()}
 	if o.timeout > 0 && cargs.TimeoutMs == 0 {
 		cargs.TimeoutMs = 1
 	}

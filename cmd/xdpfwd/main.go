@@ -57,9 +57,9 @@ commands:
                                             its size (conntrack -C), emptied (-F), its counters per worker (-S)
   ct events [FILTER...] [-e NEW,UPDATE,DESTROY] [--count N] [-o timestamp] [--json] [--control PATH | --config FILE]
                                             stream connection events as conntrack -E
-  capture  [--port P] [--point ingress|egress|drop] [--count N] [--timeout D] [-w FILE|-] [--snaplen N]
+  capture  [--port P] [--point ingress|egress|drop|stage --stage NAME] [--count N] [--timeout D] [-w FILE|-] [--snaplen N]
            [FILTER EXPRESSION...] [--control PATH | --config FILE]
-                                            pcapng of the frames at a port's ingress or egress, or of the drops
+                                            pcapng of the frames at a port's ingress or egress, after a stage, or of the drops
                                             (reason as comment); FILTER as tcpdump takes it (needs tcpdump)
   trace    [--port P] [--count N] [--timeout D] [--json] [FILTER EXPRESSION...] [--control PATH | --config FILE]
                                             follow live packets through every stage (rules matched, conntrack, NAT, route)

@@ -3,8 +3,11 @@ package control
 // CaptureArgs are the capture verb's arguments: a stream of the frames
 // that pass a point of the workers and a filter (`xdpfwd capture`).
 type CaptureArgs struct {
-	// Point is ingress, egress or drop.
+	// Point is ingress, egress, drop or stage.
 	Point string `json:"point"`
+	// Stage is, with point stage, the name of the stage after which
+	// frames are taken (as xdpfwd stats lists the stages).
+	Stage string `json:"stage,omitempty"`
 	// Port is the interface of the port to capture on (a drop's ingress
 	// port); empty means every port.
 	Port string `json:"port,omitempty"`

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
@@ -41,8 +43,13 @@ func (d *Daemon) captureVerb(raw json.RawMessage) (any, error) {
 		cfg.Point = fastpath.CaptureEgress
 	case "drop":
 		cfg.Point = fastpath.CaptureDrop
+	case "stage":
+		cfg.Point, cfg.Stage = fastpath.CaptureStage, args.Stage
+		if names := d.stageNames(); !slices.Contains(names, args.Stage) {
+			return nil, fmt.Errorf("capture: no stage named %q (the stages: %s)", args.Stage, strings.Join(names, ", "))
+		}
 	default:
-		return nil, fmt.Errorf("capture point %q: want ingress, egress or drop", args.Point)
+		return nil, fmt.Errorf("capture point %q: want ingress, egress, drop or stage", args.Point)
 	}
 	if args.Snaplen < 0 || args.Count < 0 || args.TimeoutMs < 0 {
 		return nil, errors.New("capture: snaplen, count and timeout must not be negative")
@@ -157,4 +164,17 @@ func (d *Daemon) runningCapture() *fastpath.Capture {
 	d.captureMu.Lock()
 	defer d.captureMu.Unlock()
 	return d.capture
+}
+
+// stageNames returns the names of the stages of the workers' pipeline,
+// in walk order.
+func (d *Daemon) stageNames() []string {
+	d.state.RLock()
+	defer d.state.RUnlock()
+	for _, w := range d.workers {
+		if w.pipe != nil {
+			return w.pipe.StageNames()
+		}
+	}
+	return nil
 }
