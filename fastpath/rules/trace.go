@@ -56,11 +56,7 @@ func (w *worker) explain(pk *fastpath.Packet, n *fastpath.Note) {
 		}
 		if h.rule >= 0 && int(h.rule) < len(p.rules) {
 			r := &p.rules[h.rule]
-			n.Str(r.family.String())
-			n.Str(" ")
-			n.Str(r.table)
-			n.Str(" ")
-			n.Str(r.chain)
+			noteChain(n, r.family, r.table, r.chain)
 			n.Str(" handle ")
 			n.Uint(r.handle)
 			n.Str(" rule ")
@@ -72,11 +68,7 @@ func (w *worker) explain(pk *fastpath.Packet, n *fastpath.Note) {
 		}
 		if int(h.chain) < len(p.chains) {
 			c := &p.chains[h.chain]
-			n.Str(c.family.String())
-			n.Str(" ")
-			n.Str(c.table)
-			n.Str(" ")
-			n.Str(c.name)
+			noteChain(n, c.family, c.table, c.name)
 			n.Str(" policy ")
 			n.Str(vkindNames[h.v])
 		}
@@ -87,6 +79,16 @@ func (w *worker) explain(pk *fastpath.Packet, n *fastpath.Note) {
 		n.Str(" more")
 	}
 	w.hits.n[i], w.hits.more[i] = 0, 0
+}
+
+// noteChain writes a chain's name as nft's trace does: "inet filter
+// forward".
+func noteChain(n *fastpath.Note, f Family, table, chain string) {
+	n.Str(f.String())
+	n.Str(" ")
+	n.Str(table)
+	n.Str(" ")
+	n.Str(chain)
 }
 
 // vkindNames are the verdicts as nft's trace names them.
