@@ -60,11 +60,23 @@ func (t *Table) sourceHash(k *Tuple) uint64 {
 	return t.sip.Sum5(le.Uint64(k.Src[:]), le.Uint64(k.Src[8:]), 0, 0, meta)
 }
 
+// A bucket's reference is the connection's Conn (original direction)
+// with a tag of its source's hash in bits 17 to 31, which a Conn leaves
+// 0: a lookup compares tags before it reads a record.
+const (
+	srcTagShift = 17
+	srcTagMask  = uint64(0x7fff) << srcTagShift
+)
+
+// srcTag is the tag of source hash h in a bucket's reference.
+func srcTag(h uint64) uint64 { return h >> 49 << srcTagShift }
+
 // noteSource puts the connection in record idx, of identity id and
 // original tuple orig, at the head of its source's bucket.
 func (t *Table) noteSource(idx, id uint32, orig *Tuple) {
 	bs := t.bySource()
-	b := &bs[t.sourceHash(orig)&uint64(len(bs)-1)]
+	h := t.sourceHash(orig)
+	b := &bs[h&uint64(len(bs)-1)]
 	for i := 0; !b.lock.CompareAndSwap(0, 1); i++ {
 		if i >= 32 {
 			runtime.Gosched()
@@ -73,7 +85,7 @@ func (t *Table) noteSource(idx, id uint32, orig *Tuple) {
 	for i := srcWays - 1; i > 0; i-- {
 		b.refs[i].Store(b.refs[i-1].Load())
 	}
-	b.refs[0].Store(uint64(makeConn(idx, idGen(id), DirOriginal)))
+	b.refs[0].Store(uint64(makeConn(idx, idGen(id), DirOriginal)) | srcTag(h))
 	b.lock.Store(0)
 }
 
@@ -88,11 +100,15 @@ func (t *Table) SameSource(orig *Tuple, n int, reply *Tuple) bool {
 		return false
 	}
 	bs := *x
-	b := &bs[t.sourceHash(orig)&uint64(len(bs)-1)]
+	h := t.sourceHash(orig)
+	b := &bs[h&uint64(len(bs)-1)]
 	var e Entry
 	for i := range srcWays {
-		c := Conn(b.refs[i].Load())
-		if c == 0 || !t.Read(c, &e) {
+		ref := b.refs[i].Load()
+		if ref == 0 || ref&srcTagMask != srcTag(h) {
+			continue
+		}
+		if c := Conn(ref &^ srcTagMask); !t.mayHaveSource(c, orig) || !t.Read(c, &e) {
 			continue
 		}
 		o := &e.Tuple[0]
@@ -106,4 +122,18 @@ func (t *Table) SameSource(orig *Tuple, n int, reply *Tuple) bool {
 		n--
 	}
 	return false
+}
+
+// mayHaveSource reports whether the entry c refers to may have orig's
+// source port and the first word of its source address, from three loads
+// and without the entry's lock: false rules it out; true wants the
+// consistent read.
+func (t *Table) mayHaveSource(c Conn, orig *Tuple) bool {
+	r := t.rec(c)
+	if r == nil {
+		return false
+	}
+	return uint16(r.ports[0].Load()>>16) == orig.SrcPort &&
+		r.addr[0].Load() == binary.LittleEndian.Uint32(orig.Src[:]) &&
+		uint8(r.id.Load()) == orig.Proto
 }
