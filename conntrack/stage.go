@@ -285,11 +285,60 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 		switch in := &w.in[i]; in.kind {
 		case tupleSkip:
 		case tupleFragment:
+			if p := &pkts[i]; b.DryRun && p.L4Off != 0 {
+				// A first fragment, tracked as its datagram.
+				p.Fragment = false
+				in.kind = w.tuple(p, &in.k, &in.seg, false, false)
+				w.trackDry(p, in, int64(now))
+				p.Fragment = true
+				continue
+			}
 			w.fragment(&pkts[i], int64(now))
 		default:
+			if b.DryRun {
+				w.trackDry(&pkts[i], in, int64(now))
+				continue
+			}
 			w.trackTuple(&pkts[i], in, int64(now))
 		}
 	}
+}
+
+// trackDry is trackTuple for a Simulator's packet: it changes no entry.
+// A packet of a connection in the table gets the state the entry gives
+// its direction (the TCP tracker does not run: a segment it would find
+// invalid shows the entry's state); any other gets a new connection,
+// unconfirmed, as trackTuple gives it (a full table is not checked).
+func (w *trackWorker) trackDry(p *fastpath.Packet, in *inPacket, now int64) {
+	if in.kind != tupleOK {
+		w.trackTuple(p, in, now) // invalid, untracked, related: no entry changes
+		return
+	}
+	if c, ok := w.cw.lookup(&in.k, in.hint, now); ok {
+		if st, ok := w.cw.t.Translated(c, 0, nil); ok {
+			p.CtState, p.CtRef = uint8(ctState(c.Dir(), st)), tableRef(c)
+			return
+		}
+	}
+	if w.npending == len(w.pending) {
+		return
+	}
+	e := &w.pending[w.npending]
+	reply, ok := in.k.Reverse()
+	*e = Entry{Tuple: [2]Tuple{in.k, reply}}
+	var seg *TCPSegment
+	if in.k.Proto == ProtoTCP {
+		seg = &in.seg
+	}
+	if !ok || !w.cw.t.newProto(e, seg, now) {
+		p.CtState = uint8(StateInvalid)
+		return
+	}
+	p.CtState, p.CtRef = uint8(StateNew), pendingRef(w.id, w.npending)
+	w.gone[w.npending] = false
+	w.npending++
+	w.markPending(&e.Tuple[0])
+	w.markPending(&e.Tuple[1])
 }
 
 // inPacket is what the conntrack stage's first pass found in a packet:
@@ -760,6 +809,12 @@ func (s *confirmStage) Process(b *fastpath.Batch, now fastpath.Time) {
 			}
 			if Dir(p.CtRef&1) == DirReply {
 				continue // only the original direction confirms (nf_conntrack_confirm)
+			}
+			if b.DryRun {
+				if p.Trace != 0 {
+					w.traceConfirm(p, confirmDry)
+				}
+				continue
 			}
 			c, res := w.cw.Confirm(w.tr.pendingEntry(p.CtRef), int64(now))
 			if p.Trace != 0 {

@@ -74,6 +74,10 @@ func (s *inStage) Explain(p *fastpath.Packet, n *fastpath.Note) {
 	s.w.tr.explain(p, n, &s.w.explainBuf)
 }
 
+// confirmDry is what the confirm stage did to a Simulator's packet:
+// nothing; the connection would be confirmed.
+const confirmDry ConfirmResult = 254
+
 // traceConfirm remembers what confirming traced packet p's connection
 // did, for Explain.
 func (w *trackWorker) traceConfirm(p *fastpath.Packet, res ConfirmResult) {
@@ -88,6 +92,8 @@ func (s *confirmStage) Explain(p *fastpath.Packet, n *fastpath.Note) {
 		return
 	case ConfirmInserted + 1:
 		n.Str("confirmed: the connection is in the table")
+	case confirmDry + 1:
+		n.Str("would be confirmed (a dry run changes no entry)")
 	case ConfirmClash + 1:
 		n.Str("confirmed: clashed with a connection another worker inserted, resolved (the packet follows it)")
 	default:

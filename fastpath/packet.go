@@ -261,6 +261,11 @@ type Batch struct {
 	emitFailedOn                    PortID
 	// canEmit is set by the worker while the hooks before the copies run.
 	canEmit bool
+	// DryRun marks a batch a Simulator runs: a stage must change no
+	// shared state for it (no learning, no connection tracked or
+	// confirmed, no counter, quota or limit charged, no neighbour
+	// resolution started) and hold no packet; it decides as it would.
+	DryRun bool
 }
 
 // Clone appends to b a copy of p in a fresh frame, for a packet that must

@@ -403,9 +403,8 @@ func (tr *tracing) record(p *Packet) *TraceRecord {
 
 // traceExit records how traced packet p (or a copy) left the worker.
 func (w *Worker) traceExit(p *Packet, e TraceExit) {
-	if rec := w.tracing.record(p); rec != nil && rec.nexits < maxTraceExits {
-		rec.exits[rec.nexits] = e
-		rec.nexits++
+	if rec := w.tracing.record(p); rec != nil {
+		rec.addExit(e)
 	}
 }
 

@@ -3,6 +3,7 @@ package tests
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -45,8 +46,8 @@ func traceOnce(t *testing.T, l *routerLab, frame func(i int) []byte, args ...str
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, xdpfwdBinary(t), append([]string{"trace", "--count", "1", "--control", l.daemon.control}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func traceOnce(t *testing.T, l *routerLab, frame func(i int) []byte, args ...str
 		select {
 		case err := <-done:
 			if err != nil {
-				t.Fatalf("xdpfwd trace %v: %v\n%s", args, err, out.String())
+				t.Fatalf("xdpfwd trace %v: %v\n%s%s", args, err, out.String(), errOut.String())
 			}
 			return out.String()
 		case <-time.After(200 * time.Millisecond):
@@ -153,4 +154,87 @@ func TestTrace(t *testing.T) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// TestTraceOffline: `xdpfwd trace --packet HEX --in p1` runs a frame
+// through the daemon's own stages without sending it or changing any
+// table, and shows the same walk the live path then takes with the same
+// frame: the same stages, decisions, conntrack state and connection, rules,
+// route, rewrites and exit port (the live one is sent and confirmed, the
+// offline one would be). h2 receives nothing from the offline run, and
+// the connection is not in the table after it.
+func TestTraceOffline(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "trace.nft")
+	if err := os.WriteFile(file, []byte(traceRuleset), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := newRouterLab(t, false, file)
+	ctl := l.daemon.control
+	frame := labBuild(t, 1, labIP4("10.1.0.2", "10.2.0.2", layers.IPProtocolUDP), labUDP(45000, 7), gopacket.Payload("offline"))(l)
+
+	drain(l.fd2)
+	var offline control.TraceRecord
+	out := runCLI(t, 20*time.Second, "trace", "--packet", hex.EncodeToString(frame), "--in", "p1", "--json", "--control", ctl)
+	if err := json.Unmarshal([]byte(firstLine(out)), &offline); err != nil {
+		t.Fatalf("trace --packet: %v\n%s", err, out)
+	}
+	if got := readIP(t, l.fd2); len(got) != 0 {
+		t.Fatalf("h2 received %d packets from an offline trace", len(got))
+	}
+	if ct := runCLI(t, 10*time.Second, "ct", "list", "-p", "udp", "--sport", "45000", "--control", ctl); strings.Contains(ct, "sport=45000") {
+		t.Fatalf("the offline trace left a connection:\n%s", ct)
+	}
+
+	// The same frame, live.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, xdpfwdBinary(t), "trace", "--json", "--count", "1", "--control", ctl, "udp", "port", "45000")
+	var stdout bytes.Buffer
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 256)
+	if n, err := stderr.Read(line); err != nil || !strings.HasPrefix(string(line[:n]), "tracing on every port: udp port 45000") {
+		t.Fatalf("trace did not start: %q %v", line[:n], err)
+	}
+	l.probeFrom(t, 1, frame)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("trace: %v\n%s", err, stdout.String())
+	}
+	var live control.TraceRecord
+	if err := json.Unmarshal([]byte(firstLine(stdout.String())), &live); err != nil {
+		t.Fatalf("trace --json: %v\n%s", err, stdout.String())
+	}
+
+	type step struct{ hook, stage, action, reason, egress, ct, rewrite, note string }
+	steps := func(r control.TraceRecord) []step {
+		var out []step
+		for _, s := range r.Steps {
+			note := strings.Replace(s.Note, "would be confirmed (a dry run changes no entry)", "confirmed: the connection is in the table", 1)
+			out = append(out, step{s.Hook, s.Stage, s.Action, s.Reason, s.Egress, s.CtState, s.Rewrite, note})
+		}
+		return out
+	}
+	o, v := steps(offline), steps(live)
+	if len(o) != len(v) {
+		t.Fatalf("offline %d steps, live %d:\n%+v\n%+v", len(o), len(v), o, v)
+	}
+	for i := range o {
+		if o[i] != v[i] {
+			t.Errorf("step %d: offline %+v\nlive %+v", i, o[i], v[i])
+		}
+	}
+	if len(offline.Exits) != 1 || offline.Exits[0].Outcome != "would be sent" || offline.Exits[0].Port != "p2" ||
+		len(live.Exits) != 1 || live.Exits[0].Outcome != "sent" || live.Exits[0].Port != "p2" {
+		t.Errorf("exits: offline %+v, live %+v", offline.Exits, live.Exits)
+	}
+	if !strings.Contains(offline.Packet, "10.1.0.2.45000 > 10.2.0.2.7 UDP ttl 64") {
+		t.Errorf("offline packet %q", offline.Packet)
+	}
 }

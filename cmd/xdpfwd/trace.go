@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,10 +17,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/pcapgo"
+
 	"github.com/xdpfwd/xdpfwd/internal/control"
 )
 
-const traceUsage = `usage: xdpfwd trace [--port P] [--count N] [--timeout D] [--json] [--control PATH | --config FILE] [FILTER EXPRESSION...]
+const traceUsage = `usage: xdpfwd trace [--port P] [--count N] [--timeout D] [--all] [--json] [--control PATH | --config FILE] [FILTER EXPRESSION...]
+       xdpfwd trace --packet HEX|--pcap FILE --in PORT [--all] [--json] [--control PATH | --config FILE]
 
 Follows live packets through a running daemon's pipeline, as nft monitor
 trace and ofproto/trace show theirs: where each came in, every stage it
@@ -26,7 +33,14 @@ state, the headers it rewrote, the rules it matched, the route and
 neighbour, the time the stage took over its batch), and where it went
 (the TX queue, or the drop and its reason). FILTER is a pcap-filter
 expression as tcpdump takes it (compiled with tcpdump -ddd). --count
-defaults to 1; the trace also ends at --timeout or Ctrl-C.`
+defaults to 1; the trace also ends at --timeout or Ctrl-C.
+
+With --packet (a frame in hex) or --pcap (every frame of a pcap or pcapng
+file) and --in, the frames are not waited for: each runs through a
+pipeline of the daemon's own stages, on its live tables, that changes
+nothing (no learning, no connection tracked or confirmed, no counter
+charged, no neighbour resolved) and sends nothing: what would happen to
+this packet, as ofproto/trace.`
 
 // traceOptions are xdpfwd trace's flags.
 type traceOptions struct {
@@ -35,6 +49,7 @@ type traceOptions struct {
 	timeout            time.Duration
 	json, all          bool
 	expr               []string
+	packet, pcap, in   string
 }
 
 // parseTraceFlags parses flags anywhere among args; the other words are
@@ -50,6 +65,9 @@ func parseTraceFlags(args []string) (traceOptions, error) {
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop after this long")
 	fs.BoolVar(&o.json, "json", false, "one JSON object a packet")
 	fs.BoolVar(&o.all, "all", false, "print every stage, also those that changed nothing and said nothing")
+	fs.StringVar(&o.packet, "packet", "", "a frame in hex to run through the pipeline without sending it (with --in)")
+	fs.StringVar(&o.pcap, "pcap", "", "a pcap or pcapng file whose frames run through the pipeline without being sent (with --in)")
+	fs.StringVar(&o.in, "in", "", "the port the --packet or --pcap frames come in on")
 	expr, err := parseInterleaved(fs, args)
 	if err != nil {
 		return o, err
@@ -58,7 +76,83 @@ func parseTraceFlags(args []string) (traceOptions, error) {
 	if o.count < 0 || o.timeout < 0 {
 		return o, errors.New("--count and --timeout must not be negative")
 	}
+	switch offline := o.packet != "" || o.pcap != ""; {
+	case o.packet != "" && o.pcap != "":
+		return o, errors.New("--packet and --pcap: one or the other")
+	case offline && o.in == "":
+		return o, errors.New("--packet and --pcap need --in PORT, the port the frame comes in on")
+	case offline && len(o.expr) > 0:
+		return o, errors.New("--packet and --pcap take no filter expression")
+	case !offline && o.in != "":
+		return o, errors.New("--in goes with --packet or --pcap")
+	}
 	return o, nil
+}
+
+// offlineFrames returns the frames of --packet or --pcap.
+func (o *traceOptions) offlineFrames() ([][]byte, error) {
+	if o.packet != "" {
+		h := strings.NewReplacer(" ", "", ":", "", "\n", "", "\t", "").Replace(o.packet)
+		f, err := hex.DecodeString(strings.TrimPrefix(h, "0x"))
+		if err != nil {
+			return nil, fmt.Errorf("--packet: %w", err)
+		}
+		return [][]byte{f}, nil
+	}
+	b, err := os.ReadFile(o.pcap)
+	if err != nil {
+		return nil, err
+	}
+	var src interface {
+		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	}
+	if ng, err := pcapgo.NewNgReader(bytes.NewReader(b), pcapgo.DefaultNgReaderOptions); err == nil {
+		src = ng
+	} else if r, err2 := pcapgo.NewReader(bytes.NewReader(b)); err2 == nil {
+		src = r
+	} else {
+		return nil, fmt.Errorf("%s: neither pcapng (%v) nor pcap (%v)", o.pcap, err, err2)
+	}
+	var frames [][]byte
+	for {
+		data, _, err := src.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", o.pcap, err)
+		}
+		frames = append(frames, bytes.Clone(data))
+	}
+	if len(frames) == 0 {
+		return nil, fmt.Errorf("%s: no packets", o.pcap)
+	}
+	return frames, nil
+}
+
+// traceOffline runs the frames of --packet or --pcap through the daemon's
+// simulator and prints their walks.
+func traceOffline(o traceOptions) error {
+	frames, err := o.offlineFrames()
+	if err != nil {
+		return err
+	}
+	for i, f := range frames {
+		var r control.TraceRecord
+		if err := control.Call(o.ctl, "trace-packet", control.TracePacketArgs{Frame: f, Port: o.in}, &r); err != nil {
+			return err
+		}
+		if o.json {
+			if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := writeTrace(os.Stdout, i+1, &r, o.all); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parseInterleaved parses fs's flags anywhere among args and returns the
@@ -86,6 +180,12 @@ func traceCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	if o.packet != "" || o.pcap != "" {
+		if err := resolveControl(&o.ctl, o.cfgPath); err != nil {
+			return err
+		}
+		return traceOffline(o)
+	}
 	targs := control.TraceArgs{Port: o.port, Count: o.count, TimeoutMs: o.timeout.Milliseconds()}
 	if o.timeout > 0 && targs.TimeoutMs == 0 {
 		targs.TimeoutMs = 1
@@ -100,11 +200,19 @@ func traceCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, lost := 0, uint64(0)
+	n, lost, started := 0, uint64(0), false
 	err = control.CallStream(ctx, o.ctl, "trace", targs, func(raw json.RawMessage) error {
 		var c control.TraceChunk
 		if err := json.Unmarshal(raw, &c); err != nil {
 			return fmt.Errorf("trace answer: %w", err)
+		}
+		if !started {
+			started = true
+			where := "every port"
+			if o.port != "" {
+				where = o.port
+			}
+			fmt.Fprintf(os.Stderr, "tracing on %s: %s\n", where, cmp.Or(strings.Join(o.expr, " "), "every packet"))
 		}
 		lost = c.Lost
 		for _, r := range c.Records {
@@ -141,7 +249,11 @@ func traceCmd(args []string) error {
 // decision, state or headers or said something), and where it went.
 func writeTrace(out io.Writer, n int, r *control.TraceRecord, all bool) error {
 	t := time.Unix(0, r.TimeNs)
-	fmt.Fprintf(out, "trace %d: %s in %s queue %d (worker %d), %d bytes: %s\n", n, t.Format("15:04:05.000000"), r.Port, r.Queue, r.Worker, r.Length, r.Packet)
+	if r.Worker < 0 {
+		fmt.Fprintf(out, "trace %d: simulated in %s, %d bytes: %s\n", n, r.Port, r.Length, r.Packet)
+	} else {
+		fmt.Fprintf(out, "trace %d: %s in %s queue %d (worker %d), %d bytes: %s\n", n, t.Format("15:04:05.000000"), r.Port, r.Queue, r.Worker, r.Length, r.Packet)
+	}
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	hidden := 0
 	for i, s := range r.Steps {
@@ -188,6 +300,8 @@ func writeTrace(out io.Writer, n int, r *control.TraceRecord, all bool) error {
 		switch e.Outcome {
 		case "sent":
 			fmt.Fprintf(out, "  → sent on %s (worker queue %d)\n", e.Port, e.Queue)
+		case "would be sent":
+			fmt.Fprintf(out, "  → would be sent on %s\n", e.Port)
 		case "dropped":
 			fmt.Fprintf(out, "  → dropped: %s, counted on %s\n", e.Reason, e.Port)
 		case "consumed":

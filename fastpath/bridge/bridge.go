@@ -547,7 +547,7 @@ func (s *Forwarding) Process(b *fastpath.Batch, now fastpath.Time) {
 			p.Drop(DropInvalidSrcMAC)
 			continue
 		}
-		if key := vk | src; key != lastSrc {
+		if key := vk | src; key != lastSrc && !b.DryRun {
 			switch fdb.learn(key, p.InPort, sec) {
 			case LearnRefreshed, LearnStatic:
 				lastSrc = key

@@ -155,7 +155,7 @@ func (w *worker) icmp4Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 	if !ok {
 		return
 	}
-	if !w.r.limit.allow(true, typ, code, mapped4(ip.Src()), 32, w.now) {
+	if !w.dry && !w.r.limit.allow(true, typ, code, mapped4(ip.Src()), 32, w.now) {
 		w.r.c.icmpLimited.Add(1)
 		return
 	}
@@ -179,7 +179,7 @@ func (w *worker) icmp6Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 		return
 	}
 	src := sourcePicker{w.r, w.view}.errorSource6(p, ip)
-	if !w.r.limit.allow(false, typ, code, ip.Src(), w.r.routePrefixLen6(ip.Src()), w.now) {
+	if !w.dry && !w.r.limit.allow(false, typ, code, ip.Src(), w.r.routePrefixLen6(ip.Src()), w.now) {
 		w.r.c.icmpLimited.Add(1)
 		return
 	}

@@ -50,6 +50,15 @@ func (s *resolve) Process(b *fastpath.Batch, now fastpath.Time) {
 			continue
 		}
 		ip := w.nextHop(p)
+		if w.dry {
+			// Whether the neighbour is known, resolving nothing.
+			if e, ok := w.r.neigh.Lookup(p.OutIface, netip.AddrFrom16(ip).Unmap(), int64(now)); ok && e.State.Valid() {
+				w.send(p, p.OutIface, e.MAC)
+			} else {
+				p.Action = fastpath.ActionStolen // would wait for it
+			}
+			continue
+		}
 		mac, act := w.nw.Resolve(p.OutIface, ip, int64(now))
 		if act == neigh.Send {
 			gateway := p.RouteHop != 0 && w.lastHop.ok && w.lastHop.id == p.RouteHop && w.lastHop.hop.Kind != route.Connected

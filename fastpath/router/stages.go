@@ -71,10 +71,13 @@ type heldSlot struct {
 // worker is one worker's router state, shared by its stages (which run in
 // turn on the worker's thread).
 type worker struct {
-	r       *Router
-	view    route.View    // taken once per batch, by the first stage
-	now     fastpath.Time // the batch's time
-	nw      *neigh.Worker
+	r    *Router
+	view route.View    // taken once per batch, by the first stage
+	now  fastpath.Time // the batch's time
+	nw   *neigh.Worker
+	// dry is the batch's DryRun (a Simulator's): no neighbour learned or
+	// resolved, no ICMP rate limit charged.
+	dry     bool
 	slots   []heldSlot
 	free    []uint32 // free slots
 	events  []neigh.Event
@@ -153,7 +156,7 @@ func (*ingress) Name() string { return "router ingress" }
 
 func (s *ingress) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := (*worker)(s)
-	w.view, w.now = w.r.table.FIB().View(), now
+	w.view, w.now, w.dry = w.r.table.FIB().View(), now, b.DryRun
 	w.last4.ok, w.last4.hopOK, w.lastNeigh.ok, w.lastHop.ok = false, false, false, false
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
@@ -484,7 +487,9 @@ func (w *worker) arp(b *fastpath.Batch, p *fastpath.Packet, now fastpath.Time) {
 	toUs := header.MAC(p.Data[0:6]) == f.MAC
 	sipUnicast := sip[0]&0xf0 != 0xe0 && sip != [4]byte{255, 255, 255, 255} && !w.r.local4(sip)
 	if how, ok := neigh.ClassifyARP(a.Op(), sip, tip, a.SenderMAC(), a.TargetMAC(), toUs, tipLocal, sipUnicast); ok {
-		w.r.neigh.Confirm(p.InIface, mapped4(sip), a.SenderMAC(), how, int64(now))
+		if !w.dry {
+			w.r.neigh.Confirm(p.InIface, mapped4(sip), a.SenderMAC(), how, int64(now))
+		}
 	}
 	p.Action = fastpath.ActionConsumed
 	if a.Op() != header.ARPRequest || !tipLocal {
@@ -737,7 +742,9 @@ func (w *worker) solicited(b *fastpath.Batch, p *fastpath.Packet, ip header.IPv6
 	}
 	src := ip.Src()
 	if hasLL && src != ([16]byte{}) {
-		w.r.neigh.Confirm(p.InIface, src, mac, neigh.NS, int64(now))
+		if !w.dry {
+			w.r.neigh.Confirm(p.InIface, src, mac, neigh.NS, int64(now))
+		}
 	}
 	dstMAC := header.MAC(p.Data[6:12])
 	if hasLL {
@@ -788,7 +795,9 @@ func (w *worker) advertised(p *fastpath.Packet, ip header.IPv6, msg []byte, now 
 	if !ok {
 		how |= neigh.NoLinkAddr
 	}
-	w.r.neigh.Confirm(p.InIface, na.Target(), mac, how, int64(now))
+	if !w.dry {
+		w.r.neigh.Confirm(p.InIface, na.Target(), mac, how, int64(now))
+	}
 }
 
 // output routes what the router sends itself (Local IP packets without an
@@ -851,7 +860,7 @@ func (w *worker) redirect4(b *fastpath.Batch, p *fastpath.Packet, ip header.IPv4
 	} else if hop.Kind != route.Connected {
 		return
 	}
-	if !f.onlink4(src) || !f.onlink4(gw) || !w.r.redirects.allow(src, w.now) {
+	if !f.onlink4(src) || !f.onlink4(gw) || !w.dry && !w.r.redirects.allow(src, w.now) {
 		return
 	}
 	w.icmp4Error(b, p, header.ICMPv4Redirect, 1, binary.BigEndian.Uint32(gw[:]))

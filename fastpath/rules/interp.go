@@ -94,6 +94,11 @@ type worker struct {
 	hits ruleHits
 }
 
+// dryRun reports whether c's packet is in a Simulator's batch: the rules
+// decide, but charge no counter, quota or limit, log nothing and set no
+// connection mark.
+func (c *pktCtx) dryRun() bool { return c.b != nil && c.b.DryRun }
+
 // runHook runs the base chains of one hook over the packet of c, in
 // order: accept goes on to the next, drop is final. It reports whether
 // the packet is accepted.
@@ -224,17 +229,21 @@ func (w *worker) evalRule(p *Program, ops []op, c *pktCtx) {
 		case opImmVerdict:
 			w.v, w.tgt = o.verdict.kind, o.verdict.chain
 		case opCounter:
-			o.ctr.add(c.skbLen)
+			if !c.dryRun() {
+				o.ctr.add(c.skbLen)
+			}
 		case opLimit:
-			if o.lim.over(o.limP, c.skbLen, int64(c.now)) {
+			if c.dryRun() && o.lim.peek(o.limP, c.skbLen, int64(c.now)) || !c.dryRun() && o.lim.over(o.limP, c.skbLen, int64(c.now)) {
 				w.v = vBreak
 			}
 		case opQuota:
-			if o.quota.over(o.quotaP, c.skbLen) {
+			if c.dryRun() && o.quota.peek(o.quotaP, c.skbLen) || !c.dryRun() && o.quota.over(o.quotaP, c.skbLen) {
 				w.v = vBreak
 			}
 		case opLog:
-			w.log(p, o, c)
+			if !c.dryRun() {
+				w.log(p, o, c)
+			}
 		case opReject:
 			w.reject(p, o.rej, c)
 			w.v = vDrop
@@ -243,7 +252,7 @@ func (w *worker) evalRule(p *Program, ops []op, c *pktCtx) {
 				w.v = vBreak
 			}
 		case opCtSetMark:
-			if p.env.Conntrack != nil {
+			if p.env.Conntrack != nil && !c.dryRun() {
 				p.env.Conntrack.SetMark(c.pk, binary.NativeEndian.Uint32(w.regs[o.sreg:]))
 			}
 		case opNat:

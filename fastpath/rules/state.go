@@ -110,6 +110,19 @@ func (s *limitState) over(p *limitParams, n uint32, now int64) bool {
 	}
 }
 
+// peek is over without taking the tokens: what over would say now, for
+// a dry run.
+func (s *limitState) peek(p *limitParams, n uint32, now int64) bool {
+	cost := p.costPkt
+	if p.bytes {
+		cost = clampInt64(p.nsecs * uint64(n) / p.rate)
+	}
+	if max(s.tat.Load(), now)+cost-now > p.tokensMax {
+		return !p.invert
+	}
+	return p.invert
+}
+
 // quotaState is a quota's bytes consumed and its depleted flag.
 type quotaState struct {
 	consumed atomic.Uint64
@@ -132,6 +145,12 @@ func (s *quotaState) over(p *quotaParams, n uint32) bool {
 		s.depleted.Store(true)
 	}
 	return (c > p.bytes) != p.invert
+}
+
+// peek is over without consuming: what over would say now, for a dry
+// run.
+func (s *quotaState) peek(p *quotaParams, n uint32) bool {
+	return (s.consumed.Load()+uint64(n) > p.bytes) != p.invert
 }
 
 // gcra is a generic cell rate bucket shared by the workers: one event per

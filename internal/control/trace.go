@@ -16,7 +16,8 @@ type TraceArgs struct {
 	TimeoutMs int64 `json:"timeout_ms,omitempty"`
 }
 
-// TraceChunk is one answer of the trace stream.
+// TraceChunk is one answer of the trace stream. The first, empty, comes
+// once the trace is on the workers.
 type TraceChunk struct {
 	// Records are packets traced, oldest first per worker.
 	Records []TraceRecord `json:"records,omitempty"`
@@ -80,7 +81,8 @@ type TraceStep struct {
 
 // TraceExit is one way a traced packet left the worker.
 type TraceExit struct {
-	// Outcome is sent, dropped, consumed, held or unknown.
+	// Outcome is sent, dropped, consumed, held or unknown; for a
+	// simulated packet (trace-packet) "would be sent".
 	Outcome string `json:"outcome"`
 	// Port is the egress port (sent), or the port a drop counts on.
 	Port string `json:"port,omitempty"`
@@ -88,4 +90,14 @@ type TraceExit struct {
 	Queue int `json:"queue,omitempty"`
 	// Reason is a drop's reason ("stage: reason").
 	Reason string `json:"reason,omitempty"`
+}
+
+// TracePacketArgs are the trace-packet verb's arguments: run a synthetic
+// frame through the pipeline without sending it (`xdpfwd trace
+// --packet`).
+type TracePacketArgs struct {
+	// Frame is the Ethernet frame.
+	Frame []byte `json:"frame"`
+	// Port is the interface of the port it comes in on.
+	Port string `json:"port"`
 }

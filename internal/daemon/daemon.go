@@ -93,8 +93,12 @@ type Daemon struct {
 	// (capture.go); captureMu guards it.
 	captureMu sync.Mutex
 	capture   *fastpath.Capture
-	// tracing is the trace running on the workers (trace.go).
+	// tracing is the trace running on the workers (trace.go); sim runs
+	// synthetic packets through a pipeline of its own, made on first use.
 	tracing tracing
+	simOnce sync.Once
+	sim     *fastpath.Simulator
+	simErr  error
 
 	// state orders Close (write lock) after the readers of what it tears
 	// down (Stats, FDBPage; read lock); closed tells readers Close began.
@@ -468,6 +472,16 @@ func (d *Daemon) workerCPUs(wi int) []int {
 	return nil
 }
 
+// newPipeline returns a pipeline of the core's and every subsystem's
+// stages, for one worker (or the simulator).
+func (d *Daemon) newPipeline() *fastpath.Pipeline {
+	stages := fastpath.CoreStages(&fastpath.ChecksumFinish{})
+	for _, s := range d.subsystems {
+		stages = append(stages, s.Stages()...)
+	}
+	return fastpath.NewPipeline(stages...)
+}
+
 func (d *Daemon) openWorkers() error {
 	if err := d.checkCPUs(); err != nil {
 		return err
@@ -477,11 +491,7 @@ func (d *Daemon) openWorkers() error {
 	}
 	d.nworkers = d.workerCount()
 	for wi := range d.nworkers {
-		stages := fastpath.CoreStages(&fastpath.ChecksumFinish{})
-		for _, s := range d.subsystems {
-			stages = append(stages, s.Stages()...)
-		}
-		pipe := fastpath.NewPipeline(stages...)
+		pipe := d.newPipeline()
 		pipe.SetProfiling(d.cfg.Options.Profile)
 		w := &worker{idx: wi, pipe: pipe}
 		d.workers = append(d.workers, w)
@@ -719,6 +729,9 @@ func (d *Daemon) Close() error {
 	defer d.state.Unlock()
 	d.closed = true
 	var errs []error
+	if d.sim != nil {
+		errs = append(errs, d.sim.Close())
+	}
 	errs = append(errs, d.clearSockets()...)
 	for _, w := range d.workers {
 		if w.fw != nil {
@@ -768,8 +781,9 @@ func (d *Daemon) Handlers() map[string]control.Handler {
 		"ct-stats":  d.ctStatsVerb,
 		"ct-events": d.ctEventsVerb,
 
-		"capture": d.captureVerb,
-		"trace":   d.traceVerb,
+		"capture":      d.captureVerb,
+		"trace":        d.traceVerb,
+		"trace-packet": d.tracePacketVerb,
 	}
 }
 

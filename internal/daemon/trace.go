@@ -66,6 +66,10 @@ func (d *Daemon) traceVerb(raw json.RawMessage) (any, error) {
 	}
 	return control.Stream(func(ctx context.Context, send func(any) error) error {
 		defer d.stopTrace(t)
+		// The first answer, empty, says the trace is on the workers.
+		if err := send(control.TraceChunk{}); err != nil {
+			return err
+		}
 		var recs []control.TraceRecord
 		take := func() (bool, error) {
 			recs = recs[:0]
@@ -80,6 +84,38 @@ func (d *Daemon) traceVerb(raw json.RawMessage) (any, error) {
 		finish := func() error { return send(control.TraceChunk{Lost: t.Lost(), Done: true}) }
 		return drainUntil(ctx, args.TimeoutMs, traceTick, func() { d.stopTrace(t) }, take, finish)
 	}), nil
+}
+
+// tracePacketVerb is the trace-packet verb: it runs the frame given
+// through the daemon's simulator, a pipeline of every subsystem's stages
+// that decides on the live tables and changes none of them
+// (fastpath.Simulator), and returns its walk as a trace record.
+func (d *Daemon) tracePacketVerb(raw json.RawMessage) (any, error) {
+	var args control.TracePacketArgs
+	if err := json.Unmarshal(raw, &args); err != nil {
+		return nil, fmt.Errorf("trace-packet arguments: %w", err)
+	}
+	if args.Port == "" {
+		return nil, errors.New("trace-packet: the port the frame comes in on is required")
+	}
+	in, err := d.portByName(args.Port)
+	if err != nil {
+		return nil, fmt.Errorf("trace-packet: %w", err)
+	}
+	d.state.RLock() // Close waits for the run, then closes the simulator
+	defer d.state.RUnlock()
+	if d.closed {
+		return nil, ErrClosed
+	}
+	d.simOnce.Do(func() { d.sim, d.simErr = fastpath.NewSimulator(d.newPipeline(), d.groups) })
+	if d.simErr != nil {
+		return nil, d.simErr
+	}
+	var rec fastpath.TraceRecord
+	if err := d.sim.Run(args.Frame, in, fastpath.MonotonicClock(), &rec); err != nil {
+		return nil, fmt.Errorf("trace-packet: %w", err)
+	}
+	return d.traceRecord(&rec), nil
 }
 
 // drainUntil drains a workers' stream every tick (take, which reports
@@ -196,7 +232,7 @@ func (d *Daemon) traceRecord(r *fastpath.TraceRecord) control.TraceRecord {
 	out := control.TraceRecord{TimeNs: at.UnixNano(), Worker: r.Worker, Port: d.portName(r.Port), Queue: r.Queue,
 		Length: r.Length, Frame: append([]byte(nil), r.Frame()...), Packet: frameSummary(r.Frame()), MoreSteps: r.MoreSteps}
 	d.tracing.mu.Lock()
-	if r.Worker < len(d.tracing.queues) {
+	if r.Worker >= 0 && r.Worker < len(d.tracing.queues) {
 		if qs := d.tracing.queues[r.Worker]; r.Queue < len(qs) {
 			out.Queue = qs[r.Queue] // the port's queue
 		}
@@ -232,6 +268,9 @@ func (d *Daemon) traceRecord(r *fastpath.TraceRecord) control.TraceRecord {
 		switch e.Outcome {
 		case fastpath.TraceSent:
 			x.Outcome, x.Queue = "sent", e.Queue
+			if e.Queue < 0 {
+				x.Outcome, x.Queue = "would be sent", 0 // a simulated packet
+			}
 		case fastpath.TraceDropped:
 			x.Outcome, x.Reason = "dropped", reasonText(e.Reason)
 		case fastpath.TraceConsumed:
