@@ -113,6 +113,16 @@ func readCapture(t *testing.T, r io.Reader) []capturedPacket {
 	}
 }
 
+// readCaptureFile reads a pcapng file with gopacket's reader.
+func readCaptureFile(t *testing.T, file string) []capturedPacket {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readCapture(t, bytes.NewReader(b))
+}
+
 // tcpdumpRead runs tcpdump -r on the file (- reads stdin) and returns its
 // lines.
 func tcpdumpRead(t *testing.T, file string, stdin []byte) []string {
@@ -253,11 +263,7 @@ func TestCapture(t *testing.T) {
 		dropped := captureFrame(t, l, 9, 0x55)
 		sendFrames(t, l, captureFrame(t, l, 7, 0x56), dropped)
 		wait()
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := readCapture(t, bytes.NewReader(b))
+		got := readCaptureFile(t, file)
 		if len(got) != 1 {
 			t.Fatalf("captured %d drops, want 1", len(got))
 		}
@@ -283,11 +289,7 @@ func TestCapture(t *testing.T) {
 		sent := captureFrame(t, l, 7, 0x66)
 		sendFrames(t, l, sent)
 		wait()
-		b, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := readCapture(t, bytes.NewReader(b))
+		got := readCaptureFile(t, file)
 		if len(got) != 1 {
 			t.Fatalf("captured %d frames after route, want 1", len(got))
 		}
