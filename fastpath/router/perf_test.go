@@ -2,11 +2,13 @@ package router
 
 import (
 	"net"
+	"strings"
 	"testing"
 
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/cbpf"
 )
 
 // resolvedRig is a router rig whose gateway G is resolved, and a batch's
@@ -54,18 +56,42 @@ func TestRoutedPollAllocs(t *testing.T) {
 
 // BenchmarkRoutedWorker forwards 64-byte UDP packets to a resolved
 // gateway through a worker with fake queues: the routed pipeline with
-// the worker's ring work.
+// the worker's ring work; plain, and with a trace whose filter (udp port
+// 9999, tcpdump -ddd's program) matches none of them.
 func BenchmarkRoutedWorker(b *testing.B) {
-	r, frames := resolvedRig(b, false)
-	for b.Loop() {
-		r.Q[portLAN].Inject(frames...)
-		r.W.Poll()
-		r.Q[portWAN].Consume()
-	}
-	r.W.Poll() // reap the last completions: TX counts a frame when it completes
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*fastpath.BatchSize), "ns/packet")
-	if c := r.W.Counters().Ports[portWAN]; c.TxPackets < uint64(b.N*fastpath.BatchSize) {
-		b.Fatalf("wan sent %d of %d", c.TxPackets, b.N*fastpath.BatchSize)
+	for _, traced := range []bool{false, true} {
+		name := "plain"
+		if traced {
+			name = "trace-nomatch"
+		}
+		b.Run(name, func(b *testing.B) {
+			r, frames := resolvedRig(b, false)
+			if traced {
+				raw, err := cbpf.ParseTcpdump(strings.ReplaceAll("20;40 0 0 12;21 0 6 34525;48 0 0 20;21 0 15 17;40 0 0 54;21 12 0 9999;40 0 0 56;21 10 11 9999;21 0 10 2048;48 0 0 23;21 0 8 17;40 0 0 20;69 6 0 8191;177 0 0 14;72 0 0 14;21 2 0 9999;72 0 0 16;21 0 1 9999;6 0 0 262144;6 0 0 0", ";", "\n"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				prog, err := cbpf.Compile(raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: fastpath.AnyPort, Filter: prog})
+				if err != nil {
+					b.Fatal(err)
+				}
+				r.W.SetTrace(tr)
+			}
+			for b.Loop() {
+				r.Q[portLAN].Inject(frames...)
+				r.W.Poll()
+				r.Q[portWAN].Consume()
+			}
+			r.W.Poll() // reap the last completions: TX counts a frame when it completes
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*fastpath.BatchSize), "ns/packet")
+			if c := r.W.Counters().Ports[portWAN]; c.TxPackets < uint64(b.N*fastpath.BatchSize) {
+				b.Fatalf("wan sent %d of %d", c.TxPackets, b.N*fastpath.BatchSize)
+			}
+		})
 	}
 }
 
