@@ -190,8 +190,9 @@ type trackWorker struct {
 	// explainBuf is the entry a trace's Explain reads, confirmed what
 	// the confirm stage did to the batch's traced packets, by
 	// Meta.Trace's low byte (trace.go).
-	explainBuf Entry
-	confirmed  [256]ConfirmResult
+	explainBuf   Entry
+	confirmed    [256]ConfirmResult
+	confirmedAny bool // confirmed has an entry since the last batch began
 }
 
 // CtRef encodings in Meta.CtRef: a confirmed connection is its Conn with
@@ -234,6 +235,9 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := s.w
 	if !s.local {
 		w.npending = 0 // the previous batch's are confirmed or gone
+		if w.confirmedAny {
+			w.confirmed, w.confirmedAny = [256]ConfirmResult{}, false
+		}
 		if w.pendingMarked {
 			w.pendingTuples = [1 << pendingBits]uint16{}
 			w.pendingMarked = false
@@ -288,7 +292,7 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 			if p := &pkts[i]; b.DryRun && p.L4Off != 0 {
 				// A first fragment, tracked as its datagram.
 				p.Fragment = false
-				in.kind = w.tuple(p, &in.k, &in.seg, false, false)
+				in.kind, in.hint = w.tuple(p, &in.k, &in.seg, false, false), Hint{}
 				w.trackDry(p, in, int64(now))
 				p.Fragment = true
 				continue

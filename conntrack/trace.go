@@ -82,6 +82,7 @@ const confirmDry ConfirmResult = 254
 // did, for Explain.
 func (w *trackWorker) traceConfirm(p *fastpath.Packet, res ConfirmResult) {
 	w.confirmed[p.Trace&0xff] = res + 1 // 0: not confirmed here
+	w.confirmedAny = true
 }
 
 // Explain says whether the stage confirmed p's connection.

@@ -299,6 +299,7 @@ func (b *Batch) Reinject(addr uint64, n int, m *Meta) *Packet {
 	p.Meta = *m
 	p.Addr = addr
 	p.Data = b.Frames.Frame(addr, uint32(n))
+	p.Trace = 0 // its trace record ended when the stage held it
 	b.Len++
 	b.reinjected++
 	return p

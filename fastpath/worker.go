@@ -802,7 +802,7 @@ func (w *Worker) transmit(rxNow Time) {
 		for _, d := range q.tx[:n] {
 			w.txLen[d.Addr>>w.frameShift] = d.Len
 		}
-		if c := w.capRing; c != nil && c.point != CaptureIngress {
+		if c := w.capRing; c != nil && (c.point == CaptureEgress || c.point == CaptureDrop) {
 			// The frames stay ours until they complete: reading them
 			// after Transmit races with nothing that writes them.
 			w.captureTx(c, q.port, q.tx, n)

@@ -266,6 +266,7 @@ func (s *stage) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := s.w
 	if s.hook == fastpath.HookIngress {
 		w.prog = w.e.cur.Load()
+		w.hits.reset()
 	}
 	p := w.prog
 	if p == nil || !p.active[s.hook] {

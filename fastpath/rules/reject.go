@@ -175,7 +175,7 @@ func (w *worker) unreach4(p *Program, c *pktCtx, code uint8) {
 		return
 	}
 	orig := ip.Src()
-	if !p.icmp.allow(true, code, orig[:], int64(c.now)) {
+	if !c.dryRun() && !p.icmp.allow(true, code, orig[:], int64(c.now)) {
 		return
 	}
 	src := ip.Dst()
@@ -248,7 +248,7 @@ func (w *worker) unreach6(p *Program, c *pktCtx, code uint8) {
 		return
 	}
 	orig := ip.Src()
-	if !p.icmp.allow(false, code, orig[:], int64(c.now)) {
+	if !c.dryRun() && !p.icmp.allow(false, code, orig[:], int64(c.now)) {
 		return
 	}
 	src := ip.Dst()

@@ -26,6 +26,17 @@ type ruleHits struct {
 	hits [fastpath.BatchSize + fastpath.MaxEmitted + 1][maxRuleHits]ruleHit
 	// more counts the hits beyond maxRuleHits.
 	more [fastpath.BatchSize + fastpath.MaxEmitted + 1]uint8
+	// any marks hits recorded since the last reset: a packet whose
+	// step was not explained (its record full) leaves its hits, which
+	// the next batch must not inherit.
+	any bool
+}
+
+// reset forgets the hits of the last batch, if it had any.
+func (h *ruleHits) reset() {
+	if h.any {
+		h.n, h.more, h.any = [len(h.n)]uint8{}, [len(h.more)]uint8{}, false
+	}
 }
 
 // hit records h for traced packet pk.
@@ -34,6 +45,7 @@ func (w *worker) hit(pk *fastpath.Packet, h ruleHit) {
 	if i >= len(w.hits.n) {
 		return
 	}
+	w.hits.any = true
 	if n := w.hits.n[i]; n < maxRuleHits {
 		w.hits.hits[i][n] = h
 		w.hits.n[i]++

@@ -308,6 +308,11 @@ func TestAcceptEMFILE(t *testing.T) {
 	if got := log.lines("level=ERROR", "accept failed", "too many open files"); len(got) != 1 {
 		t.Errorf("%d error lines for the EMFILE run, want 1; log:\n%s", len(got), log)
 	}
+	// The recovery is logged by the accept loop, which may not have got
+	// there yet when the answer arrives: wait for it a while.
+	for deadline := time.Now().Add(5 * time.Second); len(log.lines("level=INFO", "accepting again")) == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if got := log.lines("level=INFO", "accepting again"); len(got) != 1 {
 		t.Errorf("%d recovery lines, want 1; log:\n%s", len(got), log)
 	}

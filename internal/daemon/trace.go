@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -73,7 +74,10 @@ func (d *Daemon) traceVerb(raw json.RawMessage) (any, error) {
 		var recs []control.TraceRecord
 		take := func() (bool, error) {
 			recs = recs[:0]
-			t.Drain(func(r *fastpath.TraceRecord) { recs = append(recs, d.traceRecord(r)) })
+			// The queue maps first: Drain holds the trace's lock, which
+			// SetTrace takes under d.tracing.mu.
+			queues := d.traceQueues()
+			t.Drain(func(r *fastpath.TraceRecord) { recs = append(recs, d.traceRecord(r, queues)) })
 			if len(recs) > 0 {
 				if err := send(control.TraceChunk{Records: recs, Lost: t.Lost()}); err != nil {
 					return false, err
@@ -115,7 +119,7 @@ func (d *Daemon) tracePacketVerb(raw json.RawMessage) (any, error) {
 	if err := d.sim.Run(args.Frame, in, fastpath.MonotonicClock(), &rec); err != nil {
 		return nil, fmt.Errorf("trace-packet: %w", err)
 	}
-	return d.traceRecord(&rec), nil
+	return d.traceRecord(&rec, nil), nil
 }
 
 // drainUntil drains a workers' stream every tick (take, which reports
@@ -225,19 +229,25 @@ func (d *Daemon) portName(id fastpath.PortID) string {
 	return "port " + strconv.Itoa(int(id))
 }
 
-// traceRecord is r for the control socket, its ports named and its steps
-// described.
-func (d *Daemon) traceRecord(r *fastpath.TraceRecord) control.TraceRecord {
+// traceQueues returns a copy of the running trace's queue maps (for each
+// ring, the port queue of each of its worker's queues).
+func (d *Daemon) traceQueues() [][]int {
+	d.tracing.mu.Lock()
+	defer d.tracing.mu.Unlock()
+	return slices.Clone(d.tracing.queues)
+}
+
+// traceRecord is r for the control socket, its ports named, its queue
+// the port's (queues: traceQueues) and its steps described.
+func (d *Daemon) traceRecord(r *fastpath.TraceRecord, queues [][]int) control.TraceRecord {
 	at := time.Now().Add(-time.Duration(fastpath.MonotonicClock() - r.Time))
 	out := control.TraceRecord{TimeNs: at.UnixNano(), Worker: r.Worker, Port: d.portName(r.Port), Queue: r.Queue,
 		Length: r.Length, Frame: append([]byte(nil), r.Frame()...), Packet: frameSummary(r.Frame()), MoreSteps: r.MoreSteps}
-	d.tracing.mu.Lock()
-	if r.Worker >= 0 && r.Worker < len(d.tracing.queues) {
-		if qs := d.tracing.queues[r.Worker]; r.Queue < len(qs) {
+	if r.Worker >= 0 && r.Worker < len(queues) {
+		if qs := queues[r.Worker]; r.Queue >= 0 && r.Queue < len(qs) {
 			out.Queue = qs[r.Queue] // the port's queue
 		}
 	}
-	d.tracing.mu.Unlock()
 	var prev []byte
 	for _, s := range r.Steps() {
 		st := control.TraceStep{Hook: s.Hook.String(), Stage: s.Stage, Nanoseconds: s.Nanoseconds, BatchPackets: int(s.BatchPackets),
