@@ -1,5 +1,7 @@
 package conntrack
 
+import "strconv"
+
 // Dir is a packet's direction in its connection.
 type Dir uint8
 
@@ -48,6 +50,24 @@ const (
 	StateNew         State = 8
 	StateUntracked   State = 64
 )
+
+// String names the state as `ct state` does ("established"); a value
+// that is no single state is "state(N)".
+func (s State) String() string {
+	switch s {
+	case StateInvalid:
+		return "invalid"
+	case StateEstablished:
+		return "established"
+	case StateRelated:
+		return "related"
+	case StateNew:
+		return "new"
+	case StateUntracked:
+		return "untracked"
+	}
+	return "state(" + strconv.Itoa(int(s)) + ")"
+}
 
 // Entry is a snapshot of one connection: both tuples, status, mark,
 // expiry and the protocol's state.

@@ -312,7 +312,7 @@ func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 // A packet of a connection in the table gets the state the entry gives
 // its direction (the TCP tracker does not run: a segment it would find
 // invalid shows the entry's state); any other gets a new connection,
-// unconfirmed, as trackTuple gives it (a full table is not checked).
+// unconfirmed, as trackTuple gives it (Prepare without early drop).
 func (w *trackWorker) trackDry(p *fastpath.Packet, in *inPacket, now int64) {
 	if in.kind != tupleOK {
 		w.trackTuple(p, in, now) // invalid, untracked, related: no entry changes
@@ -327,22 +327,15 @@ func (w *trackWorker) trackDry(p *fastpath.Packet, in *inPacket, now int64) {
 	if w.npending == len(w.pending) {
 		return
 	}
-	e := &w.pending[w.npending]
-	reply, ok := in.k.Reverse()
-	*e = Entry{Tuple: [2]Tuple{in.k, reply}}
 	var seg *TCPSegment
 	if in.k.Proto == ProtoTCP {
 		seg = &in.seg
 	}
-	if !ok || !w.cw.t.newProto(e, seg, now) {
-		p.CtState = uint8(StateInvalid)
-		return
+	state, res := w.cw.prepare(&in.k, seg, now, &w.pending[w.npending], true)
+	p.CtState = uint8(state)
+	if res == PacketAccept {
+		w.keepPending(p)
 	}
-	p.CtState, p.CtRef = uint8(StateNew), pendingRef(w.id, w.npending)
-	w.gone[w.npending] = false
-	w.npending++
-	w.markPending(&e.Tuple[0])
-	w.markPending(&e.Tuple[1])
 }
 
 // inPacket is what the conntrack stage's first pass found in a packet:
@@ -418,12 +411,19 @@ func (w *trackWorker) trackTuple(p *fastpath.Packet, in *inPacket, now int64) {
 	case ok:
 		p.CtRef = tableRef(c)
 	default:
-		p.CtRef = pendingRef(w.id, w.npending)
-		w.gone[w.npending] = false
-		w.npending++
-		w.markPending(&e.Tuple[0])
-		w.markPending(&e.Tuple[1])
+		w.keepPending(p)
 	}
+}
+
+// keepPending makes the next pending slot, which holds p's new
+// connection, p's: unconfirmed, to be confirmed, counted by Taken.
+func (w *trackWorker) keepPending(p *fastpath.Packet) {
+	e := &w.pending[w.npending]
+	p.CtRef = pendingRef(w.id, w.npending)
+	w.gone[w.npending] = false
+	w.npending++
+	w.markPending(&e.Tuple[0])
+	w.markPending(&e.Tuple[1])
 }
 
 // pendingBit is the counter of a tuple in pendingTuples: a hash of its

@@ -145,6 +145,12 @@ func ctState(dir Dir, st Status) State {
 //     evict near k's bucket; drop the packet (as __nf_conntrack_alloc,
 //     which checks before the protocol does).
 func (w *Worker) Prepare(k *Tuple, seg *TCPSegment, now int64, e *Entry) (State, PacketResult) {
+	return w.prepare(k, seg, now, e, false)
+}
+
+// prepare is Prepare; dry (a Simulator's packet) leaves the table alone:
+// no early drop when it is full.
+func (w *Worker) prepare(k *Tuple, seg *TCPSegment, now int64, e *Entry, dry bool) (State, PacketResult) {
 	t := w.t
 	t.see(now)
 	reply, ok := k.Reverse()
@@ -152,7 +158,7 @@ func (w *Worker) Prepare(k *Tuple, seg *TCPSegment, now int64, e *Entry) (State,
 		w.Stats.Invalid++
 		return StateInvalid, PacketInvalid
 	}
-	if t.count.Load() >= t.max {
+	if !dry && t.count.Load() >= t.max {
 		kk := keyOf(k)
 		if w.earlyDrop(t.bucket(t.hash(&kk)), tickOf(now)) == 0 {
 			t.gcDrop.Store(true)

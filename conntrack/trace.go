@@ -6,9 +6,6 @@ import "github.com/xdpfwd/xdpfwd/fastpath"
 // its state and direction, and its connection as `conntrack -L` lists
 // the tuples and flags.
 
-// stateNames are the states as `ct state` names them.
-var stateNames = map[State]string{StateInvalid: "invalid", StateEstablished: "established", StateRelated: "related", StateNew: "new", StateUntracked: "untracked"}
-
 // explain writes p's state and connection into n.
 func (tr *Tracker) explain(p *fastpath.Packet, n *fastpath.Note, e *Entry) {
 	if p.CtState == 0 {
@@ -16,7 +13,7 @@ func (tr *Tracker) explain(p *fastpath.Packet, n *fastpath.Note, e *Entry) {
 		return
 	}
 	n.Str("ct state ")
-	n.Str(stateNames[State(p.CtState)])
+	n.Str(State(p.CtState).String())
 	if p.CtRef == 0 || !tr.Entry(p, e) {
 		return
 	}

@@ -269,12 +269,14 @@ func (t *Trace) Done() bool { return t.left.Load() == 0 }
 
 // Drain calls fn with each record the workers published since the last
 // Drain, oldest first per worker, and returns how many. The record is
-// valid only during the call.
+// valid only during the call. One goroutine drains (each ring has a
+// single consumer); fn may call into anything, SetTrace included.
 func (t *Trace) Drain(fn func(r *TraceRecord)) int {
 	t.mu.Lock()
-	defer t.mu.Unlock()
+	rings := t.rings // fn runs without the lock, which SetTrace takes
+	t.mu.Unlock()
 	n := 0
-	for _, r := range t.rings {
+	for _, r := range rings {
 		head := r.head.Load()
 		for tail := r.tail.Load(); tail != head; tail++ {
 			fn(&r.recs[tail&r.mask])
@@ -355,8 +357,7 @@ func (w *Worker) traceIngress(b *Batch, qi int, now Time) {
 	tr.gen = (tr.gen + 1) & 0xff
 	tail := r.tail.Load()
 	for i := range b.Packets[:b.Len] {
-		p := &b.Packets[i]
-		p.Trace = 0
+		p := &b.Packets[i] // Trace is 0: Reset cleared it
 		if r.port != AnyPort && p.InPort != r.port || r.filter != nil && r.filter.Run(p.Data) == 0 {
 			continue
 		}

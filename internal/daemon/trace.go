@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xdpfwd/xdpfwd/conntrack"
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 	"github.com/xdpfwd/xdpfwd/internal/control"
@@ -74,9 +75,7 @@ func (d *Daemon) traceVerb(raw json.RawMessage) (any, error) {
 		var recs []control.TraceRecord
 		take := func() (bool, error) {
 			recs = recs[:0]
-			// The queue maps first: Drain holds the trace's lock, which
-			// SetTrace takes under d.tracing.mu.
-			queues := d.traceQueues()
+			queues := d.traceQueues() // once a drain, not a record
 			t.Drain(func(r *fastpath.TraceRecord) { recs = append(recs, d.traceRecord(r, queues)) })
 			if len(recs) > 0 {
 				if err := send(control.TraceChunk{Records: recs, Lost: t.Lost()}); err != nil {
@@ -219,12 +218,10 @@ func (d *Daemon) stopTrace(t *fastpath.Trace) {
 	}
 }
 
-// portName returns the interface of port id.
+// portName returns the interface of port id (d.ports is indexed by id).
 func (d *Daemon) portName(id fastpath.PortID) string {
-	for _, p := range d.ports {
-		if p.id == id {
-			return p.cfg.Interface
-		}
+	if int(id) < len(d.ports) {
+		return d.ports[id].cfg.Interface
 	}
 	return "port " + strconv.Itoa(int(id))
 }
@@ -262,7 +259,7 @@ func (d *Daemon) traceRecord(r *fastpath.TraceRecord, queues [][]int) control.Tr
 			st.Egress = "group " + strconv.Itoa(int(s.Group))
 		}
 		if s.CtState != 0 {
-			st.CtState = ctStateText(s.CtState)
+			st.CtState = conntrack.State(s.CtState).String()
 		}
 		if s.HeaderIsIP {
 			h := s.Header()
@@ -297,23 +294,6 @@ func (d *Daemon) traceRecord(r *fastpath.TraceRecord, queues [][]int) control.Tr
 
 // reasonText is a drop reason as "stage: reason".
 func reasonText(r fastpath.Reason) string { return r.Stage() + ": " + r.String() }
-
-// ctStateText names a conntrack state as `ct state` does.
-func ctStateText(s uint8) string {
-	switch s {
-	case 1:
-		return "invalid"
-	case 2:
-		return "established"
-	case 4:
-		return "related"
-	case 8:
-		return "new"
-	case 64:
-		return "untracked"
-	}
-	return "state " + strconv.Itoa(int(s))
-}
 
 // frameSummary describes an Ethernet frame's headers on one line: the
 // MACs, VLAN tags, and what ipSummary says of an IP packet, or the
