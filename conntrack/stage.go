@@ -84,12 +84,15 @@ func (tr *Tracker) SetEnabled(on bool) {
 func (tr *Tracker) Enabled() bool { return tr.enabled.Load() }
 
 // Stats returns each worker's counters as `conntrack -S` prints them per
-// CPU, as last published (at the end of each batch).
+// CPU, as last published (at the end of each batch). A Simulator's
+// pipeline (one that ran dry runs) counts nothing and is left out.
 func (tr *Tracker) Stats() []Stats {
 	ws := tr.loadWorkers()
-	out := make([]Stats, len(ws))
-	for i, w := range ws {
-		out[i] = w.published.load()
+	out := make([]Stats, 0, len(ws))
+	for _, w := range ws {
+		if !w.simulated.Load() {
+			out = append(out, w.published.load())
+		}
 	}
 	return out
 }
@@ -187,6 +190,10 @@ type trackWorker struct {
 
 	published publishedStats
 	last      Stats
+	// simulated marks the worker of a Simulator's pipeline: it ran a
+	// dry run, whose counts it drops (publish); set by the first stage
+	// of its first dry batch.
+	simulated atomic.Bool
 	// explainBuf is the entry a trace's Explain reads, confirmed what
 	// the confirm stage did to the batch's traced packets, by
 	// Meta.Trace's low byte (trace.go).
@@ -233,6 +240,9 @@ func (s *inStage) Name() string {
 // Process tracks the batch's routed packets.
 func (s *inStage) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := s.w
+	if b.DryRun && !w.simulated.Load() {
+		w.simulated.Store(true) // before NAT asks (Simulated)
+	}
 	if !s.local {
 		w.npending = 0 // the previous batch's are confirmed or gone
 		if w.confirmedAny {
@@ -832,7 +842,7 @@ func (s *confirmStage) Process(b *fastpath.Batch, now fastpath.Time) {
 		}
 	}
 	if !s.input {
-		w.publish()
+		w.publish(b.DryRun)
 	}
 }
 
@@ -877,6 +887,17 @@ func (tr *Tracker) Pending(p *fastpath.Packet) (e *Entry, ok bool) {
 		return nil, false
 	}
 	return tr.pendingEntry(p.CtRef), true
+}
+
+// Simulated reports whether p, a packet of a new connection not
+// confirmed yet (Pending), belongs to a Simulator's dry run, for NAT,
+// which must count nothing for it. For a packet of a confirmed
+// connection, or of none, it cannot tell and reports false.
+func (tr *Tracker) Simulated(p *fastpath.Packet) bool {
+	if p.CtRef&refPending == 0 {
+		return false
+	}
+	return (*tr.workers.Load())[uint32(p.CtRef>>32)&0xffff].simulated.Load()
 }
 
 // SetReply sets the reply tuple of a packet's unconfirmed connection
@@ -978,9 +999,14 @@ func (s *publishedStats) load() Stats {
 }
 
 // publish makes the worker's counters readable by Stats, storing only
-// what changed since the last batch.
-func (w *trackWorker) publish() {
+// what changed since the last batch. A dry run's counts are dropped: a
+// Simulator's packets change no counter.
+func (w *trackWorker) publish(dry bool) {
 	if w.cw == nil {
+		return
+	}
+	if dry {
+		w.cw.Stats = w.last
 		return
 	}
 	cur := w.cw.Stats

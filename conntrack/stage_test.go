@@ -31,6 +31,12 @@ func newStageRigConfig(t *testing.T, cfg conntrack.Config) *stageRig {
 	t.Helper()
 	tr := conntrack.NewTracker(conntrack.New(cfg))
 	tr.SetEnabled(true)
+	return newStageRigOn(t, tr)
+}
+
+// newStageRigOn is a rig of one more worker's stages of tr.
+func newStageRigOn(t *testing.T, tr *conntrack.Tracker) *stageRig {
+	t.Helper()
 	r := &stageRig{tr: tr, now: fastpathtest.Sec(1)}
 	for _, a := range tr.Stages() {
 		switch {
@@ -283,5 +289,39 @@ func TestStageChecksums(t *testing.T) {
 				t.Fatalf("%d entries, want %d", n, want)
 			}
 		})
+	}
+}
+
+// TestStageDryRunCountsNothing: packets of a dry run (a Simulator's
+// batch, through stages of their own) change no counter of Stats, and
+// the worker that ran them is not listed: Stats lists the workers that
+// carry traffic, with what they counted.
+func TestStageDryRunCountsNothing(t *testing.T) {
+	r := newStageRig(t)
+	udp := func(sport uint16) []byte {
+		return frame(t, h1, h2, &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 53}, gopacket.Payload("query"))
+	}
+	bad := udp(1)
+	bad[14+20+6] ^= 0x55 // the UDP checksum: invalid
+	r.forward(bad, udp(2))
+	before := r.tr.Stats()
+	if len(before) != 1 || before[0].Invalid != 1 {
+		t.Fatalf("stats after a live batch %+v, want one worker, 1 invalid", before)
+	}
+
+	sim := newStageRigOn(t, r.tr)
+	sim.b.DryRun = true
+	bad2 := udp(3)
+	bad2[14+20+6] ^= 0x55
+	seen := sim.forward(bad2, udp(4), udp(2))
+	if state(seen[0]) != conntrack.StateInvalid || state(seen[1]) != conntrack.StateNew {
+		t.Fatalf("dry run: states %d %d, want invalid and new", seen[0].CtState, seen[1].CtState)
+	}
+	after := r.tr.Stats()
+	if len(after) != 1 || after[0] != before[0] {
+		t.Fatalf("stats after a dry run %+v, want %+v (the dry run's worker not listed)", after, before)
+	}
+	if n := r.tr.Table().Count(); n != 1 {
+		t.Fatalf("%d entries after a dry run, want the live one", n)
 	}
 }

@@ -173,6 +173,8 @@ type captureRing struct {
 	_          [56]byte
 	cachedTail uint64 // the worker's
 	lost       atomic.Uint64
+
+	filtered filterBatch // the worker's
 }
 
 // newRing makes a ring for a worker whose frames are at most frameSize
@@ -193,21 +195,23 @@ func (c *Capture) newRing(frameSize uint32) *captureRing {
 // offer copies frame f into the ring if it is on the ring's port and
 // passes its filter. The caller checked the point.
 func (r *captureRing) offer(f []byte, port PortID, point CapturePoint, reason Reason, now Time) {
-	if n := r.match(f, port); n > 0 {
+	v := r.snap
+	if r.filter != nil {
+		v = r.filter.Run(f)
+	}
+	if n := r.take(port, v); n > 0 {
 		r.put(f, n, port, point, reason, now)
 	}
 }
 
-// match returns how many bytes of frame f, on port, the ring takes: 0 if
-// the frame is on another port or fails the filter.
-func (r *captureRing) match(f []byte, port PortID) uint32 {
-	if r.port != AnyPort && r.port != port {
+// take returns how many bytes the ring takes of a frame on port for which
+// its filter returned v: 0 if the frame is on another port or failed the
+// filter.
+func (r *captureRing) take(port PortID, v uint32) uint32 {
+	if v == 0 || r.port != AnyPort && r.port != port {
 		return 0
 	}
-	if r.filter == nil {
-		return r.snap
-	}
-	return min(r.snap, r.filter.Run(f))
+	return min(r.snap, v)
 }
 
 // put copies the first n bytes of frame f into the next slot, or counts
@@ -287,16 +291,19 @@ func (w *Worker) SetCapture(c *Capture) {
 // captureStage copies into capture ring c the packets of b that the stage
 // at hook h left to go on.
 func captureStage(c *captureRing, b *Batch, h Hook, now Time) {
-	for i := range b.Packets[:b.Len] {
-		p := &b.Packets[i]
-		if p.Action != ActionContinue {
+	pkts := b.Packets[:b.Len]
+	for i, v := range c.filtered.packets(c.filter, c.snap, pkts) {
+		p := &pkts[i]
+		if v == 0 || p.Action != ActionContinue {
 			continue
 		}
 		port := p.InPort
 		if h.PerOutput() {
 			port = p.OutPort
 		}
-		c.offer(p.Data, port, CaptureStage, ReasonNone, now)
+		if n := c.take(port, v); n > 0 {
+			c.put(p.Data, n, port, CaptureStage, ReasonNone, now)
+		}
 	}
 }
 
@@ -307,9 +314,13 @@ func (w *Worker) captureIngress(b *Batch, now Time) {
 	if r == nil || r.point != CaptureIngress {
 		return
 	}
-	for i := range b.Packets[:b.Len] {
-		p := &b.Packets[i]
-		if n := r.match(p.Data, p.InPort); n > 0 {
+	pkts := b.Packets[:b.Len]
+	for i, v := range r.filtered.packets(r.filter, r.snap, pkts) {
+		if v == 0 {
+			continue // the common case, first
+		}
+		p := &pkts[i]
+		if n := r.take(p.InPort, v); n > 0 {
 			r.put(p.Data, n, p.InPort, CaptureIngress, ReasonNone, now)
 		}
 	}
@@ -319,12 +330,25 @@ func (w *Worker) captureIngress(b *Batch, now Time) {
 // its TX ring took (tx[:n], egress) or refused (tx[n:], drops).
 func (w *Worker) captureTx(c *captureRing, port PortID, tx []xdp.Desc, n int) {
 	if c.point == CaptureEgress {
-		for _, d := range tx[:n] {
-			c.offer(w.umem.Frame(d.Addr, d.Len), port, CaptureEgress, ReasonNone, w.capNow)
-		}
+		w.captureDescs(c, port, tx[:n], CaptureEgress, ReasonNone)
+	} else {
+		w.captureDescs(c, port, tx[n:], CaptureDrop, DropTxRingFull)
+	}
+}
+
+// captureDescs offers capture ring c the frames of descs, on port, at
+// point, for reason; it runs the filter over up to a batch of them at once.
+func (w *Worker) captureDescs(c *captureRing, port PortID, descs []xdp.Desc, point CapturePoint, reason Reason) {
+	if c.port != AnyPort && c.port != port {
 		return
 	}
-	for _, d := range tx[n:] {
-		c.offer(w.umem.Frame(d.Addr, d.Len), port, CaptureDrop, DropTxRingFull, w.capNow)
+	for len(descs) > 0 {
+		chunk := descs[:min(len(descs), len(c.filtered.frames))]
+		descs = descs[len(chunk):]
+		for i, v := range c.filtered.descs(c.filter, c.snap, w.umem, chunk) {
+			if n := min(c.snap, v); n > 0 {
+				c.put(c.filtered.frames[i], n, port, point, reason, w.capNow)
+			}
+		}
 	}
 }

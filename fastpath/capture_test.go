@@ -25,15 +25,16 @@ func udpPortFilter(tb testing.TB, port string) *cbpf.Program {
 	return p
 }
 
-// ttlDown decrements the IPv4 TTL of every copy at netdev egress: the
-// rewrite an egress capture must see.
+// ttlDown decrements the IPv4 TTL of every copy leaving at netdev
+// egress: the rewrite an egress capture must see. It leaves alone what
+// no longer continues (a frame a stage holds is the stage's).
 type ttlDown struct{}
 
 func (ttlDown) Name() string { return "ttldown" }
 
 func (ttlDown) Process(b *fastpath.Batch, _ fastpath.Time) {
 	for i := range b.Packets[:b.Len] {
-		if p := &b.Packets[i]; len(p.Data) > 22 {
+		if p := &b.Packets[i]; len(p.Data) > 22 && p.Action == fastpath.ActionContinue {
 			p.Data[22]--
 		}
 	}

@@ -13,3 +13,7 @@ func ParsePacket(p *Packet) { parse(p, true) }
 
 // TxStallKicks is how many kicks a TX ring gets before it may be stalled.
 const TxStallKicks = txStallKicks
+
+// TraceGeneration returns the generation of the worker's last traced
+// batch (Meta.Trace's high byte).
+func (w *Worker) TraceGeneration() uint16 { return w.tracing.gen }

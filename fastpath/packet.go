@@ -142,6 +142,16 @@ type Meta struct {
 	// tracking saw the packet (then `ct state` reads invalid, as the
 	// kernel's for a packet without a conntrack).
 	CtState uint8
+	// TraceSerial and TraceID name, for a packet a trace follows, the
+	// trace (Trace.Serial) and the packet's record in it
+	// (TraceRecord.ID); 0 for none. Unlike Trace they outlive the
+	// batch: a stage that holds the packet keeps them in the Meta it
+	// saves, and when it gives the packet back (Batch.Reinject) while
+	// the same trace runs, the trace follows it again in a record that
+	// continues this one. They sit in what was padding after CtState:
+	// Meta stays 120 bytes.
+	TraceSerial uint16
+	TraceID     uint32
 	// CtRef names the packet's connection for the conntrack subsystem,
 	// which alone interprets it; 0 for none.
 	CtRef uint64
@@ -151,8 +161,9 @@ type Meta struct {
 	DstNATed bool
 	// Trace, if not 0, marks a packet a trace follows (trace.go): the
 	// batch's generation (8 bits) and the index + 1 of its record in the
-	// batch (8 bits). Copies keep it; a packet a stage held and sends in
-	// a later batch no longer matches the generation.
+	// batch (8 bits). Copies keep it. It is the batch's only: Reinject
+	// clears it, and the trace finds a held packet again by TraceSerial
+	// and TraceID.
 	Trace uint16
 
 	// EtherType is the EtherType of the frame's payload after any VLAN
@@ -290,7 +301,8 @@ func (b *Batch) Clone(p *Packet) *Packet {
 // Action (ActionContinue to send it on, ActionDrop to have it freed and
 // counted). It returns nil if b has no room (the stage keeps the frame
 // and tries again with a later batch) or b is not a worker's batch
-// before the copies.
+// before the copies. A packet a trace followed when it was held is
+// followed again, in a record of its own, if the same trace still runs.
 func (b *Batch) Reinject(addr uint64, n int, m *Meta) *Packet {
 	if !b.canEmit || b.Len == len(b.Packets) {
 		return nil
@@ -299,7 +311,7 @@ func (b *Batch) Reinject(addr uint64, n int, m *Meta) *Packet {
 	p.Meta = *m
 	p.Addr = addr
 	p.Data = b.Frames.Frame(addr, uint32(n))
-	p.Trace = 0 // its trace record ended when the stage held it
+	p.Trace = 0 // the batch's index; TraceSerial and TraceID stay (trace.go: follow)
 	b.Len++
 	b.reinjected++
 	return p

@@ -124,7 +124,7 @@ func (p *Pipeline) run(b *Batch, now Time, from, to int) {
 				p.nanos[i].Add(uint64(d))
 			}
 			if tr != nil {
-				tr.traceStage(b, a, d, n)
+				tr.traceStage(b, a, now, d, n)
 			}
 		}
 		if capture != nil && capture.stage == i {

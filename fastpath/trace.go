@@ -19,6 +19,17 @@ import (
 // batch, and finally where the packet went: the TX queue it was put on,
 // the drop and its reason, or the stage that kept it.
 //
+// A packet a stage holds (ActionStolen: the router waiting for a
+// neighbour) keeps its trace's serial and its record's ID in the Meta the
+// stage saves (Meta.TraceSerial, TraceID). When the stage gives it back
+// (Batch.Reinject) on the same worker while the same trace runs, the
+// trace opens a record that Continues the first, with the steps from the
+// releasing stage on and the exit; such a record does not count against
+// TraceConfig.Count (it is the same packet). Released after the trace
+// ended, or under another trace, the packet is not traced. While a trace
+// runs and stages hold packets it traced, the worker traces every batch
+// (its stages are timed), so that it sees them come back.
+//
 // With no trace set, a worker pays one atomic pointer load per batch.
 // With one, it runs the filter over the batch's received packets; the
 // pipeline records steps only in batches that hold a traced packet, and
@@ -165,7 +176,8 @@ const (
 	// the host).
 	TraceConsumed
 	// TraceHeld: a stage kept it (a packet waiting for its next hop's
-	// address); its later steps are not in the record.
+	// address); its later steps are in a record that Continues this
+	// one, if the stage gives it back while the trace runs.
 	TraceHeld
 )
 
@@ -185,6 +197,15 @@ const maxTraceExits = 16
 
 // TraceRecord is one traced packet's walk through the pipeline.
 type TraceRecord struct {
+	// ID numbers the record in its trace, from 1, over all workers (the
+	// packet's Meta.TraceID); a Simulator's records have 0.
+	ID uint32
+	// Continues, if not 0, is the ID of the record of the same packet
+	// before a stage held it: this one follows it from its release on.
+	// Its Time is the batch that released it, Port where the packet
+	// first came in, Queue -1 (the releasing batch may be an idle
+	// turn), Length and Frame the packet as the stage gave it back.
+	Continues uint32
 	// Time is the worker's clock reading of the batch.
 	Time Time
 	// Worker is the index of the worker's ring in the trace, in the
@@ -217,8 +238,15 @@ func (r *TraceRecord) Exits() []TraceExit { return r.exits[:r.nexits] }
 // Trace is a running trace: a ring of records on each worker it is set
 // on (Worker.SetTrace), which Drain empties.
 type Trace struct {
-	cfg  TraceConfig
-	left atomic.Int64 // packets the count still allows; <0: no bound
+	cfg    TraceConfig
+	serial uint16
+	left   atomic.Int64  // packets the count still allows; <0: no bound
+	ids    atomic.Uint32 // the last record ID given
+	// open counts the records taken from the count and not yet
+	// published, held the traced packets stages hold whose release is
+	// not traced yet: Done waits for both.
+	open atomic.Int64
+	held atomic.Int64
 
 	mu    sync.Mutex
 	rings []*traceRing
@@ -237,7 +265,7 @@ func NewTrace(cfg TraceConfig) (*Trace, error) {
 		n <<= 1
 	}
 	cfg.Ring = n
-	t := &Trace{cfg: cfg}
+	t := &Trace{cfg: cfg, serial: nextTraceSerial()}
 	t.left.Store(-1)
 	if cfg.Count > 0 {
 		t.left.Store(int64(cfg.Count))
@@ -245,17 +273,40 @@ func NewTrace(cfg TraceConfig) (*Trace, error) {
 	return t, nil
 }
 
+// traceSerials numbers the traces of the process (Trace.Serial).
+var traceSerials atomic.Uint32
+
+// nextTraceSerial returns the next trace's serial, never 0 (a packet's
+// Meta.TraceSerial 0 means none). It wraps after 65535 traces: a packet
+// held across that many traces would be taken for one of the last.
+func nextTraceSerial() uint16 {
+	for {
+		if s := uint16(traceSerials.Add(1)); s != 0 {
+			return s
+		}
+	}
+}
+
 // Config returns the trace's configuration.
 func (t *Trace) Config() TraceConfig { return t.cfg }
 
+// Serial returns the number that tells the trace from the others of the
+// process in a held packet's Meta.TraceSerial.
+func (t *Trace) Serial() uint16 { return t.serial }
+
 // take reports whether the count allows one more packet, and takes it.
+// The record it allows is open (not yet published) from before the
+// count moves, so that Done never sees the count reached with the record
+// unpublished.
 func (t *Trace) take() bool {
+	t.open.Add(1)
 	for {
 		n := t.left.Load()
 		if n < 0 {
 			return true
 		}
 		if n == 0 {
+			t.open.Add(-1)
 			return false
 		}
 		if t.left.CompareAndSwap(n, n-1) {
@@ -264,8 +315,29 @@ func (t *Trace) take() bool {
 	}
 }
 
-// Done reports whether the trace took as many packets as its count.
-func (t *Trace) Done() bool { return t.left.Load() == 0 }
+// nextID returns a new record ID, never 0.
+func (t *Trace) nextID() uint32 {
+	for {
+		if id := t.ids.Add(1); id != 0 {
+			return id
+		}
+	}
+}
+
+// Counted reports whether the trace took as many packets as its count
+// and published their records; some may still be held (Held).
+func (t *Trace) Counted() bool { return t.left.Load() == 0 && t.open.Load() == 0 }
+
+// Held returns how many packets the trace followed that stages hold and
+// have not given back to it yet.
+func (t *Trace) Held() int { return int(max(t.held.Load(), 0)) }
+
+// Done reports whether the trace took as many packets as its count,
+// published their records and followed every one a stage held to its
+// release: nothing more will come. A trace whose held packets never come
+// back (their worker was rebuilt) is never done; its reader bounds the
+// wait (Counted, Held).
+func (t *Trace) Done() bool { return t.Counted() && t.held.Load() <= 0 }
 
 // Drain calls fn with each record the workers published since the last
 // Drain, oldest first per worker, and returns how many. The record is
@@ -317,6 +389,8 @@ type traceRing struct {
 	tail atomic.Uint64
 	_    [56]byte
 	lost atomic.Uint64
+
+	filtered filterBatch // the worker's
 }
 
 // SetTrace starts trace t on the worker, with a ring of its own (made
@@ -343,51 +417,114 @@ type tracing struct {
 	ring *traceRing
 	open [BatchSize + MaxEmitted]*TraceRecord
 	n    int
-	gen  uint16 // the batch's generation, in Meta.Trace's high byte
+	// taken counts the batch's records taken from the trace's count,
+	// followed the held packets of the trace that came back in it
+	// (traced again or lost); held counts, on this worker, the packets
+	// of ring's trace that stages hold, as far as the worker knows.
+	taken, followed, held int
+	gen                   uint16 // the batch's generation, in Meta.Trace's high byte
 	// note is what Explain writes to: a Note on the stack would escape
 	// to the heap through the interface call.
 	note Note
 }
 
 // traceIngress chooses the batch's traced packets, received on queue qi,
-// opens their records and marks them (Meta.Trace).
-func (w *Worker) traceIngress(b *Batch, qi int, now Time) {
+// opens their records and marks them (Meta.Trace), for the trace of ring
+// r. The batch is traced if it holds a traced packet, or stages hold
+// packets of the trace that may come back in it.
+func (w *Worker) traceIngress(r *traceRing, b *Batch, qi int, now Time) {
 	tr := &w.tracing
-	r := tr.ring
+	if tr.ring != r || w.stolen == 0 {
+		tr.held = 0 // a new trace, or nothing held any more
+	}
+	tr.ring = r
 	tr.gen = (tr.gen + 1) & 0xff
 	tail := r.tail.Load()
-	for i := range b.Packets[:b.Len] {
+	chosen := r.filtered.packets(r.filter, 1, b.Packets[:b.Len])
+	for i, c := range chosen {
 		p := &b.Packets[i] // Trace is 0: Reset cleared it
-		if r.port != AnyPort && p.InPort != r.port || r.filter != nil && r.filter.Run(p.Data) == 0 {
+		if c == 0 || r.port != AnyPort && p.InPort != r.port {
 			continue
 		}
-		pos := r.head.Load() + uint64(tr.n)
-		if pos-tail >= uint64(len(r.recs)) {
-			r.lost.Add(1)
+		rec := tr.slot(tail)
+		if rec == nil {
 			continue
 		}
 		if !r.t.take() {
 			break
 		}
-		rec := &r.recs[pos&r.mask]
-		rec.Time, rec.Worker, rec.Port, rec.Queue, rec.Length = now, r.index, p.InPort, qi, len(p.Data)
-		rec.frameLen = copy(rec.frame[:], p.Data)
-		rec.nsteps, rec.nexits, rec.MoreSteps = 0, 0, 0
-		tr.open[tr.n] = rec
-		tr.n++
-		p.Trace = tr.gen<<8 | uint16(tr.n)
+		tr.taken++
+		tr.begin(rec, p, now, qi)
 	}
-	if tr.n > 0 {
+	if tr.n > 0 || tr.held > 0 {
 		w.pipeline.tr = tr
 	}
 }
 
-// tracePublish publishes the batch's records.
+// slot returns the ring's record for the batch's next one, or nil if the
+// ring is full (counted as lost); tail is the ring's tail.
+func (tr *tracing) slot(tail uint64) *TraceRecord {
+	r := tr.ring
+	pos := r.head.Load() + uint64(tr.n)
+	if pos-tail >= uint64(len(r.recs)) {
+		r.lost.Add(1)
+		return nil
+	}
+	return &r.recs[pos&r.mask]
+}
+
+// begin opens rec, the record of p (which came in on queue qi) in the
+// batch of time now, and marks p as its packet.
+func (tr *tracing) begin(rec *TraceRecord, p *Packet, now Time, qi int) {
+	r := tr.ring
+	rec.ID, rec.Continues = r.t.nextID(), 0
+	rec.Time, rec.Worker, rec.Port, rec.Queue, rec.Length = now, r.index, p.InPort, qi, len(p.Data)
+	rec.frameLen = copy(rec.frame[:], p.Data)
+	rec.nsteps, rec.nexits, rec.MoreSteps = 0, 0, 0
+	tr.open[tr.n] = rec
+	tr.n++
+	p.Trace = tr.gen<<8 | uint16(tr.n)
+	p.TraceSerial, p.TraceID = r.t.serial, rec.ID
+}
+
+// follow opens the record of p, a packet a stage held and gave back in
+// this batch (Meta.Trace 0, TraceID not), that continues its record
+// before, if it was held under the batch's trace and the ring has room.
+// Either way p is looked at once: its trace identity is cleared unless
+// it is traced again.
+func (tr *tracing) follow(p *Packet, now Time) *TraceRecord {
+	serial, held := p.TraceSerial, p.TraceID
+	p.TraceSerial, p.TraceID = 0, 0
+	r := tr.ring
+	if r == nil || serial != r.t.serial {
+		return nil // held before this trace began: not ours
+	}
+	tr.followed++
+	tr.held = max(tr.held-1, 0)
+	rec := tr.slot(r.tail.Load())
+	if rec == nil {
+		return nil
+	}
+	tr.begin(rec, p, now, -1)
+	rec.Continues = held
+	return rec
+}
+
+// tracePublish publishes the batch's records, then tells the trace how
+// many it took and how many held packets came back: Done waits for both.
 func (w *Worker) tracePublish() {
 	tr := &w.tracing
 	if tr.n > 0 {
 		tr.ring.head.Add(uint64(tr.n))
 		tr.n = 0
+	}
+	if tr.taken > 0 {
+		tr.ring.t.open.Add(int64(-tr.taken))
+		tr.taken = 0
+	}
+	if tr.followed > 0 {
+		tr.ring.t.held.Add(int64(-tr.followed))
+		tr.followed = 0
 	}
 	w.pipeline.tr = nil
 }
@@ -409,14 +546,36 @@ func (w *Worker) traceExit(p *Packet, e TraceExit) {
 	}
 }
 
+// traceHeld records that a stage holds traced packet p (on port), and
+// counts it among the packets of the trace held: the trace follows it
+// again when it comes back (follow).
+func (w *Worker) traceHeld(p *Packet, port PortID) {
+	tr := &w.tracing
+	rec := tr.record(p)
+	if rec == nil {
+		return
+	}
+	rec.addExit(TraceExit{Outcome: TraceHeld, Port: port})
+	tr.held++
+	tr.ring.t.held.Add(1)
+}
+
 // traceStage records, for each traced packet of b, the step stage a
-// (hook h) made of it, which took d over the batch of n packets.
-func (tr *tracing) traceStage(b *Batch, a *Attached, d time.Duration, n int) {
+// (hook h) made of it, which took d over the batch of n packets at time
+// now. A held packet of the trace the stage gave back is traced again
+// from this step on (follow).
+func (tr *tracing) traceStage(b *Batch, a *Attached, now Time, d time.Duration, n int) {
 	ex, _ := a.Stage.(Explainer)
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
+		if p.Action == actionDone {
+			continue
+		}
 		rec := tr.record(p)
-		if rec == nil || p.Action == actionDone {
+		if rec == nil && p.Trace == 0 && p.TraceID != 0 {
+			rec = tr.follow(p, now)
+		}
+		if rec == nil {
 			continue
 		}
 		if rec.nsteps == MaxTraceSteps {

@@ -506,8 +506,7 @@ func (w *Worker) process(qi int) {
 		}
 	}
 	if r := w.trace.Load(); r != nil { // the trace's one load per batch
-		w.tracing.ring = r
-		w.traceIngress(b, qi, now)
+		w.traceIngress(r, b, qi, now)
 	}
 	b.canEmit = true
 	w.pipeline.RunIngress(b, now)
@@ -744,7 +743,7 @@ func (w *Worker) settled(p *Packet, port PortID) bool {
 		w.held--
 		w.stolen++
 		if p.Trace != 0 {
-			w.traceExit(p, TraceExit{Outcome: TraceHeld, Port: port})
+			w.traceHeld(p, port)
 		}
 	default:
 		return false

@@ -131,7 +131,7 @@ func (x *Translator) Setup(p *fastpath.Packet, r *Range, m Manip, now fastpath.T
 		return x.tr.SameSource(p, orig, n, reply)
 	}
 	t, free := UniqueWithSource(cur, r, m, taken, nil, sameSource)
-	if !free {
+	if !free && !x.tr.Simulated(p) { // a dry run counts and logs nothing
 		x.exhaust(&e.Tuple[0], &t, now)
 	}
 	if t != cur {
@@ -145,6 +145,14 @@ func (x *Translator) Setup(p *fastpath.Packet, r *Range, m Manip, now fastpath.T
 	}
 	e.Status |= doneBit(m)
 	return true
+}
+
+// count adds one to counter c for packet p, unless p is a Simulator's
+// (conntrack.Tracker.Simulated): a dry run changes no counter.
+func (x *Translator) count(c *atomic.Uint64, p *fastpath.Packet) {
+	if !x.tr.Simulated(p) {
+		c.Add(1)
+	}
 }
 
 // exhaust counts a connection (original tuple orig) that Setup bound to
@@ -187,12 +195,12 @@ func (x *Translator) Masquerade(p *fastpath.Packet, r *Range, now fastpath.Time)
 		return true
 	}
 	if x.masq == nil {
-		x.noAddress.Add(1)
+		x.count(&x.noAddress, p)
 		return false
 	}
 	src, ok := x.masq(p, fam == 6)
 	if !ok {
-		x.noAddress.Add(1)
+		x.count(&x.noAddress, p)
 		return false
 	}
 	nr := Masquerade(r, fam, src)
@@ -208,12 +216,12 @@ func (x *Translator) Redirect(p *fastpath.Packet, r *Range, now fastpath.Time) b
 	}
 	fam := e.Tuple[0].Family
 	if x.redir == nil {
-		x.noAddress.Add(1)
+		x.count(&x.noAddress, p)
 		return false
 	}
 	dst, ok := x.redir(p, fam == 6)
 	if !ok {
-		x.noAddress.Add(1)
+		x.count(&x.noAddress, p)
 		return false
 	}
 	if fam == 4 {
@@ -251,7 +259,7 @@ func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool 
 			return true
 		}
 		if TranslateICMPError(ip, e.Tuple[0].Family, int(p.L4Off-p.L3Off), &e.Tuple, e.Status, dir, m) != nil {
-			x.dropped.Add(1)
+			x.count(&x.dropped, p)
 			p.Drop(DropNAT)
 			return false
 		}
@@ -277,7 +285,7 @@ func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool 
 		l4off = int(p.L4Off - p.L3Off)
 	}
 	if ManipPacket(ip, fam, l4off, &target, m, partialL4(ip, fam, l4off, p.L4Proto)) != nil {
-		x.dropped.Add(1)
+		x.count(&x.dropped, p)
 		p.Drop(DropNAT)
 		return false
 	}

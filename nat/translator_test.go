@@ -342,6 +342,28 @@ func TestMasqueradeNoAddress(t *testing.T) {
 	}
 }
 
+// TestDryRunCountsNothing: masquerade out of an interface without an
+// address, in a dry run (a Simulator's batch, on a worker of its own),
+// decides as the live path does (the packet is dropped) but counts
+// nothing: NoAddress stays as the live packets left it.
+func TestDryRunCountsNothing(t *testing.T) {
+	tr := newNATTracker(64)
+	x := NewTranslator(tr, nil, nil)
+	live, sim := newNATRig(t, tr, x), newNATRig(t, tr, x)
+	for _, r := range []*natRig{live, sim} {
+		r.snat = func(p *fastpath.Packet) bool { return x.Masquerade(p, &Range{}, r.now) }
+	}
+	live.forward(udpFrame(t, "10.0.0.2", 4000, "192.0.2.1", 53))
+	sim.b.DryRun = true
+	p := sim.forward(udpFrame(t, "10.0.0.3", 4000, "192.0.2.1", 53))[0]
+	if p.Action != fastpath.ActionDrop || p.Reason != DropNAT {
+		t.Fatalf("dry run, no address: %v %v, want dropped", p.Action, p.Reason)
+	}
+	if s := x.Stats(); s.NoAddress != 1 {
+		t.Fatalf("stats %+v, want the live packet's NoAddress only", s)
+	}
+}
+
 // TestBatchBindsDistinctPorts: 64 new connections in one batch, from 64
 // clients with the same source port to one server, snat'ed into a
 // range of 64 ports: the kernel binds and confirms one packet at a time,

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpfwd/xdpfwd/internal/control"
+	"github.com/xdpfwd/xdpfwd/internal/topo"
 )
 
 // traceRuleset masquerades what leaves p2, drops UDP to port 9 in the
@@ -66,12 +68,46 @@ func traceOnce(t *testing.T, l *routerLab, frame func(i int) []byte, args ...str
 	}
 }
 
+// traceLive runs `xdpfwd trace --count 1` with args against the daemon
+// of control socket ctl, calls send once the trace is on the workers,
+// and returns what the command printed on its standard output and error
+// when it ends.
+func traceLive(t *testing.T, ctl string, send func(), args ...string) (stdout, stderr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, xdpfwdBinary(t), append([]string{"trace", "--count", "1", "--control", ctl}, args...)...)
+	var out bytes.Buffer
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := make([]byte, 256)
+	n, err := errPipe.Read(line)
+	if err != nil || !strings.HasPrefix(string(line[:n]), "tracing on ") {
+		t.Fatalf("trace did not start: %q %v", line[:n], err)
+	}
+	send()
+	rest, _ := io.ReadAll(errPipe)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("xdpfwd trace %v: %v\n%s%s", args, err, out.String(), rest)
+	}
+	return out.String(), string(line[:n]) + string(rest)
+}
+
 // TestTrace: `xdpfwd trace` follows a UDP packet from h1 through the
 // router with conntrack, a forward chain and masquerade: the port it
 // came in on, the conntrack state and connection, the rule that accepted
 // it (with its handle and text), the route, the masquerade's rewrite and
 // rule, and the exit on p2; a packet a rule drops ends with the rule and
-// the drop's reason. The text form says the same.
+// the drop's reason. The text form says the same. The first packet to a
+// next hop the router has not resolved yet is held while it resolves it:
+// the trace shows the held record and the one that continues it, from
+// the release to p2, both for one --count.
 func TestTrace(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "trace.nft")
@@ -148,6 +184,45 @@ func TestTrace(t *testing.T) {
 			t.Errorf("trace text lacks %q:\n%s", want, text)
 		}
 	}
+
+	// A packet to an address of h2 the router has no neighbour entry
+	// for: held while ARP runs, then given back and sent.
+	run(t, l.h2.Namespace, "ip", "addr", "add", "10.2.0.3/24", "dev", topo.HostIf)
+	var atH2 []string
+	held := labBuild(t, 1, labIP4(h1, "10.2.0.3", layers.IPProtocolUDP), labUDP(41000, 7), payload)(l)
+	text, stderr := traceLive(t, l.daemon.control, func() { _, atH2 = l.probeFrom(t, 1, held) }, "udp", "and", "dst", "host", "10.2.0.3")
+	t.Logf("xdpfwd trace of a held packet:\n%s%s", text, stderr)
+	if len(atH2) == 0 {
+		t.Errorf("h2 did not receive the held packet")
+	}
+	recs := strings.Split(strings.TrimSpace(text), "\n\n")
+	if len(recs) != 2 {
+		t.Fatalf("%d records, want the held one and its continuation:\n%s", len(recs), text)
+	}
+	for _, want := range []string{"trace 1: ", " in p1 queue 0 ", "10.1.0.2.41000 > 10.2.0.3.7 UDP ttl 64",
+		"→ held by neighbour (waiting for the address of 10.2.0.3 on p2); a record continuing trace 1 follows when it is given back"} {
+		if !strings.Contains(recs[0], want) {
+			t.Errorf("held record lacks %q:\n%s", want, recs[0])
+		}
+	}
+	for _, want := range []string{"trace 2: ", " continues trace 1, released after ", " µs held by neighbour (came in on p1, worker 0)", "neighbour", "to " + l.h2.HWAddr.String(), "→ sent on p2"} {
+		if !strings.Contains(recs[1], want) {
+			t.Errorf("continuation lacks %q:\n%s", want, recs[1])
+		}
+	}
+	if strings.Contains(recs[0], "sent on") || strings.Contains(stderr, "still held") {
+		t.Errorf("the held record says it was sent, or the trace ended with the packet held:\n%s%s", text, stderr)
+	}
+
+	// To an address no host has, the router holds the packet for its
+	// neighbour's resolution's seconds: a trace whose timeout comes
+	// first shows it held and says it ended with the packet held.
+	lost := labBuild(t, 1, labIP4(h1, "10.2.0.9", layers.IPProtocolUDP), labUDP(41001, 7), payload)(l)
+	text, stderr = traceLive(t, l.daemon.control, func() { l.probeFrom(t, 1, lost) }, "--timeout", "1s", "udp", "and", "dst", "host", "10.2.0.9")
+	if !strings.Contains(text, "→ held by neighbour (waiting for the address of 10.2.0.9 on p2)") || strings.Contains(text, "trace 2: ") ||
+		!strings.Contains(stderr, "1 traced packet(s) still held by a stage when the trace ended") {
+		t.Errorf("a trace that ends with its packet held:\n%s%s", text, stderr)
+	}
 }
 
 // firstLine returns s's first line.
@@ -156,13 +231,40 @@ func firstLine(s string) string {
 	return line
 }
 
+// routerCounters returns the router's counters as `xdpfwd stats --json`
+// prints them.
+func routerCounters(t *testing.T, ctl string) control.RouterStats {
+	t.Helper()
+	var st control.Stats
+	out := runCLI(t, 10*time.Second, "stats", "--json", "--control", ctl)
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Router == nil {
+		t.Fatalf("xdpfwd stats --json: %v, router %v\n%s", err, st.Router, out)
+	}
+	return *st.Router
+}
+
+// ctStatsWorkers returns the worker lines `xdpfwd ct stats` prints.
+func ctStatsWorkers(t *testing.T, ctl string) []string {
+	t.Helper()
+	var lines []string
+	for _, line := range strings.Split(runCLI(t, 10*time.Second, "ct", "stats", "--control", ctl), "\n") {
+		if strings.HasPrefix(line, "cpu=") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
 // TestTraceOffline: `xdpfwd trace --packet HEX --in p1` runs a frame
 // through the daemon's own stages without sending it or changing any
 // table, and shows the same walk the live path then takes with the same
 // frame: the same stages, decisions, conntrack state and connection, rules,
 // route, rewrites and exit port (the live one is sent and confirmed, the
 // offline one would be). h2 receives nothing from the offline run, and
-// the connection is not in the table after it.
+// the connection is not in the table after it. Neither it nor a frame
+// the router would answer with an ICMP error changes a counter of the
+// router's in `xdpfwd stats`, nor adds a worker (the offline pipeline's)
+// to `xdpfwd ct stats`.
 func TestTraceOffline(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "trace.nft")
@@ -173,11 +275,31 @@ func TestTraceOffline(t *testing.T) {
 	ctl := l.daemon.control
 	frame := labBuild(t, 1, labIP4("10.1.0.2", "10.2.0.2", layers.IPProtocolUDP), labUDP(45000, 7), gopacket.Payload("offline"))(l)
 
+	ttl1 := labIP4("10.1.0.2", "10.2.0.2", layers.IPProtocolUDP)
+	ttl1.TTL = 1
+	expiring := labBuild(t, 1, ttl1, labUDP(45001, 7), gopacket.Payload("offline"))(l)
+
 	drain(l.fd2)
-	var offline control.TraceRecord
+	routerBefore, ctBefore := routerCounters(t, ctl), ctStatsWorkers(t, ctl)
+	var offline, expired control.TraceRecord
 	out := runCLI(t, 20*time.Second, "trace", "--packet", hex.EncodeToString(frame), "--in", "p1", "--json", "--control", ctl)
 	if err := json.Unmarshal([]byte(firstLine(out)), &offline); err != nil {
 		t.Fatalf("trace --packet: %v\n%s", err, out)
+	}
+	out = runCLI(t, 20*time.Second, "trace", "--packet", hex.EncodeToString(expiring), "--in", "p1", "--json", "--control", ctl)
+	if err := json.Unmarshal([]byte(firstLine(out)), &expired); err != nil {
+		t.Fatalf("trace --packet of a frame with TTL 1: %v\n%s", err, out)
+	}
+	if len(expired.Exits) == 0 || expired.Exits[0].Outcome != "dropped" || !strings.Contains(expired.Exits[0].Reason, "TTL") {
+		t.Errorf("a frame with TTL 1, offline: exits %+v, want dropped for its TTL", expired.Exits)
+	}
+	routerAfter, ctAfter := routerCounters(t, ctl), ctStatsWorkers(t, ctl)
+	if routerAfter.Forwarded != routerBefore.Forwarded || routerAfter.ICMPErrors != routerBefore.ICMPErrors ||
+		routerAfter.ICMPLimited != routerBefore.ICMPLimited || routerAfter.Fragmented != routerBefore.Fragmented {
+		t.Errorf("offline traces moved the router's counters:\nbefore %+v\nafter  %+v", routerBefore, routerAfter)
+	}
+	if len(ctAfter) != len(ctBefore) {
+		t.Errorf("xdpfwd ct stats lists %d workers after offline traces, %d before:\n%s", len(ctAfter), len(ctBefore), strings.Join(ctAfter, "\n"))
 	}
 	if got := readIP(t, l.fd2); len(got) != 0 {
 		t.Fatalf("h2 received %d packets from an offline trace", len(got))

@@ -35,6 +35,13 @@ neighbour, the time the stage took over its batch), and where it went
 expression as tcpdump takes it (compiled with tcpdump -ddd). --count
 defaults to 1; the trace also ends at --timeout or Ctrl-C.
 
+A packet a stage holds (the router, while it resolves the next hop's
+address) ends its record "held"; when the stage gives it back, a second
+record, "continues trace N", follows it to its exit. It counts as the
+same packet: once --count packets are traced, the trace waits up to 10 s
+(or until --timeout) for those still held; one still held when the trace
+ends is reported, its release untraced.
+
 With --packet (a frame in hex) or --pcap (every frame of a pcap or pcapng
 file) and --in, the frames are not waited for: each runs through a
 pipeline of the daemon's own stages, on its live tables, that changes
@@ -200,7 +207,7 @@ func traceCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, lost, started := 0, uint64(0), false
+	n, lost, held, started := 0, uint64(0), 0, false
 	err = control.CallStream(ctx, o.ctl, "trace", targs, func(raw json.RawMessage) error {
 		var c control.TraceChunk
 		if err := json.Unmarshal(raw, &c); err != nil {
@@ -214,7 +221,7 @@ func traceCmd(args []string) error {
 			}
 			fmt.Fprintf(os.Stderr, "tracing on %s: %s\n", where, cmp.Or(strings.Join(o.expr, " "), "every packet"))
 		}
-		lost = c.Lost
+		lost, held = c.Lost, c.Held
 		for _, r := range c.Records {
 			n++
 			if o.json {
@@ -223,7 +230,7 @@ func traceCmd(args []string) error {
 				}
 				continue
 			}
-			if err := writeTrace(os.Stdout, n, &r, o.all); err != nil {
+			if err := writeTrace(os.Stdout, cmp.Or(int(r.ID), n), &r, o.all); err != nil {
 				return err
 			}
 		}
@@ -238,22 +245,52 @@ func traceCmd(args []string) error {
 	if lost > 0 {
 		fmt.Fprintf(os.Stderr, "%d packets matched but were not traced (a worker's trace ring was full)\n", lost)
 	}
+	if held > 0 {
+		fmt.Fprintf(os.Stderr, "%d traced packet(s) still held by a stage when the trace ended: what became of them is not traced\n", held)
+	}
 	if n == 0 && err == nil {
 		fmt.Fprintln(os.Stderr, "no packet traced")
 	}
 	return err
 }
 
+// writeTraceHead prints the first line of traced packet n: when and where
+// it came in, or for a continuation which record it continues, how long
+// it was held and by what.
+func writeTraceHead(out io.Writer, n int, r *control.TraceRecord) {
+	t := time.Unix(0, r.TimeNs).Format("15:04:05.000000")
+	switch {
+	case r.Worker < 0:
+		fmt.Fprintf(out, "trace %d: simulated in %s, %d bytes: %s\n", n, r.Port, r.Length, r.Packet)
+	case r.Continues != 0:
+		held := ""
+		if r.HeldBy != "" {
+			held = fmt.Sprintf(", released after %d µs held by %s", r.HeldNs/1000, r.HeldBy)
+		}
+		fmt.Fprintf(out, "trace %d: %s continues trace %d%s (came in on %s, worker %d), %d bytes: %s\n", n, t, r.Continues, held, r.Port, r.Worker, r.Length, r.Packet)
+	default:
+		fmt.Fprintf(out, "trace %d: %s in %s queue %d (worker %d), %d bytes: %s\n", n, t, r.Port, r.Queue, r.Worker, r.Length, r.Packet)
+	}
+}
+
+// heldText describes exit e of traced packet n, held by a stage: which
+// and why, and what follows.
+func heldText(n int, r *control.TraceRecord, e control.TraceExit) string {
+	s := "held by " + cmp.Or(e.Stage, "a stage")
+	if e.Note != "" {
+		s += " (" + e.Note + ")"
+	}
+	if r.Worker < 0 {
+		return s + ": it would wait there"
+	}
+	return fmt.Sprintf("%s; a record continuing trace %d follows when it is given back", s, n)
+}
+
 // writeTrace prints traced packet n: where it came in, a line per stage
 // (with all false, only the first and those that changed the packet's
 // decision, state or headers or said something), and where it went.
 func writeTrace(out io.Writer, n int, r *control.TraceRecord, all bool) error {
-	t := time.Unix(0, r.TimeNs)
-	if r.Worker < 0 {
-		fmt.Fprintf(out, "trace %d: simulated in %s, %d bytes: %s\n", n, r.Port, r.Length, r.Packet)
-	} else {
-		fmt.Fprintf(out, "trace %d: %s in %s queue %d (worker %d), %d bytes: %s\n", n, t.Format("15:04:05.000000"), r.Port, r.Queue, r.Worker, r.Length, r.Packet)
-	}
+	writeTraceHead(out, n, r)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	hidden := 0
 	for i, s := range r.Steps {
@@ -307,7 +344,7 @@ func writeTrace(out io.Writer, n int, r *control.TraceRecord, all bool) error {
 		case "consumed":
 			fmt.Fprintf(out, "  → consumed (answered or given to the host) on %s\n", e.Port)
 		case "held":
-			fmt.Fprintf(out, "  → held by a stage (waiting for its next hop's address); its later steps are not traced\n")
+			fmt.Fprintf(out, "  → %s\n", heldText(n, r, e))
 		default:
 			fmt.Fprintf(out, "  → %s\n", e.Outcome)
 		}

@@ -606,13 +606,19 @@ func (s *Forwarding) Process(b *fastpath.Batch, now fastpath.Time) {
 		}
 		c.Flooded++
 	}
-	s.publish()
+	s.publish(b.DryRun)
 }
 
-func (s *Forwarding) publish() {
+// publish adds the batch's counters to the bridges' and zeroes them;
+// for a dry run (a Simulator's batch) it only zeroes them.
+func (s *Forwarding) publish(dry bool) {
 	for i := range s.local {
 		c := &s.local[i]
 		if *c == (Counters{}) {
+			continue
+		}
+		if dry {
+			*c = Counters{}
 			continue
 		}
 		b := s.bridges.list[i]
@@ -671,9 +677,9 @@ func (s *Output) Process(b *fastpath.Batch, now fastpath.Time) {
 		}
 	}
 	for i, n := range s.local {
-		if n != 0 {
+		if n != 0 && !b.DryRun { // a Simulator's packets count nowhere
 			s.set.list[i].routedOut.Add(n)
-			s.local[i] = 0
 		}
+		s.local[i] = 0
 	}
 }

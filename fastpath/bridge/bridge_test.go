@@ -235,3 +235,42 @@ func TestBridgeBatchSharesLookups(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeDryRunCountsNothing: a dry run (a Simulator's batch) decides
+// as a live batch would, forward to a known MAC and flood to an unknown
+// one, but leaves the bridge's counters as they were and learns nothing.
+func TestBridgeDryRunCountsNothing(t *testing.T) {
+	groups := &fastpath.PortGroups{}
+	bs, err := NewSet(groups, Config{Name: "br0", Ports: []fastpath.PortID{1, 2, 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := pipeline(bs)
+	var b fastpath.Batch
+	b.Len = 1
+	b.Packets[0].Reset(0, rawFrame(bcast, macA), 1) // A learned on port 1
+	pl.RunIngress(&b, 0)
+	br := bs.List()[0]
+	before := br.Counters()
+
+	b.DryRun, b.Len = true, 2
+	b.Packets[0].Reset(0, rawFrame(macA, macB), 2)
+	b.Packets[1].Reset(0, rawFrame(macC, macB), 2)
+	pl.RunIngress(&b, sec(1))
+	if v, out, _ := decided(&b.Packets[0], groups); v != vForward || out != 1 {
+		t.Fatalf("dry run to a known MAC: %v out %d, want forwarded to 1", v, out)
+	}
+	if v, _, _ := decided(&b.Packets[1], groups); v != vFlood {
+		t.Fatalf("dry run to an unknown MAC: %v, want flooded", v)
+	}
+	if after := br.Counters(); after != before {
+		t.Fatalf("counters moved by a dry run:\nbefore %+v\nafter  %+v", before, after)
+	}
+
+	b.DryRun, b.Len = false, 1
+	b.Packets[0].Reset(0, rawFrame(macB, macA), 1)
+	pl.RunIngress(&b, sec(2))
+	if v, _, _ := decided(&b.Packets[0], groups); v != vFlood {
+		t.Fatalf("to the dry run's source: %v, want flooded (B was not learned)", v)
+	}
+}

@@ -1,10 +1,13 @@
 // Package cbpf runs classic BPF filters: the programs libpcap compiles a
 // pcap-filter expression to (tcpdump -ddd prints them), over frames in
-// memory. It is a small interpreter of the classic opcodes, built to be
-// run per packet on the fast path: Run allocates nothing and dispatches on
-// a dense opcode decoded once by Compile. Linux's BPF extensions (loads at
-// SKF_AD_OFF and above: VLAN tag, ifindex...) are refused: a frame here
-// carries its VLAN tags in its bytes.
+// memory, per packet on the fast path. Compile checks a program as the
+// kernel checks a socket filter and, on amd64, compiles it to machine
+// code, as the kernel's BPF JIT does (jit_amd64.go): Run is then one call
+// into it, and RunBatch one call for a whole batch of frames. Elsewhere a
+// small interpreter runs it, dispatching on a dense opcode decoded once.
+// Neither allocates. Linux's BPF extensions (loads at SKF_AD_OFF and
+// above: VLAN tag, ifindex...) are refused: a frame here carries its VLAN
+// tags in its bytes.
 package cbpf
 
 import (
@@ -12,6 +15,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Instruction is one classic BPF instruction, as struct sock_filter and
@@ -124,7 +128,17 @@ type insn struct {
 // Program is a compiled filter. It is safe for concurrent use.
 type Program struct {
 	ins []insn
+	// native is the program as machine code (jit_amd64.go), nil where
+	// there is none: the interpreter runs ins, and interpreted says why.
+	native      []byte
+	interpreted error
 }
+
+// Interpreted returns nil if the program runs as machine code, else why
+// it is interpreted (no compiler for this architecture, or the system
+// refused executable memory). An interpreted program returns the same,
+// slower.
+func (p *Program) Interpreted() error { return p.interpreted }
 
 // Len returns the program's number of instructions.
 func (p *Program) Len() int { return len(p.ins) }
@@ -259,14 +273,22 @@ func Compile(prog []Instruction) (*Program, error) {
 	if last := p.ins[len(p.ins)-1].op; last != opRetK && last != opRetA {
 		return nil, errors.New("cbpf: the last instruction is not a return")
 	}
+	p.interpreted = p.compileNative()
 	p.fuse()
 	return p, nil
 }
 
-// Run runs the program over the frame pkt and returns what it returns:
-// how many bytes of the frame to keep, 0 to reject it. A load beyond the
-// frame rejects it, as does a division by X = 0, as in the kernel.
-func (p *Program) Run(pkt []byte) uint32 {
+// interpretStrided interprets the program over the frames of n records
+// stride bytes apart from first, as RunStrided.
+func (p *Program) interpretStrided(first unsafe.Pointer, stride uintptr, n int, out []uint32) {
+	for i := range n {
+		out[i] = p.interpret(*(*[]byte)(unsafe.Add(first, uintptr(i)*stride)))
+	}
+}
+
+// interpret runs the program over the frame pkt as Run does, one
+// instruction at a time.
+func (p *Program) interpret(pkt []byte) uint32 {
 	var a, x uint32
 	var mem [16]uint32
 	ins := p.ins

@@ -2,6 +2,8 @@ package cbpf
 
 import (
 	"encoding/binary"
+	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"golang.org/x/net/bpf"
@@ -103,9 +105,33 @@ func TestCompileRefuses(t *testing.T) {
 
 func BenchmarkRun(b *testing.B) {
 	p := compileText(b, udpPort7)
-	for b.Loop() {
-		p.Run(udp4Frame)
-	}
+	b.Run("native", func(b *testing.B) {
+		if !p.Native() {
+			b.Skip("no compiler to machine code on " + runtime.GOARCH)
+		}
+		for b.Loop() {
+			p.Run(udp4Frame)
+		}
+	})
+	b.Run("native-batch", func(b *testing.B) {
+		if !p.Native() {
+			b.Skip("no compiler to machine code on " + runtime.GOARCH)
+		}
+		frames := make([][]byte, 64)
+		for i := range frames {
+			frames[i] = udp4(9)
+		}
+		out := make([]uint32, len(frames))
+		for b.Loop() {
+			p.RunBatch(frames, out)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(frames)), "ns/frame")
+	})
+	b.Run("interpreted", func(b *testing.B) {
+		for b.Loop() {
+			p.interpret(udp4Frame)
+		}
+	})
 }
 
 // FuzzRun runs random programs over random frames: Compile and Run never
@@ -124,6 +150,9 @@ func FuzzRun(f *testing.F) {
 			return
 		}
 		got := p.Run(pkt)
+		if in := p.interpret(pkt); in != got {
+			t.Fatalf("program %v on %x: %d, the interpreter says %d", prog, pkt, got, in)
+		}
 		rawIns := make([]bpf.RawInstruction, len(prog))
 		for i, in := range prog {
 			if in.Op == clsLDX|sizeW|modeLEN {
@@ -166,4 +195,92 @@ func decode(b []byte) []Instruction {
 		prog[i] = Instruction{Op: binary.LittleEndian.Uint16(c), Jt: c[2], Jf: c[3], K: binary.LittleEndian.Uint32(c[4:])}
 	}
 	return prog
+}
+
+// TestNativeAgrees runs random valid programs, every opcode in them, over
+// random and truncated frames: the machine code returns what the
+// interpreter returns.
+func TestNativeAgrees(t *testing.T) {
+	if err := compileText(t, udpPort7).Interpreted(); err != nil && runtime.GOARCH == "amd64" {
+		t.Fatalf("no machine code on amd64: %v", err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	ops := validOps()
+	for range 3000 {
+		n := 2 + r.IntN(30)
+		prog := make([]Instruction, n)
+		for pc := range prog[:n-1] {
+			o := ops[r.IntN(len(ops))]
+			in := Instruction{Op: o, K: randK(r, o)}
+			if o&0x07 == clsJMP {
+				left := n - pc - 1
+				in.Jt, in.Jf = uint8(r.IntN(left)), uint8(r.IntN(left))
+				if o == clsJMP {
+					in.K = uint32(r.IntN(left))
+				}
+			}
+			prog[pc] = in
+		}
+		prog[n-1] = Instruction{Op: clsRET | 0x10} // ret a
+		if r.IntN(4) == 0 {
+			prog[n-1] = Instruction{Op: clsRET, K: r.Uint32()}
+		}
+		p, err := Compile(prog)
+		if err != nil {
+			t.Fatalf("program %v: %v", prog, err)
+		}
+		frames := make([][]byte, 1+r.IntN(8))
+		for f := range frames {
+			pkt := make([]byte, r.IntN(80))
+			for i := range pkt {
+				pkt[i] = byte(r.IntN(4)) // small values: equal compares, short X offsets
+				if r.IntN(3) == 0 {
+					pkt[i] = byte(r.Uint32())
+				}
+			}
+			if got, want := p.Run(pkt), p.interpret(pkt); got != want {
+				t.Fatalf("program %v on %x: %d, the interpreter says %d", prog, pkt, got, want)
+			}
+			frames[f] = pkt
+		}
+		out := make([]uint32, len(frames))
+		p.RunBatch(frames, out)
+		for f, pkt := range frames {
+			if want := p.interpret(pkt); out[f] != want {
+				t.Fatalf("program %v on %x in a batch: %d, the interpreter says %d", prog, pkt, out[f], want)
+			}
+		}
+	}
+}
+
+// validOps lists every opcode Compile takes, but returns.
+func validOps() []uint16 {
+	var ops []uint16
+	for o := range uint16(0x100) {
+		if o&0x07 == clsRET {
+			continue
+		}
+		if _, err := Compile([]Instruction{{Op: o, K: 1}, {Op: clsRET}}); err == nil {
+			ops = append(ops, o)
+		}
+	}
+	return ops
+}
+
+// randK is a constant for opcode o that Compile takes and that often
+// lands inside a short frame.
+func randK(r *rand.Rand, o uint16) uint32 {
+	switch {
+	case o&0x07 == clsST || o&0x07 == clsSTX || o&0xe0 == modeMEM && o&0x06 == 0:
+		return uint32(r.IntN(16)) // scratch memory index
+	case o&0x07 == clsALU && (o&0xf0 == 0x60 || o&0xf0 == 0x70):
+		return uint32(r.IntN(32)) // shift count
+	case o&0x07 == clsALU && (o&0xf0 == 0x30 || o&0xf0 == 0x90):
+		return 1 + uint32(r.IntN(300)) // divisor
+	case o&0x07 == clsJMP && r.IntN(2) == 0:
+		return uint32(r.IntN(4)) // often equal to A
+	case r.IntN(8) == 0:
+		return r.Uint32() % skfAdOff // beyond any frame; large ones are not a 32-bit displacement
+	}
+	return uint32(r.IntN(70))
 }

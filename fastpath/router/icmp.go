@@ -156,7 +156,7 @@ func (w *worker) icmp4Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 		return
 	}
 	if !w.dry && !w.r.limit.allow(true, typ, code, mapped4(ip.Src()), 32, w.now) {
-		w.r.c.icmpLimited.Add(1)
+		w.count(&w.r.c.icmpLimited)
 		return
 	}
 	e := b.Emit(p.InPort, header.EthernetSize+header.ICMPv4ErrorMaxSize)
@@ -180,7 +180,7 @@ func (w *worker) icmp6Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 	}
 	src := sourcePicker{w.r, w.view}.errorSource6(p, ip)
 	if !w.dry && !w.r.limit.allow(false, typ, code, ip.Src(), w.r.routePrefixLen6(ip.Src()), w.now) {
-		w.r.c.icmpLimited.Add(1)
+		w.count(&w.r.c.icmpLimited)
 		return
 	}
 	e := b.Emit(p.InPort, header.EthernetSize+header.IPv6MinMTU)
@@ -210,7 +210,7 @@ func (w *worker) emitted(e, about *fastpath.Packet, n int, etherType uint16) {
 	}
 	if etherType == header.EtherTypeIPv4 && header.IPv4(e.Data[header.EthernetSize:]).Protocol() == header.ProtocolICMP ||
 		etherType == header.EtherTypeIPv6 && header.IPv6(e.Data[header.EthernetSize:]).NextHeader() == header.ProtocolICMPv6 {
-		w.r.c.icmpErrors.Add(1)
+		w.count(&w.r.c.icmpErrors)
 	}
 }
 

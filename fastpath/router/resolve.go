@@ -257,7 +257,7 @@ func (w *worker) solicit(b *fastpath.Batch, id uint16, ip [16]byte, mac *header.
 			dst = *mac
 		}
 		w.frame(e, f, dst, header.EtherTypeARP)
-		w.r.c.solicits.Add(1)
+		w.count(&w.r.c.solicits)
 		return
 	}
 	src := f.source6()
@@ -276,7 +276,7 @@ func (w *worker) solicit(b *fastpath.Batch, id uint16, ip [16]byte, mac *header.
 		dst = *mac
 	}
 	w.frame(e, f, dst, header.EtherTypeIPv6)
-	w.r.c.solicits.Add(1)
+	w.count(&w.r.c.solicits)
 }
 
 // frame finishes an emitted frame of interface f: its Ethernet header and
@@ -357,7 +357,7 @@ func (w *worker) announceAddrs(b *fastpath.Batch) {
 				w.frame(e, f, header.IPv6MulticastMAC(header.IPv6AllNodes), header.EtherTypeIPv6)
 			}
 		}
-		w.r.c.announced.Add(1)
+		w.count(&w.r.c.announced)
 		w.announce = w.announce[1:]
 	}
 }

@@ -1,6 +1,8 @@
 package router
 
 import (
+	"sync/atomic"
+
 	"encoding/binary"
 	"net/netip"
 	"time"
@@ -271,7 +273,7 @@ func (w *worker) route4(b *fastpath.Batch, p *fastpath.Packet) {
 	switch res.Type {
 	case route.Local:
 		p.RouteLocal = true
-		w.r.c.local.Add(1)
+		w.count(&w.r.c.local)
 		return
 	case route.Unicast:
 		if p.Data[0]&1 != 0 {
@@ -304,7 +306,7 @@ func (w *worker) route4(b *fastpath.Batch, p *fastpath.Packet) {
 	}
 	ip.DecTTL()
 	p.OutIface, p.RouteHop = hop.Port, res.NextHop
-	w.r.c.forwarded.Add(1)
+	w.count(&w.r.c.forwarded)
 	if hop.Port == p.InIface && !p.DstNATed {
 		w.redirect4(b, p, ip, hop)
 	}
@@ -366,7 +368,7 @@ func (w *worker) fragment4(b *fastpath.Batch, p *fastpath.Packet, mtu int) {
 	setFragment(ip, hl+step, baseOff, true)
 	p.Data = p.Data[:l3+hl+step]
 	p.L3End, p.Fragment, p.FragMTU = uint16(l3+hl+step), true, 0
-	w.r.c.fragmented.Add(1)
+	w.count(&w.r.c.fragmented)
 }
 
 // setFragment writes a fragment's total length, offset (bytes) and MF
@@ -425,7 +427,7 @@ func (w *worker) route6(b *fastpath.Batch, p *fastpath.Packet) {
 	switch res.Type {
 	case route.Local:
 		p.RouteLocal = true
-		w.r.c.local.Add(1)
+		w.count(&w.r.c.local)
 		return
 	case route.Unicast:
 		switch {
@@ -465,7 +467,7 @@ func (w *worker) route6(b *fastpath.Batch, p *fastpath.Packet) {
 	}
 	ip.DecHopLimit()
 	p.OutIface, p.RouteHop = hop.Port, res.NextHop
-	w.r.c.forwarded.Add(1)
+	w.count(&w.r.c.forwarded)
 }
 
 // arp learns from an ARP packet to the router (neigh.Table.Confirm, by the
@@ -509,7 +511,7 @@ func (w *worker) arp(b *fastpath.Batch, p *fastpath.Packet, now fastpath.Time) {
 	eth.SetEtherType(header.EtherTypeARP)
 	e.EtherType = header.EtherTypeARP
 	e.ToPort(p.InPort)
-	w.r.c.arpReplies.Add(1)
+	w.count(&w.r.c.arpReplies)
 }
 
 // has6 reports whether a is one of the interface's IPv6 addresses, its
@@ -588,7 +590,7 @@ func (w *worker) input4(b *fastpath.Batch, p *fastpath.Packet) {
 			}
 		} else if header.ICMPv4EchoReplyInPlace(ip, 0, w.ipID) == nil {
 			w.becomeLocal(p)
-			w.r.c.echoReplies.Add(1)
+			w.count(&w.r.c.echoReplies)
 			return
 		}
 	case p.L4Proto == header.ProtocolUDP && !bcast:
@@ -626,7 +628,7 @@ func (w *worker) echo4Options(p *fastpath.Packet, ip header.IPv4) bool {
 	p.Data = p.Data[:end]
 	p.L3End, p.L4Off = uint16(end), p.L3Off+uint16(header.IPv4(p.Data[p.L3Off:]).HeaderLength())
 	w.becomeLocal(p)
-	w.r.c.echoReplies.Add(1)
+	w.count(&w.r.c.echoReplies)
 	return true
 }
 
@@ -675,7 +677,7 @@ func (w *worker) input6(b *fastpath.Batch, p *fastpath.Packet, now fastpath.Time
 		case header.ICMPv6EchoRequest:
 			if !mcast && header.ICMPv6EchoReplyInPlace(ip, 0, 0) == nil {
 				w.becomeLocal(p)
-				w.r.c.echoReplies.Add(1)
+				w.count(&w.r.c.echoReplies)
 				return
 			}
 		case header.ICMPv6NeighborSolicit:
@@ -710,7 +712,7 @@ func (w *worker) echo6After(p *fastpath.Packet, ip header.IPv6, off int) bool {
 	p.Data = p.Data[:end]
 	p.L3End, p.L4Off, p.L4Proto = uint16(end), p.L3Off+header.IPv6Size, header.ProtocolICMPv6
 	w.becomeLocal(p)
-	w.r.c.echoReplies.Add(1)
+	w.count(&w.r.c.echoReplies)
 	return true
 }
 
@@ -769,7 +771,7 @@ func (w *worker) solicited(b *fastpath.Batch, p *fastpath.Packet, ip header.IPv6
 	eth.SetEtherType(header.EtherTypeIPv6)
 	e.EtherType = header.EtherTypeIPv6
 	e.ToPort(p.InPort)
-	w.r.c.naSent.Add(1)
+	w.count(&w.r.c.naSent)
 }
 
 // advertised learns from a neighbour advertisement (RFC 4861 7.2.5).
@@ -901,4 +903,12 @@ func (r *Router) broadcast4(a [4]byte) bool {
 // one kind a source of :: may send: duplicate address detection).
 func ndp6(p *fastpath.Packet) bool {
 	return p.L4Proto == header.ProtocolICMPv6 && p.L4Off != 0 && p.Data[p.L4Off] >= header.ICMPv6RouterSolicit && p.Data[p.L4Off] <= header.ICMPv6Redirect
+}
+
+// count adds one to router counter c, unless the batch is a dry run: a
+// Simulator's packets change no counter.
+func (w *worker) count(c *atomic.Uint64) {
+	if !w.dry {
+		c.Add(1)
+	}
 }

@@ -1,6 +1,8 @@
 package router
 
 import (
+	"net/netip"
+
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
 	"github.com/xdpfwd/xdpfwd/fastpath/route"
@@ -33,11 +35,21 @@ func (s *decide) Explain(p *fastpath.Packet, n *fastpath.Note) {
 	}
 }
 
-// Explain says the next hop's MAC address the packet leaves to.
+// Explain says the next hop's MAC address the packet leaves to, or, for
+// a packet the stage holds, the next hop whose address it waits for.
 func (s *resolve) Explain(p *fastpath.Packet, n *fastpath.Note) {
-	if !p.Routed || p.OutIface == 0 || p.Action != fastpath.ActionContinue || len(p.Data) < header.EthernetSize {
+	if !(p.Routed || p.Local) || p.OutIface == 0 || len(p.Data) < header.EthernetSize {
 		return
 	}
-	n.Str("to ")
-	n.MAC([6]byte(p.Data[0:6]))
+	switch {
+	case p.Action == fastpath.ActionContinue && p.Routed:
+		n.Str("to ")
+		n.MAC([6]byte(p.Data[0:6]))
+	case p.Action == fastpath.ActionStolen && p.Egress == fastpath.EgressNone && p.L3Off != 0 && int(p.OutIface) <= len(s.r.ifaces):
+		w := (*worker)(s)
+		n.Str("waiting for the address of ")
+		n.Addr(netip.AddrFrom16(w.nextHop(p)).Unmap())
+		n.Str(" on ")
+		n.Str(w.r.iface(p.OutIface).Name)
+	}
 }

@@ -26,15 +26,28 @@ type TraceChunk struct {
 	Lost uint64 `json:"lost,omitempty"`
 	// Done marks the last chunk: the trace reached its count or timeout.
 	Done bool `json:"done,omitempty"`
+	// Held, in the last chunk, counts the traced packets a stage still
+	// held when the trace ended: what happens to them after is not
+	// traced.
+	Held int `json:"held,omitempty"`
 }
 
 // TraceRecord is one traced packet's walk.
 type TraceRecord struct {
-	// TimeNs is when its batch was taken off the RX ring (Unix
-	// nanoseconds).
+	// ID numbers the record in its trace, from 1 (0 for trace-packet's).
+	ID uint32 `json:"id,omitempty"`
+	// Continues, if not 0, is the ID of the record of the same packet
+	// before a stage held it: this record follows it from its release
+	// on, HeldNs after, held by stage HeldBy (when the trace saw both).
+	Continues uint32 `json:"continues,omitempty"`
+	HeldNs    int64  `json:"held_ns,omitempty"`
+	HeldBy    string `json:"held_by,omitempty"`
+	// TimeNs is when its batch was taken off the RX ring, or for a
+	// continuation when the stage gave it back (Unix nanoseconds).
 	TimeNs int64 `json:"t"`
 	// Worker, Port and Queue are where it came in: the worker's index,
-	// the port's interface and the worker's queue index.
+	// the port's interface and the worker's queue index (-1 for a
+	// continuation).
 	Worker int    `json:"worker"`
 	Port   string `json:"port"`
 	Queue  int    `json:"queue"`
@@ -90,6 +103,11 @@ type TraceExit struct {
 	Queue int `json:"queue,omitempty"`
 	// Reason is a drop's reason ("stage: reason").
 	Reason string `json:"reason,omitempty"`
+	// Stage and Note say, of a held packet, the stage that holds it and
+	// what it said then (the router: the next hop whose address it
+	// waits for), when the record kept that step.
+	Stage string `json:"stage,omitempty"`
+	Note  string `json:"note,omitempty"`
 }
 
 // TracePacketArgs are the trace-packet verb's arguments: run a synthetic

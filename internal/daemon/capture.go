@@ -55,7 +55,7 @@ func (d *Daemon) captureVerb(raw json.RawMessage) (any, error) {
 		return nil, errors.New("capture: snaplen, count and timeout must not be negative")
 	}
 	var err error
-	if cfg.Filter, err = compileFilter(args.Filter); err != nil {
+	if cfg.Filter, err = d.compileFilter(args.Filter); err != nil {
 		return nil, fmt.Errorf("capture filter: %w", err)
 	}
 	if cfg.Port, err = d.portByName(args.Port); err != nil {

@@ -8,8 +8,10 @@ import (
 )
 
 // compileFilter compiles a classic BPF program as the control socket
-// carries it (op, jt, jf, k: tcpdump -ddd's numbers); nil for none.
-func compileFilter(raw [][4]uint32) (*cbpf.Program, error) {
+// carries it (op, jt, jf, k: tcpdump -ddd's numbers); nil for none. A
+// filter that is interpreted rather than run as machine code is logged:
+// it costs several times more per packet.
+func (d *Daemon) compileFilter(raw [][4]uint32) (*cbpf.Program, error) {
 	if len(raw) == 0 {
 		return nil, nil
 	}
@@ -20,7 +22,14 @@ func compileFilter(raw [][4]uint32) (*cbpf.Program, error) {
 		}
 		prog[i] = cbpf.Instruction{Op: uint16(in[0]), Jt: uint8(in[1]), Jf: uint8(in[2]), K: in[3]}
 	}
-	return cbpf.Compile(prog)
+	p, err := cbpf.Compile(prog)
+	if err != nil {
+		return nil, err
+	}
+	if why := p.Interpreted(); why != nil {
+		d.log.Warn("the filter runs in the interpreter", "reason", why)
+	}
+	return p, nil
 }
 
 // portByName returns the port whose interface is name, AnyPort for "".

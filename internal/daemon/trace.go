@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -30,6 +31,13 @@ import (
 // traceTick is how often a trace's rings are drained.
 const traceTick = 20 * time.Millisecond
 
+// heldWait is how long a trace that reached its count still runs for the
+// packets it traced that a stage holds, to follow them when they are
+// given back (the router gives a packet back when its neighbour resolves
+// or fails: with the default neighbour parameters within about 3 s).
+// The client's timeout, if shorter, ends it first.
+const heldWait = 10 * time.Second
+
 // tracing is the daemon's running trace: the trace, and for each of its
 // rings (by TraceRecord.Worker) the port queue of each of its worker's
 // queues, as they were when the ring was made.
@@ -53,7 +61,7 @@ func (d *Daemon) traceVerb(raw json.RawMessage) (any, error) {
 	}
 	cfg := fastpath.TraceConfig{Port: fastpath.AnyPort, Count: args.Count}
 	var err error
-	if cfg.Filter, err = compileFilter(args.Filter); err != nil {
+	if cfg.Filter, err = d.compileFilter(args.Filter); err != nil {
 		return nil, fmt.Errorf("trace filter: %w", err)
 	}
 	if cfg.Port, err = d.portByName(args.Port); err != nil {
@@ -73,20 +81,68 @@ func (d *Daemon) traceVerb(raw json.RawMessage) (any, error) {
 			return err
 		}
 		var recs []control.TraceRecord
+		held := heldRecords{}
+		var counted time.Time // when the trace reached its count
 		take := func() (bool, error) {
 			recs = recs[:0]
 			queues := d.traceQueues() // once a drain, not a record
-			t.Drain(func(r *fastpath.TraceRecord) { recs = append(recs, d.traceRecord(r, queues)) })
+			t.Drain(func(r *fastpath.TraceRecord) {
+				rec := d.traceRecord(r, queues)
+				held.link(r, &rec)
+				recs = append(recs, rec)
+			})
 			if len(recs) > 0 {
 				if err := send(control.TraceChunk{Records: recs, Lost: t.Lost()}); err != nil {
 					return false, err
 				}
 			}
-			return t.Done(), nil
+			return traceOver(t, &counted), nil
 		}
-		finish := func() error { return send(control.TraceChunk{Lost: t.Lost(), Done: true}) }
+		finish := func() error { return send(control.TraceChunk{Lost: t.Lost(), Done: true, Held: t.Held()}) }
 		return drainUntil(ctx, args.TimeoutMs, traceTick, func() { d.stopTrace(t) }, take, finish)
 	}), nil
+}
+
+// traceOver reports whether trace t is over: done (fastpath.Trace.Done),
+// or its count reached heldWait ago (counted keeps when) while packets it
+// traced are still held.
+func traceOver(t *fastpath.Trace, counted *time.Time) bool {
+	if t.Done() {
+		return true
+	}
+	if !t.Counted() {
+		return false
+	}
+	if counted.IsZero() {
+		*counted = time.Now()
+	}
+	return time.Since(*counted) >= heldWait
+}
+
+// heldRecords keeps, by ID, what a trace's stream saw of the records
+// that ended held, for the records that continue them.
+type heldRecords map[uint32]heldRecord
+
+// heldRecord is a held record's batch time and the stage holding it.
+type heldRecord struct {
+	at fastpath.Time
+	by string
+}
+
+// link gives out, the control form of r, how long and by which stage its
+// packet was held if it continues a record seen before, and remembers r
+// if it ended held.
+func (h heldRecords) link(r *fastpath.TraceRecord, out *control.TraceRecord) {
+	if first, ok := h[r.Continues]; ok && r.Continues != 0 {
+		out.HeldNs, out.HeldBy = int64(r.Time-first.at), cmp.Or(first.by, "a stage")
+		delete(h, r.Continues)
+	}
+	for _, e := range out.Exits {
+		if e.Outcome == "held" {
+			h[r.ID] = heldRecord{at: r.Time, by: e.Stage}
+			return
+		}
+	}
 }
 
 // tracePacketVerb is the trace-packet verb: it runs the frame given
@@ -238,7 +294,7 @@ func (d *Daemon) traceQueues() [][]int {
 // the port's (queues: traceQueues) and its steps described.
 func (d *Daemon) traceRecord(r *fastpath.TraceRecord, queues [][]int) control.TraceRecord {
 	at := time.Now().Add(-time.Duration(fastpath.MonotonicClock() - r.Time))
-	out := control.TraceRecord{TimeNs: at.UnixNano(), Worker: r.Worker, Port: d.portName(r.Port), Queue: r.Queue,
+	out := control.TraceRecord{ID: r.ID, Continues: r.Continues, TimeNs: at.UnixNano(), Worker: r.Worker, Port: d.portName(r.Port), Queue: r.Queue,
 		Length: r.Length, Frame: append([]byte(nil), r.Frame()...), Packet: frameSummary(r.Frame()), MoreSteps: r.MoreSteps}
 	if r.Worker >= 0 && r.Worker < len(queues) {
 		if qs := queues[r.Worker]; r.Queue >= 0 && r.Queue < len(qs) {
@@ -284,12 +340,27 @@ func (d *Daemon) traceRecord(r *fastpath.TraceRecord, queues [][]int) control.Tr
 			x.Outcome = "consumed"
 		case fastpath.TraceHeld:
 			x.Outcome = "held"
+			if s := heldStep(r); s != nil {
+				x.Stage, x.Note = s.Stage, s.Note()
+			}
 		default:
 			x.Outcome = "unknown"
 		}
 		out.Exits = append(out.Exits, x)
 	}
 	return out
+}
+
+// heldStep returns the step of the stage that holds r's packet: the
+// first that left it stolen; nil if the record did not keep it.
+func heldStep(r *fastpath.TraceRecord) *fastpath.TraceStep {
+	steps := r.Steps()
+	for i := range steps {
+		if steps[i].Action == fastpath.ActionStolen {
+			return &steps[i]
+		}
+	}
+	return nil
 }
 
 // reasonText is a drop reason as "stage: reason".

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/xdpfwd/xdpfwd/internal/control"
+)
+
+// TestWriteTraceHeld: a held record says which stage holds the packet and
+// why, and that a record continuing it follows; the continuation says
+// which record it continues, after how long and held by what, and where
+// the packet went; a simulated held packet would wait.
+func TestWriteTraceHeld(t *testing.T) {
+	step := control.TraceStep{Hook: "ip postrouting", Stage: "neighbour", Action: "stolen", Note: "waiting for the address of 10.2.0.3 on p2"}
+	held := control.TraceRecord{ID: 7, Port: "p1", Packet: "10.1.0.2.41000 > 10.2.0.3.7 UDP ttl 64", Steps: []control.TraceStep{step},
+		Exits: []control.TraceExit{{Outcome: "held", Port: "p1", Stage: "neighbour", Note: step.Note}}}
+	cont := control.TraceRecord{ID: 9, Continues: 7, HeldNs: 1_250_000, HeldBy: "neighbour", Port: "p1", Queue: -1, Worker: 1,
+		Packet: "10.2.0.1.41000 > 10.2.0.3.7 UDP ttl 63", Steps: []control.TraceStep{{Hook: "ip postrouting", Stage: "neighbour", Action: "continue", Egress: "port p2", Note: "to 02:00:00:00:00:02"}},
+		Exits: []control.TraceExit{{Outcome: "sent", Port: "p2", Queue: 1}}}
+	sim := held
+	sim.ID, sim.Worker = 0, -1
+	for _, tc := range []struct {
+		rec  control.TraceRecord
+		n    int
+		want []string
+	}{
+		{held, 7, []string{"trace 7: ", " in p1 queue 0 ", "→ held by neighbour (waiting for the address of 10.2.0.3 on p2); a record continuing trace 7 follows when it is given back"}},
+		{cont, 9, []string{"trace 9: ", " continues trace 7, released after 1250 µs held by neighbour (came in on p1, worker 1)", "to 02:00:00:00:00:02", "→ sent on p2 (worker queue 1)"}},
+		{sim, 1, []string{"trace 1: simulated in p1", "→ held by neighbour (waiting for the address of 10.2.0.3 on p2): it would wait there"}},
+	} {
+		var out bytes.Buffer
+		if err := writeTrace(&out, tc.n, &tc.rec, false); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("trace %d lacks %q:\n%s", tc.n, w, out.String())
+			}
+		}
+	}
+}

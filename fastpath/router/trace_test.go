@@ -1,0 +1,106 @@
+package router
+
+import (
+	"net"
+	"testing"
+
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/xdpfwd/xdpfwd/fastpath"
+)
+
+// traced returns copies of the records tr published.
+func traced(tr *fastpath.Trace) []fastpath.TraceRecord {
+	var out []fastpath.TraceRecord
+	tr.Drain(func(r *fastpath.TraceRecord) { out = append(out, *r) })
+	return out
+}
+
+// stepOf returns rec's first step of stage name, nil if none.
+func stepOf(rec *fastpath.TraceRecord, name string) *fastpath.TraceStep {
+	st := rec.Steps()
+	for i := range st {
+		if st[i].Stage == name {
+			return &st[i]
+		}
+	}
+	return nil
+}
+
+// TestRouterTraceHeld: a traced packet to a gateway not resolved yet
+// ends its record held by the neighbour stage, which names the address
+// it waits for; once the gateway answers, a record continuing the first
+// follows the packet from the neighbour stage, which gives the MAC it
+// leaves to, to its exit on wan, and the trace of one packet is done.
+func TestRouterTraceHeld(t *testing.T) {
+	r := newRouterRig(t, defaultRoute)
+	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.W.SetTrace(tr)
+	r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 100))
+	got := traced(tr)
+	if len(got) != 1 {
+		t.Fatalf("%d records while held, want 1", len(got))
+	}
+	held := got[0]
+	s := stepOf(&held, "neighbour")
+	if s == nil || s.Action != fastpath.ActionStolen || s.Note() != "waiting for the address of 192.0.2.254 on wan" {
+		t.Fatalf("neighbour step of the held packet: %+v", s)
+	}
+	if ex := held.Exits(); len(ex) != 1 || ex[0].Outcome != fastpath.TraceHeld || tr.Done() {
+		t.Fatalf("held record's exits %+v, trace done %v", ex, tr.Done())
+	}
+
+	r.Send(portWAN, arpFrame(t, layers.ARPReply, macWAN, macG, ipG, ipWAN, macWAN))
+	r.W.Poll() // the release may come with the reply's batch or the next poll
+	r.Drain()
+	got = traced(tr)
+	if len(got) != 1 {
+		t.Fatalf("%d records after the release, want the continuation", len(got))
+	}
+	cont := got[0]
+	if cont.Continues != held.ID || cont.ID == held.ID {
+		t.Fatalf("continuation: ID %d continues %d; held record %d", cont.ID, cont.Continues, held.ID)
+	}
+	if st := cont.Steps(); len(st) == 0 || st[0].Stage != "neighbour" || st[0].Action != fastpath.ActionContinue || st[0].Note() != "to "+net.HardwareAddr(macG[:]).String() {
+		t.Fatalf("continuation's steps %+v", st)
+	}
+	if ex := cont.Exits(); len(ex) != 1 || ex[0].Outcome != fastpath.TraceSent || ex[0].Port != portWAN || !tr.Done() {
+		t.Fatalf("continuation's exits %+v, trace done %v", ex, tr.Done())
+	}
+}
+
+// TestRouterDryRunCountsNothing: a Simulator's packets, one the router
+// forwards (and would hold for its gateway) and one whose TTL runs out
+// (answered with an ICMP error), leave the router's counters as they
+// were.
+func TestRouterDryRunCountsNothing(t *testing.T) {
+	r := newRouterRig(t, defaultRoute)
+	pipe := fastpath.NewPipeline(append(fastpath.CoreStages(&fastpath.ChecksumFinish{}), r.r.Stages()...)...)
+	sim, err := fastpath.NewSimulator(pipe, &fastpath.PortGroups{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	before := r.r.Counters()
+	var rec fastpath.TraceRecord
+	for _, f := range [][]byte{
+		udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 100),
+		udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 1, false, 100),
+	} {
+		if err := sim.Run(f, portLAN, r.Now, &rec); err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Exits()) == 0 {
+			t.Fatalf("a simulated packet without an exit: steps %+v", rec.Steps())
+		}
+	}
+	if ex := rec.Exits(); ex[0].Outcome != fastpath.TraceDropped || ex[0].Reason != DropTTL {
+		t.Fatalf("TTL 1: exits %+v, want dropped for its TTL", ex)
+	}
+	if after := r.r.Counters(); after != before {
+		t.Fatalf("counters moved by a dry run:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
