@@ -3,8 +3,6 @@ package fastpath
 import (
 	"errors"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/xdpfwd/xdpfwd/fastpath/cbpf"
 	"github.com/xdpfwd/xdpfwd/xdp"
@@ -86,10 +84,8 @@ type CaptureConfig struct {
 // Capture is a running capture: a ring on each worker it is set on
 // (Worker.SetCapture), which Drain empties.
 type Capture struct {
-	cfg CaptureConfig
-
-	mu    sync.Mutex
-	rings []*captureRing
+	cfg   CaptureConfig
+	rings workerRings[*captureRing]
 }
 
 // NewCapture returns a capture for cfg, set on no worker yet.
@@ -162,17 +158,11 @@ type captureRing struct {
 
 	slots []captureSlot
 	data  []byte
-	mask  uint64
 
-	_    [64]byte
-	head atomic.Uint64 // the next slot the worker fills
-	// tail is the next slot the reader empties; the worker reads it only
-	// when its cached copy says the ring is full.
-	_          [56]byte
-	tail       atomic.Uint64
-	_          [56]byte
-	cachedTail uint64 // the worker's
-	lost       atomic.Uint64
+	spsc
+	// cachedTail is the worker's copy of tail, read again only when it
+	// says the ring is full.
+	cachedTail uint64
 
 	filtered filterBatch // the worker's
 }
@@ -185,10 +175,9 @@ func (c *Capture) newRing(frameSize uint32) *captureRing {
 		snap = uint32(c.cfg.Snaplen)
 	}
 	r := &captureRing{point: c.cfg.Point, port: c.cfg.Port, filter: c.cfg.Filter, snap: snap,
-		slots: make([]captureSlot, c.cfg.Ring), data: make([]byte, c.cfg.Ring*int(snap)), mask: uint64(c.cfg.Ring - 1)}
-	c.mu.Lock()
-	c.rings = append(c.rings, r)
-	c.mu.Unlock()
+		slots: make([]captureSlot, c.cfg.Ring), data: make([]byte, c.cfg.Ring*int(snap))}
+	r.mask = uint64(c.cfg.Ring - 1)
+	c.rings.add(r)
 	return r
 }
 
@@ -238,37 +227,22 @@ func (r *captureRing) put(f []byte, n uint32, port PortID, point CapturePoint, r
 // during its call. It returns how many it passed. It is safe beside the
 // workers, not beside another Drain.
 func (c *Capture) Drain(fn func(p *CapturedPacket)) int {
-	c.mu.Lock()
-	rings := c.rings
-	c.mu.Unlock()
 	total := 0
 	var p CapturedPacket
-	for _, r := range rings {
-		t, h := r.tail.Load(), r.head.Load()
-		for ; t != h; t++ {
-			i := t & r.mask
+	for _, r := range c.rings.all() {
+		total += r.consume(func(i uint64) {
 			s := &r.slots[i]
 			off := i * uint64(r.snap)
 			p = CapturedPacket{Time: s.time, Port: s.port, Point: s.point, Reason: s.reason, Length: int(s.length),
 				Data: r.data[off : off+uint64(s.capLen) : off+uint64(s.capLen)]}
 			fn(&p)
-			total++
-		}
-		r.tail.Store(t)
+		})
 	}
 	return total
 }
 
 // Lost returns how many matching frames the capture lost to a full ring.
-func (c *Capture) Lost() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var n uint64
-	for _, r := range c.rings {
-		n += r.lost.Load()
-	}
-	return n
-}
+func (c *Capture) Lost() uint64 { return c.rings.lost() }
 
 // SetCapture starts capture c on the worker, with a ring of its own (made
 // here, not on the worker's thread), or stops the worker's capture if c

@@ -228,6 +228,12 @@ func (p *Packet) CopyMeta(q *Packet) {
 	addr := p.Addr
 	p.Meta = q.Meta
 	p.Addr = addr
+	if q.Trace == 0 {
+		// q is a held packet given back and not yet followed again: the
+		// trace follows it, not its copies, else it would count one
+		// release twice.
+		p.TraceSerial, p.TraceID = 0, 0
+	}
 }
 
 // Drop drops the packet for reason r.

@@ -3,7 +3,6 @@ package fastpath
 import (
 	"errors"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -248,8 +247,7 @@ type Trace struct {
 	open atomic.Int64
 	held atomic.Int64
 
-	mu    sync.Mutex
-	rings []*traceRing
+	rings workerRings[*traceRing]
 }
 
 // NewTrace returns a trace for cfg, set on no worker yet.
@@ -344,32 +342,16 @@ func (t *Trace) Done() bool { return t.Counted() && t.held.Load() <= 0 }
 // valid only during the call. One goroutine drains (each ring has a
 // single consumer); fn may call into anything, SetTrace included.
 func (t *Trace) Drain(fn func(r *TraceRecord)) int {
-	t.mu.Lock()
-	rings := t.rings // fn runs without the lock, which SetTrace takes
-	t.mu.Unlock()
 	n := 0
-	for _, r := range rings {
-		head := r.head.Load()
-		for tail := r.tail.Load(); tail != head; tail++ {
-			fn(&r.recs[tail&r.mask])
-			n++
-			r.tail.Store(tail + 1)
-		}
+	for _, r := range t.rings.all() { // fn runs without the lock, which SetTrace takes
+		n += r.consume(func(i uint64) { fn(&r.recs[i]) })
 	}
 	return n
 }
 
 // Lost returns how many packets the filter chose that were not traced
 // because a worker's ring was full.
-func (t *Trace) Lost() uint64 {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var n uint64
-	for _, r := range t.rings {
-		n += r.lost.Load()
-	}
-	return n
-}
+func (t *Trace) Lost() uint64 { return t.rings.lost() }
 
 // traceRing is one worker's ring of records: single producer (the
 // worker), single consumer (Drain, under the trace's mutex). The worker
@@ -377,19 +359,12 @@ func (t *Trace) Lost() uint64 {
 // the batch by moving head.
 type traceRing struct {
 	t      *Trace
-	index  int // in t.rings
+	index  int // in t.rings: the worker's number in records
 	port   PortID
 	filter *cbpf.Program
 	recs   []TraceRecord
-	mask   uint64
 
-	_    [64]byte
-	head atomic.Uint64
-	_    [56]byte
-	tail atomic.Uint64
-	_    [56]byte
-	lost atomic.Uint64
-
+	spsc
 	filtered filterBatch // the worker's
 }
 
@@ -403,11 +378,9 @@ func (w *Worker) SetTrace(t *Trace) {
 		w.trace.Store(nil)
 		return
 	}
-	r := &traceRing{t: t, port: t.cfg.Port, filter: t.cfg.Filter, recs: make([]TraceRecord, t.cfg.Ring), mask: uint64(t.cfg.Ring - 1)}
-	t.mu.Lock()
-	r.index = len(t.rings)
-	t.rings = append(t.rings, r)
-	t.mu.Unlock()
+	r := &traceRing{t: t, port: t.cfg.Port, filter: t.cfg.Filter, recs: make([]TraceRecord, t.cfg.Ring)}
+	r.mask = uint64(t.cfg.Ring - 1)
+	r.index = t.rings.add(r) // read by the worker only, after the Store
 	w.trace.Store(r)
 }
 
@@ -585,7 +558,7 @@ func (tr *tracing) traceStage(b *Batch, a *Attached, now Time, d time.Duration, 
 		s := &rec.steps[rec.nsteps]
 		rec.nsteps++
 		s.Hook, s.Stage = a.Hook, a.Stage.Name()
-		s.Nanoseconds, s.BatchPackets = uint32(min(d, time.Duration(^uint32(0)))), uint16(n)
+		s.Nanoseconds, s.BatchPackets = uint32(min(d, time.Duration(^uint32(0)))), uint16(max(n, b.Len)) // b.Len: a batch the stage gave held packets back into
 		s.Action, s.Reason, s.Egress, s.OutPort, s.Group = p.Action, p.Reason, p.Egress, p.OutPort, p.Group
 		s.OutIface, s.CtState, s.Mark = p.OutIface, p.CtState, p.Mark
 		from := 0

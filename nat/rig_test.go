@@ -77,7 +77,7 @@ func (r *natRig) hook(m Manip, chain func(p *fastpath.Packet) bool) {
 			p.Drop(DropNAT)
 			continue
 		}
-		r.x.Apply(p, m, r.now)
+		r.x.Apply(p, m, r.now, r.b.DryRun)
 	}
 }
 

@@ -155,6 +155,13 @@ func (x *Translator) count(c *atomic.Uint64, p *fastpath.Packet) {
 	}
 }
 
+// countDrop counts a packet Apply drops, unless dry.
+func (x *Translator) countDrop(p *fastpath.Packet, dry bool) {
+	if !dry {
+		x.count(&x.dropped, p)
+	}
+}
+
 // exhaust counts a connection (original tuple orig) that Setup bound to
 // taken tuple t, and logs a line if a second has passed since the last.
 func (x *Translator) exhaust(orig, t *conntrack.Tuple, now fastpath.Time) {
@@ -237,7 +244,9 @@ func (x *Translator) Redirect(p *fastpath.Packet, r *Range, now fastpath.Time) b
 // nf_nat_alloc_null_binding); then the packet is rewritten if its
 // connection is translated on m's side in its direction (nf_nat_packet),
 // an ICMP error related to one inside and out. false drops the packet.
-func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool {
+// dry says p is in a dry run (fastpath.Batch.DryRun), which counts
+// nothing: a packet of a confirmed connection does not show it otherwise.
+func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time, dry bool) bool {
 	if p.CtRef == 0 || p.L3Off == 0 {
 		return true
 	}
@@ -259,7 +268,7 @@ func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool 
 			return true
 		}
 		if TranslateICMPError(ip, e.Tuple[0].Family, int(p.L4Off-p.L3Off), &e.Tuple, e.Status, dir, m) != nil {
-			x.count(&x.dropped, p)
+			x.countDrop(p, dry)
 			p.Drop(DropNAT)
 			return false
 		}
@@ -285,7 +294,7 @@ func (x *Translator) Apply(p *fastpath.Packet, m Manip, now fastpath.Time) bool 
 		l4off = int(p.L4Off - p.L3Off)
 	}
 	if ManipPacket(ip, fam, l4off, &target, m, partialL4(ip, fam, l4off, p.L4Proto)) != nil {
-		x.count(&x.dropped, p)
+		x.countDrop(p, dry)
 		p.Drop(DropNAT)
 		return false
 	}

@@ -158,6 +158,9 @@ func FuzzRun(f *testing.F) {
 			if in.Op == clsLDX|sizeW|modeLEN {
 				return // x/net/bpf loads the length into A, not X
 			}
+			if in.Op&0x07 == clsLD && in.Op&0xe0 == modeIND {
+				return // x/net/bpf adds X+k without wrapping at 2^32 (TestIndirectWraps)
+			}
 			rawIns[i] = bpf.RawInstruction{Op: in.Op, Jt: in.Jt, Jf: in.Jf, K: in.K}
 		}
 		ins, ok := bpf.Disassemble(rawIns)
@@ -195,6 +198,20 @@ func decode(b []byte) []Instruction {
 		prog[i] = Instruction{Op: binary.LittleEndian.Uint16(c), Jt: c[2], Jf: c[3], K: binary.LittleEndian.Uint32(c[4:])}
 	}
 	return prog
+}
+
+// TestIndirectWraps: an indirect load's offset X+k is added in 32 bits,
+// as the kernel adds it (x/net/bpf does not wrap, and so rejects the
+// frame): X = 0xffffffff, k = 1 loads the first byte, compiled and
+// interpreted.
+func TestIndirectWraps(t *testing.T) {
+	p, err := Compile([]Instruction{{Op: clsLDX | sizeW | modeIMM, K: 0xffffffff}, {Op: clsLD | sizeB | modeIND, K: 1}, {Op: clsRET | 0x10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, in := p.Run([]byte{66}), p.interpret([]byte{66}); got != 66 || in != 66 {
+		t.Fatalf("ldb [x+1] with x = 0xffffffff: %d compiled, %d interpreted; want 66", got, in)
+	}
 }
 
 // TestNativeAgrees runs random valid programs, every opcode in them, over

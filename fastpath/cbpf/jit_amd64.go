@@ -45,7 +45,8 @@ func runNative(entry uintptr, frames unsafe.Pointer, stride uintptr, n int, out 
 
 // Run runs the program over the frame pkt and returns what it returns:
 // how many bytes of the frame to keep, 0 to reject it. A load beyond the
-// frame rejects it, as does a division by X = 0, as in the kernel.
+// frame rejects it, as does a division by X = 0, as in the kernel; an
+// indirect load's offset X+k is added in 32 bits, as the kernel adds it.
 func (p *Program) Run(pkt []byte) uint32 {
 	if p.native == nil {
 		return p.interpret(pkt)
@@ -70,11 +71,11 @@ func (p *Program) RunBatch(frames [][]byte, out []uint32) {
 // points to the first record's): a batch of packets whose frames need not
 // be gathered first. out must hold n results.
 func (p *Program) RunStrided(first unsafe.Pointer, stride uintptr, n int, out []uint32) {
+	if n <= 0 {
+		return
+	}
 	if len(out) < n {
 		panic("cbpf: RunStrided: out is shorter than the batch")
-	}
-	if n == 0 {
-		return
 	}
 	if p.native == nil {
 		p.interpretStrided(first, stride, n, out)

@@ -10,7 +10,8 @@ import (
 
 // Run runs the program over the frame pkt and returns what it returns:
 // how many bytes of the frame to keep, 0 to reject it. A load beyond the
-// frame rejects it, as does a division by X = 0, as in the kernel. On
+// frame rejects it, as does a division by X = 0, as in the kernel; an
+// indirect load's offset X+k is added in 32 bits, as the kernel adds it. On
 // this architecture the program is interpreted.
 func (p *Program) Run(pkt []byte) uint32 { return p.interpret(pkt) }
 
@@ -37,5 +38,7 @@ func (p *Program) RunBatch(frames [][]byte, out []uint32) {
 // points to the first record's): a batch of packets whose frames need not
 // be gathered first. out must hold n results.
 func (p *Program) RunStrided(first unsafe.Pointer, stride uintptr, n int, out []uint32) {
-	p.interpretStrided(first, stride, n, out)
+	if n > 0 {
+		p.interpretStrided(first, stride, n, out)
+	}
 }

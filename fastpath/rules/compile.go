@@ -80,7 +80,8 @@ type NAT interface {
 	Redirect(p *fastpath.Packet, r *nat.Range, now fastpath.Time) bool
 	// Apply gives an unbound new connection its null binding and
 	// rewrites p if its connection is translated; false: p was dropped.
-	Apply(p *fastpath.Packet, m nat.Manip, now fastpath.Time) bool
+	// dry: p is in a dry run (fastpath.Batch.DryRun), to count nothing.
+	Apply(p *fastpath.Packet, m nat.Manip, now fastpath.Time, dry bool) bool
 }
 
 // Conntrack is what the ct expressions use of connection tracking.

@@ -162,7 +162,7 @@ func (nopNAT) Unbound(*fastpath.Packet, nat.Manip) bool                         
 func (nopNAT) Setup(*fastpath.Packet, *nat.Range, nat.Manip, fastpath.Time) bool { return true }
 func (nopNAT) Masquerade(*fastpath.Packet, *nat.Range, fastpath.Time) bool       { return true }
 func (nopNAT) Redirect(*fastpath.Packet, *nat.Range, fastpath.Time) bool         { return true }
-func (nopNAT) Apply(*fastpath.Packet, nat.Manip, fastpath.Time) bool             { return true }
+func (nopNAT) Apply(*fastpath.Packet, nat.Manip, fastpath.Time, bool) bool       { return true }
 
 // TestCompileNATChains: with NAT, nat chains at prerouting, input and
 // postrouting compile and make the program track connections; one at

@@ -345,7 +345,7 @@ func (s *natStage) Process(b *fastpath.Batch, now fastpath.Time) {
 				continue
 			}
 		}
-		x.Apply(pk, s.manip, now)
+		x.Apply(pk, s.manip, now, b.DryRun)
 	}
 }
 
