@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	_ "embed"
 	"errors"
@@ -113,6 +114,12 @@ func demoCmd(args []string) error {
 		return err
 	}
 	fmt.Printf("   sent %d, arrived intact %d, corrupt %d\n", ur4.Sent, ur4.Received, ur4.Corrupt)
+
+	fmt.Println("\n== xdpfwd trace udp port 7: one datagram h1 -> h4 followed through the pipeline")
+	fmt.Println("   (bridge, router; h4 answers port unreachable, which the filter leaves out)")
+	if err := demoTrace(ctx, d.control, h1, h4); err != nil {
+		return err
+	}
 	for _, verb := range []string{"route", "neigh"} {
 		var lines []string
 		if err := control.Call(d.control, verb, nil, &lines); err != nil {
@@ -131,6 +138,45 @@ func demoCmd(args []string) error {
 	if ur.Received != ur.Sent || ur4.Received != ur4.Sent {
 		return fmt.Errorf("%d of %d UDP datagrams did not arrive intact", ur.Sent-ur.Received+ur4.Sent-ur4.Received, ur.Sent+ur4.Sent)
 	}
+	return nil
+}
+
+// demoTrace traces one UDP datagram from host from to port 7 of host to
+// through the running pipeline, as `xdpfwd trace udp port 7` does, and
+// prints its walk.
+func demoTrace(ctx context.Context, ctl string, from, to *topo.Host) error {
+	filter, err := compileFilter([]string{"udp", "port", "7"})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	type result struct {
+		n   int
+		err error
+	}
+	var walk bytes.Buffer
+	on, done := make(chan struct{}), make(chan result, 1)
+	go func() {
+		n, _, _, err := streamTrace(ctx, ctl, control.TraceArgs{Filter: filter, Count: 1, TimeoutMs: 10000}, &walk, false, false, func() { close(on) })
+		done <- result{n, err}
+	}()
+	select {
+	case <-on:
+	case r := <-done:
+		return fmt.Errorf("trace: ended before it started: %v", r.err)
+	}
+	if out, err := from.Command(ctx, "bash", "-c", "echo xdpfwd > /dev/udp/"+to.IP.String()+"/7").CombinedOutput(); err != nil {
+		return fmt.Errorf("sending the traced datagram: %v\n%s", err, out)
+	}
+	r := <-done
+	if r.err != nil {
+		return fmt.Errorf("trace: %w", r.err)
+	}
+	if r.n == 0 {
+		return errors.New("trace: the datagram h1 sent to h4 was not traced")
+	}
+	fmt.Print(indent(strings.TrimRight(walk.String(), "\n") + "\n"))
 	return nil
 }
 

@@ -207,30 +207,52 @@ func traceCmd(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, lost, held, started := 0, uint64(0), 0, false
-	err = control.CallStream(ctx, o.ctl, "trace", targs, func(raw json.RawMessage) error {
+	n, lost, held, err := streamTrace(ctx, o.ctl, targs, os.Stdout, o.json, o.all, func() {
+		where := "every port"
+		if o.port != "" {
+			where = o.port
+		}
+		fmt.Fprintf(os.Stderr, "tracing on %s: %s\n", where, cmp.Or(strings.Join(o.expr, " "), "every packet"))
+	})
+	if lost > 0 {
+		fmt.Fprintf(os.Stderr, "%d packets matched but were not traced (a worker's trace ring was full)\n", lost)
+	}
+	if held > 0 {
+		fmt.Fprintf(os.Stderr, "%d traced packet(s) still held by a stage when the trace ended: what became of them is not traced\n", held)
+	}
+	if n == 0 && err == nil {
+		fmt.Fprintln(os.Stderr, "no packet traced")
+	}
+	return err
+}
+
+// streamTrace runs the live trace targs asks of the daemon at ctl and
+// writes each record to out, as text (every stage if all) or as JSON
+// lines. started is called once the trace is on the workers. It returns
+// how many records it wrote, how many matching packets the workers'
+// rings lost, and how many traced packets a stage still held at the end;
+// ctx's end stops it without an error.
+func streamTrace(ctx context.Context, ctl string, targs control.TraceArgs, out io.Writer, asJSON, all bool, started func()) (n int, lost uint64, held int, err error) {
+	on := false
+	err = control.CallStream(ctx, ctl, "trace", targs, func(raw json.RawMessage) error {
 		var c control.TraceChunk
 		if err := json.Unmarshal(raw, &c); err != nil {
 			return fmt.Errorf("trace answer: %w", err)
 		}
-		if !started {
-			started = true
-			where := "every port"
-			if o.port != "" {
-				where = o.port
-			}
-			fmt.Fprintf(os.Stderr, "tracing on %s: %s\n", where, cmp.Or(strings.Join(o.expr, " "), "every packet"))
+		if !on {
+			on = true
+			started()
 		}
 		lost, held = c.Lost, c.Held
 		for _, r := range c.Records {
 			n++
-			if o.json {
-				if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+			if asJSON {
+				if err := json.NewEncoder(out).Encode(r); err != nil {
 					return err
 				}
 				continue
 			}
-			if err := writeTrace(os.Stdout, cmp.Or(int(r.ID), n), &r, o.all); err != nil {
+			if err := writeTrace(out, cmp.Or(int(r.ID), n), &r, all); err != nil {
 				return err
 			}
 		}
@@ -242,16 +264,7 @@ func traceCmd(args []string) error {
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
 		err = nil
 	}
-	if lost > 0 {
-		fmt.Fprintf(os.Stderr, "%d packets matched but were not traced (a worker's trace ring was full)\n", lost)
-	}
-	if held > 0 {
-		fmt.Fprintf(os.Stderr, "%d traced packet(s) still held by a stage when the trace ended: what became of them is not traced\n", held)
-	}
-	if n == 0 && err == nil {
-		fmt.Fprintln(os.Stderr, "no packet traced")
-	}
-	return err
+	return n, lost, held, err
 }
 
 // writeTraceHead prints the first line of traced packet n: when and where

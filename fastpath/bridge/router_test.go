@@ -108,3 +108,37 @@ func TestBridgeRouterMACErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeTraceToRouter: a traced frame for the bridge's own MAC has
+// its bridge step say that it goes up to the router interface; one for
+// a host has the FDB's word.
+func TestBridgeTraceToRouter(t *testing.T) {
+	cfg := Config{Name: "br0", Ports: []fastpath.PortID{1, 2, 3}, RouterMAC: macRouter}
+	groups := &fastpath.PortGroups{}
+	bs, err := NewSet(groups, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := &fakeRouter{group: bs.List()[0].Group()}
+	r := fastpathtest.NewRig(t, fastpathtest.RigConfig{Ports: []fastpath.PortID{1, 2, 3}, Groups: groups,
+		Stages: append(bs.Stages(), fastpath.At(fastpath.HookPrerouting, 0, fr))})
+	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: fastpath.AnyPort, Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.W.SetTrace(tr)
+	r.Send(2, rawFrame(macRouter, macB))
+	r.Send(1, rawFrame(macB, macA))
+	var notes []string
+	tr.Drain(func(rec *fastpath.TraceRecord) {
+		for _, s := range rec.Steps() {
+			if s.Stage == "bridge" {
+				notes = append(notes, s.Note())
+			}
+		}
+	})
+	want := []string{"for the bridge's own address: up to its router interface", "destination in the FDB"}
+	if !slices.Equal(notes, want) {
+		t.Fatalf("bridge notes %q, want %q", notes, want)
+	}
+}

@@ -320,7 +320,7 @@ func (d *Daemon) traceRecord(r *fastpath.TraceRecord, queues [][]int) control.Tr
 		if s.HeaderIsIP {
 			h := s.Header()
 			if prev != nil && string(prev) != string(h) {
-				st.Rewrite = ipSummary(prev) + " → " + ipSummary(h)
+				st.Rewrite = rewriteSummary(prev, h)
 			}
 			prev = append(prev[:0], h...)
 		}
@@ -441,6 +441,53 @@ func ipSummary(ip []byte) string {
 		s = fmt.Sprintf("%s > %s proto %d", src, dst, proto)
 	}
 	return fmt.Sprintf("%s ttl %d", s, ttl)
+}
+
+// rewriteSummary says how IP header (and first transport bytes) h differs
+// from prev: the two summaries, or, where those read the same, which
+// checksums changed (a stage that finishes a partial checksum).
+func rewriteSummary(prev, h []byte) string {
+	a, b := ipSummary(prev), ipSummary(h)
+	if a != b {
+		return a + " → " + b
+	}
+	var what []string
+	differ := func(off int) bool {
+		return off+2 <= len(prev) && off+2 <= len(h) && (prev[off] != h[off] || prev[off+1] != h[off+1])
+	}
+	l4, proto := header.IPv6Size, uint8(0)
+	switch {
+	case len(h) >= header.IPv4MinSize && h[0]>>4 == 4:
+		if differ(10) {
+			what = append(what, "the IPv4 header checksum")
+		}
+		l4, proto = int(h[0]&0xf)*4, h[9]
+	case len(h) >= header.IPv6Size:
+		proto = h[6]
+	}
+	if off, name := l4ChecksumAt(proto); off >= 0 && differ(l4+off) {
+		what = append(what, "the "+name+" checksum")
+	}
+	if len(what) == 0 {
+		return "header bytes the summary does not show"
+	}
+	return strings.Join(what, " and ")
+}
+
+// l4ChecksumAt returns where in its header the checksum of transport
+// protocol proto is, and its name; -1 for a protocol this does not know.
+func l4ChecksumAt(proto uint8) (int, string) {
+	switch proto {
+	case header.ProtocolTCP:
+		return 16, "TCP"
+	case header.ProtocolUDP:
+		return 6, "UDP"
+	case header.ProtocolICMP:
+		return 2, "ICMP"
+	case header.ProtocolICMPv6:
+		return 2, "ICMPv6"
+	}
+	return -1, ""
 }
 
 // tcpFlags names the TCP flags set in f as tcpdump does (S, F, R, P, .).

@@ -30,3 +30,31 @@ func TestHeldRecordsLink(t *testing.T) {
 		}
 	}
 }
+
+// TestRewriteSummary: a stage that changed what the summary shows is
+// described by both summaries; one that changed only checksums (finishing
+// a partial checksum, or a TTL change's header checksum hidden by an
+// equal summary) by the checksums it changed.
+func TestRewriteSummary(t *testing.T) {
+	ip := []byte{0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0xaa, 0xbb, 10, 0, 0, 1, 10, 0, 0, 2,
+		0x9c, 0x40, 0, 7, 0, 8, 0x12, 0x34}
+	mod := func(f func(b []byte)) []byte {
+		b := append([]byte(nil), ip...)
+		f(b)
+		return b
+	}
+	for _, tc := range []struct {
+		name string
+		h    []byte
+		want string
+	}{
+		{"ttl", mod(func(b []byte) { b[8] = 63 }), "10.0.0.1.40000 > 10.0.0.2.7 UDP ttl 64 → 10.0.0.1.40000 > 10.0.0.2.7 UDP ttl 63"},
+		{"udp checksum", mod(func(b []byte) { b[27] = 0x35 }), "the UDP checksum"},
+		{"both checksums", mod(func(b []byte) { b[11], b[26] = 0, 0 }), "the IPv4 header checksum and the UDP checksum"},
+		{"identification", mod(func(b []byte) { b[4] = 1 }), "header bytes the summary does not show"},
+	} {
+		if got := rewriteSummary(ip, tc.h); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
