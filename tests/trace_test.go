@@ -309,29 +309,13 @@ func TestTraceOffline(t *testing.T) {
 	}
 
 	// The same frame, live.
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, xdpfwdBinary(t), "trace", "--json", "--count", "1", "--control", ctl, "udp", "port", "45000")
-	var stdout bytes.Buffer
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = &stdout
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line := make([]byte, 256)
-	if n, err := stderr.Read(line); err != nil || !strings.HasPrefix(string(line[:n]), "tracing on every port: udp port 45000") {
-		t.Fatalf("trace did not start: %q %v", line[:n], err)
-	}
-	l.probeFrom(t, 1, frame)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("trace: %v\n%s", err, stdout.String())
+	stdout, stderr := traceLive(t, ctl, func() { l.probeFrom(t, 1, frame) }, "--json", "udp", "port", "45000")
+	if !strings.HasPrefix(stderr, "tracing on every port: udp port 45000") {
+		t.Fatalf("trace's stderr: %q", stderr)
 	}
 	var live control.TraceRecord
-	if err := json.Unmarshal([]byte(firstLine(stdout.String())), &live); err != nil {
-		t.Fatalf("trace --json: %v\n%s", err, stdout.String())
+	if err := json.Unmarshal([]byte(firstLine(stdout)), &live); err != nil {
+		t.Fatalf("trace --json: %v\n%s", err, stdout)
 	}
 
 	type step struct{ hook, stage, action, reason, egress, ct, rewrite, note string }

@@ -42,7 +42,10 @@ func (r *fakeRouter) Process(b *fastpath.Batch, _ fastpath.Time) {
 	}
 }
 
-func TestBridgeRouterInterface(t *testing.T) {
+// routerRig is a worker with bridge br0 on ports 1-3, whose router
+// interface has MAC macRouter, and a fakeRouter at prerouting.
+func routerRig(t *testing.T) (*fastpathtest.Rig, *Set, *fakeRouter) {
+	t.Helper()
 	cfg := Config{Name: "br0", Ports: []fastpath.PortID{1, 2, 3}, RouterMAC: macRouter}
 	groups := &fastpath.PortGroups{}
 	bs, err := NewSet(groups, cfg)
@@ -52,6 +55,11 @@ func TestBridgeRouterInterface(t *testing.T) {
 	fr := &fakeRouter{group: bs.List()[0].Group()}
 	r := fastpathtest.NewRig(t, fastpathtest.RigConfig{Ports: []fastpath.PortID{1, 2, 3}, Groups: groups, Checksum: true,
 		Stages: append(bs.Stages(), fastpath.At(fastpath.HookPrerouting, 0, fr))})
+	return r, bs, fr
+}
+
+func TestBridgeRouterInterface(t *testing.T) {
+	r, bs, fr := routerRig(t)
 	frame := func(dst, src header.MAC, et uint16, id byte) []byte {
 		f := rawFrame(dst, src)
 		header.Ethernet(f).SetEtherType(et)
@@ -113,15 +121,7 @@ func TestBridgeRouterMACErrors(t *testing.T) {
 // its bridge step say that it goes up to the router interface; one for
 // a host has the FDB's word.
 func TestBridgeTraceToRouter(t *testing.T) {
-	cfg := Config{Name: "br0", Ports: []fastpath.PortID{1, 2, 3}, RouterMAC: macRouter}
-	groups := &fastpath.PortGroups{}
-	bs, err := NewSet(groups, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := &fakeRouter{group: bs.List()[0].Group()}
-	r := fastpathtest.NewRig(t, fastpathtest.RigConfig{Ports: []fastpath.PortID{1, 2, 3}, Groups: groups,
-		Stages: append(bs.Stages(), fastpath.At(fastpath.HookPrerouting, 0, fr))})
+	r, _, _ := routerRig(t)
 	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: fastpath.AnyPort, Count: 2})
 	if err != nil {
 		t.Fatal(err)
