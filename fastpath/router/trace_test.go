@@ -3,10 +3,12 @@ package router
 import (
 	"net"
 	"testing"
+	"time"
 
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
+	"github.com/xdpfwd/xdpfwd/fastpath/header"
 )
 
 // traced returns copies of the records tr published.
@@ -102,5 +104,37 @@ func TestRouterDryRunCountsNothing(t *testing.T) {
 	}
 	if after := r.r.Counters(); after != before {
 		t.Fatalf("counters moved by a dry run:\nbefore %+v\nafter  %+v", before, after)
+	}
+}
+
+// TestRouterTraceHeldFails: a traced packet held for a neighbour that
+// never answers is followed to its end: after the kernel's three
+// solicitations, a record continuing the held one ends with the drop for
+// the neighbour, and the trace is done.
+func TestRouterTraceHeldFails(t *testing.T) {
+	r := newRouterRig(t)
+	r.Send(portLAN, arpFrame(t, layers.ARPRequest, header.BroadcastMAC, macH, ipH, ipLAN, header.MAC{}))
+	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.W.SetTrace(tr)
+	r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{192, 0, 2, 77}, 64, false, 10))
+	var got []fastpath.TraceRecord
+	for step := 0; step < 40 && !tr.Done(); step++ {
+		r.Now += fastpath.Time(100 * time.Millisecond)
+		r.W.Poll()
+		r.Drain()
+		got = append(got, traced(tr)...)
+	}
+	if !tr.Done() || len(got) != 2 {
+		t.Fatalf("after 4 s: done %v, %d records, want the held one and its continuation", tr.Done(), len(got))
+	}
+	held, cont := got[0], got[1]
+	if ex := held.Exits(); len(ex) != 1 || ex[0].Outcome != fastpath.TraceHeld {
+		t.Fatalf("first record's exits %+v, want held", ex)
+	}
+	if ex := cont.Exits(); cont.Continues != held.ID || len(ex) != 1 || ex[0].Outcome != fastpath.TraceDropped || ex[0].Reason != DropNeighbour {
+		t.Fatalf("continuation of %d: continues %d, exits %+v; want dropped for the neighbour", held.ID, cont.Continues, ex)
 	}
 }
