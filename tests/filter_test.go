@@ -229,4 +229,3 @@ func keptIndexes(t *testing.T, path string, frames [][]byte) []int {
 	}
 	return idx
 }
-
