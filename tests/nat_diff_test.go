@@ -102,6 +102,19 @@ func TestNATDifferential(t *testing.T) {
 	}
 	compareProbes(t, kernel, xdp, probes)
 
+	// A datagram to a host of h2's subnet that does not answer ARP: the
+	// router holds it after its source NAT, and after three unanswered
+	// requests answers with host unreachable, which NAT turns back to
+	// h1 (the kernel's at its local output hook), quoting what h1 sent.
+	const unreachable = "UDP h1 to 10.2.0.9, which nobody answers: the router's host unreachable back to h1, translated"
+	nobody := labBuild(t, 1, labIP4(h1, "10.2.0.9", layers.IPProtocolUDP), labUDP(44000, 7), payload)
+	k1, k2 := kernel.probeFromWithin(t, 1, 4500*time.Millisecond, nobody(kernel))
+	x1, x2 := xdp.probeFromWithin(t, 1, 4500*time.Millisecond, nobody(xdp))
+	if len(k1) != 1 {
+		t.Errorf("%s: h1 received %d packets through the kernel, want its host unreachable", unreachable, len(k1))
+	}
+	sameAtHosts(t, unreachable, k1, k2, x1, x2)
+
 	// The connection tables, as conntrack -L lists them (the seconds
 	// left masked).
 	lctx, lcancel := context.WithTimeout(t.Context(), 10*time.Second)

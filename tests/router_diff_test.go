@@ -122,6 +122,12 @@ func (l *routerLab) probe(t *testing.T, frame []byte) (atH1, atH2 []string) {
 // one after the other.
 func (l *routerLab) probeFrom(t *testing.T, from int, frames ...[]byte) (atH1, atH2 []string) {
 	t.Helper()
+	return l.probeFromWithin(t, from, 400*time.Millisecond, frames...)
+}
+
+// probeFromWithin is probeFrom, reading what arrives for window.
+func (l *routerLab) probeFromWithin(t *testing.T, from int, window time.Duration, frames ...[]byte) (atH1, atH2 []string) {
+	t.Helper()
 	drain(l.fd1)
 	drain(l.fd2)
 	h, fd := l.h1, l.fd1
@@ -141,7 +147,7 @@ func (l *routerLab) probeFrom(t *testing.T, from int, frames ...[]byte) (atH1, a
 			t.Fatalf("%s: send probe: %v", l.name, err)
 		}
 	}
-	deadline := time.Now().Add(400 * time.Millisecond)
+	deadline := time.Now().Add(window)
 	for time.Now().Before(deadline) {
 		atH1 = append(atH1, readIP(t, l.fd1)...)
 		atH2 = append(atH2, readIP(t, l.fd2)...)

@@ -169,6 +169,9 @@ func (w *worker) icmp4Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 		e.Drop(DropBadIP)
 		return
 	}
+	if w.r.errorNAT != nil && w.r.local4(ip.Src()) {
+		w.r.errorNAT(p, e.Data[header.EthernetSize:header.EthernetSize+n])
+	}
 	w.emitted(e, p, n, header.EtherTypeIPv4)
 }
 
@@ -192,8 +195,22 @@ func (w *worker) icmp6Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 		e.Drop(DropBadIP)
 		return
 	}
+	if w.r.errorNAT != nil && w.r.local6(ip.Src()) {
+		w.r.errorNAT(p, e.Data[header.EthernetSize:header.EthernetSize+n])
+	}
 	w.emitted(e, p, n, header.EtherTypeIPv6)
 }
+
+// SetErrorNAT gives the router NAT's translation of the ICMP errors it
+// makes about packets it holds after their source NAT, whose neighbour
+// then fails (nat.Translator.UnNATError). Such an error is addressed to
+// the router's own address (the packet's translated source); the
+// kernel's NAT, at the local output hook, turns it back toward the
+// connection's source and quotes the packet that source sent
+// (nf_nat_icmp_reply_translation), and the kernel routes it again
+// (nf_nat_ipv4_local_fn); the router translates it before it routes it.
+// Set it before the router's stages run.
+func (r *Router) SetErrorNAT(f func(about *fastpath.Packet, ip []byte) bool) { r.errorNAT = f }
 
 // emitted finishes an emitted IP packet of n bytes after the Ethernet
 // header, the router's own, and routes it (a stage after the output hook,
@@ -284,11 +301,15 @@ func (w sourcePicker) errorSource4(p *fastpath.Packet, ip header.IPv4) ([4]byte,
 	return w.sourceBack4(p, ip)
 }
 
-// sourceBack4 is errorSource4 without the destination: an address of
-// the interface the route back to the packet's source leaves by, else of
-// the interface it came in on, else any of the router's.
+// sourceBack4 is errorSource4 without the destination: the packet's
+// source if it is the router's (a packet held after its source NAT), an
+// address of the interface the route back to the packet's source leaves
+// by, else of the interface it came in on, else any of the router's.
 func (w sourcePicker) sourceBack4(p *fastpath.Packet, ip header.IPv4) ([4]byte, bool) {
 	src := ip.Src()
+	if w.r.local4(src) {
+		return src, true // the kernel's route to its own address is local, from that address
+	}
 	if res := w.view.Lookup4(src, 0); res.Type == route.Unicast {
 		if a, ok := w.r.iface(w.view.Hop(res).Port).source4(src); ok {
 			return a, true

@@ -131,6 +131,8 @@ type Router struct {
 	nets4  []net4
 	// wallClock is Config.WallClock (time.Now if nil).
 	wallClock func() time.Time
+	// errorNAT is SetErrorNAT's function, nil without NAT.
+	errorNAT func(about *fastpath.Packet, ip []byte) bool
 }
 
 // net4 is an IPv4 subnet: its network address and its host bits.

@@ -528,6 +528,16 @@ func (f *iface) has6(a [16]byte) bool {
 	return false
 }
 
+// local6 reports whether a is an IPv6 address of the router's.
+func (r *Router) local6(a [16]byte) bool {
+	for i := range r.ifaces {
+		if r.ifaces[i].has6(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // local4 reports whether a is an address of the router's.
 func (r *Router) local4(a [4]byte) bool {
 	v := binary.BigEndian.Uint32(a[:])

@@ -20,6 +20,9 @@ func (d *Daemon) buildConntrack() {
 		masq, redir = d.router.MasqueradeSource, d.router.RedirectTarget
 	}
 	d.nat = nat.NewTranslator(d.ct, masq, redir, nat.Options{Log: func(msg string) { d.log.Warn(msg) }})
+	if d.router != nil {
+		d.router.SetErrorNAT(d.nat.UnNATError)
+	}
 }
 
 // conntrackConfig is the flow table's configuration: the file's
