@@ -335,7 +335,7 @@ func TestCapture(t *testing.T) {
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("xdpfwd capture after SIGINT: %v\n%s", err, stderr.String())
 		}
-		if !strings.Contains(stderr.String(), "1 packets captured") {
+		if !strings.Contains(stderr.String(), "1 packet captured") {
 			t.Errorf("stderr after SIGINT: %q", stderr.String())
 		}
 		b, err := os.ReadFile(file)

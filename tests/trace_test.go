@@ -205,7 +205,7 @@ func TestTrace(t *testing.T) {
 			t.Errorf("held record lacks %q:\n%s", want, recs[0])
 		}
 	}
-	for _, want := range []string{"trace 2: ", " continues trace 1, released after ", " µs held by neighbour (came in on p1, worker 0)", "neighbour", "to " + l.h2.HWAddr.String(), "→ sent on p2"} {
+	for _, want := range []string{"trace 2: ", " continues trace 1, released after ", " held by neighbour (came in on p1, worker 0)", "neighbour", "to " + l.h2.HWAddr.String(), "→ sent on p2"} {
 		if !strings.Contains(recs[1], want) {
 			t.Errorf("continuation lacks %q:\n%s", want, recs[1])
 		}

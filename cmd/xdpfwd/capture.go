@@ -111,13 +111,24 @@ func captureCmd(args []string) error {
 	}
 	n, lost, started, err := capture(ctx, o, cargs)
 	if started {
-		fmt.Fprintf(os.Stderr, "%d packets captured\n", n)
+		fmt.Fprintf(os.Stderr, "%d %s captured\n", n, plural(n, "packet"))
 	}
 	if lost > 0 {
-		fmt.Fprintf(os.Stderr, "%d packets dropped by the capture (ring full)\n", lost)
+		fmt.Fprintf(os.Stderr, "%d %s dropped by the capture (ring full)\n", lost, plural(int(lost), "packet"))
 	}
 	return err
 }
+
+// plural returns word, with an s unless n is 1.
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+// errDaemonStopped ends a capture or trace the daemon ended early.
+var errDaemonStopped = errors.New("the daemon ended it early: it is stopping")
 
 // compileFilter compiles a pcap-filter expression to classic BPF for
 // Ethernet frames with tcpdump -ddd.
@@ -221,6 +232,9 @@ func capture(ctx context.Context, o captureOptions, args control.CaptureArgs) (n
 		}
 		if err := w.Flush(); err != nil {
 			return fmt.Errorf("write: %w", err)
+		}
+		if c.Stopped {
+			return errDaemonStopped
 		}
 		if c.Done {
 			return control.ErrStop

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 )
 
 const usage = `usage: xdpfwd <command> [flags]
@@ -109,7 +110,9 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
-		fmt.Fprintf(os.Stderr, "xdpfwd %s: %v\n", os.Args[1], err)
+		// An error that names the command first (the daemon's answer to
+		// its verb) names it once.
+		fmt.Fprintf(os.Stderr, "xdpfwd %s: %s\n", os.Args[1], strings.TrimPrefix(err.Error(), os.Args[1]+": "))
 		os.Exit(1)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/xdpfwd/xdpfwd/internal/control"
@@ -110,24 +111,43 @@ func (o *traceOptions) offlineFrames() ([][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%s: empty file", o.pcap)
+	}
 	var src interface {
 		ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 	}
+	// linkType is the link type of a packet's interface: the file's,
+	// or for pcapng the interface the packet names.
+	var linkType func(ci gopacket.CaptureInfo) layers.LinkType
 	if ng, err := pcapgo.NewNgReader(bytes.NewReader(b), pcapgo.DefaultNgReaderOptions); err == nil {
 		src = ng
+		linkType = func(ci gopacket.CaptureInfo) layers.LinkType {
+			if i, err := ng.Interface(ci.InterfaceIndex); err == nil {
+				return i.LinkType
+			}
+			return ng.LinkType()
+		}
 	} else if r, err2 := pcapgo.NewReader(bytes.NewReader(b)); err2 == nil {
 		src = r
+		linkType = func(gopacket.CaptureInfo) layers.LinkType { return r.LinkType() }
 	} else {
 		return nil, fmt.Errorf("%s: neither pcapng (%v) nor pcap (%v)", o.pcap, err, err2)
 	}
 	var frames [][]byte
-	for {
-		data, _, err := src.ReadPacketData()
+	for n := 1; ; n++ {
+		data, ci, err := src.ReadPacketData()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", o.pcap, err)
+			return nil, fmt.Errorf("%s: packet %d: %w", o.pcap, n, err)
+		}
+		if lt := linkType(ci); lt != layers.LinkTypeEthernet {
+			return nil, fmt.Errorf("%s: packet %d: link type %v: xdpfwd traces Ethernet frames (capture on one interface, not with tcpdump -i any)", o.pcap, n, lt)
+		}
+		if ci.CaptureLength < ci.Length {
+			return nil, fmt.Errorf("%s: packet %d: %d of its %d bytes were captured (the capture's snap length): its walk would not be the packet's; capture it whole", o.pcap, n, ci.CaptureLength, ci.Length)
 		}
 		frames = append(frames, bytes.Clone(data))
 	}
@@ -256,6 +276,9 @@ func streamTrace(ctx context.Context, ctl string, targs control.TraceArgs, out i
 				return err
 			}
 		}
+		if c.Stopped {
+			return errDaemonStopped
+		}
 		if c.Done {
 			return control.ErrStop
 		}
@@ -278,7 +301,7 @@ func writeTraceHead(out io.Writer, n int, r *control.TraceRecord) {
 	case r.Continues != 0:
 		held := ""
 		if r.HeldBy != "" {
-			held = fmt.Sprintf(", released after %d µs held by %s", r.HeldNs/1000, r.HeldBy)
+			held = fmt.Sprintf(", released after %v held by %s", time.Duration(r.HeldNs).Round(time.Microsecond), r.HeldBy)
 		}
 		fmt.Fprintf(out, "trace %d: %s continues trace %d%s (came in on %s, worker %d), %d bytes: %s\n", n, t, r.Continues, held, r.Port, r.Worker, r.Length, r.Packet)
 	default:
@@ -349,7 +372,7 @@ func writeTrace(out io.Writer, n int, r *control.TraceRecord, all bool) error {
 	for _, e := range r.Exits {
 		switch e.Outcome {
 		case "sent":
-			fmt.Fprintf(out, "  → sent on %s (worker queue %d)\n", e.Port, e.Queue)
+			fmt.Fprintf(out, "  → sent on %s (queue %d)\n", e.Port, e.Queue)
 		case "would be sent":
 			fmt.Fprintf(out, "  → would be sent on %s\n", e.Port)
 		case "dropped":

@@ -2,8 +2,14 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/xdpfwd/xdpfwd/internal/control"
 )
@@ -27,7 +33,7 @@ func TestWriteTraceHeld(t *testing.T) {
 		want []string
 	}{
 		{held, 7, []string{"trace 7: ", " in p1 queue 0 ", "→ held by neighbour (waiting for the address of 10.2.0.3 on p2); a record continuing trace 7 follows when it is given back"}},
-		{cont, 9, []string{"trace 9: ", " continues trace 7, released after 1250 µs held by neighbour (came in on p1, worker 1)", "to 02:00:00:00:00:02", "→ sent on p2 (worker queue 1)"}},
+		{cont, 9, []string{"trace 9: ", " continues trace 7, released after 1.25ms held by neighbour (came in on p1, worker 1)", "to 02:00:00:00:00:02", "→ sent on p2 (queue 1)"}},
 		{sim, 1, []string{"trace 1: simulated in p1", "→ held by neighbour (waiting for the address of 10.2.0.3 on p2): it would wait there"}},
 	} {
 		var out bytes.Buffer
@@ -38,6 +44,48 @@ func TestWriteTraceHeld(t *testing.T) {
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("trace %d lacks %q:\n%s", tc.n, w, out.String())
 			}
+		}
+	}
+}
+
+// TestOfflineFramesRefuses: --pcap takes whole Ethernet frames, and
+// refuses, naming the file and the packet, a file of another link type
+// (tcpdump -i any's), a frame cut by the capture's snap length, and an
+// empty file.
+func TestOfflineFramesRefuses(t *testing.T) {
+	frame := make([]byte, 60)
+	write := func(name string, lt layers.LinkType, ci gopacket.CaptureInfo) string {
+		path := filepath.Join(t.TempDir(), name)
+		var b bytes.Buffer
+		w := pcapgo.NewWriter(&b)
+		if err := w.WriteFileHeader(65535, lt); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WritePacket(ci, frame[:ci.CaptureLength]); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	whole := gopacket.CaptureInfo{CaptureLength: 60, Length: 60}
+	o := traceOptions{pcap: write("ok.pcap", layers.LinkTypeEthernet, whole)}
+	if frames, err := o.offlineFrames(); err != nil || len(frames) != 1 || len(frames[0]) != 60 {
+		t.Fatalf("a whole Ethernet frame: %d frames, %v", len(frames), err)
+	}
+	empty := filepath.Join(t.TempDir(), "empty.pcap")
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{write("any.pcap", layers.LinkTypeLinuxSLL, whole), "packet 1: link type Linux SLL: xdpfwd traces Ethernet frames"},
+		{write("cut.pcap", layers.LinkTypeEthernet, gopacket.CaptureInfo{CaptureLength: 40, Length: 60}), "packet 1: 40 of its 60 bytes were captured"},
+		{empty, "empty file"},
+	} {
+		o := traceOptions{pcap: tc.path}
+		if _, err := o.offlineFrames(); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), tc.path) {
+			t.Errorf("%s: %v, want %q", tc.path, err, tc.want)
 		}
 	}
 }

@@ -45,6 +45,9 @@ type CaptureChunk struct {
 	// Done marks the last chunk: the capture reached its count or
 	// timeout.
 	Done bool `json:"done,omitempty"`
+	// Stopped, in the last chunk, says the daemon ended the capture
+	// before its count or timeout: it is stopping.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // CapturedFrame is one frame of the capture stream.

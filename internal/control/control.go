@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -372,7 +373,7 @@ func Call(path, verb string, args, result any) error {
 		return fmt.Errorf("read %s answer: %w", verb, err)
 	}
 	if resp.Error != "" {
-		return fmt.Errorf("%s: %s", verb, resp.Error)
+		return answerError(verb, resp.Error)
 	}
 	if result == nil {
 		return nil
@@ -381,4 +382,13 @@ func Call(path, verb string, args, result any) error {
 		return fmt.Errorf("decode %s answer: %w", verb, err)
 	}
 	return nil
+}
+
+// answerError is the error the daemon answered to verb with: msg, after
+// the verb unless msg names it first already.
+func answerError(verb, msg string) error {
+	if strings.HasPrefix(msg, verb+":") {
+		return errors.New(msg)
+	}
+	return fmt.Errorf("%s: %s", verb, msg)
 }

@@ -379,3 +379,17 @@ func TestCallNoDaemon(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// TestAnswerErrorNamesVerbOnce: the daemon's error for a verb is shown
+// after the verb, once, whether or not the daemon named it.
+func TestAnswerErrorNamesVerbOnce(t *testing.T) {
+	for _, tc := range []struct{ msg, want string }{
+		{`trace: "p9" is not a port of this daemon`, `trace: "p9" is not a port of this daemon`},
+		{"a trace is already running", "trace: a trace is already running"},
+		{"tracer: x", "trace: tracer: x"},
+	} {
+		if got := answerError("trace", tc.msg).Error(); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.msg, got, tc.want)
+		}
+	}
+}

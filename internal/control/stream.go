@@ -105,7 +105,7 @@ func CallStream(ctx context.Context, path, verb string, args any, fn func(result
 			return fmt.Errorf("read %s answer: %w", verb, err)
 		}
 		if resp.Error != "" {
-			return fmt.Errorf("%s: %s", verb, resp.Error)
+			return answerError(verb, resp.Error)
 		}
 		if err := fn(resp.Result); err != nil {
 			if errors.Is(err, ErrStop) {

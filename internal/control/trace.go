@@ -30,6 +30,9 @@ type TraceChunk struct {
 	// held when the trace ended: what happens to them after is not
 	// traced.
 	Held int `json:"held,omitempty"`
+	// Stopped, in the last chunk, says the daemon ended the trace before
+	// its count or timeout: it is stopping.
+	Stopped bool `json:"stopped,omitempty"`
 }
 
 // TraceRecord is one traced packet's walk.

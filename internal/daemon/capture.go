@@ -79,11 +79,11 @@ func (d *Daemon) captureVerb(raw json.RawMessage) (any, error) {
 		}
 		sent := 0
 		var chunk []control.CapturedFrame
-		flush := func(done bool) error {
+		flush := func(done, stopped bool) error {
 			if len(chunk) == 0 && !done {
 				return nil
 			}
-			err := send(control.CaptureChunk{Frames: chunk, Lost: c.Lost(), Done: done})
+			err := send(control.CaptureChunk{Frames: chunk, Lost: c.Lost(), Done: done, Stopped: stopped})
 			chunk = chunk[:0]
 			return err
 		}
@@ -98,15 +98,15 @@ func (d *Daemon) captureVerb(raw json.RawMessage) (any, error) {
 				chunk = append(chunk, capturedFrame(p))
 				sent++
 				if len(chunk) == captureChunk {
-					err = flush(false)
+					err = flush(false, false)
 				}
 			})
 			if err == nil {
-				err = flush(false)
+				err = flush(false, false)
 			}
 			return args.Count > 0 && sent >= args.Count, err
 		}
-		return drainUntil(ctx, args.TimeoutMs, captureTick, func() { d.stopCapture(c) }, take, func() error { return flush(true) })
+		return drainUntil(ctx, args.TimeoutMs, captureTick, func() { d.stopCapture(c) }, take, func(stopped bool) error { return flush(true, stopped) })
 	}), nil
 }
 

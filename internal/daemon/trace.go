@@ -98,7 +98,9 @@ func (d *Daemon) traceVerb(raw json.RawMessage) (any, error) {
 			}
 			return traceOver(t, &counted), nil
 		}
-		finish := func() error { return send(control.TraceChunk{Lost: t.Lost(), Done: true, Held: t.Held()}) }
+		finish := func(stopped bool) error {
+			return send(control.TraceChunk{Lost: t.Lost(), Done: true, Held: t.Held(), Stopped: stopped})
+		}
 		return drainUntil(ctx, args.TimeoutMs, traceTick, func() { d.stopTrace(t) }, take, finish)
 	}), nil
 }
@@ -181,8 +183,10 @@ func (d *Daemon) tracePacketVerb(raw json.RawMessage) (any, error) {
 // whether the stream's count is reached) until the count, the timeout
 // (ms, 0: none) or the client's end; then it stops the workers' part
 // (stop), takes what a batch begun before that left, and sends the last
-// answer (finish) if the client is still there.
-func drainUntil(ctx context.Context, timeoutMs int64, tick time.Duration, stop func(), take func() (bool, error), finish func() error) error {
+// answer (finish) if the client is still there: stopped if ctx ended
+// first (the daemon is stopping, or the client went).
+func drainUntil(ctx context.Context, timeoutMs int64, tick time.Duration, stop func(), take func() (bool, error), finish func(stopped bool) error) error {
+	parent := ctx
 	if timeoutMs > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, time.Duration(timeoutMs)*time.Millisecond)
@@ -198,7 +202,7 @@ func drainUntil(ctx context.Context, timeoutMs int64, tick time.Duration, stop f
 			if _, err := take(); err != nil {
 				return nil // the client is gone
 			}
-			_ = finish()
+			_ = finish(parent.Err() != nil)
 			return nil
 		case <-tk.C:
 			done, err := take()
@@ -211,7 +215,7 @@ func drainUntil(ctx context.Context, timeoutMs int64, tick time.Duration, stop f
 				if _, err := take(); err != nil {
 					return err
 				}
-				return finish()
+				return finish(false)
 			}
 		}
 	}
@@ -290,17 +294,22 @@ func (d *Daemon) traceQueues() [][]int {
 	return slices.Clone(d.tracing.queues)
 }
 
+// portQueue returns the port's queue that queue q of worker (its own
+// numbering of the sockets it polls) is, q itself if queues does not say.
+func portQueue(queues [][]int, worker, q int) int {
+	if worker >= 0 && worker < len(queues) && q >= 0 && q < len(queues[worker]) {
+		return queues[worker][q]
+	}
+	return q
+}
+
 // traceRecord is r for the control socket, its ports named, its queue
 // the port's (queues: traceQueues) and its steps described.
 func (d *Daemon) traceRecord(r *fastpath.TraceRecord, queues [][]int) control.TraceRecord {
 	at := time.Now().Add(-time.Duration(fastpath.MonotonicClock() - r.Time))
 	out := control.TraceRecord{ID: r.ID, Continues: r.Continues, TimeNs: at.UnixNano(), Worker: r.Worker, Port: d.portName(r.Port), Queue: r.Queue,
 		Length: r.Length, Frame: append([]byte(nil), r.Frame()...), Packet: frameSummary(r.Frame()), MoreSteps: r.MoreSteps}
-	if r.Worker >= 0 && r.Worker < len(queues) {
-		if qs := queues[r.Worker]; r.Queue >= 0 && r.Queue < len(qs) {
-			out.Queue = qs[r.Queue] // the port's queue
-		}
-	}
+	out.Queue = portQueue(queues, r.Worker, r.Queue)
 	var prev []byte
 	for _, s := range r.Steps() {
 		st := control.TraceStep{Hook: s.Hook.String(), Stage: s.Stage, Nanoseconds: s.Nanoseconds, BatchPackets: int(s.BatchPackets),
@@ -330,7 +339,7 @@ func (d *Daemon) traceRecord(r *fastpath.TraceRecord, queues [][]int) control.Tr
 		x := control.TraceExit{Port: d.portName(e.Port)}
 		switch e.Outcome {
 		case fastpath.TraceSent:
-			x.Outcome, x.Queue = "sent", e.Queue
+			x.Outcome, x.Queue = "sent", portQueue(queues, r.Worker, e.Queue)
 			if e.Queue < 0 {
 				x.Outcome, x.Queue = "would be sent", 0 // a simulated packet
 			}

@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/internal/control"
@@ -56,5 +58,37 @@ func TestRewriteSummary(t *testing.T) {
 		if got := rewriteSummary(ip, tc.h); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestDrainUntilStopped: a stream that ends at its timeout or its count
+// finishes normally; one whose context ends first (the daemon stopping)
+// finishes marked stopped, which the CLI reports as an error.
+func TestDrainUntilStopped(t *testing.T) {
+	run := func(ctx context.Context, timeoutMs int64, countAfter int) (stopped, finished bool) {
+		takes := 0
+		take := func() (bool, error) {
+			takes++
+			return countAfter > 0 && takes >= countAfter, nil
+		}
+		finish := func(s bool) error {
+			stopped, finished = s, true
+			return nil
+		}
+		if err := drainUntil(ctx, timeoutMs, time.Millisecond, func() {}, take, finish); err != nil {
+			t.Fatal(err)
+		}
+		return stopped, finished
+	}
+	if stopped, finished := run(context.Background(), 20, 0); stopped || !finished {
+		t.Errorf("timeout: stopped %v, finished %v; want finished, not stopped", stopped, finished)
+	}
+	if stopped, finished := run(context.Background(), 0, 3); stopped || !finished {
+		t.Errorf("count: stopped %v, finished %v; want finished, not stopped", stopped, finished)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if stopped, finished := run(ctx, 10_000, 0); !stopped || !finished {
+		t.Errorf("daemon stopping: stopped %v, finished %v; want both", stopped, finished)
 	}
 }
