@@ -145,6 +145,11 @@ type TraceStep struct {
 	// HeaderIsIP reports that Header starts at the IP header (else at
 	// the frame's start).
 	HeaderIsIP bool
+	// Copy says which copy of the packet the step is of, where a stage
+	// made copies of it (a flood's, one a port; a fragment's): the k-th
+	// packet of the record in the stage's batch, from 0, in batch order,
+	// which the copies keep from one stage to the next.
+	Copy uint8
 
 	headerLen uint8
 	header    [TraceHeader]byte
@@ -399,6 +404,9 @@ type tracing struct {
 	// note is what Explain writes to: a Note on the stack would escape
 	// to the heap through the interface call.
 	note Note
+	// copies counts, in one stage's pass over its batch, the packets of
+	// each open record seen so far: their TraceStep.Copy.
+	copies [BatchSize + MaxEmitted]uint8
 }
 
 // traceIngress chooses the batch's traced packets, received on queue qi,
@@ -539,6 +547,7 @@ func (w *Worker) traceHeld(p *Packet, port PortID) {
 // from this step on (follow).
 func (tr *tracing) traceStage(b *Batch, a *Attached, now Time, d time.Duration, n int) {
 	ex, _ := a.Stage.(Explainer)
+	clear(tr.copies[:tr.n])
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
 		if p.Action == actionDone {
@@ -551,12 +560,16 @@ func (tr *tracing) traceStage(b *Batch, a *Attached, now Time, d time.Duration, 
 		if rec == nil {
 			continue
 		}
+		c := &tr.copies[p.Trace&0xff-1] // record (or follow) checked the index
+		copyOf := *c
+		*c = min(*c+1, 255)
 		if rec.nsteps == MaxTraceSteps {
 			rec.MoreSteps++
 			continue
 		}
 		s := &rec.steps[rec.nsteps]
 		rec.nsteps++
+		s.Copy = copyOf
 		s.Hook, s.Stage = a.Hook, a.Stage.Name()
 		s.Nanoseconds, s.BatchPackets = uint32(min(d, time.Duration(^uint32(0)))), uint16(max(n, b.Len)) // b.Len: a batch the stage gave held packets back into
 		s.Action, s.Reason, s.Egress, s.OutPort, s.Group = p.Action, p.Reason, p.Egress, p.OutPort, p.Group

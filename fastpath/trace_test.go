@@ -487,3 +487,53 @@ func TestMetaSize(t *testing.T) {
 		t.Fatalf("Meta is %d bytes, want 120", n)
 	}
 }
+
+// cloning is a stage that sends a copy of every packet along with it,
+// its TTL one lower (as a fragmenting stage makes a second packet).
+type cloning struct{}
+
+func (cloning) Name() string { return "cloning" }
+func (cloning) Process(b *fastpath.Batch, _ fastpath.Time) {
+	for i := range b.Packets[:b.Len] {
+		if p := &b.Packets[i]; p.Action == fastpath.ActionContinue && p.Trace != 0 {
+			if c := b.Clone(p); c != nil {
+				c.Data[22]--
+			}
+		}
+	}
+}
+
+// TestTraceCopies: when a stage makes a copy of a traced packet, the
+// record's steps from that stage on say which copy each is of (in batch
+// order, kept from stage to stage), and each copy has its exit.
+func TestTraceCopies(t *testing.T) {
+	r := traceRig(t, fastpath.At(fastpath.HookForward, 1, cloning{}))
+	tr := startTrace(t, r, fastpath.TraceConfig{Port: 1, Count: 1})
+	f := ft.UDP4(t, ft.MAC(2), ft.MACA, 10)
+	out := r.Send(1, f)
+	if len(out[2]) != 2 {
+		t.Fatalf("sent %d frames on port 2, want the packet and its copy", len(out[2]))
+	}
+	got := records(tr)
+	if len(got) != 1 {
+		t.Fatalf("%d records, want 1", len(got))
+	}
+	var steps []string
+	for _, s := range got[0].Steps() {
+		ttl := byte(0)
+		if h := s.Header(); len(h) > 8 {
+			ttl = h[8]
+		}
+		steps = append(steps, s.Stage+"/"+itoa(int(s.Copy))+"/"+itoa(int(ttl)))
+	}
+	ttl := int(f[22])
+	want := []string{"parse/0/" + itoa(ttl), "macswitch/0/" + itoa(ttl), "explaining/0/" + itoa(ttl),
+		"cloning/0/" + itoa(ttl), "cloning/1/" + itoa(ttl-1),
+		"ttldown/0/" + itoa(ttl-1), "ttldown/1/" + itoa(ttl-2)}
+	if strings.Join(steps, " ") != strings.Join(want, " ") {
+		t.Fatalf("steps (stage/copy/ttl) %q, want %q", steps, want)
+	}
+	if ex := got[0].Exits(); len(ex) != 2 || ex[0].Outcome != fastpath.TraceSent || ex[1].Outcome != fastpath.TraceSent {
+		t.Fatalf("exits %+v, want two sent", ex)
+	}
+}

@@ -322,6 +322,21 @@ func heldText(n int, r *control.TraceRecord, e control.TraceExit) string {
 	return fmt.Sprintf("%s; a record continuing trace %d follows when it is given back", s, n)
 }
 
+// copiesFrom returns the index of the first step of the stage that made
+// the first copy of the packet: from there on steps name their copy.
+// len(steps) if no stage made one.
+func copiesFrom(steps []control.TraceStep) int {
+	for i, s := range steps {
+		if s.Copy > 0 {
+			for i > 0 && steps[i-1].Hook == s.Hook && steps[i-1].Stage == s.Stage {
+				i--
+			}
+			return i
+		}
+	}
+	return len(steps)
+}
+
 // writeTrace prints traced packet n: where it came in, a line per stage
 // (with all false, only the first and those that changed the packet's
 // decision, state or headers or said something), and where it went.
@@ -329,9 +344,12 @@ func writeTrace(out io.Writer, n int, r *control.TraceRecord, all bool) error {
 	writeTraceHead(out, n, r)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	hidden := 0
+	copies := copiesFrom(r.Steps)
+	last := map[int]control.TraceStep{} // each copy's step before
 	for i, s := range r.Steps {
-		if !all && i > 0 && s.Note == "" && s.Rewrite == "" {
-			p := r.Steps[i-1]
+		p, seen := last[s.Copy]
+		last[s.Copy] = s
+		if !all && i > 0 && seen && s.Note == "" && s.Rewrite == "" {
 			if s.Action == p.Action && s.Reason == p.Reason && s.Egress == p.Egress && s.CtState == p.CtState && s.Mark == p.Mark {
 				hidden++
 				continue
@@ -355,7 +373,11 @@ func writeTrace(out io.Writer, n int, r *control.TraceRecord, all bool) error {
 		if s.Rewrite != "" {
 			detail = strings.TrimPrefix(detail+"; rewrote "+s.Rewrite, "; ")
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d ns/%d\t%s\t%s\n", s.Hook, s.Stage, s.Nanoseconds, s.BatchPackets, strings.Join(what, " "), detail)
+		stage := s.Stage
+		if i >= copies {
+			stage = fmt.Sprintf("%s [copy %d]", s.Stage, s.Copy+1)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d ns/%d\t%s\t%s\n", s.Hook, stage, s.Nanoseconds, s.BatchPackets, strings.Join(what, " "), detail)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -89,3 +89,29 @@ func TestOfflineFramesRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteTraceCopies: once a stage made a copy of the packet, each step
+// names its copy, and a copy's first step is shown even if it changed
+// nothing against the step before it, which is the other copy's.
+func TestWriteTraceCopies(t *testing.T) {
+	r := control.TraceRecord{ID: 1, Port: "p1", Steps: []control.TraceStep{
+		{Hook: "ip prerouting", Stage: "route", Action: "continue", Egress: "port p2"},
+		{Hook: "ip postrouting", Stage: "fragment", Action: "continue", Egress: "port p2", Rewrite: "a → b"},
+		{Hook: "ip postrouting", Stage: "fragment", Copy: 1, Action: "continue", Egress: "port p2", Rewrite: "a → c"},
+		{Hook: "netdev egress", Stage: "checksum", Action: "continue", Egress: "port p2"},
+		{Hook: "netdev egress", Stage: "checksum", Copy: 1, Action: "continue", Egress: "port p2", Rewrite: "the UDP checksum"},
+	}, Exits: []control.TraceExit{{Outcome: "sent", Port: "p2"}, {Outcome: "sent", Port: "p2"}}}
+	var b bytes.Buffer
+	if err := writeTrace(&b, 1, &r, false); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"fragment [copy 1]", "rewrote a → b", "fragment [copy 2]", "rewrote a → c", "checksum [copy 2]", "rewrote the UDP checksum", "(1 stages that changed nothing not shown"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "checksum [copy 1]") {
+		t.Errorf("copy 1's checksum step changed nothing, yet is shown:\n%s", out)
+	}
+}

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"encoding/binary"
 	"net"
 	"testing"
 	"time"
@@ -136,5 +137,53 @@ func TestRouterTraceHeldFails(t *testing.T) {
 	}
 	if ex := cont.Exits(); cont.Continues != held.ID || len(ex) != 1 || ex[0].Outcome != fastpath.TraceDropped || ex[0].Reason != DropNeighbour {
 		t.Fatalf("continuation of %d: continues %d, exits %+v; want dropped for the neighbour", held.ID, cont.Continues, ex)
+	}
+}
+
+// TestRouterTraceFragments: a traced packet the router cuts into two
+// fragments is followed as two copies from the stage that cut it on: each
+// step of the second fragment says it is copy 1, the first fragment's
+// header keeps the UDP ports and the second's does not (a later
+// fragment), and each fragment has its exit on wan.
+func TestRouterTraceFragments(t *testing.T) {
+	r := newRouterRig(t, defaultRoute)
+	r.Send(portWAN, arpFrame(t, layers.ARPRequest, header.BroadcastMAC, macG, ipG, ipWAN, header.MAC{}))
+	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.W.SetTrace(tr)
+	if out := r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 1450)); len(out[portWAN]) != 2 {
+		t.Fatalf("%d frames on wan, want 2 fragments", len(out[portWAN]))
+	}
+	got := traced(tr)
+	if len(got) != 1 {
+		t.Fatalf("%d records, want 1", len(got))
+	}
+	rec := got[0]
+	split := -1
+	for i, s := range rec.Steps() {
+		if s.Copy > 1 {
+			t.Fatalf("step %d (%s): copy %d, want 0 or 1", i, s.Stage, s.Copy)
+		}
+		if s.Copy == 1 && split < 0 {
+			split = i
+		}
+	}
+	if split < 1 {
+		t.Fatalf("no step of a second fragment: %d steps", len(rec.Steps()))
+	}
+	for _, s := range rec.Steps()[split-1:] {
+		h := s.Header()
+		if len(h) < 20 {
+			continue
+		}
+		later := binary.BigEndian.Uint16(h[6:])&0x1fff != 0
+		if later != (s.Copy == 1) {
+			t.Fatalf("%s, copy %d: fragment offset %d", s.Stage, s.Copy, binary.BigEndian.Uint16(h[6:])&0x1fff)
+		}
+	}
+	if ex := rec.Exits(); len(ex) != 2 || ex[0].Port != portWAN || ex[1].Port != portWAN {
+		t.Fatalf("exits %+v, want both fragments sent on wan", ex)
 	}
 }

@@ -72,6 +72,10 @@ type TraceStep struct {
 	// Hook and Stage name the stage.
 	Hook  string `json:"hook"`
 	Stage string `json:"stage"`
+	// Copy, when a stage made copies of the packet (a flood's, one a
+	// port; fragments), says which the step is of: 0 the first, in the
+	// order the stage's batch holds them.
+	Copy int `json:"copy,omitempty"`
 	// Nanoseconds is the stage's time over its whole batch, of
 	// BatchPackets packets.
 	Nanoseconds  uint32 `json:"ns"`

@@ -310,9 +310,16 @@ func (d *Daemon) traceRecord(r *fastpath.TraceRecord, queues [][]int) control.Tr
 	out := control.TraceRecord{ID: r.ID, Continues: r.Continues, TimeNs: at.UnixNano(), Worker: r.Worker, Port: d.portName(r.Port), Queue: r.Queue,
 		Length: r.Length, Frame: append([]byte(nil), r.Frame()...), Packet: frameSummary(r.Frame()), MoreSteps: r.MoreSteps}
 	out.Queue = portQueue(queues, r.Worker, r.Queue)
-	var prev []byte
-	for _, s := range r.Steps() {
-		st := control.TraceStep{Hook: s.Hook.String(), Stage: s.Stage, Nanoseconds: s.Nanoseconds, BatchPackets: int(s.BatchPackets),
+	// The headers each copy of the packet had after its last step; a
+	// copy a stage made starts from what the packet had before that
+	// stage (atStage).
+	prev := map[uint8][]byte{}
+	var atStage []byte
+	for i, s := range r.Steps() {
+		if i == 0 || s.Stage != r.Steps()[i-1].Stage || s.Hook != r.Steps()[i-1].Hook {
+			atStage = prev[0]
+		}
+		st := control.TraceStep{Hook: s.Hook.String(), Stage: s.Stage, Copy: int(s.Copy), Nanoseconds: s.Nanoseconds, BatchPackets: int(s.BatchPackets),
 			Action: s.Action.String(), Mark: s.Mark, Note: s.Note()}
 		if s.Action == fastpath.ActionDrop {
 			st.Reason = reasonText(s.Reason)
@@ -328,10 +335,14 @@ func (d *Daemon) traceRecord(r *fastpath.TraceRecord, queues [][]int) control.Tr
 		}
 		if s.HeaderIsIP {
 			h := s.Header()
-			if prev != nil && string(prev) != string(h) {
-				st.Rewrite = rewriteSummary(prev, h)
+			before, ok := prev[s.Copy]
+			if !ok {
+				before = atStage
 			}
-			prev = append(prev[:0], h...)
+			if before != nil && string(before) != string(h) {
+				st.Rewrite = rewriteSummary(before, h)
+			}
+			prev[s.Copy] = slices.Clone(h)
 		}
 		out.Steps = append(out.Steps, st)
 	}
