@@ -228,6 +228,11 @@ type TraceRecord struct {
 	exits    [maxTraceExits]TraceExit
 	// MoreSteps counts steps not kept (beyond MaxTraceSteps).
 	MoreSteps int
+	// ended has bit k set once copy k stopped going on (dropped,
+	// consumed, held): no stage after works on it, so no step follows.
+	// The copies are counted anew over the per-output copies (ended[1])
+	// than before them (ended[0]); copies beyond 64 share the bits.
+	ended [2]uint64
 }
 
 // Frame returns the first bytes of the frame as received.
@@ -461,7 +466,7 @@ func (tr *tracing) begin(rec *TraceRecord, p *Packet, now Time, qi int) {
 	rec.ID, rec.Continues = r.t.nextID(), 0
 	rec.Time, rec.Worker, rec.Port, rec.Queue, rec.Length = now, r.index, p.InPort, qi, len(p.Data)
 	rec.frameLen = copy(rec.frame[:], p.Data)
-	rec.nsteps, rec.nexits, rec.MoreSteps = 0, 0, 0
+	rec.nsteps, rec.nexits, rec.MoreSteps, rec.ended = 0, 0, 0, [2]uint64{}
 	tr.open[tr.n] = rec
 	tr.n++
 	p.Trace = tr.gen<<8 | uint16(tr.n)
@@ -563,6 +568,16 @@ func (tr *tracing) traceStage(b *Batch, a *Attached, now Time, d time.Duration, 
 		c := &tr.copies[p.Trace&0xff-1] // record (or follow) checked the index
 		copyOf := *c
 		*c = min(*c+1, 255)
+		ended, bit := &rec.ended[0], uint64(1)<<(copyOf&63)
+		if a.Hook.PerOutput() {
+			ended = &rec.ended[1]
+		}
+		if *ended&bit != 0 {
+			continue // the stage did not work on it: it ended before
+		}
+		if p.Action != ActionContinue {
+			*ended |= bit
+		}
 		if rec.nsteps == MaxTraceSteps {
 			rec.MoreSteps++
 			continue
