@@ -70,8 +70,11 @@ func (s *Simulator) frame(f []byte) (uint64, []byte, error) {
 // it (or each copy, for a group) would go. Nothing is sent; a packet a
 // stage would hold waiting for its neighbour ends as held.
 func (s *Simulator) Run(f []byte, in PortID, now Time, rec *TraceRecord) error {
-	if len(f) == 0 || len(f) > int(s.umem.Config().FrameSize)-copyOffset {
-		return fmt.Errorf("simulator: a frame of %d bytes", len(f))
+	if len(f) == 0 {
+		return errors.New("simulator: an empty frame")
+	}
+	if room := int(s.umem.Config().FrameSize) - copyOffset; len(f) > room {
+		return fmt.Errorf("simulator: a frame of %d bytes: a UMEM frame holds %d (the XDP program drops a longer one as drop_too_big)", len(f), room)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

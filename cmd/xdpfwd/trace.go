@@ -84,7 +84,13 @@ func parseTraceFlags(args []string) (traceOptions, error) {
 	if o.count < 0 || o.timeout < 0 {
 		return o, errors.New("--count and --timeout must not be negative")
 	}
-	switch offline := o.packet != "" || o.pcap != ""; {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch offline := set["packet"] || set["pcap"]; {
+	case set["packet"] && o.packet == "":
+		return o, errors.New("--packet: an empty frame")
+	case offline && (set["count"] || set["port"] || set["timeout"]):
+		return o, errors.New("--count, --port and --timeout are a live trace's: --packet and --pcap run their frames once, on the port --in names")
 	case o.packet != "" && o.pcap != "":
 		return o, errors.New("--packet and --pcap: one or the other")
 	case offline && o.in == "":

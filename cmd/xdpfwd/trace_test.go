@@ -115,3 +115,26 @@ func TestWriteTraceCopies(t *testing.T) {
 		t.Errorf("copy 1's checksum step changed nothing, yet is shown:\n%s", out)
 	}
 }
+
+// TestParseTraceFlagsRefuses: flags that do not go together are refused
+// rather than ignored.
+func TestParseTraceFlagsRefuses(t *testing.T) {
+	for _, args := range [][]string{
+		{"--packet", "", "--in", "p1"},
+		{"--packet", "00", "--in", "p1", "--count", "3"},
+		{"--pcap", "f.pcap", "--in", "p1", "--port", "p2"},
+		{"--pcap", "f.pcap", "--in", "p1", "--timeout", "1s"},
+		{"--packet", "00", "--pcap", "f.pcap", "--in", "p1"},
+		{"--packet", "00"},
+		{"--packet", "00", "--in", "p1", "udp"},
+		{"--in", "p1", "udp"},
+		{"--count", "-1"},
+	} {
+		if _, err := parseTraceFlags(args); err == nil {
+			t.Errorf("%q: accepted", args)
+		}
+	}
+	if o, err := parseTraceFlags([]string{"--packet", "00", "--in", "p1", "--json"}); err != nil || o.packet != "00" || !o.json {
+		t.Errorf("--packet 00 --in p1 --json: %+v, %v", o, err)
+	}
+}

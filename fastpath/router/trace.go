@@ -42,7 +42,7 @@ func (s *resolve) Explain(p *fastpath.Packet, n *fastpath.Note) {
 		return
 	}
 	switch {
-	case p.Action == fastpath.ActionContinue && p.Routed:
+	case p.Action == fastpath.ActionContinue:
 		n.Str("to ")
 		n.MAC([6]byte(p.Data[0:6]))
 	case p.Action == fastpath.ActionStolen && p.Egress == fastpath.EgressNone && p.L3Off != 0 && int(p.OutIface) <= len(s.r.ifaces):
