@@ -148,7 +148,10 @@ type TraceStep struct {
 	// Copy says which copy of the packet the step is of, where a stage
 	// made copies of it (a flood's, one a port; a fragment's): the k-th
 	// packet of the record in the stage's batch, from 0, in batch order,
-	// which the copies keep from one stage to the next.
+	// which the copies keep from one stage to the next (at the
+	// per-output hooks counted on over the output batch's flushes). The
+	// per-output copies are counted anew: a copy dropped before them
+	// leaves its number to the next.
 	Copy uint8
 
 	headerLen uint8
@@ -412,6 +415,9 @@ type tracing struct {
 	// copies counts, in one stage's pass over its batch, the packets of
 	// each open record seen so far: their TraceStep.Copy.
 	copies [BatchSize + MaxEmitted]uint8
+	// outBase counts, per open record, its per-output copies earlier
+	// flushes of the batch's output batch took.
+	outBase [BatchSize + MaxEmitted]uint8
 }
 
 // traceIngress chooses the batch's traced packets, received on queue qi,
@@ -468,6 +474,7 @@ func (tr *tracing) begin(rec *TraceRecord, p *Packet, now Time, qi int) {
 	rec.frameLen = copy(rec.frame[:], p.Data)
 	rec.nsteps, rec.nexits, rec.MoreSteps, rec.ended = 0, 0, 0, [2]uint64{}
 	tr.open[tr.n] = rec
+	tr.copies[tr.n], tr.outBase[tr.n] = 0, 0
 	tr.n++
 	p.Trace = tr.gen<<8 | uint16(tr.n)
 	p.TraceSerial, p.TraceID = r.t.serial, rec.ID
@@ -565,9 +572,13 @@ func (tr *tracing) traceStage(b *Batch, a *Attached, now Time, d time.Duration, 
 		if rec == nil {
 			continue
 		}
-		c := &tr.copies[p.Trace&0xff-1] // record (or follow) checked the index
+		k := p.Trace&0xff - 1 // record (or follow) checked the index
+		c := &tr.copies[k]
 		copyOf := *c
 		*c = min(*c+1, 255)
+		if a.Hook.PerOutput() {
+			copyOf = uint8(min(int(copyOf)+int(tr.outBase[k]), 255))
+		}
 		ended, bit := &rec.ended[0], uint64(1)<<(copyOf&63)
 		if a.Hook.PerOutput() {
 			ended = &rec.ended[1]

@@ -538,3 +538,53 @@ func TestTraceCopies(t *testing.T) {
 		t.Fatalf("exits %+v, want two sent", ex)
 	}
 }
+
+// dropToPort2 is a stage that drops what leaves on port 2.
+type dropToPort2 struct{}
+
+var droppedToPort2 = fastpath.NewReason("test", "dropped to port 2")
+
+func (dropToPort2) Name() string { return "dropto2" }
+func (dropToPort2) Process(b *fastpath.Batch, _ fastpath.Time) {
+	for i := range b.Packets[:b.Len] {
+		if p := &b.Packets[i]; p.Action == fastpath.ActionContinue && p.OutPort == 2 {
+			p.Drop(droppedToPort2)
+		}
+	}
+}
+
+// TestTraceFloodAcrossFlushes: a flooded traced packet whose per-port
+// copies fill the output batch and go out in two flushes keeps one
+// number per copy across them: each copy has its own steps at the
+// per-output stages, even after another copy was dropped there.
+func TestTraceFloodAcrossFlushes(t *testing.T) {
+	groups := &fastpath.PortGroups{}
+	stages := []fastpath.Attached{ft.NewMACSwitch(groups, 1, 2, 3, 4), fastpath.At(fastpath.HookEgress, 0, ttlDown{}), fastpath.At(fastpath.HookEgress, 1, dropToPort2{})}
+	r := ft.NewRig(t, ft.RigConfig{Ports: []fastpath.PortID{1, 2, 3, 4}, Groups: groups, Frames: 2048, Ring: 256, FillTarget: 128, Stages: stages})
+	tr := startTrace(t, r, fastpath.TraceConfig{Port: 1, Filter: udpPortFilter(t, "5000"), Count: 1})
+	var frames [][]byte
+	for range 42 { // 42 floods of 3 copies fill the output batch before the traced one's last
+		frames = append(frames, ft.RawFrame(ft.MAC(9), ft.MACA))
+	}
+	frames = append(frames, ft.UDP4(t, ft.MAC(9), ft.MACA, 10))
+	r.Send(1, frames...)
+	got := records(tr)
+	if len(got) != 1 {
+		t.Fatalf("%d records, want 1", len(got))
+	}
+	copies := map[uint8]fastpath.PortID{}
+	for _, s := range got[0].Steps() {
+		if s.Stage == "ttldown" {
+			if _, dup := copies[s.Copy]; dup {
+				t.Fatalf("two ttldown steps of copy %d", s.Copy)
+			}
+			copies[s.Copy] = s.OutPort
+		}
+	}
+	if len(copies) != 3 {
+		t.Fatalf("ttldown steps of copies %v, want 3 copies (ports 2, 3, 4)", copies)
+	}
+	if ex := got[0].Exits(); len(ex) != 3 {
+		t.Fatalf("exits %+v, want 3", ex)
+	}
+}

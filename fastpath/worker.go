@@ -701,6 +701,11 @@ func (w *Worker) flush(o *Batch, now Time) {
 		return
 	}
 	w.pipeline.RunOutput(o, now)
+	if tr := w.pipeline.tr; tr != nil && o == &w.out {
+		for k := range tr.n {
+			tr.outBase[k] = uint8(min(int(tr.outBase[k])+int(tr.copies[k]), 255))
+		}
+	}
 	if o.emitFailed > 0 {
 		// A stage tried to emit in a per-output hook: Emit refuses there.
 		w.countN(o.Packets[0].InPort, DropNoEmit, uint64(o.emitFailed))

@@ -156,23 +156,26 @@ func (x *Translator) count(c *atomic.Uint64, p *fastpath.Packet) {
 }
 
 // UnNATError rewrites ip, an ICMP error (from its IP header on) the
-// router made about packet about after about's source NAT, as the
-// kernel's NAT does to such an error at the local output hook
-// (nf_nat_icmp_reply_translation in the reply direction, destination
-// manip): the error goes to the connection's original source, and the
-// packet it quotes becomes the one that source sent. It reports whether
-// about's connection is source-NATed and the error was translated
-// (router.Router.SetErrorNAT).
+// router made about packet about after about's NAT (a packet it held,
+// whose neighbour failed), as the kernel's NAT does to such an error,
+// which conntrack relates to about's connection in the other direction:
+// nf_nat_icmp_reply_translation at the local output hook (destination
+// manip), then at postrouting (source manip). The error goes to the
+// address about's sender used, and quotes the packet that sender sent.
+// It reports whether about's connection is NATed and the error was
+// translated (router.Router.SetErrorNAT).
 func (x *Translator) UnNATError(about *fastpath.Packet, ip []byte) bool {
 	var e conntrack.Entry
-	if len(ip) == 0 || !x.tr.Entry(about, &e) || e.Status&conntrack.StatusSrcNAT == 0 {
+	if len(ip) == 0 || !x.tr.Entry(about, &e) || e.Status&(conntrack.StatusSrcNAT|conntrack.StatusDstNAT) == 0 {
 		return false
 	}
-	off := header.IPv6Size
-	if e.Tuple[0].Family == 4 {
+	fam, off := e.Tuple[0].Family, header.IPv6Size
+	if fam == 4 {
 		off = int(ip[0]&0xf) * 4
 	}
-	return TranslateICMPError(ip, e.Tuple[0].Family, off, &e.Tuple, e.Status, conntrack.DirReply, Dst) == nil
+	dir := x.tr.Dir(about) ^ 1 // the error goes back the way about came
+	return TranslateICMPError(ip, fam, off, &e.Tuple, e.Status, dir, Dst) == nil &&
+		TranslateICMPError(ip, fam, off, &e.Tuple, e.Status, dir, Src) == nil
 }
 
 // countDrop counts a packet Apply drops, unless dry.

@@ -31,6 +31,7 @@ const natRuleset = `table ip nat {
 		iifname "p2" udp dport 5353 counter dnat to 10.1.0.2:53
 		iifname "p1" ip daddr 10.2.0.1 tcp dport 8080 counter dnat to 10.1.0.2:80
 		iifname "p2" tcp dport 8081 counter dnat to 10.1.0.2:81
+		ip daddr 10.2.0.1 udp dport 8082 counter dnat to 10.1.0.9:7
 	}
 	chain post {
 		type nat hook postrouting priority srcnat; policy accept;
@@ -102,18 +103,32 @@ func TestNATDifferential(t *testing.T) {
 	}
 	compareProbes(t, kernel, xdp, probes)
 
-	// A datagram to a host of h2's subnet that does not answer ARP: the
-	// router holds it after its source NAT, and after three unanswered
-	// requests answers with host unreachable, which NAT turns back to
-	// h1 (the kernel's at its local output hook), quoting what h1 sent.
-	const unreachable = "UDP h1 to 10.2.0.9, which nobody answers: the router's host unreachable back to h1, translated"
-	nobody := labBuild(t, 1, labIP4(h1, "10.2.0.9", layers.IPProtocolUDP), labUDP(44000, 7), payload)
-	k1, k2 := kernel.probeFromWithin(t, 1, 4500*time.Millisecond, nobody(kernel))
-	x1, x2 := xdp.probeFromWithin(t, 1, 4500*time.Millisecond, nobody(xdp))
-	if len(k1) != 1 {
-		t.Errorf("%s: h1 received %d packets through the kernel, want its host unreachable", unreachable, len(k1))
+	// Packets the router holds after NAT for a neighbour that never
+	// answers ARP: after three requests it answers with host
+	// unreachable, which NAT turns back the way the packet came (the
+	// kernel's at its local output hook, then at postrouting), quoting
+	// what the sender sent. Each waits out the kernel's 3 s.
+	for _, p := range []struct {
+		name string
+		from int
+		f    labFrame
+	}{
+		{"UDP h1 to 10.2.0.9, which nobody answers (masqueraded): the host unreachable back to h1", 1,
+			labBuild(t, 1, labIP4(h1, "10.2.0.9", layers.IPProtocolUDP), labUDP(44000, 7), payload)},
+		{"UDP h2 to the router's 8082, forwarded to 10.1.0.9, which nobody answers: the host unreachable back to h2", 2,
+			labBuild(t, 2, labIP4(h2, r2, layers.IPProtocolUDP), labUDP(44001, 8082), payload)},
+		{"UDP h1 to the router's 8082, hairpin to 10.1.0.9, which nobody answers: the host unreachable back to h1", 1,
+			labBuild(t, 1, labIP4(h1, r2, layers.IPProtocolUDP), labUDP(44002, 8082), payload)},
+		{"TCP SYN from 10.2.0.10, nobody, to the router's 8080: h1's reset, held for 10.2.0.10: the host unreachable back to h1", 2,
+			labBuild(t, 2, labIP4("10.2.0.10", r2, layers.IPProtocolTCP), &layers.TCP{SrcPort: 50010, DstPort: 8080, SYN: true, Seq: 7200, Window: 1000})},
+	} {
+		k1, k2 := kernel.probeFromWithin(t, p.from, 4500*time.Millisecond, p.f(kernel))
+		x1, x2 := xdp.probeFromWithin(t, p.from, 4500*time.Millisecond, p.f(xdp))
+		if len(k1)+len(k2) == 0 {
+			t.Errorf("%s: nothing arrived through the kernel, want its host unreachable", p.name)
+		}
+		sameAtHosts(t, p.name, k1, k2, x1, x2)
 	}
-	sameAtHosts(t, unreachable, k1, k2, x1, x2)
 
 	// The connection tables, as conntrack -L lists them (the seconds
 	// left masked).

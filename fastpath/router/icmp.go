@@ -123,6 +123,15 @@ func (l *limiter) allow(v4 bool, typ, code uint8, dst [16]byte, plen int, now fa
 	return take(&l.global.tat, int64(now), l.globalInterval, l.globalBurst)
 }
 
+// allowGlobal is allow without the per-destination bucket: the global
+// one alone, for the error types the ratemask limits.
+func (l *limiter) allowGlobal(v4 bool, typ, code uint8, now fastpath.Time) bool {
+	if l.off || !limited(v4, typ, code) {
+		return true
+	}
+	return take(&l.global.tat, int64(now), l.globalInterval, l.globalBurst)
+}
+
 // room reports whether bucket tat would give a token at now.
 func room(tat *atomic.Int64, now, interval, burst int64) bool {
 	return max(tat.Load(), now)+interval-now <= burst*interval
@@ -155,8 +164,8 @@ func (w *worker) icmp4Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 	if !ok {
 		return
 	}
-	if !w.dry && !w.r.limit.allow(true, typ, code, mapped4(ip.Src()), 32, w.now) {
-		w.count(&w.r.c.icmpLimited)
+	toSelf := w.r.local4(ip.Src()) // a packet held after NAT (SetErrorNAT)
+	if !w.allowError(true, typ, code, mapped4(ip.Src()), 32, toSelf) {
 		return
 	}
 	e := b.Emit(p.InPort, header.EthernetSize+header.ICMPv4ErrorMaxSize)
@@ -169,7 +178,7 @@ func (w *worker) icmp4Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 		e.Drop(DropBadIP)
 		return
 	}
-	if w.r.errorNAT != nil && w.r.local4(ip.Src()) {
+	if toSelf && w.r.errorNAT != nil {
 		w.r.errorNAT(p, e.Data[header.EthernetSize:header.EthernetSize+n])
 	}
 	w.emitted(e, p, n, header.EtherTypeIPv4)
@@ -182,8 +191,8 @@ func (w *worker) icmp6Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 		return
 	}
 	src := sourcePicker{w.r, w.view}.errorSource6(p, ip)
-	if !w.dry && !w.r.limit.allow(false, typ, code, ip.Src(), w.r.routePrefixLen6(ip.Src()), w.now) {
-		w.count(&w.r.c.icmpLimited)
+	toSelf := w.r.local6(ip.Src()) // a packet held after NAT (SetErrorNAT)
+	if !w.allowError(false, typ, code, ip.Src(), w.r.routePrefixLen6(ip.Src()), toSelf) {
 		return
 	}
 	e := b.Emit(p.InPort, header.EthernetSize+header.IPv6MinMTU)
@@ -195,10 +204,32 @@ func (w *worker) icmp6Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 		e.Drop(DropBadIP)
 		return
 	}
-	if w.r.errorNAT != nil && w.r.local6(ip.Src()) {
+	if toSelf && w.r.errorNAT != nil {
 		w.r.errorNAT(p, e.Data[header.EthernetSize:header.EthernetSize+n])
 	}
 	w.emitted(e, p, n, header.EtherTypeIPv6)
+}
+
+// allowError reports whether the rate limits let an ICMP error of type
+// and code to dst (a prefix of plen bits for IPv6) go, and counts it if
+// not; a dry run charges nothing. An error to one of the router's own
+// addresses (toSelf) takes the global limit only: the kernel routes it
+// through loopback, for which icmpv4_xrlim_allow and icmpv6_xrlim_allow
+// skip the per-destination one.
+func (w *worker) allowError(v4 bool, typ, code uint8, dst [16]byte, plen int, toSelf bool) bool {
+	if w.dry {
+		return true
+	}
+	ok := false
+	if toSelf {
+		ok = w.r.limit.allowGlobal(v4, typ, code, w.now)
+	} else {
+		ok = w.r.limit.allow(v4, typ, code, dst, plen, w.now)
+	}
+	if !ok {
+		w.count(&w.r.c.icmpLimited)
+	}
+	return ok
 }
 
 // SetErrorNAT gives the router NAT's translation of the ICMP errors it
@@ -307,8 +338,12 @@ func (w sourcePicker) errorSource4(p *fastpath.Packet, ip header.IPv4) ([4]byte,
 // by, else of the interface it came in on, else any of the router's.
 func (w sourcePicker) sourceBack4(p *fastpath.Packet, ip header.IPv4) ([4]byte, bool) {
 	src := ip.Src()
-	if w.r.local4(src) {
-		return src, true // the kernel's route to its own address is local, from that address
+	for i := range w.r.ifaces {
+		if f := &w.r.ifaces[i]; f.has4(src) {
+			// The kernel's route to its own address is local, with the
+			// subnet's primary address as its preferred source.
+			return f.source4(src)
+		}
 	}
 	if res := w.view.Lookup4(src, 0); res.Type == route.Unicast {
 		if a, ok := w.r.iface(w.view.Hop(res).Port).source4(src); ok {
@@ -341,6 +376,9 @@ func (w sourcePicker) errorSource6(p *fastpath.Packet, ip header.IPv6) [16]byte 
 		}
 	}
 	src := ip.Src()
+	if w.r.local6(src) {
+		return src // the route to its own address: the address itself first
+	}
 	f := w.r.iface(p.InIface)
 	if src[0] == 0xfe && src[1]&0xc0 == 0x80 {
 		return f.linkLocal

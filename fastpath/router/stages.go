@@ -1,10 +1,10 @@
 package router
 
 import (
-	"sync/atomic"
-
 	"encoding/binary"
 	"net/netip"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
@@ -512,6 +512,11 @@ func (w *worker) arp(b *fastpath.Batch, p *fastpath.Packet, now fastpath.Time) {
 	e.EtherType = header.EtherTypeARP
 	e.ToPort(p.InPort)
 	w.count(&w.r.c.arpReplies)
+}
+
+// has4 reports whether a is one of the interface's IPv4 addresses.
+func (f *iface) has4(a [4]byte) bool {
+	return slices.Contains(f.v4, a)
 }
 
 // has6 reports whether a is one of the interface's IPv6 addresses, its

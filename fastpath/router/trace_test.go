@@ -3,9 +3,11 @@ package router
 import (
 	"encoding/binary"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/xdpfwd/xdpfwd/fastpath"
@@ -185,5 +187,69 @@ func TestRouterTraceFragments(t *testing.T) {
 	}
 	if ex := rec.Exits(); len(ex) != 2 || ex[0].Port != portWAN || ex[1].Port != portWAN {
 		t.Fatalf("exits %+v, want both fragments sent on wan", ex)
+	}
+}
+
+// TestRouterTraceContinuationOneCopy: a continuation record opened in the
+// middle of a stage's pass (the neighbour stage gives the held packet
+// back) numbers its packet as the only one, whatever an earlier batch's
+// records left in the counters.
+func TestRouterTraceContinuationOneCopy(t *testing.T) {
+	r := newRouterRig(t, defaultRoute)
+	r.Send(portLAN, arpFrame(t, layers.ARPRequest, header.BroadcastMAC, macH, ipH, ipLAN, header.MAC{}))
+	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.W.SetTrace(tr)
+	r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 100)) // held for the gateway
+	r.Send(portLAN, udp4(t, macLAN, net.IP{10, 1, 0, 9}, ipH, 64, false, 100))     // back out of lan
+	traced(tr)
+	r.Send(portWAN, arpFrame(t, layers.ARPReply, macWAN, macG, ipG, ipWAN, macWAN))
+	r.W.Poll()
+	r.Drain()
+	got := traced(tr)
+	if len(got) != 1 || got[0].Continues == 0 {
+		t.Fatalf("%d records after the release, want the continuation", len(got))
+	}
+	for _, s := range got[0].Steps() {
+		if s.Copy != 0 {
+			t.Fatalf("continuation step %s: copy %d, want 0 (one packet)", s.Stage, s.Copy)
+		}
+	}
+}
+
+// TestRouterHeldErrorToSelf: errors about packets whose source is the
+// router's own address (held after NAT66 masquerade; nothing answers for
+// their destination) come from that address, as the kernel's source
+// selection picks it, and only the global rate limit applies to them (the
+// kernel routes them through loopback): ten held packets, ten errors, all
+// handed to NAT to turn back.
+func TestRouterHeldErrorToSelf(t *testing.T) {
+	r := newRouterRig(t)
+	var srcs []netip.Addr
+	r.r.SetErrorNAT(func(about *fastpath.Packet, ip []byte) bool {
+		srcs = append(srcs, netip.AddrFrom16(header.IPv6(ip).Src()))
+		return false
+	})
+	self := netip.MustParseAddr("fd00:2::1")
+	for range 10 {
+		f := ser(t, eth(macLAN, macH, layers.EthernetTypeIPv6),
+			&layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolUDP, SrcIP: self.AsSlice(), DstIP: net.ParseIP("fd00:2::77")},
+			gopacket.Payload(make([]byte, 28)))
+		r.Send(portLAN, f)
+	}
+	for range 50 {
+		r.Now += fastpath.Time(100 * time.Millisecond)
+		r.W.Poll()
+		r.Drain()
+	}
+	if len(srcs) != 10 {
+		t.Fatalf("%d errors for 10 held packets, want 10 (no per-destination limit to the router itself)", len(srcs))
+	}
+	for _, s := range srcs {
+		if s != self {
+			t.Fatalf("error source %v, want %v", s, self)
+		}
 	}
 }
