@@ -9,6 +9,12 @@ import "github.com/xdpfwd/xdpfwd/fastpath"
 // explain writes p's state and connection into n.
 func (tr *Tracker) explain(p *fastpath.Packet, n *fastpath.Note, e *Entry) {
 	if p.CtState == 0 {
+		if !tr.Enabled() {
+			// As the kernel's conntrack, which a namespace runs only once
+			// a rule uses it.
+			n.Str("not tracked: no rule uses conntrack")
+			return
+		}
 		n.Str("not tracked here")
 		return
 	}
