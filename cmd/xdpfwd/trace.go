@@ -146,6 +146,12 @@ func (o *traceOptions) offlineFrames() ([][]byte, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
+		if err != nil && len(frames) > 0 {
+			// A file cut short (a capture still being written): trace
+			// what came before, as tcpdump -r reads it.
+			fmt.Fprintf(os.Stderr, "%s: packet %d: %v: tracing the %d before it\n", o.pcap, n, err, len(frames))
+			break
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: packet %d: %w", o.pcap, n, err)
 		}

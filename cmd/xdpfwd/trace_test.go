@@ -138,3 +138,27 @@ func TestParseTraceFlagsRefuses(t *testing.T) {
 		t.Errorf("--packet 00 --in p1 --json: %+v, %v", o, err)
 	}
 }
+
+// TestOfflineFramesCutShort: a pcap file whose last record is cut short
+// (a capture still being written) gives the frames before it.
+func TestOfflineFramesCutShort(t *testing.T) {
+	var b bytes.Buffer
+	w := pcapgo.NewWriter(&b)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	frame := make([]byte, 60)
+	for range 2 {
+		if err := w.WritePacket(gopacket.CaptureInfo{CaptureLength: 60, Length: 60}, frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "cut.pcap")
+	if err := os.WriteFile(path, b.Bytes()[:b.Len()-10], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := traceOptions{pcap: path}
+	if frames, err := o.offlineFrames(); err != nil || len(frames) != 1 {
+		t.Fatalf("%d frames, %v; want the whole first one", len(frames), err)
+	}
+}
