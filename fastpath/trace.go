@@ -85,6 +85,9 @@ type Note struct {
 	b []byte
 }
 
+// Len returns how many bytes the note has so far.
+func (n *Note) Len() int { return len(n.b) }
+
 // Str appends s.
 func (n *Note) Str(s string) {
 	n.b = append(n.b, s[:min(len(s), cap(n.b)-len(n.b))]...)

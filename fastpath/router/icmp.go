@@ -181,6 +181,7 @@ func (w *worker) icmp4Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 	if toSelf && w.r.errorNAT != nil {
 		w.r.errorNAT(p, e.Data[header.EthernetSize:header.EthernetSize+n])
 	}
+	w.answer(p, true, typ, code)
 	w.emitted(e, p, n, header.EtherTypeIPv4)
 }
 
@@ -207,6 +208,7 @@ func (w *worker) icmp6Error(b *fastpath.Batch, p *fastpath.Packet, typ, code uin
 	if toSelf && w.r.errorNAT != nil {
 		w.r.errorNAT(p, e.Data[header.EthernetSize:header.EthernetSize+n])
 	}
+	w.answer(p, false, typ, code)
 	w.emitted(e, p, n, header.EtherTypeIPv6)
 }
 

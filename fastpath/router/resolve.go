@@ -23,6 +23,7 @@ func (*resolve) Name() string { return "neighbour" }
 
 func (s *resolve) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := (*worker)(s)
+	w.answered = w.answered[:0]
 	// Held packets whose neighbour resolved leave first, in order.
 	kept := w.sends[:0]
 	for _, ev := range w.sends {
@@ -166,6 +167,7 @@ func (s *neighEvents) Holding() bool {
 
 func (s *neighEvents) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := (*worker)(s)
+	w.answered = w.answered[:0]
 	w.announceAddrs(b)
 	kept := w.pending[:0]
 	for _, ev := range w.pending {

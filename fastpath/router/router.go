@@ -418,7 +418,8 @@ func (r *Router) Stages() []fastpath.Attached {
 		panic(fmt.Sprintf("router: %v", err))
 	}
 	w := &worker{r: r, nw: nw, slots: make([]heldSlot, r.maxHeld), events: make([]neigh.Event, 64),
-		pending: make([]neigh.Event, 0, r.maxHeld+64), sends: make([]neigh.Event, 0, r.maxHeld), dropped: make([]uint64, 0, r.maxHeld)}
+		pending: make([]neigh.Event, 0, r.maxHeld+64), sends: make([]neigh.Event, 0, r.maxHeld), dropped: make([]uint64, 0, r.maxHeld),
+		answered: make([]answer, 0, fastpath.BatchSize)}
 	w.notUnicast4 = r.notUnicast4
 	for i := range r.maxHeld {
 		w.free = append(w.free, uint32(r.maxHeld-1-i))

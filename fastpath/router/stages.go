@@ -93,6 +93,11 @@ type worker struct {
 	// announce are the addresses still to announce (the first worker's).
 	announce []announcement
 
+	// answered lists the packets the running stage answered with an
+	// ICMP error, for the trace's notes (Explain): reset as each stage
+	// that sends errors starts; at most its capacity are kept.
+	answered []answer
+
 	// Per batch (reset by the first stage): the last IPv4 routing
 	// decision, and the last neighbour resolved.
 	last4     last4
@@ -189,6 +194,7 @@ func (*decide) Name() string { return "route" }
 
 func (s *decide) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := (*worker)(s)
+	w.answered = w.answered[:0]
 	n := b.Len
 	for i := range b.Packets[:n] {
 		p := &b.Packets[i]
@@ -572,6 +578,7 @@ func (*input) Name() string { return "router input" }
 
 func (s *input) Process(b *fastpath.Batch, now fastpath.Time) {
 	w := (*worker)(s)
+	w.answered = w.answered[:0]
 	n := b.Len
 	for i := range b.Packets[:n] {
 		p := &b.Packets[i]

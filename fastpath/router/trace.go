@@ -10,7 +10,72 @@ import (
 
 // What the router's stages say of a traced packet (fastpath.Explainer):
 // the routing decision (for the router itself, or out of an interface,
-// directly or through a gateway) and the neighbour's address.
+// directly or through a gateway), the neighbour's address, and the ICMP
+// error the stage answered the packet with.
+
+// answer is a packet the running stage answered with an ICMP error.
+type answer struct {
+	p         *fastpath.Packet
+	v4        bool
+	typ, code uint8
+}
+
+// answer notes that the running stage answered p with an ICMP error (or
+// ICMPv6 if !v4) of type typ and code.
+func (w *worker) answer(p *fastpath.Packet, v4 bool, typ, code uint8) {
+	if len(w.answered) < cap(w.answered) {
+		w.answered = append(w.answered, answer{p: p, v4: v4, typ: typ, code: code})
+	}
+}
+
+// explainAnswer writes, if the running stage answered p with an ICMP
+// error, which (after a separator if the note has text).
+func (w *worker) explainAnswer(p *fastpath.Packet, n *fastpath.Note, sep bool) {
+	for _, a := range w.answered {
+		if a.p != p {
+			continue
+		}
+		if sep {
+			n.Str("; ")
+		}
+		n.Str("answered with ")
+		n.Str(icmpName(a.v4, a.typ, a.code))
+		return
+	}
+}
+
+// icmpName names an ICMP (v4) or ICMPv6 error the router sends.
+func icmpName(v4 bool, typ, code uint8) string {
+	if v4 {
+		switch {
+		case typ == header.ICMPv4TimeExceeded:
+			return "ICMP time exceeded"
+		case typ == header.ICMPv4Redirect:
+			return "ICMP redirect"
+		case typ == header.ICMPv4DestUnreachable && code == header.ICMPv4HostUnreachable:
+			return "ICMP host unreachable"
+		case typ == header.ICMPv4DestUnreachable && code == header.ICMPv4PortUnreachable:
+			return "ICMP port unreachable"
+		case typ == header.ICMPv4DestUnreachable && code == header.ICMPv4FragmentationNeeded:
+			return "ICMP fragmentation needed"
+		case typ == header.ICMPv4DestUnreachable:
+			return "ICMP destination unreachable"
+		}
+		return "an ICMP error"
+	}
+	switch typ {
+	case header.ICMPv6TimeExceeded:
+		return "ICMPv6 time exceeded"
+	case header.ICMPv6PacketTooBig:
+		return "ICMPv6 packet too big"
+	case header.ICMPv6DestUnreachable:
+		if code == header.ICMPv6PortUnreachable {
+			return "ICMPv6 port unreachable"
+		}
+		return "ICMPv6 destination unreachable"
+	}
+	return "an ICMPv6 error"
+}
 
 // Explain says where the routing decision sends p.
 func (s *decide) Explain(p *fastpath.Packet, n *fastpath.Note) {
@@ -33,6 +98,19 @@ func (s *decide) Explain(p *fastpath.Packet, n *fastpath.Note) {
 			n.Uint(uint64(p.FragMTU))
 		}
 	}
+	w.explainAnswer(p, n, n.Len() > 0)
+}
+
+// Explain says which ICMP error the router answered a packet for itself
+// with (port unreachable, ...).
+func (s *input) Explain(p *fastpath.Packet, n *fastpath.Note) {
+	(*worker)(s).explainAnswer(p, n, false)
+}
+
+// Explain says which ICMP error the router answered a held packet it gave
+// back with (host unreachable, its neighbour having failed).
+func (s *neighEvents) Explain(p *fastpath.Packet, n *fastpath.Note) {
+	(*worker)(s).explainAnswer(p, n, false)
 }
 
 // Explain says the next hop's MAC address the packet leaves to, or, for

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +140,35 @@ func TestRouterTraceHeldFails(t *testing.T) {
 	}
 	if ex := cont.Exits(); cont.Continues != held.ID || len(ex) != 1 || ex[0].Outcome != fastpath.TraceDropped || ex[0].Reason != DropNeighbour {
 		t.Fatalf("continuation of %d: continues %d, exits %+v; want dropped for the neighbour", held.ID, cont.Continues, ex)
+	}
+	if st := cont.Steps(); len(st) == 0 || st[0].Note() != "answered with ICMP host unreachable" {
+		t.Fatalf("continuation's first step %+v, want the host unreachable it was answered with", st)
+	}
+}
+
+// TestRouterTraceAnswered: a traced packet the router answers with an
+// ICMP error has the error named in the note of the stage that sent it:
+// time exceeded for TTL 1 (after the route), port unreachable for UDP to
+// the router itself.
+func TestRouterTraceAnswered(t *testing.T) {
+	r := newRouterRig(t, defaultRoute)
+	r.Send(portLAN, arpFrame(t, layers.ARPRequest, header.BroadcastMAC, macH, ipH, ipLAN, header.MAC{}))
+	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.W.SetTrace(tr)
+	r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 1, false, 100))
+	r.Send(portLAN, udp4(t, macLAN, ipH, ipLAN, 64, false, 100))
+	got := traced(tr)
+	if len(got) != 2 {
+		t.Fatalf("%d records, want 2", len(got))
+	}
+	for i, want := range []struct{ stage, note string }{{"route", "answered with ICMP time exceeded"}, {"router input", "answered with ICMP port unreachable"}} {
+		s := stepOf(&got[i], want.stage)
+		if s == nil || !strings.HasSuffix(s.Note(), want.note) {
+			t.Errorf("record %d, %s step: %+v, want a note ending %q", i, want.stage, s, want.note)
+		}
 	}
 }
 
