@@ -69,10 +69,12 @@
 //
 // # Differences from the kernel
 //
-//   - Solicitation retries are sent by the workers (Resolve when a packet
-//     comes, Poll while packets are held), not by a timer: an entry in
-//     PROBE that no packet uses sends no probes, and FAILs on time all the
-//     same.
+//   - Solicitations and probes are sent by the workers, not by a timer:
+//     Resolve when a packet comes, Poll while packets are held, and Poll
+//     for the neighbours a worker's packets moved to DELAY, which it
+//     watches until they are REACHABLE, FAILED or gone (up to 64 a
+//     worker; beyond, such a neighbour probes only when a packet uses
+//     it, and FAILs on time all the same).
 //   - Upper-layer confirmation (TCP progress, MSG_CONFIRM) does not exist
 //     in a forwarder; the kernel's forwarding path does not give it
 //     either. So REACHABLE always ages to STALE, and DELAY always probes.

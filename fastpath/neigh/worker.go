@@ -40,10 +40,29 @@ type Worker struct {
 	lastRound uint16
 	lastOK    bool
 
+	// Watched neighbours: the entries this worker's packets moved from
+	// STALE to DELAY, whose DELAY timer and PROBE probes the kernel runs
+	// without packets (neigh_timer_handler); Poll does it for them, until
+	// they are REACHABLE, FAILED or gone. watchDue is when the earliest
+	// needs a look. Beyond watchMax a neighbour is not watched: it probes
+	// only when a packet uses it.
+	watch    [watchMax]watched
+	nwatch   int
+	watchDue ms
+
 	c, seen counters
 	pub     publishedCounters
 
 	cache [cacheSize]cached
+}
+
+// watchMax bounds the neighbours one worker watches (Worker.watch).
+const watchMax = 64
+
+// watched is a neighbour a worker watches: its key and hash.
+type watched struct {
+	k key
+	h uint64
 }
 
 // cacheSize is the number of entries of a worker's cache of hits,
@@ -203,6 +222,9 @@ func (w *Worker) Resolve(iface uint16, ip [16]byte, now int64) (header.MAC, Acti
 		ne, act, tr := t.tm.onSend(e, now32, reach)
 		if ne != e && !t.cas(i, q, &e, &ne, tr) {
 			continue
+		}
+		if ne.state == StateDelay && e.state != StateDelay {
+			w.watchNeighbour(k, h, now32)
 		}
 		switch act {
 		case SendProbe:
@@ -393,6 +415,10 @@ func (w *Worker) Held() int { return w.nheld }
 //     after the last solicitation any worker sent, within
 //     mcast_solicit), so that resolution goes on without new packets.
 //
+// Before those, it runs the timers of the neighbours this worker's
+// packets moved to DELAY (Watching): EventProbe for each unicast probe
+// due, as the kernel's neighbour timer sends them with no packet waiting.
+//
 // It also publishes the worker's counters for Stats. When nothing changed
 // in the table since its last complete look and no retry or deadline is
 // due, it returns 0 after two loads; it costs a
@@ -401,17 +427,20 @@ func (w *Worker) Held() int { return w.nheld }
 // only as punctual as Poll.
 func (w *Worker) Poll(now int64, events []Event) int {
 	w.publish()
+	now32 := toMS(now)
+	n := 0
+	if w.nwatch > 0 && !before(now32, w.watchDue) {
+		n = w.pollWatched(now32, events)
+	}
 	if w.nq == 0 {
-		return 0
+		return n
 	}
 	t := w.t
-	now32 := toMS(now)
 	ep := t.epoch.Load()
 	if w.scanned && ep == w.seenEpoch && before(now32, w.nextDue) {
-		return 0
+		return n
 	}
 	reach := t.reach.Load()
-	n := 0
 	complete := true
 	due := now32 + 1<<30
 	for qi := 0; qi < w.nq; {
@@ -487,6 +516,98 @@ func (w *Worker) Poll(now int64, events []Event) int {
 		w.scanned = false
 	}
 	return n
+}
+
+// Watching reports whether the worker watches neighbours (Poll probes
+// them while no packet uses them): a caller that polls only while it has
+// work keeps polling while this is true.
+func (w *Worker) Watching() bool { return w.nwatch > 0 }
+
+// watchNeighbour watches neighbour k (hash h), which this worker's packet
+// just moved to DELAY at now, unless it is watched already or the watch
+// list is full.
+func (w *Worker) watchNeighbour(k key, h uint64, now ms) {
+	for _, x := range w.watch[:w.nwatch] {
+		if x.k == k {
+			return
+		}
+	}
+	if w.nwatch == watchMax {
+		return
+	}
+	if w.nwatch == 0 || before(now+w.t.tm.delay, w.watchDue) {
+		w.watchDue = now + w.t.tm.delay
+	}
+	w.watch[w.nwatch] = watched{k: k, h: h}
+	w.nwatch++
+}
+
+// pollWatched runs the timers of the watched neighbours at now, as the
+// kernel's neigh_timer_handler: DELAY → PROBE after
+// delay_first_probe_time, a unicast probe every retrans_time up to
+// ucast_solicit (an EventProbe each), FAILED after the last. A neighbour
+// confirmed meanwhile (REACHABLE), FAILED or gone is no longer watched.
+// It writes at most len(events) events and returns how many.
+func (w *Worker) pollWatched(now ms, events []Event) int {
+	t := w.t
+	reach := t.reach.Load()
+	n := 0
+	due := now + 1<<30
+	for i := 0; i < w.nwatch; {
+		x := &w.watch[i]
+		idx, e, seq, found, busy := t.find(x.k, x.h)
+		if busy || n == len(events) {
+			due = now // look again at the next Poll
+			i++
+			continue
+		}
+		if !found {
+			w.unwatch(i)
+			continue
+		}
+		ne := e
+		tr := t.tm.advance(&ne, now, reach)
+		probe := ne.state == StateProbe && t.tm.probeDue(&ne, now)
+		if ne != e && !t.cas(idx, seq, &e, &ne, tr) {
+			due = now
+			i++
+			continue
+		}
+		if probe {
+			events[n] = Event{Kind: EventProbe, Iface: x.k.iface, IP: x.k.ip(), MAC: ne.mac}
+			n++
+			inc(&w.c.probes)
+		}
+		switch ne.state {
+		case StateDelay:
+			due = earlier(due, ne.updated+t.tm.delay)
+		case StateProbe:
+			if ne.probes < t.tm.budget(ne.state) {
+				due = earlier(due, ne.probeAt)
+			}
+			due = earlier(due, ne.updated+ms(t.tm.budget(ne.state))*t.tm.retrans)
+		default:
+			w.unwatch(i)
+			continue
+		}
+		i++
+	}
+	w.watchDue = due
+	return n
+}
+
+// unwatch stops watching neighbour i (the last takes its place).
+func (w *Worker) unwatch(i int) {
+	w.nwatch--
+	w.watch[i] = w.watch[w.nwatch]
+}
+
+// earlier returns the earlier of a and b.
+func earlier(a, b ms) ms {
+	if before(b, a) {
+		return b
+	}
+	return a
 }
 
 // release writes events of kind for q's packets from its head, as many as

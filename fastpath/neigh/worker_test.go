@@ -459,3 +459,49 @@ func TestWorkerCache(t *testing.T) {
 		t.Fatalf("deleted: %v", a)
 	}
 }
+
+// TestWatchedNeighbourProbes: a neighbour a packet moved from STALE to
+// DELAY is probed by Poll with no further packet, as the kernel's timer
+// probes it: nothing before delay_first_probe_time, then a unicast probe
+// to its MAC every retrans_time, ucast_solicit of them, and FAILED after
+// the last unanswered; one that answers becomes REACHABLE and is no longer
+// watched.
+func TestWatchedNeighbourProbes(t *testing.T) {
+	const s = time.Second
+	for _, answers := range []bool{false, true} {
+		e := newEnv(t, nil)
+		e.resolve(ip4)
+		e.confirm(ip4, macA, ARPReply|Unicast) // REACHABLE
+		e.at(40 * s)                           // STALE by then
+		if _, act := e.resolve(ip4); act != Send || e.state(ip4) != StateDelay || !e.w.Watching() {
+			t.Fatalf("a packet to a STALE neighbour: %v, state %v, watching %v", act, e.state(ip4), e.w.Watching())
+		}
+		if evs := e.at(44 * s).poll(); len(evs) != 0 {
+			t.Fatalf("before delay_first_probe_time: %v", evs)
+		}
+		var probes []time.Duration
+		for at := 45 * s; at <= 49*s; at += 100 * time.Millisecond {
+			for _, ev := range e.at(at).poll() {
+				if ev.Kind != EventProbe || ev.MAC != macA {
+					t.Fatalf("at %v: %+v, want a unicast probe to %v", at, ev, macA)
+				}
+				probes = append(probes, at)
+				if answers {
+					e.confirm(ip4, macA, ARPReply|Unicast)
+				}
+			}
+		}
+		if answers {
+			if len(probes) != 1 || e.state(ip4) != StateReachable || e.w.Watching() {
+				t.Fatalf("answered: probes at %v, state %v, watching %v; want one probe, REACHABLE, not watched", probes, e.state(ip4), e.w.Watching())
+			}
+			continue
+		}
+		if want := []time.Duration{45 * s, 46 * s, 47 * s}; !slices.Equal(probes, want) {
+			t.Fatalf("probes at %v, want %v", probes, want)
+		}
+		if e.state(ip4) != StateFailed || e.w.Watching() {
+			t.Fatalf("after the last probe: state %v, watching %v; want FAILED, not watched", e.state(ip4), e.w.Watching())
+		}
+	}
+}

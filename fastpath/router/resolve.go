@@ -159,10 +159,11 @@ type neighEvents worker
 
 func (*neighEvents) Name() string { return "neighbour events" }
 
-// Holding reports whether packets wait for their neighbour, or addresses
+// Holding reports whether packets wait for their neighbour, neighbours
+// this worker used for their probes (neigh.Worker.Watching), or addresses
 // for their announcement.
 func (s *neighEvents) Holding() bool {
-	return s.nw.Held() > 0 || len(s.pending) > 0 || len(s.sends) > 0 || len(s.announce) > 0
+	return s.nw.Held() > 0 || s.nw.Watching() || len(s.pending) > 0 || len(s.sends) > 0 || len(s.announce) > 0
 }
 
 func (s *neighEvents) Process(b *fastpath.Batch, now fastpath.Time) {

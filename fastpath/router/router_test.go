@@ -15,6 +15,7 @@ import (
 	"github.com/xdpfwd/xdpfwd/fastpath"
 	"github.com/xdpfwd/xdpfwd/fastpath/fastpathtest"
 	"github.com/xdpfwd/xdpfwd/fastpath/header"
+	"github.com/xdpfwd/xdpfwd/fastpath/neigh"
 	"github.com/xdpfwd/xdpfwd/fastpath/route"
 )
 
@@ -254,6 +255,50 @@ func TestRouterNoRoute(t *testing.T) {
 	icmpFrom(t, one(t, out, portLAN), layers.ICMPv4TypeDestinationUnreachable, 13, ipLAN)
 	if r.Drops(portLAN, DropNoRoute) != 1 || r.Drops(portLAN, DropProhibit) != 1 {
 		t.Fatal("drops not counted")
+	}
+}
+
+// TestRouterNeighbourProbesIdle: after the gateway's entry went STALE, one
+// packet to it (DELAY) is enough for the router to probe it on its own,
+// as the kernel's neighbour timer does: with no further packet, a unicast
+// ARP request to the gateway's MAC delay_first_probe_time later; its
+// answer makes the entry REACHABLE, so the next packet goes at once.
+func TestRouterNeighbourProbesIdle(t *testing.T) {
+	r := newRouterRig(t, defaultRoute)
+	r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 10))   // held; the gateway solicited
+	r.Send(portWAN, arpFrame(t, layers.ARPReply, macWAN, macG, ipG, ipWAN, macWAN)) // REACHABLE
+	r.W.Poll()
+	r.Drain()
+	r.Now += fastpath.Time(60 * time.Second) // STALE (reachable_time is at most 1.5 × 30 s)
+	if out := r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 10)); len(out[portWAN]) != 1 {
+		t.Fatalf("to the STALE gateway: %d frames on wan, want the packet", len(out[portWAN]))
+	}
+	var probe []byte
+	at := time.Duration(0)
+	for step := 1; step <= 60 && probe == nil; step++ {
+		r.Now += fastpath.Time(100 * time.Millisecond)
+		r.W.Poll()
+		if got := r.Drain()[portWAN]; len(got) > 0 {
+			probe, at = got[0], time.Duration(step)*100*time.Millisecond
+		}
+	}
+	if probe == nil {
+		t.Fatal("no probe within 6 s of the packet")
+	}
+	arp, _ := decode(t, probe).Layer(layers.LayerTypeARP).(*layers.ARP)
+	if arp == nil || arp.Operation != layers.ARPRequest || header.MAC(decode(t, probe).Layer(layers.LayerTypeEthernet).(*layers.Ethernet).DstMAC) != macG || at < 5*time.Second {
+		t.Fatalf("after %v: %v, want a unicast ARP request to %v after 5 s", at, decode(t, probe), macG)
+	}
+	r.Send(portWAN, arpFrame(t, layers.ARPReply, macWAN, macG, ipG, ipWAN, macWAN))
+	for range 20 {
+		r.Now += fastpath.Time(100 * time.Millisecond)
+		r.W.Poll()
+		if got := r.Drain()[portWAN]; len(got) > 0 {
+			t.Fatalf("after the answer: %d more frames on wan", len(got))
+		}
+	}
+	if l, ok := r.r.Neighbours().Lookup(2, netip.AddrFrom4([4]byte(ipG.To4())), int64(r.Now)); !ok || l.State != neigh.StateReachable {
+		t.Fatalf("gateway %v (found %v), want REACHABLE", l.State, ok)
 	}
 }
 
