@@ -22,6 +22,18 @@ func traced(tr *fastpath.Trace) []fastpath.TraceRecord {
 	return out
 }
 
+// traceLAN starts, on r's worker, a trace of the first count packets
+// that come in on lan.
+func traceLAN(t *testing.T, r *routerRig, count int) *fastpath.Trace {
+	t.Helper()
+	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: count})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.W.SetTrace(tr)
+	return tr
+}
+
 // stepOf returns rec's first step of stage name, nil if none.
 func stepOf(rec *fastpath.TraceRecord, name string) *fastpath.TraceStep {
 	st := rec.Steps()
@@ -40,11 +52,7 @@ func stepOf(rec *fastpath.TraceRecord, name string) *fastpath.TraceStep {
 // leaves to, to its exit on wan, and the trace of one packet is done.
 func TestRouterTraceHeld(t *testing.T) {
 	r := newRouterRig(t, defaultRoute)
-	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.W.SetTrace(tr)
+	tr := traceLAN(t, r, 1)
 	r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 100))
 	got := traced(tr)
 	if len(got) != 1 {
@@ -118,11 +126,7 @@ func TestRouterDryRunCountsNothing(t *testing.T) {
 func TestRouterTraceHeldFails(t *testing.T) {
 	r := newRouterRig(t)
 	r.Send(portLAN, arpFrame(t, layers.ARPRequest, header.BroadcastMAC, macH, ipH, ipLAN, header.MAC{}))
-	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.W.SetTrace(tr)
+	tr := traceLAN(t, r, 1)
 	r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{192, 0, 2, 77}, 64, false, 10))
 	var got []fastpath.TraceRecord
 	for step := 0; step < 40 && !tr.Done(); step++ {
@@ -153,11 +157,7 @@ func TestRouterTraceHeldFails(t *testing.T) {
 func TestRouterTraceAnswered(t *testing.T) {
 	r := newRouterRig(t, defaultRoute)
 	r.Send(portLAN, arpFrame(t, layers.ARPRequest, header.BroadcastMAC, macH, ipH, ipLAN, header.MAC{}))
-	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.W.SetTrace(tr)
+	tr := traceLAN(t, r, 2)
 	r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 1, false, 100))
 	r.Send(portLAN, udp4(t, macLAN, ipH, ipLAN, 64, false, 100))
 	got := traced(tr)
@@ -180,11 +180,7 @@ func TestRouterTraceAnswered(t *testing.T) {
 func TestRouterTraceFragments(t *testing.T) {
 	r := newRouterRig(t, defaultRoute)
 	r.Send(portWAN, arpFrame(t, layers.ARPRequest, header.BroadcastMAC, macG, ipG, ipWAN, header.MAC{}))
-	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.W.SetTrace(tr)
+	tr := traceLAN(t, r, 1)
 	if out := r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 1450)); len(out[portWAN]) != 2 {
 		t.Fatalf("%d frames on wan, want 2 fragments", len(out[portWAN]))
 	}
@@ -227,11 +223,7 @@ func TestRouterTraceFragments(t *testing.T) {
 func TestRouterTraceContinuationOneCopy(t *testing.T) {
 	r := newRouterRig(t, defaultRoute)
 	r.Send(portLAN, arpFrame(t, layers.ARPRequest, header.BroadcastMAC, macH, ipH, ipLAN, header.MAC{}))
-	tr, err := fastpath.NewTrace(fastpath.TraceConfig{Port: portLAN, Count: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.W.SetTrace(tr)
+	tr := traceLAN(t, r, 2)
 	r.Send(portLAN, udp4(t, macLAN, ipH, net.IP{198, 51, 100, 7}, 64, false, 100)) // held for the gateway
 	r.Send(portLAN, udp4(t, macLAN, net.IP{10, 1, 0, 9}, ipH, 64, false, 100))     // back out of lan
 	traced(tr)
