@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bufio"
 	"context"
 	"math"
 	"os/exec"
@@ -60,6 +61,8 @@ func TestDemo(t *testing.T) {
 		"sent 500, arrived intact 500, corrupt 0",
 		"10.78.0.0/24 dev p4 proto kernel scope link src 10.78.0.1",
 		"10.78.0.2 dev p4 lladdr",
+		"for the bridge's own address: up to its router interface", // the traced datagram
+		"→ sent on p4",
 		"== tearing down",
 	} {
 		if !strings.Contains(out, want) {
@@ -74,6 +77,49 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo did not name its namespace:\n%s", out)
 	}
 	assertNamespacesGone(t, ns[1])
+}
+
+// TestDemoReaderGone: a demo whose reader goes away (xdpfwd demo | head)
+// still tears its namespaces down, rather than dying of SIGPIPE with
+// them in place.
+func TestDemoReaderGone(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, xdpfwdBinary(t), "demo", "--tcp-mib", "4", "--udp", "200")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var prefix string
+	re := regexp.MustCompile(`forwarding in namespace (xdpdemo-[0-9a-f]+)-sw`)
+	sc := bufio.NewScanner(out)
+	for prefix == "" && sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			prefix = m[1]
+		}
+	}
+	out.Close()    // the reader goes
+	_ = cmd.Wait() // its writes failed: it may exit non-zero, but after tearing down
+	if prefix == "" {
+		t.Fatal("the demo did not name its namespace")
+	}
+	t.Cleanup(func() { deleteNamespaces(prefix) }) // what a failing demo left
+	assertNamespacesGone(t, prefix)
+}
+
+// deleteNamespaces deletes the namespaces whose names start with prefix.
+func deleteNamespaces(prefix string) {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
+			_ = exec.Command("ip", "netns", "del", f[0]).Run()
+		}
+	}
 }
 
 // xdpfwd bench runs both paths at peak, then both paths at paced rates

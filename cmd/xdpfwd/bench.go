@@ -73,6 +73,7 @@ func benchCmd(args []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("bench builds network namespaces and attaches XDP programs: run it as root")
 	}
+	signal.Ignore(syscall.SIGPIPE) // as the demo: tear down even when the reader went away
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

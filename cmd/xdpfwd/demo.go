@@ -34,6 +34,9 @@ func demoCmd(args []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the demo builds network namespaces and attaches XDP programs: run it as root")
 	}
+	// A reader that goes away (xdpfwd demo | head) must not kill the
+	// demo before it tears its namespaces down: its writes fail instead.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
