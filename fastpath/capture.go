@@ -102,14 +102,7 @@ func NewCapture(cfg CaptureConfig) (*Capture, error) {
 	if cfg.Snaplen < 0 || cfg.Ring < 0 || cfg.Ring > 1<<20 {
 		return nil, errors.New("capture: snaplen and ring must be positive (ring at most 1<<20)")
 	}
-	if cfg.Ring == 0 {
-		cfg.Ring = DefaultCaptureRing
-	}
-	n := 1
-	for n < cfg.Ring {
-		n <<= 1
-	}
-	cfg.Ring = n
+	cfg.Ring = ringSlots(cfg.Ring, DefaultCaptureRing)
 	return &Capture{cfg: cfg}, nil
 }
 

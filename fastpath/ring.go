@@ -25,6 +25,19 @@ type spsc struct {
 	lost atomic.Uint64
 }
 
+// ringSlots returns the number of slots of a ring asked for n (def if
+// 0): a power of 2, so that a position's slot is its low bits.
+func ringSlots(n, def int) int {
+	if n == 0 {
+		n = def
+	}
+	s := 1
+	for s < n {
+		s <<= 1
+	}
+	return s
+}
+
 // consume calls fn with the index of each published slot, oldest first,
 // and gives the slot back after fn returns; it returns how many. It is
 // the consumer's.

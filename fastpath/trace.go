@@ -271,14 +271,7 @@ func NewTrace(cfg TraceConfig) (*Trace, error) {
 	if cfg.Count < 0 || cfg.Ring < 0 || cfg.Ring > 1<<12 {
 		return nil, errors.New("trace: count and ring must be positive (ring at most 4096)")
 	}
-	if cfg.Ring == 0 {
-		cfg.Ring = DefaultTraceRing
-	}
-	n := 1
-	for n < cfg.Ring {
-		n <<= 1
-	}
-	cfg.Ring = n
+	cfg.Ring = ringSlots(cfg.Ring, DefaultTraceRing)
 	t := &Trace{cfg: cfg, serial: nextTraceSerial()}
 	t.left.Store(-1)
 	if cfg.Count > 0 {
@@ -562,6 +555,7 @@ func (w *Worker) traceHeld(p *Packet, port PortID) {
 // from this step on (follow).
 func (tr *tracing) traceStage(b *Batch, a *Attached, now Time, d time.Duration, n int) {
 	ex, _ := a.Stage.(Explainer)
+	perOutput := a.Hook.PerOutput()
 	clear(tr.copies[:tr.n])
 	for i := range b.Packets[:b.Len] {
 		p := &b.Packets[i]
@@ -579,11 +573,11 @@ func (tr *tracing) traceStage(b *Batch, a *Attached, now Time, d time.Duration, 
 		c := &tr.copies[k]
 		copyOf := *c
 		*c = min(*c+1, 255)
-		if a.Hook.PerOutput() {
+		if perOutput {
 			copyOf = uint8(min(int(copyOf)+int(tr.outBase[k]), 255))
 		}
 		ended, bit := &rec.ended[0], uint64(1)<<(copyOf&63)
-		if a.Hook.PerOutput() {
+		if perOutput {
 			ended = &rec.ended[1]
 		}
 		if *ended&bit != 0 {

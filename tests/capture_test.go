@@ -46,13 +46,14 @@ func captureFrame(t *testing.T, l *routerLab, dport uint16, tag byte) []byte {
 }
 
 // startCapture runs `xdpfwd capture ARGS -w FILE` and waits until the
-// daemon streams to it (the file has its header).
-func startCapture(t *testing.T, ctl string, args ...string) (file string, wait func() string) {
+// daemon streams to it (the file has its header); wait waits for the
+// command to end, fails t unless it exits 0, and returns its stderr.
+func startCapture(t *testing.T, ctl string, args ...string) (file string, cmd *exec.Cmd, wait func() string) {
 	t.Helper()
 	file = filepath.Join(t.TempDir(), "capture.pcapng")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, xdpfwdBinary(t), append(append([]string{"capture", "-w", file}, args...), "--control", ctl)...)
+	cmd = exec.CommandContext(ctx, xdpfwdBinary(t), append(append([]string{"capture", "-w", file}, args...), "--control", ctl)...)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -66,7 +67,7 @@ func startCapture(t *testing.T, ctl string, args ...string) (file string, wait f
 			t.Fatalf("xdpfwd capture %v: no file after 10s\n%s", args, stderr.String())
 		}
 	}
-	return file, func() string {
+	return file, cmd, func() string {
 		t.Helper()
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("xdpfwd capture %v: %v\n%s", args, err, stderr.String())
@@ -167,7 +168,7 @@ func TestCapture(t *testing.T) {
 	ctl := l.daemon.control
 
 	t.Run("ingress", func(t *testing.T) {
-		file, wait := startCapture(t, ctl, "--port", "p1", "--point", "ingress", "--count", "3", "udp", "port", "7")
+		file, _, wait := startCapture(t, ctl, "--port", "p1", "--point", "ingress", "--count", "3", "udp", "port", "7")
 		var want [][]byte
 		for i := range 3 {
 			m := captureFrame(t, l, 7, byte(0x10+i))
@@ -259,7 +260,7 @@ func TestCapture(t *testing.T) {
 	})
 
 	t.Run("drop", func(t *testing.T) {
-		file, wait := startCapture(t, ctl, "--point", "drop", "--count", "1", "udp", "port", "9")
+		file, _, wait := startCapture(t, ctl, "--point", "drop", "--count", "1", "udp", "port", "9")
 		dropped := captureFrame(t, l, 9, 0x55)
 		sendFrames(t, l, captureFrame(t, l, 7, 0x56), dropped)
 		wait()
@@ -285,7 +286,7 @@ func TestCapture(t *testing.T) {
 	t.Run("stage", func(t *testing.T) {
 		// After the routing decision: the TTL is one less (and the IP
 		// checksum fixed), the MACs are still h1's frame's.
-		file, wait := startCapture(t, ctl, "--point", "stage", "--stage", "route", "--count", "1", "udp", "port", "7")
+		file, _, wait := startCapture(t, ctl, "--point", "stage", "--stage", "route", "--count", "1", "udp", "port", "7")
 		sent := captureFrame(t, l, 7, 0x66)
 		sendFrames(t, l, sent)
 		wait()
@@ -309,34 +310,16 @@ func TestCapture(t *testing.T) {
 	t.Run("sigint", func(t *testing.T) {
 		// Ctrl-C ends the capture: the file holds what came, and the
 		// daemon takes the capture off its workers (another may start).
-		file := filepath.Join(t.TempDir(), "sigint.pcapng")
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, xdpfwdBinary(t), "capture", "-w", file, "--control", ctl, "udp", "port", "7")
-		var stderr syncBuffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if fi, err := os.Stat(file); err == nil && fi.Size() > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no file after 10s\n%s", stderr.String())
-			}
-		}
+		file, cmd, wait := startCapture(t, ctl, "udp", "port", "7")
 		sent := captureFrame(t, l, 7, 0x66)
 		sendFrames(t, l, sent)
 		time.Sleep(300 * time.Millisecond)
 		if err := cmd.Process.Signal(unix.SIGINT); err != nil {
 			t.Fatal(err)
 		}
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("xdpfwd capture after SIGINT: %v\n%s", err, stderr.String())
-		}
-		if !strings.Contains(stderr.String(), "1 packet captured") {
-			t.Errorf("stderr after SIGINT: %q", stderr.String())
+		stderr := wait()
+		if !strings.Contains(stderr, "1 packet captured") {
+			t.Errorf("stderr after SIGINT: %q", stderr)
 		}
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -364,14 +347,14 @@ func TestCapture(t *testing.T) {
 			t.Errorf("capture --port nope: %v: %s", err, out)
 		}
 		// One at a time.
-		_, wait := startCapture(t, ctl, "--timeout", "2s")
+		_, _, wait := startCapture(t, ctl, "--timeout", "2s")
 		out, err = runCLIErr(t, 20*time.Second, "capture", "-w", os.DevNull, "--control", ctl)
 		if err == nil || !strings.Contains(out, "a capture is already running") {
 			t.Errorf("second capture: %v: %s", err, out)
 		}
 		wait()
 		// The first one ended (timeout): another may start.
-		_, wait = startCapture(t, ctl, "--timeout", "100ms")
+		_, _, wait = startCapture(t, ctl, "--timeout", "100ms")
 		wait()
 	})
 }

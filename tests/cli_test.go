@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // runCLI runs the xdpfwd binary with args and returns its combined output;
@@ -112,13 +114,65 @@ func TestDemoReaderGone(t *testing.T) {
 	assertNamespacesGone(t, prefix)
 }
 
-// deleteNamespaces deletes the namespaces whose names start with prefix.
+// TestDemoKilledStopsDaemon: a demo killed outright (SIGKILL: no
+// teardown) takes its daemon with it: the daemon gets SIGTERM and
+// detaches, rather than living on in the demo's namespace with its XDP
+// programs attached.
+func TestDemoKilledStopsDaemon(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, xdpfwdBinary(t), "demo", "--tcp-mib", "4", "--udp", "200")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var prefix string
+	re := regexp.MustCompile(`forwarding in namespace (xdpdemo-[0-9a-f]+)-sw`)
+	for sc := bufio.NewScanner(out); prefix == "" && sc.Scan(); {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			prefix = m[1]
+		}
+	}
+	if prefix != "" {
+		t.Cleanup(func() { deleteNamespaces(prefix) }) // the killed demo tears nothing down
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if prefix == "" {
+		t.Fatal("the demo did not name its namespace")
+	}
+	var pids string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		b, _ := exec.Command("ip", "netns", "pids", prefix+"-sw").Output()
+		if pids = strings.TrimSpace(string(b)); pids == "" {
+			return
+		}
+	}
+	t.Fatalf("processes still in %s-sw 10 s after the demo was killed: %s", prefix, pids)
+}
+
+// deleteNamespaces kills the processes left in the namespaces whose
+// names start with prefix (a daemon whose demo died; its XDP links go
+// with it) and deletes the namespaces.
 func deleteNamespaces(prefix string) {
 	out, _ := exec.Command("ip", "netns", "list").Output()
 	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], prefix) {
-			_ = exec.Command("ip", "netns", "del", f[0]).Run()
+		f := strings.Fields(line)
+		if len(f) == 0 || !strings.HasPrefix(f[0], prefix) {
+			continue
 		}
+		pids, _ := exec.Command("ip", "netns", "pids", f[0]).Output()
+		for _, p := range strings.Fields(string(pids)) {
+			if pid, err := strconv.Atoi(p); err == nil {
+				_ = unix.Kill(pid, unix.SIGKILL)
+			}
+		}
+		_ = exec.Command("ip", "netns", "del", f[0]).Run()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -285,6 +286,8 @@ func (r benchResult) lossPercent() float64 { return 100 * float64(r.lost()) / fl
 
 // benchPath builds two hosts joined by path, drives them and tears them down.
 func benchPath(ctx context.Context, path string, o benchOpts) (res benchResult, err error) {
+	runtime.LockOSThread() // the daemon's parent-death signal follows this thread (startDaemon)
+	defer runtime.UnlockOSThread()
 	res.path = path
 	var dm *daemonProc
 	t := topo.New("xdpbench")

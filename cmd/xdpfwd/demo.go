@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,8 @@ func demoCmd(args []string) error {
 	// A reader that goes away (xdpfwd demo | head) must not kill the
 	// demo before it tears its namespaces down: its writes fail instead.
 	signal.Ignore(syscall.SIGPIPE)
+	runtime.LockOSThread() // the daemon's parent-death signal follows this thread (startDaemon)
+	defer runtime.UnlockOSThread()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -245,6 +248,12 @@ func startDaemon(ctx context.Context, ns *topo.Namespace, dir string, config []b
 	// Not CommandContext: the daemon must get SIGTERM and detach, not SIGKILL.
 	d.cmd = ns.Command(context.Background(), self, "run", "--config", cfgPath, "--control", d.control)
 	d.cmd.Stderr = d.stderr
+	// If this process dies without stopping it (SIGKILL), the daemon
+	// gets SIGTERM and detaches, rather than living on with its XDP
+	// programs. The signal follows the thread that forks it: the caller
+	// keeps its goroutine on that thread (runtime.LockOSThread) while the
+	// daemon runs.
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 	if err := d.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start xdpfwd run: %w", err)
 	}
